@@ -1,0 +1,47 @@
+# The README's two commands: `make run` and `make test`. Everything they need is installed here.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+SOURCE ?= samples/incabin_belted_driver.mp4
+# make run MQTT=localhost:1883 also publishes to that broker.
+MQTT ?=
+# make run REALTIME=1 plays the clip at its recorded speed.
+REALTIME ?=
+PYTEST_ARGS ?=
+
+.PHONY: run test mosquitto clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+# Stamps, so the slow installs run once per change of pyproject.toml.
+$(VENV)/.runtime-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e .
+	touch $@
+
+$(VENV)/.test-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e ".[dev,train]"
+	touch $@ $(VENV)/.runtime-installed
+
+run: $(VENV)/.runtime-installed
+	$(BIN)/dmsd --config config.yaml --source $(SOURCE) --print \
+		$(if $(MQTT),--mqtt $(MQTT),--no-mqtt) $(if $(REALTIME),--realtime)
+
+# The tests start their own Mosquitto broker; install Debian's when it is missing and we may.
+mosquitto:
+	@if command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing mosquitto (Debian package)"; \
+		DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q mosquitto mosquitto-clients; \
+	else \
+		echo "make test: mosquitto is missing; install it (e.g. sudo apt-get install mosquitto) and run again" >&2; \
+		exit 1; \
+	fi
+
+test: $(VENV)/.test-installed mosquitto
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

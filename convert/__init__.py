@@ -1,0 +1,1 @@
+"""Keras -> ONNX -> static INT8, with verification and the dmsd metadata contract."""

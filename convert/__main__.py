@@ -1,0 +1,86 @@
+"""python -m convert RUN_DIR --out models: export a trained run to FP32 and INT8 ONNX, verified.
+
+RUN_DIR is a training run folder (python -m train ...): best.keras, export.json (task, labels, input spec)
+and samples.npz (calib: training inputs, verify: held-out inputs, NHWC float32, already preprocessed).
+Writes OUT/<task>.fp32.onnx, OUT/<task>.int8.onnx and RUN_DIR/conversion.json with the measured agreement.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from dmsd.errors import DmsdError
+
+log = logging.getLogger("convert")
+
+
+def convert(run: Path, out: Path, calib_size: int, method: str, quant_format: str, per_channel: bool) -> dict:
+    import keras
+    import onnxruntime as ort
+
+    from convert.export import keras_to_onnx, nhwc_to_nchw, set_metadata
+    from convert.quantize import quantize
+
+    for name in ("best.keras", "export.json", "samples.npz"):
+        if not (run / name).is_file():
+            raise DmsdError(f"{run / name}: missing; is {run} a finished training run?")
+    spec = json.loads((run / "export.json").read_text())
+    samples = np.load(run / "samples.npz")
+    calib, verify = samples["calib"][:calib_size], samples["verify"]
+    model = keras.models.load_model(run / "best.keras", compile=False)
+    task = spec["task"]
+    out.mkdir(parents=True, exist_ok=True)
+    fp32, int8 = out / f"{task}.fp32.onnx", out / f"{task}.int8.onnx"
+
+    keras_to_onnx(model, fp32)
+    quantize(fp32, int8, nhwc_to_nchw(calib), method, quant_format, per_channel)
+    extra = {"parameters": model.count_params(), "calibration": f"{method}, {len(calib)} training inputs"}
+    set_metadata(fp32, task, spec["labels"], spec["input"], "fp32", extra)
+    set_metadata(int8, task, spec["labels"], spec["input"], "int8", extra)
+
+    reference = model.predict(verify, batch_size=256, verbose=0)
+    report = {"task": task, "verify_inputs": len(verify), "calibration_inputs": len(calib), "method": method,
+              "format": quant_format, "per_channel": per_channel, "parameters": int(model.count_params())}
+    for name, path in (("fp32", fp32), ("int8", int8)):
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        got = session.run(None, {session.get_inputs()[0].name: nhwc_to_nchw(verify)})[0]
+        report[name] = {"max_abs_diff_vs_keras": float(np.abs(got - reference).max()),
+                        "top1_agreement_vs_keras": float((got.argmax(1) == reference.argmax(1)).mean()),
+                        "bytes": path.stat().st_size}
+        if "verify_labels" in samples:
+            report[name]["accuracy"] = float((got.argmax(1) == samples["verify_labels"]).mean())
+    if report["fp32"]["max_abs_diff_vs_keras"] > 1e-3:
+        raise DmsdError(f"{fp32}: differs from Keras by {report['fp32']['max_abs_diff_vs_keras']:.2e}; "
+                        "the export is wrong")
+    (run / "conversion.json").write_text(json.dumps(report, indent=2) + "\n")
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m convert", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run", type=Path, help="training run folder")
+    parser.add_argument("--out", type=Path, default=Path("models"))
+    parser.add_argument("--calib-size", type=int, default=500, help="calibration inputs (default 500)")
+    parser.add_argument("--method", default="minmax", choices=["minmax", "entropy", "percentile"])
+    parser.add_argument("--format", dest="quant_format", default="qdq", choices=["qdq", "qoperator"])
+    parser.add_argument("--per-tensor", action="store_true", help="per-tensor weights (default per-channel)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        report = convert(args.run, args.out, args.calib_size, args.method, args.quant_format, not args.per_tensor)
+    except DmsdError as exc:
+        print(f"python -m convert: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

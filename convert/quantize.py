@@ -1,0 +1,54 @@
+"""Static INT8 quantization with onnxruntime.quantization over real calibration inputs."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
+                                      quant_pre_process, quantize_static)
+
+from dmsd.errors import DmsdError
+
+METHODS = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
+           "percentile": CalibrationMethod.Percentile}
+MIN_CALIBRATION = 32
+
+
+class ArrayReader(CalibrationDataReader):
+    """Feeds calibration inputs one at a time, as the daemon will (batch 1)."""
+
+    def __init__(self, input_name: str, inputs: np.ndarray):
+        self.input_name, self.inputs, self.position = input_name, inputs, 0
+
+    def get_next(self):
+        if self.position >= len(self.inputs):
+            return None
+        batch = self.inputs[self.position:self.position + 1]
+        self.position += 1
+        return {self.input_name: batch}
+
+    def rewind(self):
+        self.position = 0
+
+
+def quantize(fp32: Path, int8: Path, calibration: np.ndarray, method: str = "minmax",
+             quant_format: str = "qdq", per_channel: bool = True) -> None:
+    if len(calibration) < MIN_CALIBRATION:
+        raise DmsdError(f"calibration set has {len(calibration)} inputs; at least {MIN_CALIBRATION} are needed")
+    if method not in METHODS:
+        raise DmsdError(f"calibration method {method!r} is not one of {', '.join(METHODS)}")
+    import onnx
+    import onnxruntime as ort
+
+    input_name = ort.InferenceSession(str(fp32), providers=["CPUExecutionProvider"]).get_inputs()[0].name
+    with tempfile.TemporaryDirectory() as tmp:
+        prepared = Path(tmp) / "prepared.onnx"
+        quant_pre_process(str(fp32), str(prepared), skip_symbolic_shape=False)
+        # A quantized Softmax gives probabilities in 1/255 steps that no longer sum to 1: keep it in float.
+        softmax = [n.name for n in onnx.load(str(prepared)).graph.node if n.op_type == "Softmax"]
+        quantize_static(str(prepared), str(int8), ArrayReader(input_name, calibration), nodes_to_exclude=softmax,
+                        quant_format=QuantFormat.QDQ if quant_format == "qdq" else QuantFormat.QOperator,
+                        per_channel=per_channel, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                        calibrate_method=METHODS[method])

@@ -1,0 +1,3 @@
+from dmsd.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,249 @@
+"""Configuration: typed dataclasses, loaded from YAML and validated, apart from the code that uses them.
+
+Every error names the key and what it allows, e.g.
+    config.yaml: mqtt.port: 70000 is out of range (1..65535)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from dmsd.errors import DmsdError
+from dmsd.geometry import ChestGeometry
+
+SEARCH_PATH = (Path("config.yaml"), Path("/etc/dmsd/config.yaml"))
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def _opt(default, *, low=None, high=None, choices=None, doc=""):
+    """A field with its allowed values recorded for validation."""
+    return field(default=default, metadata={"low": low, "high": high, "choices": choices, "doc": doc})
+
+
+@dataclass
+class SourceConfig:
+    uri: str = _opt("0", doc="camera index, /dev/videoN, video file, rtsp:// or http(s):// URL, image directory")
+    width: int | None = _opt(None, low=16, high=8192)
+    height: int | None = _opt(None, low=16, high=8192)
+    fps: float | None = _opt(None, low=0.1, high=240)
+    stall_timeout_s: float = _opt(3.0, low=0.1, high=600)
+    reopen_min_s: float = _opt(0.5, low=0.01, high=600)
+    reopen_max_s: float = _opt(30.0, low=0.01, high=3600)
+    realtime: bool = _opt(False)
+
+
+@dataclass
+class DetectorConfig:
+    type: str = _opt("haar", choices=("haar",))
+    cascade: str = _opt("haarcascade_frontalface_default.xml")
+    detect_width: int = _opt(320, low=64, high=4096)
+    scale_factor: float = _opt(1.1, low=1.01, high=2.0)
+    min_neighbors: int = _opt(3, low=1, high=20)
+    min_face: float = _opt(0.12, low=0.01, high=1.0)
+    equalize: bool = _opt(True)
+    seat_side: str = _opt("any", choices=("any", "left", "right"))
+
+
+@dataclass
+class ModelConfig:
+    path: str | None = _opt(None)
+    precision: str = _opt("int8", choices=("int8", "fp32"))
+
+
+@dataclass
+class ModelsConfig:
+    dir: str = _opt("models")
+    intra_op_threads: int = _opt(1, low=1, high=256)
+    inter_op_threads: int = _opt(1, low=1, high=256)
+    emotion: ModelConfig = field(default_factory=ModelConfig)
+    seatbelt: ModelConfig = field(default_factory=ModelConfig)
+
+    def resolve(self, task: str) -> Path:
+        model: ModelConfig = getattr(self, task)
+        return Path(model.path) if model.path else Path(self.dir) / f"{task}.{model.precision}.onnx"
+
+
+@dataclass
+class ChestConfig:
+    width: float = _opt(2.6, low=0.5, high=6.0)
+    top: float = _opt(0.1, low=-0.5, high=2.0)
+    height: float = _opt(1.8, low=0.3, high=5.0)
+    min_visible: float = _opt(0.4, low=0.05, high=1.0)
+
+    def geometry(self) -> ChestGeometry:
+        return ChestGeometry(self.width, self.top, self.height, self.min_visible)
+
+
+@dataclass
+class StateConfig:
+    smoothing: float = _opt(0.3, low=0.01, high=1.0)
+    emotion_hold_s: float = _opt(1.0, low=0.0, high=600)
+    emotion_min_confidence: float = _opt(0.4, low=0.0, high=1.0)
+    seatbelt_worn_above: float = _opt(0.6, low=0.0, high=1.0)
+    seatbelt_unworn_below: float = _opt(0.4, low=0.0, high=1.0)
+    seatbelt_debounce_s: float = _opt(2.0, low=0.0, high=600)
+    absent_after_s: float = _opt(2.0, low=0.0, high=600)
+    heartbeat_s: float = _opt(10.0, low=0.5, high=86400)
+    include_probs: bool = _opt(False)
+
+
+@dataclass
+class TlsConfig:
+    enabled: bool = _opt(False)
+    ca_certs: str | None = _opt(None)
+    certfile: str | None = _opt(None)
+    keyfile: str | None = _opt(None)
+    insecure: bool = _opt(False, doc="skip the host name check (testing only)")
+
+
+@dataclass
+class MqttConfig:
+    enabled: bool = _opt(True)
+    host: str = _opt("localhost")
+    port: int = _opt(1883, low=1, high=65535)
+    topic_prefix: str = _opt("dms/{device_id}")
+    client_id: str | None = _opt(None)
+    keepalive_s: int = _opt(30, low=5, high=3600)
+    username: str | None = _opt(None)
+    password: str | None = _opt(None)
+    password_file: str | None = _opt(None)
+    password_env: str = _opt("DMSD_MQTT_PASSWORD")
+    tls: TlsConfig = field(default_factory=TlsConfig)
+    queue_size: int = _opt(1000, low=1, high=1_000_000)
+    reconnect_min_s: float = _opt(1.0, low=0.1, high=600)
+    reconnect_max_s: float = _opt(30.0, low=0.1, high=3600)
+    stats_interval_s: float = _opt(10.0, low=0.5, high=86400)
+    drain_timeout_s: float = _opt(5.0, low=0.0, high=600)
+
+    def resolve_password(self) -> str | None:
+        """The password from, in order: the environment variable, the file, the config. Never logged."""
+        if os.environ.get(self.password_env):
+            return os.environ[self.password_env]
+        if self.password_file:
+            try:
+                return Path(self.password_file).read_text().strip()
+            except OSError as exc:
+                raise DmsdError(f"mqtt.password_file: cannot read {self.password_file} ({exc.strerror})") from None
+        return self.password
+
+
+@dataclass
+class Config:
+    device_id: str | None = _opt(None, doc="defaults to the host name")
+    log_level: str = _opt("INFO", choices=LOG_LEVELS)
+    source: SourceConfig = field(default_factory=SourceConfig)
+    detector: DetectorConfig = field(default_factory=DetectorConfig)
+    models: ModelsConfig = field(default_factory=ModelsConfig)
+    chest: ChestConfig = field(default_factory=ChestConfig)
+    state: StateConfig = field(default_factory=StateConfig)
+    mqtt: MqttConfig = field(default_factory=MqttConfig)
+
+    @property
+    def device(self) -> str:
+        return self.device_id or socket.gethostname()
+
+    @property
+    def topic_prefix(self) -> str:
+        return self.mqtt.topic_prefix.format(device_id=self.device).rstrip("/")
+
+
+def find_config(explicit: str | None) -> Path | None:
+    """--config, then ./config.yaml, then /etc/dmsd/config.yaml; None means built-in defaults."""
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise DmsdError(f"{path}: no such configuration file")
+        return path
+    return next((p for p in SEARCH_PATH if p.is_file()), None)
+
+
+def load_config(path: Path | None) -> Config:
+    if path is None:
+        return Config()
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise DmsdError(f"{path}:{where} not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    except OSError as exc:
+        raise DmsdError(f"{path}: cannot read ({exc.strerror})") from None
+    if data is None:
+        data = {}
+    try:
+        config = build(Config, data, "")
+        check(config)
+    except DmsdError as exc:
+        raise DmsdError(f"{path}: {exc}") from None
+    return config
+
+
+def check(config: Config) -> None:
+    """Rules that span keys."""
+    s, m = config.state, config.mqtt
+    if s.seatbelt_unworn_below > s.seatbelt_worn_above:
+        raise DmsdError("state.seatbelt_unworn_below must not exceed state.seatbelt_worn_above")
+    if m.reconnect_min_s > m.reconnect_max_s:
+        raise DmsdError("mqtt.reconnect_min_s must not exceed mqtt.reconnect_max_s")
+    if config.source.reopen_min_s > config.source.reopen_max_s:
+        raise DmsdError("source.reopen_min_s must not exceed source.reopen_max_s")
+
+
+def build(cls, data, prefix: str):
+    """Make dataclass `cls` from a mapping, checking every key, type and range."""
+    if not isinstance(data, dict):
+        raise DmsdError(f"{prefix.rstrip('.') or 'the file'}: expected a mapping of keys, got {_kind(data)}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if key not in fields:
+            raise DmsdError(f"unknown key {name!r} (allowed: {', '.join(fields)})")
+        values[key] = _convert(hints[key], value, name, fields[key].metadata)
+    return cls(**values)
+
+
+def _convert(hint, value, name: str, meta):
+    if dataclasses.is_dataclass(hint):
+        return build(hint, value, name + ".")
+    optional = typing.get_origin(hint) in (typing.Union, types.UnionType) and type(None) in typing.get_args(hint)
+    if optional:
+        if value is None:
+            return None
+        hint = next(a for a in typing.get_args(hint) if a is not type(None))
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise DmsdError(f"{name}: expected true or false, got {_kind(value)}")
+    elif hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise DmsdError(f"{name}: expected an integer, got {_kind(value)}")
+    elif hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise DmsdError(f"{name}: expected a number, got {_kind(value)}")
+        value = float(value)
+    elif hint is str:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = str(value)  # `uri: 0` is a camera index
+        if not isinstance(value, str):
+            raise DmsdError(f"{name}: expected text, got {_kind(value)}")
+    choices, low, high = meta.get("choices"), meta.get("low"), meta.get("high")
+    if choices and value not in choices:
+        raise DmsdError(f"{name}: {value!r} is not allowed (allowed: {', '.join(choices)})")
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise DmsdError(f"{name}: {value} is out of range ({low}..{high})")
+    return value
+
+
+def _kind(value) -> str:
+    if value is None:
+        return "nothing (null)"
+    return f"{type(value).__name__} {value!r}"[:80]

@@ -1,0 +1,68 @@
+"""Boxes, and where the chest is relative to a face.
+
+The chest-region rule lives here alone: the daemon and the seatbelt training code (train/seatbelt_data.py)
+both import `chest_region`, so the model is trained on exactly the crop it sees at run time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Box:
+    """An axis-aligned box in pixels: top-left corner, width, height."""
+
+    x: int
+    y: int
+    w: int
+    h: int
+
+    @property
+    def area(self) -> int:
+        return self.w * self.h
+
+    @property
+    def center_x(self) -> float:
+        return self.x + self.w / 2
+
+    def scaled(self, factor: float) -> "Box":
+        return Box(round(self.x * factor), round(self.y * factor), round(self.w * factor), round(self.h * factor))
+
+    def clipped(self, width: int, height: int) -> "Box | None":
+        """The part of the box inside a width x height image, or None if nothing is left."""
+        x0, y0 = max(self.x, 0), max(self.y, 0)
+        x1, y1 = min(self.x + self.w, width), min(self.y + self.h, height)
+        if x1 <= x0 or y1 <= y0:
+            return None
+        return Box(x0, y0, x1 - x0, y1 - y0)
+
+    def as_list(self) -> list[int]:
+        return [self.x, self.y, self.w, self.h]
+
+
+@dataclass(frozen=True)
+class ChestGeometry:
+    """The chest region as multiples of the face box.
+
+    width: region width / face width, centred on the face.
+    top: gap between the chin (face bottom) and the region's top / face height.
+    height: region height / face height.
+    min_visible: the least share of the region that must lie inside the frame to be usable.
+    """
+
+    width: float = 2.6
+    top: float = 0.1
+    height: float = 1.8
+    min_visible: float = 0.4
+
+
+def chest_region(face: Box, frame_width: int, frame_height: int, geometry: ChestGeometry) -> Box | None:
+    """The chest region below `face`, clipped to the frame; None when too little of it is in view."""
+    w = round(face.w * geometry.width)
+    h = round(face.h * geometry.height)
+    wanted = Box(round(face.center_x - w / 2), face.y + face.h + round(face.h * geometry.top), w, h)
+    visible = wanted.clipped(frame_width, frame_height)
+    if visible is None or visible.area < geometry.min_visible * wanted.area:
+        return None
+    return visible

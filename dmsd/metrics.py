@@ -1,0 +1,33 @@
+"""Classification metrics, in plain numpy so the runtime's `dmsd evaluate` and the trainers share them."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def classification_report(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str]) -> dict:
+    """n, accuracy, macro-F1, per-class precision/recall/F1/support and the confusion matrix (rows: truth)."""
+    k = len(labels)
+    confusion = np.zeros((k, k), dtype=np.int64)
+    np.add.at(confusion, (np.asarray(y_true), np.asarray(y_pred)), 1)
+    per_class = {}
+    f1s = []
+    for i, name in enumerate(labels):
+        tp = confusion[i, i]
+        predicted, actual = confusion[:, i].sum(), confusion[i, :].sum()
+        precision = tp / predicted if predicted else 0.0
+        recall = tp / actual if actual else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        per_class[name] = {"precision": round(float(precision), 4), "recall": round(float(recall), 4),
+                           "f1": round(float(f1), 4), "support": int(actual)}
+        if actual:
+            f1s.append(f1)
+    n = int(confusion.sum())
+    return {
+        "n": n,
+        "accuracy": round(float(np.trace(confusion) / n), 4) if n else 0.0,
+        "macro_f1": round(float(np.mean(f1s)), 4) if f1s else 0.0,
+        "per_class": per_class,
+        "confusion": confusion.tolist(),
+        "labels": list(labels),
+    }

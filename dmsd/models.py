@@ -1,0 +1,113 @@
+"""ONNX Runtime sessions for the two classifiers, preprocessing driven by each model's own metadata.
+
+The model contract (DESIGN.md): metadata_props `dmsd.task`, `dmsd.labels` (JSON list in output order) and
+`dmsd.input` (JSON: size [w, h], colour grey/bgr/rgb, layout NCHW/NHWC, scale, offset; pixel * scale +
+offset). Optional: `dmsd.precision` (fp32/int8, for reports) and `dmsd.output`: "probs" (default) or "logits". A retrained model that says these things
+drops in without a code change.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import onnxruntime as ort
+
+from dmsd.errors import DmsdError
+from dmsd.geometry import Box
+
+TASK_LABELS = {
+    "emotion": {"angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"},
+    "seatbelt": {"worn", "not_worn"},
+}
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    width: int
+    height: int
+    colour: str
+    layout: str
+    scale: float
+    offset: float
+
+    @classmethod
+    def parse(cls, text: str, where: str) -> "InputSpec":
+        try:
+            spec = json.loads(text)
+            width, height = (int(v) for v in spec["size"])
+            result = cls(width, height, spec["colour"], spec["layout"], float(spec["scale"]), float(spec["offset"]))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise DmsdError(f"{where}: dmsd.input must be JSON with size [w, h], colour, layout, scale and "
+                            f"offset ({exc!r})") from None
+        if result.colour not in ("grey", "bgr", "rgb") or result.layout not in ("NCHW", "NHWC"):
+            raise DmsdError(f"{where}: dmsd.input colour must be grey/bgr/rgb and layout NCHW/NHWC")
+        return result
+
+
+class Classifier:
+    """One ONNX model that classifies an image region."""
+
+    def __init__(self, path: Path, task: str, intra_op_threads: int = 1, inter_op_threads: int = 1):
+        self.path, self.task = Path(path), task
+        if not self.path.is_file():
+            raise DmsdError(f"{self.path}: no such model file (models.{task}.path or models.dir)")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = intra_op_threads
+        options.inter_op_num_threads = inter_op_threads
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.log_severity_level = 3
+        try:
+            self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own untyped errors for every kind of bad file
+            first_line = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+            raise DmsdError(f"{self.path}: not a loadable ONNX model ({first_line})") from None
+        meta = self.session.get_modelmeta().custom_metadata_map
+        missing = [k for k in ("dmsd.task", "dmsd.labels", "dmsd.input") if k not in meta]
+        if missing:
+            raise DmsdError(f"{self.path}: lacks metadata {', '.join(missing)} (see models/README.md, "
+                            "'Model contract')")
+        if meta["dmsd.task"] != task:
+            raise DmsdError(f"{self.path}: is a {meta['dmsd.task']!r} model, expected {task!r}")
+        try:
+            self.labels: list[str] = [str(label) for label in json.loads(meta["dmsd.labels"])]
+        except (ValueError, TypeError):
+            raise DmsdError(f"{self.path}: dmsd.labels must be a JSON list") from None
+        if set(self.labels) != TASK_LABELS[task]:
+            raise DmsdError(f"{self.path}: dmsd.labels {self.labels} must be {sorted(TASK_LABELS[task])} in "
+                            "output order")
+        self.input = InputSpec.parse(meta["dmsd.input"], str(self.path))
+        self.logits = meta.get("dmsd.output", "probs") == "logits"
+        self.input_name = self.session.get_inputs()[0].name
+        self.precision = meta.get("dmsd.precision", "unknown")
+
+    def preprocess(self, bgr: np.ndarray, grey: np.ndarray, box: Box) -> np.ndarray:
+        """Crop `box`, resize, convert colour and scale exactly as the model's metadata says."""
+        spec = self.input
+        source = grey if spec.colour == "grey" else bgr
+        crop = source[box.y:box.y + box.h, box.x:box.x + box.w]
+        crop = cv2.resize(crop, (spec.width, spec.height), interpolation=cv2.INTER_AREA)
+        if spec.colour == "rgb":
+            crop = cv2.cvtColor(crop, cv2.COLOR_BGR2RGB)
+        tensor = crop.astype(np.float32) * spec.scale + spec.offset
+        if tensor.ndim == 2:
+            tensor = tensor[:, :, None]
+        if spec.layout == "NCHW":
+            tensor = tensor.transpose(2, 0, 1)
+        return tensor[None]
+
+    def run(self, tensor: np.ndarray) -> np.ndarray:
+        """Class probabilities for a batch of preprocessed inputs (N x classes)."""
+        out = self.session.run(None, {self.input_name: tensor})[0].astype(np.float32)
+        if self.logits:
+            out = np.exp(out - out.max(axis=1, keepdims=True))
+        # Also for "probs": a model with a quantized softmax gives values that do not quite sum to 1.
+        return out / out.sum(axis=1, keepdims=True)
+
+    def predict(self, bgr: np.ndarray, grey: np.ndarray, box: Box) -> dict[str, float]:
+        probs = self.run(self.preprocess(bgr, grey, box))[0]
+        return {label: float(p) for label, p in zip(self.labels, probs)}
+

@@ -1,0 +1,174 @@
+"""The one MQTT client wrapper: availability, retained state, queued events, stats.
+
+Events are never dropped for being disconnected. They wait in a bounded queue (`mqtt.queue_size`; when it
+is full the oldest go first, counted and logged) and a sender thread hands them to paho one at a time, only
+while connected, waiting for each PUBACK: so they arrive in order, and paho itself resends the one in flight
+if the connection drops under it. On every (re)connect, availability and the latest state are republished.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import ssl
+import threading
+import time
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from dmsd.config import MqttConfig
+
+log = logging.getLogger(__name__)
+
+
+class MqttPublisher:
+    def __init__(self, config: MqttConfig, prefix: str, client_id: str):
+        self.config, self.prefix = config, prefix
+        self.topics = {name: f"{prefix}/{name}" for name in ("availability", "state", "events", "stats")}
+        self._queue: collections.deque[bytes] = collections.deque()
+        self._cond = threading.Condition()
+        self._connected = False
+        self._closing = False
+        self._state: bytes | None = None
+        self.dropped_events = 0
+        self.delivered_events = 0
+        self._last_refusal: str | None = None
+        self._in_flight = False
+        self._acked: set[int] = set()
+
+        self.client_id = config.client_id or client_id
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id,
+                             protocol=mqtt.MQTTv311, clean_session=True)
+        client.will_set(self.topics["availability"], "offline", qos=1, retain=True)
+        if config.username:
+            client.username_pw_set(config.username, config.resolve_password())
+        if config.tls.enabled:
+            client.tls_set(ca_certs=config.tls.ca_certs, certfile=config.tls.certfile, keyfile=config.tls.keyfile,
+                           cert_reqs=ssl.CERT_REQUIRED)
+            client.tls_insecure_set(config.tls.insecure)
+        client.reconnect_delay_set(int(max(1, config.reconnect_min_s)), int(max(1, config.reconnect_max_s)))
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_connect_fail = self._on_connect_fail
+        client.on_publish = self._on_publish
+        self.client = client
+        self._sender = threading.Thread(target=self._send_events, name="mqtt-events", daemon=True)
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+    def start(self) -> None:
+        log.info("MQTT: connecting to %s:%d as %s (topics under %s/)", self.config.host, self.config.port,
+                 self.client_id, self.prefix)
+        self.client.connect_async(self.config.host, self.config.port, keepalive=self.config.keepalive_s)
+        self.client.loop_start()
+        self._sender.start()
+
+    def close(self, timeout: float | None = None) -> None:
+        """Deliver what is queued (up to `drain_timeout_s`), then say offline and disconnect cleanly."""
+        timeout = self.config.drain_timeout_s if timeout is None else timeout
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while (self._queue or self._in_flight) and time.monotonic() < deadline:
+                self._cond.wait(min(0.1, max(0.0, deadline - time.monotonic())))
+            left = len(self._queue) + (1 if self._in_flight else 0)
+            self._closing = True
+            self._cond.notify_all()
+        if left:
+            log.error("MQTT: %d event(s) not delivered: broker unreachable for the last %.1f s", left, timeout)
+        if self._connected:
+            info = self.client.publish(self.topics["availability"], "offline", qos=1, retain=True)
+            try:
+                info.wait_for_publish(timeout=2)
+            except (RuntimeError, ValueError):
+                pass
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    # -- what the daemon publishes ---------------------------------------------------------------------
+    def state(self, payload: dict) -> None:
+        """Retained state: only the newest matters, so it is not queued but republished on reconnect."""
+        self._state = json.dumps(payload).encode()
+        if self._connected:
+            self.client.publish(self.topics["state"], self._state, qos=1, retain=True)
+
+    def event(self, payload: dict) -> None:
+        with self._cond:
+            if len(self._queue) >= self.config.queue_size:
+                self._queue.popleft()
+                self.dropped_events += 1
+                log.warning("MQTT: event queue full (%d), dropped the oldest event (%d dropped so far)",
+                            self.config.queue_size, self.dropped_events)
+            self._queue.append(json.dumps(payload).encode())
+            self._cond.notify_all()
+
+    def stats(self, payload: dict) -> None:
+        if self._connected:
+            self.client.publish(self.topics["stats"], json.dumps(payload), qos=0, retain=False)
+
+    @property
+    def queued_events(self) -> int:
+        return len(self._queue)
+
+    # -- paho callbacks (paho's network thread) --------------------------------------------------------
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        if reason_code.is_failure:
+            refusal = f"MQTT: broker {self.config.host}:{self.config.port} refused the connection: {reason_code}"
+            if refusal != self._last_refusal:
+                log.error("%s; retrying", refusal)
+            self._last_refusal = refusal
+            return
+        self._last_refusal = None
+        log.info("MQTT: connected to %s:%d", self.config.host, self.config.port)
+        client.publish(self.topics["availability"], "online", qos=1, retain=True)
+        if self._state is not None:
+            client.publish(self.topics["state"], self._state, qos=1, retain=True)
+        with self._cond:
+            self._connected = True
+            self._cond.notify_all()
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+        with self._cond:
+            was_connected, self._connected = self._connected, False
+        if was_connected and not self._closing:
+            log.warning("MQTT: disconnected (%s); %d event(s) queued, reconnecting", reason_code,
+                        len(self._queue))
+
+    def _on_connect_fail(self, client, userdata) -> None:
+        refusal = f"MQTT: cannot reach broker {self.config.host}:{self.config.port}"
+        if refusal != self._last_refusal:
+            log.error("%s; retrying with backoff up to %.0f s", refusal, self.config.reconnect_max_s)
+        self._last_refusal = refusal
+
+    def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
+        with self._cond:
+            self._acked.add(mid)
+            self._cond.notify_all()
+
+    # -- the sender thread -----------------------------------------------------------------------------
+    def _send_events(self) -> None:
+        while True:
+            with self._cond:
+                while not self._closing and not (self._connected and self._queue):
+                    self._cond.wait()
+                if self._closing:
+                    return
+                payload = self._queue.popleft()
+                self._in_flight = True
+            # Outside the lock: paho calls on_publish with its own locks held.
+            info = self.client.publish(self.topics["events"], payload, qos=1, retain=False)
+            with self._cond:
+                if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
+                    log.error("MQTT: event publish failed (%s), will retry", mqtt.error_string(info.rc))
+                    self._queue.appendleft(payload)
+                    self._cond.wait(1.0)
+                else:
+                    # paho keeps a QoS 1 message it accepted and resends it after a reconnect, so we wait
+                    # for its PUBACK rather than publish again, which would deliver it twice.
+                    while info.mid not in self._acked and not self._closing:
+                        self._cond.wait()
+                    if info.mid in self._acked:
+                        self.delivered_events += 1
+                self._acked.clear()  # only one event is ever in flight; other acks are state's
+                self._in_flight = False
+                self._cond.notify_all()

@@ -1,0 +1,85 @@
+"""`dmsd --once PATH ...`: analyse still images, one JSON line each on stdout; `--annotate DIR` draws them."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from dmsd.config import Config
+from dmsd.errors import DmsdError
+from dmsd.geometry import chest_region
+from dmsd.images import list_images, read_image
+from dmsd.pipeline import Analyzer
+from dmsd.results import FrameResult
+
+log = logging.getLogger(__name__)
+
+
+def expand(inputs: list[str]) -> tuple[list[Path], list[str]]:
+    """Files to analyse, in the order given (directories expanded by name), and one error line per bad input."""
+    files, errors = [], []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            try:
+                files += list_images(path)
+            except DmsdError as exc:
+                errors.append(str(exc))
+        else:
+            files.append(path)
+    return files, errors
+
+
+def run_once(config: Config, inputs: list[str], annotate: str | None) -> int:
+    files, errors = expand(inputs)
+    for error in errors:
+        print(f"dmsd: {error}", file=sys.stderr)
+    analyzer = Analyzer.from_config(config)
+    out_dir = Path(annotate) if annotate else None
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    failed = bool(errors)
+    for path in files:
+        try:
+            image = read_image(path)
+        except DmsdError as exc:
+            print(f"dmsd: {exc}", file=sys.stderr)
+            failed = True
+            continue
+        result = analyzer.analyze(image, str(path), time.time())
+        print(json.dumps(result.to_dict()), flush=True)
+        if out_dir is not None:
+            target = out_dir / (path.stem + ".jpg")
+            if not cv2.imwrite(str(target), draw(image, result, analyzer)):
+                print(f"dmsd: {target}: cannot write the annotated image", file=sys.stderr)
+                failed = True
+    return 2 if failed else 0
+
+
+def draw(image: np.ndarray, result: FrameResult, analyzer: Analyzer) -> np.ndarray:
+    """The face box with its emotion, and the chest region with the belt verdict."""
+    out = image.copy()
+    height, width = out.shape[:2]
+    thickness = max(1, round(width / 400))
+    scale = max(0.4, width / 1000)
+    if result.face is None:
+        cv2.putText(out, "no face", (10, round(30 * scale)), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 255), thickness)
+        return out
+    f = result.face
+    cv2.rectangle(out, (f.x, f.y), (f.x + f.w, f.y + f.h), (0, 255, 0), thickness)
+    label = f"{result.emotion.label} {result.emotion.confidence:.2f}"
+    cv2.putText(out, label, (f.x, max(f.y - 6, 12)), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 255, 0), thickness)
+    region = chest_region(f, width, height, analyzer.chest)
+    if region is not None and result.seatbelt is not None:
+        colour = (0, 200, 0) if result.seatbelt.worn else (0, 0, 255)
+        text = f"belt {'worn' if result.seatbelt.worn else 'NOT worn'} {result.seatbelt.confidence:.2f}"
+        cv2.rectangle(out, (region.x, region.y), (region.x + region.w, region.y + region.h), colour, thickness)
+        cv2.putText(out, text, (region.x + 4, region.y + round(22 * scale)), cv2.FONT_HERSHEY_SIMPLEX, scale,
+                    colour, thickness)
+    return out

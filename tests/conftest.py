@@ -1,0 +1,177 @@
+"""Test fixtures: real components only. A Mosquitto broker process per test session, on a free port."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared" / "data"
+SAMPLES = ROOT / "samples"
+CLIP = SAMPLES / "incabin_belted_driver.mp4"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def mosquitto_binary() -> str:
+    found = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if os.path.exists("/usr/sbin/mosquitto") else None)
+    if found is None:
+        pytest.fail("mosquitto is not installed: `make test` installs it (as root), or apt-get install mosquitto")
+    return found
+
+
+class Broker:
+    """A real mosquitto process on 127.0.0.1; stop() and start() again keep the port and persisted sessions."""
+
+    def __init__(self, workdir: Path, extra_config: str = ""):
+        self.host, self.port = "127.0.0.1", free_port()
+        self.workdir = workdir
+        self.config = workdir / "mosquitto.conf"
+        self.config.write_text(
+            f"listener {self.port} 127.0.0.1\n"
+            # As root, mosquitto would switch to its own user and lose access to pytest's private temp dir.
+            f"user {getpass.getuser()}\n"
+            f"persistence true\npersistence_location {workdir}/\n"
+            f"log_dest file {workdir}/mosquitto.log\n"
+            + (extra_config or "allow_anonymous true\n"))
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> "Broker":
+        errors = open(self.workdir / "stderr.txt", "wb")
+        self.process = subprocess.Popen([mosquitto_binary(), "-c", str(self.config)], stdout=subprocess.DEVNULL,
+                                        stderr=errors)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection((self.host, self.port), timeout=0.2).close()
+                return self
+            except OSError:
+                if self.process.poll() is not None:
+                    log = self.workdir / "mosquitto.log"
+                    said = (self.workdir / "stderr.txt").read_text() + (log.read_text() if log.exists() else "")
+                    raise RuntimeError(f"mosquitto exited: {said[-500:]}")
+                time.sleep(0.05)
+        raise RuntimeError("mosquitto did not open its port")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+        self.process = None
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory):
+    b = Broker(tmp_path_factory.mktemp("mosquitto")).start()
+    yield b
+    b.stop()
+
+
+@pytest.fixture
+def own_broker(tmp_path):
+    """A broker this test may stop and restart."""
+    workdir = tmp_path / "broker"
+    workdir.mkdir()
+    b = Broker(workdir).start()
+    yield b
+    b.stop()
+
+
+class Subscriber:
+    """A real MQTT client that records every message on a topic filter, with a persistent QoS 1 session."""
+
+    def __init__(self, broker: Broker, topic: str):
+        self.topic = topic
+        self.messages: list[tuple[str, bytes, bool]] = []
+        self.cond = threading.Condition()
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"test-sub-{free_port()}",
+                                  clean_session=False)
+        self.client.on_connect = lambda c, u, f, rc, p: c.subscribe(topic, qos=1)
+        self.client.on_message = self._on_message
+        self.client.reconnect_delay_set(1, 1)
+        self.client.connect(broker.host, broker.port)
+        self.client.loop_start()
+        self.wait_connected()
+
+    def wait_connected(self, timeout: float = 10) -> None:
+        deadline = time.monotonic() + timeout
+        while not self.client.is_connected():
+            if time.monotonic() > deadline:
+                raise TimeoutError("subscriber did not connect")
+            time.sleep(0.05)
+        time.sleep(0.2)  # the SUBACK
+
+    def _on_message(self, client, userdata, message) -> None:
+        with self.cond:
+            self.messages.append((message.topic, message.payload, bool(message.retain)))
+            self.cond.notify_all()
+
+    def wait_for(self, predicate, timeout: float = 30):
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while not predicate(self.messages):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"condition not met; got {[(t, p[:80]) for t, p, _ in self.messages][-10:]}")
+                self.cond.wait(remaining)
+
+    def payloads(self, suffix: str) -> list:
+        with self.cond:
+            out = []
+            for topic, payload, _ in self.messages:
+                if topic.endswith("/" + suffix):
+                    out.append(payload.decode() if suffix == "availability" else json.loads(payload))
+            return out
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+@pytest.fixture
+def subscribe():
+    made = []
+
+    def factory(broker: Broker, topic: str) -> Subscriber:
+        made.append(Subscriber(broker, topic))
+        return made[-1]
+
+    yield factory
+    for s in made:
+        s.close()
+
+
+def run_dmsd(*args: str, timeout: float = 120, env: dict | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    """Run the real `dmsd` command line in a fresh process."""
+    return subprocess.run([sys.executable, "-m", "dmsd", *args], capture_output=True, text=True, timeout=timeout,
+                          cwd=cwd, env={**os.environ, **(env or {})})
+
+
+def start_dmsd(*args: str, env: dict | None = None, cwd: Path = ROOT) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "dmsd", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, cwd=cwd, env={**os.environ, **(env or {})})
+
+
+def write_config(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path

@@ -1,0 +1,85 @@
+"""Configuration: the shipped file, and every kind of bad value named by its key."""
+
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, run_dmsd, write_config
+from dmsd.config import Config, load_config
+from dmsd.errors import DmsdError
+
+
+def test_shipped_config_is_the_defaults():
+    assert load_config(ROOT / "config.yaml") == Config()
+
+
+def test_every_default_key_is_documented_in_config_yaml():
+    text = (ROOT / "config.yaml").read_text()
+    import dataclasses
+
+    def keys(cls):
+        for f in dataclasses.fields(cls):
+            yield f.name
+            if dataclasses.is_dataclass(f.type if not isinstance(f.type, str) else None):
+                yield from keys(f.type)
+
+    for key in keys(Config):
+        assert f"{key}:" in text, key
+
+
+@pytest.mark.parametrize("text, message", [
+    ("mqtt:\n  hots: x\n", "unknown key 'mqtt.hots' (allowed: enabled, host, port"),
+    ("mqtt:\n  port: 70000\n", "mqtt.port: 70000 is out of range (1..65535)"),
+    ("mqtt:\n  port: abc\n", "mqtt.port: expected an integer, got str 'abc'"),
+    ("state:\n  smoothing: 0\n", "state.smoothing: 0.0 is out of range (0.01..1.0)"),
+    ("log_level: LOUD\n", "log_level: 'LOUD' is not allowed (allowed: DEBUG, INFO, WARNING, ERROR)"),
+    ("detector:\n  seat_side: middle\n", "detector.seat_side: 'middle' is not allowed (allowed: any, left, right)"),
+    ("models:\n  emotion:\n    precision: int4\n", "models.emotion.precision: 'int4' is not allowed"),
+    ("mqtt: [1, 2]\n", "mqtt: expected a mapping of keys, got list"),
+    ("state:\n  include_probs: 1\n", "state.include_probs: expected true or false"),
+    ("state:\n  seatbelt_worn_above: 0.3\n  seatbelt_unworn_below: 0.5\n",
+     "state.seatbelt_unworn_below must not exceed state.seatbelt_worn_above"),
+    ("source: {uri: [\n", "not valid YAML"),
+])
+def test_bad_values_name_the_key(tmp_path, text, message):
+    path = write_config(tmp_path / "bad.yaml", text)
+    with pytest.raises(DmsdError) as error:
+        load_config(path)
+    assert message in str(error.value)
+    assert str(path) in str(error.value)
+
+
+def test_camera_index_may_be_a_number(tmp_path):
+    config = load_config(write_config(tmp_path / "c.yaml", "source:\n  uri: 0\n"))
+    assert config.source.uri == "0"
+
+
+def test_cli_reports_a_bad_config_in_one_line(tmp_path):
+    path = write_config(tmp_path / "bad.yaml", "mqtt:\n  port: 70000\n")
+    result = run_dmsd("--config", str(path), "--once", str(ROOT / "samples" / "cabin_frame060.jpg"))
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.strip() == f"dmsd: {path}: mqtt.port: 70000 is out of range (1..65535)"
+
+
+def test_cli_reports_a_missing_config_file(tmp_path):
+    result = run_dmsd("--config", str(tmp_path / "nope.yaml"), "--once", "x.jpg")
+    assert result.returncode == 2
+    assert "no such configuration file" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_mqtt_password_from_env_then_file_then_config(tmp_path, monkeypatch):
+    secret = tmp_path / "secret"
+    secret.write_text("from-file\n")
+    config = load_config(write_config(tmp_path / "c.yaml", f"mqtt:\n  password: inline\n  password_file: {secret}\n"))
+    monkeypatch.delenv("DMSD_MQTT_PASSWORD", raising=False)
+    assert config.mqtt.resolve_password() == "from-file"
+    monkeypatch.setenv("DMSD_MQTT_PASSWORD", "from-env")
+    assert config.mqtt.resolve_password() == "from-env"
+    config.mqtt.password_file = str(tmp_path / "missing")
+    monkeypatch.delenv("DMSD_MQTT_PASSWORD")
+    with pytest.raises(DmsdError, match="mqtt.password_file: cannot read"):
+        config.mqtt.resolve_password()
+    config.mqtt.password_file = None
+    assert config.mqtt.resolve_password() == "inline"

@@ -1,0 +1,201 @@
+"""The daemon end to end against a real Mosquitto broker and a real subscriber."""
+
+import json
+import shutil
+import signal
+import subprocess
+import time
+
+import pytest
+
+from conftest import CLIP, SAMPLES, Broker, run_dmsd, start_dmsd, write_config
+from dmsd.state import EVENT_TYPES
+
+
+def printed(stdout: str, suffix: str) -> list:
+    out = []
+    for line in stdout.splitlines():
+        record = json.loads(line)
+        if record["topic"].endswith("/" + suffix):
+            out.append(record["payload"])
+    return out
+
+
+def test_clip_end_to_end(broker, subscribe, tmp_path):
+    sub = subscribe(broker, "dms/e2e-car/#")
+    config = write_config(tmp_path / "c.yaml", "device_id: e2e-car\nstate:\n  heartbeat_s: 1\n"
+                                               "mqtt:\n  stats_interval_s: 0.5\n")
+    result = run_dmsd("--config", str(config), "--source", str(CLIP), "--mqtt", broker.address, "--print")
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    sub.wait_for(lambda m: (t := [x for x in m if x[0].endswith("/availability")]) and t[-1][1] == b"offline")
+
+    # availability: online first, offline last (retention is checked by the late subscriber below)
+    assert sub.payloads("availability")[0] == "online"
+    assert sub.payloads("availability")[-1] == "offline"
+
+    # events: exactly what the daemon raised, in order, once each, all of known types
+    events = sub.payloads("events")
+    assert events == printed(result.stdout, "events")
+    assert events and events[0]["type"] == "driver_present"
+    assert {e["type"] for e in events} <= set(EVENT_TYPES)
+    assert any(e["type"] == "emotion_changed" for e in events)
+    assert any(e["type"].startswith("seatbelt_") for e in events)
+    for event in events:
+        assert set(event) == {"type", "ts", "before", "after", "seq"}
+    assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+    ts = [e["ts"] for e in events]
+    assert ts == sorted(ts)
+
+    # state: retained, the per-image shape plus presence and camera, no probs by default
+    states = sub.payloads("state")
+    final = states[-1]
+    assert final["driver_present"] is True and final["camera"] == "ok"
+    assert len(final["face"]["box"]) == 4
+    assert set(final["emotion"]) == {"label", "confidence"}
+    assert isinstance(final["seatbelt"]["worn"], bool)
+    assert final == printed(result.stdout, "state")[-1]
+
+    # stats: frames per second, per-stage p50/p99, drops, uptime, version
+    stats = sub.payloads("stats")
+    last = stats[-1]
+    assert last["frames"] == 150 and last["dropped_frames"] == 0
+    assert last["frames_with_face"] / last["frames"] >= 0.9  # the face is found in at least 90% of frames
+    assert set(last["latency_ms"]) == {"detect", "emotion", "seatbelt", "total"}
+    assert all(v["p99"] >= v["p50"] > 0 for v in last["latency_ms"].values())
+    assert any(s["fps"] > 0 for s in stats) and last["version"]
+
+    # retained: a dashboard that connects afterwards still sees the last state and that we are offline
+    late = subscribe(broker, "dms/e2e-car/#")
+    late.wait_for(lambda m: {t.rsplit("/", 1)[1] for t, _, _ in m} >= {"state", "availability"}, timeout=10)
+    assert all(r for _, _, r in late.messages)
+    assert late.payloads("availability") == ["offline"]
+    assert late.payloads("state")[-1] == final
+
+
+def alternating_frames(folder, seconds_each: float, fps: float, cycles: int):
+    """Image files: the driver for `seconds_each`, then an empty seat, repeated, named in order."""
+    folder.mkdir()
+    per_phase = round(seconds_each * fps)
+    n = 0
+    for _ in range(cycles):
+        for image in ("cabin_frame060.jpg", "cabin_noface.jpg"):
+            for _ in range(per_phase):
+                shutil.copy(SAMPLES / image, folder / f"{n:04d}.jpg")
+                n += 1
+    return folder
+
+
+def test_events_survive_a_broker_restart(own_broker, subscribe, tmp_path):
+    frames = alternating_frames(tmp_path / "frames", seconds_each=1.5, fps=5, cycles=6)  # 18 s, an event each 1.5 s
+    config = write_config(tmp_path / "c.yaml", (
+        "device_id: restart-car\nsource:\n  fps: 5\n  realtime: true\n"
+        "state:\n  absent_after_s: 0.8\n  emotion_hold_s: 0.2\n  seatbelt_debounce_s: 0.2\n"
+        "mqtt:\n  reconnect_min_s: 1\n  reconnect_max_s: 1\n  drain_timeout_s: 20\n"))
+    sub = subscribe(own_broker, "dms/restart-car/#")
+    daemon = start_dmsd("--config", str(config), "--source", str(frames), "--mqtt", own_broker.address, "--print")
+    try:
+        sub.wait_for(lambda m: sum(t.endswith("/events") for t, _, _ in m) >= 2, timeout=30)
+        # Stop the broker between events, not in the middle of a PUBACK: QoS 1 itself may redeliver a message
+        # whose acknowledgement was cut off (that is what `seq` is for); our queue must add no duplicates.
+        time.sleep(0.5)
+        own_broker.stop()
+        down_from = time.time()
+        time.sleep(5)  # several driver_absent / driver_present events are raised while the broker is down
+        down_to = time.time()
+        own_broker.start()
+        stdout, stderr = daemon.communicate(timeout=90)
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+    assert daemon.returncode == 0, stderr
+    sub.wait_for(lambda m: (t := [x for x in m if x[0].endswith("/availability")]) and t[-1][1] == b"offline")
+    raised = printed(stdout, "events")
+    while_down = [e for e in raised if down_from + 0.3 < e["ts"] < down_to - 0.3]
+    assert len(while_down) >= 2, raised
+    received = sub.payloads("events")
+    assert received == raised, "\n".join(["raised:"] + [f"{e['ts']} {e['type']}" for e in raised] + ["received:"] +
+                                         [f"{e['ts']} {e['type']}" for e in received] + [f"down {down_from} .. {down_to}"])
+    assert [e["seq"] for e in received] == list(range(1, len(raised) + 1))  # each once, in order
+    assert "disconnected" in stderr and "connected to" in stderr
+    # availability and state were republished after the reconnect
+    restarts = [i for i, (t, p, _) in enumerate(sub.messages) if t.endswith("/availability") and p == b"online"]
+    assert len(restarts) >= 2
+
+
+def test_sigterm_publishes_final_state_and_offline(broker, subscribe, tmp_path):
+    sub = subscribe(broker, "dms/term-car/#")
+    config = write_config(tmp_path / "c.yaml", "device_id: term-car\n")
+    daemon = start_dmsd("--config", str(config), "--source", str(CLIP), "--realtime", "--mqtt", broker.address)
+    try:
+        sub.wait_for(lambda m: any(t.endswith("/state") for t, _, _ in m), timeout=30)
+        time.sleep(1)
+        daemon.send_signal(signal.SIGTERM)
+        stdout, stderr = daemon.communicate(timeout=20)
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+    assert daemon.returncode == 0, stderr
+    assert "received SIGTERM, stopping" in stderr and "Traceback" not in stderr
+    sub.wait_for(lambda m: (t := [x for x in m if x[0].endswith("/availability")]) and t[-1][1] == b"offline")
+    assert sub.payloads("state")[-1]["driver_present"] is True
+
+
+def test_unreachable_broker_is_retried_and_reported(tmp_path):
+    from conftest import free_port
+
+    config = write_config(tmp_path / "c.yaml", "mqtt:\n  drain_timeout_s: 1\n  reconnect_max_s: 1\n")
+    result = run_dmsd("--config", str(config), "--source", str(CLIP), "--max-frames", "30",
+                      "--mqtt", f"127.0.0.1:{free_port()}")
+    assert result.returncode == 0
+    assert "Traceback" not in result.stderr
+    assert result.stderr.count("cannot reach broker") == 1  # logged once, retried quietly
+    assert "event(s) not delivered" in result.stderr
+
+
+@pytest.fixture
+def password_broker(tmp_path):
+    workdir = tmp_path / "auth-broker"
+    workdir.mkdir()
+    passwords = workdir / "passwords"
+    subprocess.run(["mosquitto_passwd", "-b", "-c", str(passwords), "dash", "s3cret"], check=True)
+    b = Broker(workdir, extra_config=f"allow_anonymous false\npassword_file {passwords}\n").start()
+    yield b
+    b.stop()
+
+
+def test_refused_credentials_are_reported_and_never_logged(password_broker, tmp_path):
+    config = write_config(tmp_path / "c.yaml", "mqtt:\n  username: dash\n  drain_timeout_s: 1\n")
+    result = run_dmsd("--config", str(config), "--source", str(CLIP), "--max-frames", "20",
+                      "--mqtt", password_broker.address, env={"DMSD_MQTT_PASSWORD": "wrong-password"})
+    assert result.returncode == 0
+    assert "refused the connection" in result.stderr and "Traceback" not in result.stderr
+    assert "wrong-password" not in result.stderr + result.stdout
+
+
+def test_credentials_from_the_environment_work(password_broker, tmp_path):
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    config = write_config(tmp_path / "c.yaml", "device_id: auth-car\nmqtt:\n  username: dash\n")
+    received = []
+    client = mqtt.Client(CallbackAPIVersion.VERSION2)
+    client.username_pw_set("dash", "s3cret")
+    client.on_connect = lambda c, u, f, rc, p: c.subscribe("dms/auth-car/events", qos=1)
+    client.on_message = lambda c, u, m: received.append(json.loads(m.payload))
+    client.connect(password_broker.host, password_broker.port)
+    client.loop_start()
+    time.sleep(0.5)
+    try:
+        result = run_dmsd("--config", str(config), "--source", str(CLIP), "--max-frames", "40", "--print",
+                          "--mqtt", password_broker.address, env={"DMSD_MQTT_PASSWORD": "s3cret"})
+        expected = printed(result.stdout, "events")
+        deadline = time.time() + 10
+        while len(received) < len(expected) and time.time() < deadline:
+            time.sleep(0.1)
+    finally:
+        client.loop_stop()
+        client.disconnect()
+    assert result.returncode == 0, result.stderr
+    assert expected and received == expected
+    assert "s3cret" not in result.stderr

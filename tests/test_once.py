@@ -1,0 +1,109 @@
+"""`dmsd --once`: real images through the real pipeline, and every kind of bad input."""
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import SAMPLES, SHARED, run_dmsd
+
+FRAMES = [SAMPLES / f"cabin_frame{i:03d}.jpg" for i in (10, 60, 110)]
+LABELS = {"angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"}
+
+
+def lines(stdout: str) -> list[dict]:
+    return [json.loads(line) for line in stdout.splitlines()]
+
+
+def test_faces_emotion_and_belt_on_real_frames():
+    result = run_dmsd("--once", *map(str, FRAMES))
+    assert result.returncode == 0, result.stderr
+    outputs = lines(result.stdout)
+    assert [o["source"] for o in outputs] == [str(p) for p in FRAMES]
+    for out in outputs:
+        x, y, w, h = out["face"]["box"]
+        # The driver's face in these frames is around (170-185, 75-85), 86-94 px wide.
+        assert 150 < x < 200 and 60 < y < 100 and 70 < w < 110 and h == w
+        assert out["emotion"]["label"] in LABELS
+        assert set(out["emotion"]["probs"]) == LABELS
+        assert abs(sum(out["emotion"]["probs"].values()) - 1) < 1e-3
+        assert out["emotion"]["confidence"] == max(out["emotion"]["probs"].values())
+        assert isinstance(out["seatbelt"]["worn"], bool) and 0.5 <= out["seatbelt"]["confidence"] <= 1
+        assert set(out["latency_ms"]) == {"detect", "emotion", "seatbelt", "total"}
+        assert out["ts"] > 1.7e9
+
+
+def test_no_face_gives_nulls_and_exit_0():
+    result = run_dmsd("--once", str(SAMPLES / "cabin_noface.jpg"))
+    assert result.returncode == 0, result.stderr
+    (out,) = lines(result.stdout)
+    assert out["face"] is None and out["emotion"] is None and out["seatbelt"] is None
+
+
+def test_directory_input_and_annotation(tmp_path):
+    result = run_dmsd("--once", str(SAMPLES), "--annotate", str(tmp_path / "drawn"))
+    assert result.returncode == 0, result.stderr
+    outputs = lines(result.stdout)
+    assert len(outputs) == 4  # the three frames and the no-face crop; the clip is not an image
+    for out in outputs:
+        drawn = cv2.imread(str(tmp_path / "drawn" / (out["source"].rsplit("/", 1)[1].rsplit(".", 1)[0] + ".jpg")))
+        original = cv2.imread(out["source"])
+        assert drawn is not None and drawn.shape == original.shape
+        assert np.abs(drawn.astype(int) - original.astype(int)).max() > 100  # something was drawn on it
+
+
+def test_person_crops_from_shared_data():
+    folder = SHARED / "seatbelt" / "person_crops" / "crops"
+    files = sorted(folder.iterdir())[:6]
+    result = run_dmsd("--once", *map(str, files))
+    assert result.returncode == 0, result.stderr
+    assert len(lines(result.stdout)) == 6
+
+
+def make_bad_inputs(tmp: "Path") -> dict:
+    bad = {}
+    bad["missing"] = (tmp / "missing.jpg", "no such file")
+    (tmp / "empty.jpg").write_bytes(b"")
+    bad["empty"] = (tmp / "empty.jpg", "empty file")
+    data = (SAMPLES / "cabin_frame060.jpg").read_bytes()
+    (tmp / "truncated.jpg").write_bytes(data[: len(data) // 2])
+    bad["truncated"] = (tmp / "truncated.jpg", "truncated JPEG")
+    png = cv2.imencode(".png", cv2.imread(str(SAMPLES / "cabin_frame060.jpg")))[1].tobytes()
+    (tmp / "truncated.png").write_bytes(png[: len(png) // 2])
+    bad["truncated_png"] = (tmp / "truncated.png", "truncated PNG")
+    (tmp / "notes.jpg").write_text("this is not an image\n")
+    bad["not_image"] = (tmp / "notes.jpg", "not a readable image")
+    cv2.imwrite(str(tmp / "tiny.png"), np.zeros((1, 1, 3), np.uint8))
+    bad["1x1"] = (tmp / "tiny.png", "image is 1x1, too small to hold a face")
+    cv2.imwrite(str(tmp / "huge.jpg"), np.zeros((9000, 9000), np.uint8))
+    bad["9000x9000"] = (tmp / "huge.jpg", "9000x9000 is over the 50-megapixel limit")
+    (tmp / "no_images").mkdir()
+    (tmp / "no_images" / "readme.txt").write_text("nothing here")
+    bad["empty_dir"] = (tmp / "no_images", "no images in this directory")
+    return bad
+
+
+@pytest.fixture(scope="module")
+def bad_inputs(tmp_path_factory):
+    return make_bad_inputs(tmp_path_factory.mktemp("bad"))
+
+
+@pytest.mark.parametrize("kind", ["missing", "empty", "truncated", "truncated_png", "not_image", "1x1",
+                                  "9000x9000", "empty_dir"])
+def test_bad_input_gets_one_line_and_exit_2(bad_inputs, kind):
+    path, message = bad_inputs[kind]
+    result = run_dmsd("--once", str(path))
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [result.stderr.strip()], result.stderr  # exactly one line
+    assert result.stderr.startswith(f"dmsd: {path}: ") and message in result.stderr
+
+
+def test_good_results_still_printed_beside_bad_ones(bad_inputs):
+    bad = [str(bad_inputs[k][0]) for k in ("missing", "truncated", "1x1")]
+    result = run_dmsd("--once", str(FRAMES[0]), *bad, str(FRAMES[1]))
+    assert result.returncode == 2
+    assert [o["source"] for o in lines(result.stdout)] == [str(FRAMES[0]), str(FRAMES[1])]
+    assert len(result.stderr.strip().splitlines()) == 3
+    assert "Traceback" not in result.stderr

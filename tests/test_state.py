@@ -1,0 +1,141 @@
+"""Driver state: smoothing and hysteresis, so one noisy frame changes nothing; and every event type."""
+
+from dmsd.config import StateConfig
+from dmsd.geometry import Box
+from dmsd.results import EmotionResult, FrameResult, SeatbeltResult
+from dmsd.state import DriverStateTracker
+
+LABELS = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+FACE = Box(100, 80, 90, 90)
+
+
+def frame(ts, emotion="neutral", p=0.9, worn=0.95, face=True, belt_visible=True):
+    if not face:
+        return FrameResult("test", ts, None, None, None, {})
+    probs = {label: (1 - p) / 6 for label in LABELS}
+    probs[emotion] = p
+    belt = SeatbeltResult(worn >= 0.5, max(worn, 1 - worn)) if belt_visible else None
+    return FrameResult("test", ts, FACE, EmotionResult(emotion, p, probs), belt, {})
+
+
+def feed(tracker, frames):
+    events = []
+    for f in frames:
+        events += tracker.update(f)
+    return events
+
+
+def types(events):
+    return [e.type for e in events]
+
+
+def config(**overrides):
+    return StateConfig(**{"emotion_hold_s": 1.0, "seatbelt_debounce_s": 1.0, "absent_after_s": 2.0, **overrides})
+
+
+def test_first_frames_announce_driver_emotion_and_belt():
+    tracker = DriverStateTracker(config())
+    events = feed(tracker, [frame(t / 10) for t in range(20)])  # 2 s of a neutral, belted driver at 10 fps
+    assert types(events) == ["driver_present", "emotion_changed", "seatbelt_fastened"]
+    assert events[1].before == {"emotion": None} and events[1].after["emotion"] == "neutral"
+    assert tracker.state.to_dict()["seatbelt"]["worn"] is True
+
+
+def test_one_noisy_frame_changes_nothing():
+    tracker = DriverStateTracker(config())
+    feed(tracker, [frame(t / 10) for t in range(30)])
+    before = tracker.state.key()
+    events = feed(tracker, [frame(3.0, emotion="angry", p=1.0, worn=0.0)])
+    events += feed(tracker, [frame(3.1 + t / 10) for t in range(20)])
+    assert events == [] and tracker.state.key() == before
+
+
+def test_emotion_changes_only_after_holding():
+    tracker = DriverStateTracker(config(emotion_hold_s=1.0))
+    feed(tracker, [frame(t / 10) for t in range(30)])
+    held = [frame(3.0 + t / 10, emotion="happy") for t in range(8)]  # 0.7 s: not yet
+    assert "emotion_changed" not in types(feed(tracker, held))
+    events = feed(tracker, [frame(3.8 + t / 10, emotion="happy") for t in range(10)])
+    assert types(events) == ["emotion_changed"]
+    assert events[0].before == {"emotion": "neutral"} and events[0].after["emotion"] == "happy"
+
+
+def test_low_confidence_emotion_does_not_switch():
+    tracker = DriverStateTracker(config(emotion_min_confidence=0.5))
+    feed(tracker, [frame(t / 10) for t in range(30)])
+    # "happy" leads but at 0.3, under the 0.5 floor: the state stays neutral
+    events = feed(tracker, [frame(3 + t / 10, emotion="happy", p=0.3) for t in range(50)])
+    assert events == [] and tracker.state.emotion == "neutral"
+
+
+def test_seatbelt_debounce_and_hysteresis():
+    tracker = DriverStateTracker(config(seatbelt_debounce_s=2.0))
+    feed(tracker, [frame(t / 10) for t in range(30)])
+    # Belt probability in the dead band between the thresholds: nothing changes however long it lasts.
+    assert feed(tracker, [frame(3 + t / 10, worn=0.5) for t in range(50)]) == []
+    assert tracker.state.seatbelt is True
+    # Unfastened: reported once it has held for 2 s, not before.
+    early = feed(tracker, [frame(8 + t / 10, worn=0.02) for t in range(15)])
+    assert "seatbelt_unfastened" not in types(early)
+    late = feed(tracker, [frame(9.5 + t / 10, worn=0.02) for t in range(15)])
+    assert types(late) == ["seatbelt_unfastened"]
+    assert late[0].before == {"seatbelt": {"worn": True}} and late[0].after["seatbelt"]["worn"] is False
+    fastened = feed(tracker, [frame(11 + t / 10, worn=0.98) for t in range(40)])
+    assert types(fastened) == ["seatbelt_fastened"]
+
+
+def test_seatbelt_is_unknown_without_a_face_never_not_worn():
+    tracker = DriverStateTracker(config(absent_after_s=1.0))
+    feed(tracker, [frame(t / 10) for t in range(30)])
+    events = feed(tracker, [frame(3 + t / 10, face=False) for t in range(15)])
+    assert types(events) == ["driver_absent"]
+    state = tracker.state.to_dict()
+    assert state["seatbelt"] is None and state["emotion"] is None and state["face"] is None
+    assert state["driver_present"] is False
+
+
+def test_short_face_loss_is_not_absence():
+    tracker = DriverStateTracker(config(absent_after_s=2.0))
+    feed(tracker, [frame(t / 10) for t in range(30)])
+    events = feed(tracker, [frame(3 + t / 10, face=False) for t in range(10)])  # 1 s gap
+    events += feed(tracker, [frame(4 + t / 10) for t in range(10)])
+    assert events == []
+
+
+def test_driver_returns():
+    tracker = DriverStateTracker(config(absent_after_s=1.0))
+    feed(tracker, [frame(t / 10) for t in range(30)])
+    feed(tracker, [frame(3 + t / 10, face=False) for t in range(20)])
+    events = feed(tracker, [frame(5 + t / 10) for t in range(20)])
+    assert types(events)[0] == "driver_present"
+
+
+def test_belt_region_out_of_frame_is_unknown():
+    tracker = DriverStateTracker(config())
+    feed(tracker, [frame(t / 10, belt_visible=False) for t in range(30)])
+    assert tracker.state.seatbelt is None
+
+
+def test_camera_lost_and_restored():
+    tracker = DriverStateTracker(config())
+    feed(tracker, [frame(t / 10) for t in range(30)])
+    lost = tracker.camera(False, 3.5)
+    assert types(lost) == ["camera_lost"] and lost[0].after == {"camera": "lost"}
+    assert tracker.state.to_dict()["camera"] == "lost" and tracker.state.driver_present is None
+    assert tracker.camera(False, 4.0) == []
+    restored = tracker.camera(True, 9.0)
+    assert types(restored) == ["camera_restored"]
+    assert types(feed(tracker, [frame(9 + t / 10) for t in range(20)]))[0] == "driver_present"
+
+
+def test_no_face_ever_means_absent_after_the_timeout():
+    tracker = DriverStateTracker(config(absent_after_s=2.0))
+    events = feed(tracker, [frame(t / 10, face=False) for t in range(25)])
+    assert types(events) == ["driver_absent"] and events[0].before == {"driver_present": None}
+
+
+def test_probs_in_state_only_when_asked():
+    tracker = DriverStateTracker(config())
+    feed(tracker, [frame(t / 10) for t in range(20)])
+    assert "probs" not in tracker.state.to_dict()["emotion"]
+    assert set(tracker.state.to_dict(include_probs=True)["emotion"]["probs"]) == set(LABELS)

@@ -1,0 +1,1 @@
+"""Keras training for dmsd's models. Needs the `train` extra; the runtime (dmsd/) never imports this."""

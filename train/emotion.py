@@ -1,0 +1,164 @@
+"""Train the emotion classifier on FER2013 (Training split; PublicTest chooses the checkpoint).
+
+    python -m train emotion --data ../shared/data/fer2013/fer2013.csv.gz --out runs/emotion --epochs 40
+
+The run folder holds everything: config.json, history.csv, curves.png, confusion.png, metrics.json,
+best.keras (best PublicTest accuracy) and a resumable backup; run the same command again to resume.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+
+from train import fer2013, record
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", default="../shared/data/fer2013/fer2013.csv.gz",
+                        help="FER2013 CSV (.csv/.csv.gz) or folder layout with train/ and test/")
+    parser.add_argument("--out", default="runs/emotion", help="run folder (resumes if it holds a backup)")
+    parser.add_argument("--arch", default="plain", choices=sorted(ARCHITECTURES))
+    parser.add_argument("--width", type=int, default=32, help="channels of the first stage")
+    parser.add_argument("--epochs", type=int, default=40)
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--label-smoothing", type=float, default=0.1)
+    parser.add_argument("--class-weights", action="store_true", help="weight the loss by inverse class frequency")
+    parser.add_argument("--ferplus", default=None, help="fer2013new.csv: drop rows FER+ annotators call not-a-face")
+    parser.add_argument("--limit", type=int, default=None, help="use only the first N training faces (smoke tests)")
+    parser.add_argument("--seed", type=int, default=1)
+
+
+def conv_block(x, filters: int, layers):
+    for _ in range(2):
+        x = layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
+        x = layers.BatchNormalization()(x)
+        x = layers.ReLU()(x)
+    return layers.MaxPooling2D()(x)
+
+
+def plain_net(width: int):
+    """Plain 3x3 convolutions, BN folded at export: the shape ONNX Runtime's INT8 kernels like best."""
+    import keras
+    from keras import layers
+
+    inputs = keras.Input((fer2013.SIDE, fer2013.SIDE, 1), name="face")
+    x = inputs
+    for stage in range(4):
+        x = conv_block(x, width * 2**stage, layers)
+    x = layers.GlobalAveragePooling2D()(x)
+    x = layers.Dropout(0.3)(x)
+    outputs = layers.Dense(len(fer2013.LABELS), activation="softmax", name="probs")(x)
+    return keras.Model(inputs, outputs, name=f"plain{width}")
+
+
+def separable_net(width: int):
+    """Depthwise-separable stages (mini-Xception style), the `fer` package's design family."""
+    import keras
+    from keras import layers
+
+    inputs = keras.Input((fer2013.SIDE, fer2013.SIDE, 1), name="face")
+    x = layers.Conv2D(width, 3, padding="same", use_bias=False)(inputs)
+    x = layers.ReLU()(layers.BatchNormalization()(x))
+    for stage in range(4):
+        filters = width * 2**stage
+        shortcut = layers.Conv2D(filters, 1, strides=2, use_bias=False)(x)
+        for _ in range(2):
+            x = layers.SeparableConv2D(filters, 3, padding="same", use_bias=False)(x)
+            x = layers.ReLU()(layers.BatchNormalization()(x))
+        x = layers.add([layers.MaxPooling2D(3, strides=2, padding="same")(x), shortcut])
+    x = layers.GlobalAveragePooling2D()(x)
+    x = layers.Dropout(0.3)(x)
+    outputs = layers.Dense(len(fer2013.LABELS), activation="softmax", name="probs")(x)
+    return keras.Model(inputs, outputs, name=f"separable{width}")
+
+
+ARCHITECTURES = {"plain": plain_net, "separable": separable_net}
+
+
+def augmentation():
+    import keras
+    from keras import layers
+
+    return keras.Sequential([
+        layers.RandomFlip("horizontal"),
+        layers.RandomTranslation(0.1, 0.1, fill_mode="nearest"),
+        layers.RandomRotation(0.05, fill_mode="nearest"),
+        layers.RandomZoom(0.1, fill_mode="nearest"),
+        layers.RandomContrast(0.2),
+    ], name="augment")
+
+
+def to_input(images: np.ndarray) -> np.ndarray:
+    """uint8 N x 48 x 48 -> float32 N x 48 x 48 x 1 in [0, 1]; must match the exported dmsd.input metadata."""
+    return (images.astype(np.float32) / 255.0)[..., None]
+
+
+INPUT_METADATA = {"size": [fer2013.SIDE, fer2013.SIDE], "colour": "grey", "layout": "NCHW",
+                  "scale": 1 / 255.0, "offset": 0.0}
+
+
+def run(args: argparse.Namespace) -> dict:
+    import keras
+    import tensorflow as tf
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    keras.utils.set_random_seed(args.seed)
+    train = fer2013.load(args.data, "Training")
+    val = fer2013.load(args.data, "PublicTest")
+    if args.ferplus:
+        keep = fer2013.ferplus_votes(args.ferplus, train).sum(axis=1) > 0
+        log.info("FER+: dropping %d not-a-face training rows", int((~keep).sum()))
+        train = train.subset(np.flatnonzero(keep))
+    if args.limit:
+        train = train.subset(np.arange(min(args.limit, len(train))))
+    record.write_json(out / "config.json", {**{k: v for k, v in vars(args).items() if k != "run"}, "train_faces": len(train), "val_faces": len(val)})
+
+    counts = np.bincount(train.labels, minlength=len(fer2013.LABELS))
+    weights = None
+    if args.class_weights:
+        weights = {i: float(len(train) / (len(counts) * max(c, 1))) for i, c in enumerate(counts)}
+
+    augment = augmentation()
+    x_train, y_train = to_input(train.images), keras.utils.to_categorical(train.labels, len(fer2013.LABELS))
+    x_val, y_val = to_input(val.images), keras.utils.to_categorical(val.labels, len(fer2013.LABELS))
+    train_ds = (tf.data.Dataset.from_tensor_slices((x_train, y_train)).shuffle(len(x_train), seed=args.seed)
+                .batch(args.batch).map(lambda x, y: (augment(x, training=True), y), num_parallel_calls=2)
+                .prefetch(2))
+    val_ds = tf.data.Dataset.from_tensor_slices((x_val, y_val)).batch(256)
+
+    model = ARCHITECTURES[args.arch](args.width)
+    steps = args.epochs * int(np.ceil(len(x_train) / args.batch))
+    schedule = keras.optimizers.schedules.CosineDecay(args.lr * 0.1, steps, warmup_target=args.lr,
+                                                      warmup_steps=min(steps // 10, 1000))
+    model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=1e-4),
+                  loss=keras.losses.CategoricalCrossentropy(label_smoothing=args.label_smoothing),
+                  metrics=["accuracy"])
+    log.info("%s: %d parameters, %d training faces", model.name, model.count_params(), len(x_train))
+    started = time.time()
+    model.fit(train_ds, validation_data=val_ds, epochs=args.epochs, class_weight=weights, verbose=2, callbacks=[
+        keras.callbacks.BackupAndRestore(str(out / "backup")),
+        keras.callbacks.ModelCheckpoint(str(out / "best.keras"), monitor="val_accuracy", save_best_only=True),
+        keras.callbacks.CSVLogger(str(out / "history.csv"), append=True),
+    ])
+    best = keras.models.load_model(out / "best.keras")
+    predictions = best.predict(x_val, batch_size=256, verbose=0).argmax(axis=1)
+    metrics = record.classification_metrics(val.labels, predictions, fer2013.LABELS)
+    metrics.update(split="PublicTest", parameters=int(best.count_params()),
+                   train_seconds_this_session=round(time.time() - started, 1))
+    record.write_json(out / "metrics.json", metrics)
+    record.write_export(out, "emotion", fer2013.LABELS, INPUT_METADATA,
+                        calib=x_train[np.random.default_rng(args.seed).permutation(len(x_train))[:1000]],
+                        verify=x_val, verify_labels=val.labels)
+    record.plot_curves(out / "history.csv", out / "curves.png")
+    record.plot_confusion(metrics["confusion"], fer2013.LABELS, out / "confusion.png")
+    log.info("PublicTest accuracy %.4f, macro-F1 %.4f", metrics["accuracy"], metrics["macro_f1"])
+    return metrics

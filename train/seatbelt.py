@@ -1,0 +1,135 @@
+"""Train the seatbelt classifier on chest regions cut by the daemon's own face detector and geometry.
+
+    python -m train seatbelt --data ../shared/data/seatbelt --out runs/seatbelt --epochs 30
+
+Builds (and caches in the run folder as regions.npz) the chest regions of every source in
+train/seatbelt_data.py, trains a small CNN on the train split, keeps the best on the valid split, and writes
+the same training record as the emotion trainer (config, history, curves, confusion, metrics per source).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+
+from dmsd.config import ChestConfig, DetectorConfig
+from train import record, seatbelt_data
+
+log = logging.getLogger(__name__)
+SIZE = 64
+INPUT_METADATA = {"size": [SIZE, SIZE], "colour": "grey", "layout": "NCHW", "scale": 1 / 255.0, "offset": 0.0}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", default="../shared/data/seatbelt", help="folder holding the seatbelt sources")
+    parser.add_argument("--sources", default=",".join(seatbelt_data.SOURCES),
+                        help="comma-separated sources to use (default: all)")
+    parser.add_argument("--out", default="runs/seatbelt")
+    parser.add_argument("--width", type=int, default=16)
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--seed", type=int, default=1)
+
+
+def build_model(width: int):
+    import keras
+    from keras import layers
+
+    inputs = keras.Input((SIZE, SIZE, 1), name="region")
+    x = inputs
+    for stage in range(4):
+        for _ in range(2 if stage else 1):
+            x = layers.Conv2D(width * 2**stage, 3, padding="same", use_bias=False)(x)
+            x = layers.ReLU()(layers.BatchNormalization()(x))
+        x = layers.MaxPooling2D()(x)
+    x = layers.Dropout(0.3)(layers.GlobalAveragePooling2D()(x))
+    outputs = layers.Dense(len(seatbelt_data.LABELS), activation="softmax", name="probs")(x)
+    return keras.Model(inputs, outputs, name=f"belt{width}")
+
+
+def augmentation():
+    """What cabins do to a picture: light, contrast, infrared-like grey, blur-ish zoom, small tilts."""
+    import keras
+    from keras import layers
+
+    return keras.Sequential([
+        layers.RandomFlip("horizontal"),  # left- and right-hand drive
+        layers.RandomBrightness(0.3, value_range=(0, 1)),
+        layers.RandomContrast(0.4),
+        layers.RandomRotation(0.04, fill_mode="nearest"),
+        layers.RandomTranslation(0.08, 0.08, fill_mode="nearest"),
+        layers.RandomZoom(0.15, fill_mode="nearest"),
+    ], name="augment")
+
+
+def load_regions(args: argparse.Namespace, out: Path) -> dict:
+    cache = out / "regions.npz"
+    sources = args.sources.split(",")
+    if cache.is_file():
+        data = dict(np.load(cache, allow_pickle=False))
+        data["report"] = json.loads((out / "dataset.json").read_text())
+        return data
+    samples = []
+    for name in sources:
+        if name not in seatbelt_data.SOURCES:
+            raise SystemExit(f"unknown source {name!r} (allowed: {', '.join(seatbelt_data.SOURCES)})")
+        samples += seatbelt_data.SOURCES[name](Path(args.data) / name)
+    data = seatbelt_data.build(samples, DetectorConfig(), ChestConfig().geometry(), SIZE)
+    np.savez_compressed(cache, **{k: v for k, v in data.items() if k != "report"})
+    record.write_json(out / "dataset.json", data["report"])
+    return data
+
+
+def run(args: argparse.Namespace) -> dict:
+    import keras
+    import tensorflow as tf
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    keras.utils.set_random_seed(args.seed)
+    data = load_regions(args, out)
+    log.info("regions per source: %s", data["report"])
+    x = (data["x"].astype(np.float32) / 255.0)[..., None]
+    train, valid = data["split"] == "train", data["split"] != "train"
+    record.write_json(out / "config.json", {**{k: v for k, v in vars(args).items() if k != "run"},
+                                            "train_regions": int(train.sum()), "valid_regions": int(valid.sum())})
+    counts = np.bincount(data["y"][train], minlength=2)
+    weights = {i: float(train.sum() / (2 * max(c, 1))) for i, c in enumerate(counts)}
+    y = keras.utils.to_categorical(data["y"], 2)
+    augment = augmentation()
+    train_ds = (tf.data.Dataset.from_tensor_slices((x[train], y[train])).shuffle(int(train.sum()), seed=args.seed)
+                .batch(args.batch).map(lambda a, b: (augment(a, training=True), b)).prefetch(2))
+    valid_ds = tf.data.Dataset.from_tensor_slices((x[valid], y[valid])).batch(256)
+    model = build_model(args.width)
+    model.compile(optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(
+                      args.lr, args.epochs * int(np.ceil(train.sum() / args.batch)))),
+                  loss="categorical_crossentropy", metrics=["accuracy"])
+    started = time.time()
+    model.fit(train_ds, validation_data=valid_ds, epochs=args.epochs, class_weight=weights, verbose=2, callbacks=[
+        keras.callbacks.BackupAndRestore(str(out / "backup")),
+        keras.callbacks.ModelCheckpoint(str(out / "best.keras"), monitor="val_accuracy", save_best_only=True),
+        keras.callbacks.CSVLogger(str(out / "history.csv"), append=True),
+    ])
+    best = keras.models.load_model(out / "best.keras")
+    predicted = best.predict(x[valid], verbose=0).argmax(1)
+    metrics = record.classification_metrics(data["y"][valid], predicted, seatbelt_data.LABELS)
+    metrics["per_source"] = {}
+    for source in sorted(set(data["source"][valid])):
+        pick = data["source"][valid] == source
+        metrics["per_source"][source] = {"n": int(pick.sum()),
+                                         "accuracy": round(float((predicted[pick] == data["y"][valid][pick]).mean()), 4)}
+    metrics.update(dataset=data["report"], parameters=int(best.count_params()),
+                   train_seconds_this_session=round(time.time() - started, 1))
+    record.write_json(out / "metrics.json", metrics)
+    record.write_export(out, "seatbelt", seatbelt_data.LABELS, INPUT_METADATA, calib=x[train][:1000],
+                        verify=x[valid], verify_labels=data["y"][valid])
+    record.plot_curves(out / "history.csv", out / "curves.png")
+    record.plot_confusion(metrics["confusion"], seatbelt_data.LABELS, out / "confusion.png")
+    log.info("valid accuracy %.4f per source %s", metrics["accuracy"], metrics["per_source"])
+    return metrics

@@ -1,0 +1,164 @@
+"""Seatbelt dataset builder: the daemon's own face detector and chest-region rule over ../shared/data/seatbelt.
+
+    python -m train seatbelt --data ../shared/data/seatbelt ...   (builds, caches, then trains)
+
+Sources, each reported separately (images, faces found, usable chest regions):
+  person_crops      both classes, in-cabin and stock photos, split from its labels.csv (train/valid)
+  windshield_crops  both classes, exterior traffic-camera view; split by original image (see `group_of`)
+  incabin_belt_boxes  positives only (every image shows a belt); its belt boxes also measure how much of
+                    the belt the chest region covers
+Images where no face is found are counted and left out: the daemon would not look for a belt there either.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from dmsd.config import DetectorConfig
+from dmsd.detection import HaarFaceDetector, pick_driver
+from dmsd.errors import DmsdError
+from dmsd.geometry import Box, ChestGeometry, chest_region
+
+LABELS = ["not_worn", "worn"]
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Sample:
+    path: Path
+    label: int  # index into LABELS
+    source: str
+    split: str  # train / valid / test
+    group: str  # near-duplicates share a group and so a split
+
+
+def group_of(name: str) -> str:
+    """Roboflow exports name augmented copies `<original>_<ext>.rf.<hash>...`; the original is the group."""
+    return re.split(r"\.rf\.", name)[0]
+
+
+def split_of(group: str, valid_share: float = 0.2) -> str:
+    digest = int(hashlib.sha1(group.encode()).hexdigest()[:8], 16)
+    return "valid" if digest % 1000 < valid_share * 1000 else "train"
+
+
+def read_labels(path: Path) -> list[dict]:
+    """Rows of a labels.csv, with line numbers; unknown labels, missing files and duplicates are errors."""
+    if not path.is_file():
+        raise DmsdError(f"{path}: no such labels file")
+    problems, rows, seen = [], [], {}
+    with open(path, newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        if not reader.fieldnames or not {"path", "label"} <= set(reader.fieldnames):
+            raise DmsdError(f"{path}: needs a header with path,label")
+        for row in reader:
+            line = reader.line_num
+            if row["label"] not in LABELS:
+                problems.append(f"{path}:{line}: unknown label {row['label']!r} (allowed: {', '.join(LABELS)})")
+            elif not (path.parent / row["path"]).is_file():
+                problems.append(f"{path}:{line}: no such file {row['path']}")
+            elif row["path"] in seen:
+                problems.append(f"{path}:{line}: duplicate of line {seen[row['path']]} ({row['path']})")
+            else:
+                seen[row["path"]] = line
+                rows.append({**row, "line": line})
+    if problems:
+        raise DmsdError(f"{len(problems)} bad row(s) in {path}, first: {problems[0]}")
+    return rows
+
+
+def person_crops(root: Path) -> list[Sample]:
+    rows = read_labels(root / "labels.csv")
+    return [Sample(root / r["path"], LABELS.index(r["label"]), "person_crops", r.get("split") or
+                   split_of(group_of(Path(r["path"]).name)), group_of(Path(r["path"]).name)) for r in rows]
+
+
+def windshield_crops(root: Path) -> list[Sample]:
+    rows = read_labels(root / "labels.csv")
+    samples = []
+    for r in rows:
+        group = group_of(Path(r["path"]).name)
+        samples.append(Sample(root / r["path"], LABELS.index(r["label"]), "windshield_crops", split_of(group), group))
+    return samples
+
+
+def incabin_belt_boxes(root: Path) -> list[Sample]:
+    samples = []
+    for split in ("train", "valid", "test"):
+        for image in sorted((root / split / "images").glob("*.jpg")):
+            samples.append(Sample(image, LABELS.index("worn"), "incabin_belt_boxes", split, group_of(image.name)))
+    return samples
+
+
+SOURCES = {"person_crops": person_crops, "windshield_crops": windshield_crops,
+           "incabin_belt_boxes": incabin_belt_boxes}
+
+
+def belt_boxes(image_path: Path, width: int, height: int) -> list[Box]:
+    """YOLO boxes (class cx cy w h, normalised) of the belts in an incabin_belt_boxes image."""
+    label_file = image_path.parent.parent / "labels" / (image_path.stem + ".txt")
+    boxes = []
+    if label_file.is_file():
+        for line in label_file.read_text().split("\n"):
+            parts = line.split()
+            if len(parts) == 5:
+                cx, cy, w, h = (float(v) for v in parts[1:])
+                boxes.append(Box(round((cx - w / 2) * width), round((cy - h / 2) * height),
+                                 round(w * width), round(h * height)))
+    return boxes
+
+
+def overlap(a: Box, b: Box) -> int:
+    x0, y0 = max(a.x, b.x), max(a.y, b.y)
+    x1, y1 = min(a.x + a.w, b.x + b.w), min(a.y + a.h, b.y + b.h)
+    return max(0, x1 - x0) * max(0, y1 - y0)
+
+
+def build(samples: list[Sample], detector: DetectorConfig, geometry: ChestGeometry, size: int) -> dict:
+    """Chest regions (grey, size x size) for every sample with a face; plus the per-source report."""
+    face_finder = HaarFaceDetector(detector)
+    regions, labels, splits, sources, groups = [], [], [], [], []
+    report: dict[str, dict] = {}
+    for sample in samples:
+        stats = report.setdefault(sample.source, {"images": 0, "unreadable": 0, "face": 0, "region": 0,
+                                                  "belt_covered": []})
+        stats["images"] += 1
+        image = cv2.imread(str(sample.path), cv2.IMREAD_GRAYSCALE)
+        if image is None:
+            stats["unreadable"] += 1
+            log.warning("%s: not a readable image, skipped", sample.path)
+            continue
+        height, width = image.shape
+        face = pick_driver([b for b in (f.clipped(width, height) for f in face_finder.detect(image)) if b], width)
+        if face is None:
+            continue
+        stats["face"] += 1
+        region = chest_region(face, width, height, geometry)
+        if region is None:
+            continue
+        stats["region"] += 1
+        if sample.source == "incabin_belt_boxes":
+            belts = belt_boxes(sample.path, width, height)
+            if belts:
+                stats["belt_covered"].append(sum(overlap(region, b) for b in belts) / sum(b.area for b in belts))
+        crop = image[region.y:region.y + region.h, region.x:region.x + region.w]
+        regions.append(cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA))
+        labels.append(sample.label)
+        splits.append(sample.split)
+        sources.append(sample.source)
+        groups.append(sample.group)
+    for stats in report.values():
+        covered = stats.pop("belt_covered")
+        if covered:
+            stats["belt_area_in_region_median"] = round(float(np.median(covered)), 3)
+    return {"x": np.stack(regions) if regions else np.zeros((0, size, size), np.uint8),
+            "y": np.array(labels, dtype=np.int64), "split": np.array(splits), "source": np.array(sources),
+            "group": np.array(groups), "report": report}
