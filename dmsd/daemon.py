@@ -61,7 +61,7 @@ def run(config: Config, options: RunOptions) -> int:
             publisher.state(payload)
 
     def publish_stats() -> None:
-        payload = {**stats.snapshot(), "dropped_frames": source.dropped, "version": __version__, "ts": time.time(),
+        payload = {**stats.snapshot(), "dropped_frames": source.dropped, "version": __version__, "ts": round(time.time(), 3),
                    "events_queued": sum(getattr(p, "queued_events", 0) for p in publishers),
                    "events_dropped": sum(getattr(p, "dropped_events", 0) for p in publishers)}
         for publisher in publishers:

@@ -12,6 +12,7 @@ import collections
 import json
 import logging
 import ssl
+import sys
 import threading
 import time
 
@@ -135,7 +136,10 @@ class MqttPublisher:
                         len(self._queue))
 
     def _on_connect_fail(self, client, userdata) -> None:
-        refusal = f"MQTT: cannot reach broker {self.config.host}:{self.config.port}"
+        # paho calls this from inside its `except OSError`, so the cause is still at hand.
+        cause = sys.exc_info()[1]
+        reason = f" ({cause})" if cause else ""
+        refusal = f"MQTT: cannot reach broker {self.config.host}:{self.config.port}{reason}"
         if refusal != self._last_refusal:
             log.error("%s; retrying with backoff up to %.0f s", refusal, self.config.reconnect_max_s)
         self._last_refusal = refusal

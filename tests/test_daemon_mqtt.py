@@ -150,6 +150,7 @@ def test_unreachable_broker_is_retried_and_reported(tmp_path):
     assert result.returncode == 0
     assert "Traceback" not in result.stderr
     assert result.stderr.count("cannot reach broker") == 1  # logged once, retried quietly
+    assert "Connection refused" in result.stderr
     assert "event(s) not delivered" in result.stderr
 
 

@@ -1,0 +1,115 @@
+"""The training tooling on real FER2013 rows: the loader, and a tiny train -> ONNX -> INT8 -> dmsd round trip."""
+
+import gzip
+import json
+
+import numpy as np
+import pytest
+
+from conftest import SAMPLES, SHARED, run_dmsd, write_config
+from dmsd.errors import DmsdError
+
+FER = SHARED / "fer2013" / "fer2013.csv.gz"
+
+
+@pytest.fixture(scope="module")
+def fer_rows():
+    with gzip.open(FER, "rt") as handle:
+        return [next(handle) for _ in range(41)]  # header + 40 real rows
+
+
+def test_loader_reads_csv_and_gz(tmp_path, fer_rows):
+    from train import fer2013
+
+    (tmp_path / "slice.csv").write_text("".join(fer_rows))
+    faces = fer2013.load(tmp_path / "slice.csv", "Training")
+    assert faces.images.shape == (40, 48, 48) and faces.images.dtype == np.uint8
+    assert list(faces.lines[:2]) == [2, 3]
+    assert set(faces.labels) <= set(range(7))
+
+
+def test_malformed_rows_are_reported_by_line_and_skipped(tmp_path, fer_rows, caplog):
+    from train import fer2013
+
+    rows = list(fer_rows)
+    rows[3] = "9," + rows[3].split(",", 1)[1]  # unknown emotion, line 4
+    rows[5] = rows[5].replace(" ", " x ", 1)  # non-numeric pixel, line 6
+    rows[7] = "3,1 2 3,Training\n"  # wrong pixel count, line 8
+    rows[9] = rows[9].rsplit(",", 1)[0] + ",Somewhere\n"  # unknown usage, line 10
+    (tmp_path / "bad.csv").write_text("".join(rows))
+    faces = fer2013.load(tmp_path / "bad.csv", max_bad_share=0.5)
+    assert len(faces) == 36
+    assert [p.split(": ")[0].rsplit(":", 1)[1] for p in faces.problems] == ["4", "6", "8", "10"]
+    assert "unknown emotion 9" in faces.problems[0] and "3 pixels, expected 2304" in faces.problems[2]
+    assert "bad.csv:4" in caplog.text
+    with pytest.raises(DmsdError, match="4 of 40 rows are malformed"):
+        fer2013.load(tmp_path / "bad.csv")  # over the default 1% policy: a wrong file, not a damaged row
+
+
+def test_folder_layout_and_unreadable_images(tmp_path, fer_rows):
+    import cv2
+
+    from train import fer2013
+
+    for i, row in enumerate(fer_rows[1:11]):
+        label, pixels, _ = row.split(",")
+        folder = tmp_path / "train" / fer2013.LABELS[int(label)]
+        folder.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(folder / f"{i}.png"), np.array(pixels.split(), np.uint8).reshape(48, 48))
+    (tmp_path / "train" / "happy").mkdir(exist_ok=True)
+    (tmp_path / "train" / "happy" / "broken.jpg").write_bytes(b"not a jpeg")
+    faces = fer2013.load(tmp_path, "Training")
+    assert len(faces) == 10 and faces.images.shape == (10, 48, 48)
+    assert len(faces.problems) == 1 and "broken.jpg" in faces.problems[0]
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: p / "none.csv", "no such dataset"),
+    (lambda p: (p / "x.csv").write_text("a,b\n1,2\n") and p / "x.csv", "not a FER2013 CSV"),
+])
+def test_bad_dataset_paths(tmp_path, make, message):
+    from train import fer2013
+
+    with pytest.raises(DmsdError, match=message):
+        fer2013.load(make(tmp_path))
+
+
+def test_empty_split_is_an_error(tmp_path, fer_rows):
+    from train import fer2013
+
+    (tmp_path / "train_only.csv").write_text("".join(fer_rows))
+    with pytest.raises(DmsdError, match="no faces with usage PublicTest"):
+        fer2013.load(tmp_path / "train_only.csv", "PublicTest")
+
+
+@pytest.mark.training
+def test_train_export_quantize_and_run_in_dmsd(tmp_path):
+    """One epoch on a few hundred real faces, then the real convert tooling, then the daemon's own loader."""
+    from convert.__main__ import convert
+    from train.__main__ import main as train_main
+
+    run = tmp_path / "run"
+    assert train_main(["emotion", "--data", str(FER), "--out", str(run), "--epochs", "1", "--limit", "300",
+                       "--width", "4", "--batch", "64"]) == 0
+    assert {"best.keras", "history.csv", "metrics.json", "curves.png", "confusion.png", "config.json",
+            "export.json", "samples.npz"} <= {p.name for p in run.iterdir()}
+    report = convert(run, tmp_path / "models", calib_size=64, method="minmax", quant_format="qdq", per_channel=True)
+    assert report["fp32"]["max_abs_diff_vs_keras"] < 1e-4
+    assert report["int8"]["top1_agreement_vs_keras"] > 0.5
+
+    from dmsd.models import Classifier
+
+    for precision in ("fp32", "int8"):
+        model = Classifier(tmp_path / "models" / f"emotion.{precision}.onnx", "emotion")
+        assert model.precision == precision and model.input.width == 48 and model.input.colour == "grey"
+    config = write_config(tmp_path / "c.yaml", f"models:\n  emotion:\n    path: {tmp_path / 'models' / 'emotion.int8.onnx'}\n")
+    result = run_dmsd("--config", str(config), "--once", str(SAMPLES / "cabin_frame060.jpg"))
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["emotion"]["label"]
+
+
+def test_too_small_calibration_set_is_refused(tmp_path):
+    from convert.quantize import quantize
+
+    with pytest.raises(DmsdError, match="calibration set has 5 inputs; at least 32"):
+        quantize(tmp_path / "a.onnx", tmp_path / "b.onnx", np.zeros((5, 1, 48, 48), np.float32))
