@@ -200,3 +200,32 @@ def test_credentials_from_the_environment_work(password_broker, tmp_path):
     assert result.returncode == 0, result.stderr
     assert expected and received == expected
     assert "s3cret" not in result.stderr
+
+
+def test_full_queue_drops_the_oldest_counts_and_logs(own_broker, subscribe, tmp_path):
+    frames = alternating_frames(tmp_path / "frames", seconds_each=1.0, fps=5, cycles=4)  # ~8 events in 8 s
+    config = write_config(tmp_path / "c.yaml", (
+        "device_id: full-car\nsource:\n  fps: 5\n  realtime: true\n"
+        "state:\n  absent_after_s: 0.5\n  emotion_hold_s: 0.2\n  seatbelt_debounce_s: 0.2\n"
+        "mqtt:\n  queue_size: 2\n  reconnect_min_s: 1\n  reconnect_max_s: 1\n  drain_timeout_s: 20\n"
+        "  stats_interval_s: 0.5\n"))
+    sub = subscribe(own_broker, "dms/full-car/#")  # a persistent session: the broker keeps it across the restart
+    own_broker.stop()
+    daemon = start_dmsd("--config", str(config), "--source", str(frames), "--mqtt", own_broker.address, "--print")
+    try:
+        time.sleep(9)  # the whole source plays while the broker is down
+        own_broker.start()
+        stdout, stderr = daemon.communicate(timeout=60)
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+    assert daemon.returncode == 0, stderr
+    raised = printed(stdout, "events")
+    assert len(raised) >= 5
+    sub.wait_for(lambda m: sum(t.endswith("/events") for t, _, _ in m) >= 2, timeout=20)
+    time.sleep(1)
+    received = sub.payloads("events")
+    assert received == raised[-2:]  # the newest two, in order; the oldest went first
+    dropped = len(raised) - 2
+    assert stderr.count("dropped the oldest event") == dropped
+    assert printed(stdout, "stats")[-1]["events_dropped"] == dropped
