@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import json
 import os
@@ -143,9 +144,46 @@ class Subscriber:
                     out.append(payload.decode() if suffix == "availability" else json.loads(payload))
             return out
 
+    def wait_offline(self, timeout: float = 30) -> None:
+        """Until the last availability message is `offline`: the daemon has said goodbye."""
+        self.wait_for(lambda m: (a := [p for t, p, _ in m if t.endswith("/availability")]) and a[-1] == b"offline",
+                      timeout)
+
     def close(self) -> None:
         self.client.loop_stop()
         self.client.disconnect()
+
+
+class EventListener:
+    """A dashboard: subscribes to one events topic, with credentials or TLS if asked, and keeps the payloads."""
+
+    def __init__(self, broker: Broker, topic: str, username: str | None = None, password: str | None = None,
+                 ca_certs: str | None = None):
+        self.broker = broker
+        self.received: list[dict] = []
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2)
+        if username:
+            self.client.username_pw_set(username, password)
+        if ca_certs:
+            self.client.tls_set(ca_certs=ca_certs)
+        self.client.on_connect = lambda c, u, f, rc, p: c.subscribe(topic, qos=1)
+        self.client.on_message = lambda c, u, m: self.received.append(json.loads(m.payload))
+
+    def __enter__(self) -> "EventListener":
+        self.client.connect(self.broker.host, self.broker.port)
+        self.client.loop_start()
+        time.sleep(0.5)  # connected and subscribed before the daemon starts
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+    def wait_for_count(self, count: int, timeout: float = 10) -> list[dict]:
+        deadline = time.monotonic() + timeout
+        while len(self.received) < count and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return self.received
 
 
 @pytest.fixture
@@ -167,9 +205,17 @@ def run_dmsd(*args: str, timeout: float = 120, env: dict | None = None, cwd: Pat
                           cwd=cwd, env={**os.environ, **(env or {})})
 
 
-def start_dmsd(*args: str, env: dict | None = None, cwd: Path = ROOT) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "dmsd", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, cwd=cwd, env={**os.environ, **(env or {})})
+@contextlib.contextmanager
+def running_dmsd(*args: str, env: dict | None = None, cwd: Path = ROOT):
+    """The real `dmsd` in the background; killed if the test leaves before it has ended."""
+    daemon = subprocess.Popen([sys.executable, "-m", "dmsd", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, cwd=cwd, env={**os.environ, **(env or {})})
+    try:
+        yield daemon
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.communicate()
 
 
 def write_config(path: Path, text: str) -> Path:

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import CLIP, SAMPLES, Broker, run_dmsd, start_dmsd, write_config
+from conftest import CLIP, SAMPLES, Broker, EventListener, run_dmsd, running_dmsd, write_config
 from dmsd.state import EVENT_TYPES
 
 
@@ -28,7 +28,7 @@ def test_clip_end_to_end(broker, subscribe, tmp_path):
     result = run_dmsd("--config", str(config), "--source", str(CLIP), "--mqtt", broker.address, "--print")
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
-    sub.wait_for(lambda m: (t := [x for x in m if x[0].endswith("/availability")]) and t[-1][1] == b"offline")
+    sub.wait_offline()
 
     # availability: online first, offline last (retention is checked by the late subscriber below)
     assert sub.payloads("availability")[0] == "online"
@@ -93,8 +93,8 @@ def test_events_survive_a_broker_restart(own_broker, subscribe, tmp_path):
         "state:\n  absent_after_s: 0.8\n  emotion_hold_s: 0.2\n  seatbelt_debounce_s: 0.2\n"
         "mqtt:\n  reconnect_min_s: 1\n  reconnect_max_s: 1\n  drain_timeout_s: 20\n"))
     sub = subscribe(own_broker, "dms/restart-car/#")
-    daemon = start_dmsd("--config", str(config), "--source", str(frames), "--mqtt", own_broker.address, "--print")
-    try:
+    with running_dmsd("--config", str(config), "--source", str(frames), "--mqtt", own_broker.address,
+                      "--print") as daemon:
         sub.wait_for(lambda m: sum(t.endswith("/events") for t, _, _ in m) >= 2, timeout=30)
         # Stop the broker between events, not in the middle of a PUBACK: QoS 1 itself may redeliver a message
         # whose acknowledgement was cut off (that is what `seq` is for); our queue must add no duplicates.
@@ -105,11 +105,8 @@ def test_events_survive_a_broker_restart(own_broker, subscribe, tmp_path):
         down_to = time.time()
         own_broker.start()
         stdout, stderr = daemon.communicate(timeout=90)
-    finally:
-        if daemon.poll() is None:
-            daemon.kill()
     assert daemon.returncode == 0, stderr
-    sub.wait_for(lambda m: (t := [x for x in m if x[0].endswith("/availability")]) and t[-1][1] == b"offline")
+    sub.wait_offline()
     raised = printed(stdout, "events")
     while_down = [e for e in raised if down_from + 0.3 < e["ts"] < down_to - 0.3]
     assert len(while_down) >= 2, raised
@@ -126,18 +123,14 @@ def test_events_survive_a_broker_restart(own_broker, subscribe, tmp_path):
 def test_sigterm_publishes_final_state_and_offline(broker, subscribe, tmp_path):
     sub = subscribe(broker, "dms/term-car/#")
     config = write_config(tmp_path / "c.yaml", "device_id: term-car\n")
-    daemon = start_dmsd("--config", str(config), "--source", str(CLIP), "--realtime", "--mqtt", broker.address)
-    try:
+    with running_dmsd("--config", str(config), "--source", str(CLIP), "--realtime", "--mqtt", broker.address) as daemon:
         sub.wait_for(lambda m: any(t.endswith("/state") for t, _, _ in m), timeout=30)
         time.sleep(1)
         daemon.send_signal(signal.SIGTERM)
         stdout, stderr = daemon.communicate(timeout=20)
-    finally:
-        if daemon.poll() is None:
-            daemon.kill()
     assert daemon.returncode == 0, stderr
     assert "received SIGTERM, stopping" in stderr and "Traceback" not in stderr
-    sub.wait_for(lambda m: (t := [x for x in m if x[0].endswith("/availability")]) and t[-1][1] == b"offline")
+    sub.wait_offline()
     assert sub.payloads("state")[-1]["driver_present"] is True
 
 
@@ -175,28 +168,12 @@ def test_refused_credentials_are_reported_and_never_logged(password_broker, tmp_
 
 
 def test_credentials_from_the_environment_work(password_broker, tmp_path):
-    import paho.mqtt.client as mqtt
-    from paho.mqtt.enums import CallbackAPIVersion
-
     config = write_config(tmp_path / "c.yaml", "device_id: auth-car\nmqtt:\n  username: dash\n")
-    received = []
-    client = mqtt.Client(CallbackAPIVersion.VERSION2)
-    client.username_pw_set("dash", "s3cret")
-    client.on_connect = lambda c, u, f, rc, p: c.subscribe("dms/auth-car/events", qos=1)
-    client.on_message = lambda c, u, m: received.append(json.loads(m.payload))
-    client.connect(password_broker.host, password_broker.port)
-    client.loop_start()
-    time.sleep(0.5)
-    try:
+    with EventListener(password_broker, "dms/auth-car/events", username="dash", password="s3cret") as dashboard:
         result = run_dmsd("--config", str(config), "--source", str(CLIP), "--max-frames", "40", "--print",
                           "--mqtt", password_broker.address, env={"DMSD_MQTT_PASSWORD": "s3cret"})
         expected = printed(result.stdout, "events")
-        deadline = time.time() + 10
-        while len(received) < len(expected) and time.time() < deadline:
-            time.sleep(0.1)
-    finally:
-        client.loop_stop()
-        client.disconnect()
+        received = dashboard.wait_for_count(len(expected))
     assert result.returncode == 0, result.stderr
     assert expected and received == expected
     assert "s3cret" not in result.stderr
@@ -211,14 +188,11 @@ def test_full_queue_drops_the_oldest_counts_and_logs(own_broker, subscribe, tmp_
         "  stats_interval_s: 0.5\n"))
     sub = subscribe(own_broker, "dms/full-car/#")  # a persistent session: the broker keeps it across the restart
     own_broker.stop()
-    daemon = start_dmsd("--config", str(config), "--source", str(frames), "--mqtt", own_broker.address, "--print")
-    try:
+    with running_dmsd("--config", str(config), "--source", str(frames), "--mqtt", own_broker.address,
+                      "--print") as daemon:
         time.sleep(9)  # the whole source plays while the broker is down
         own_broker.start()
         stdout, stderr = daemon.communicate(timeout=60)
-    finally:
-        if daemon.poll() is None:
-            daemon.kill()
     assert daemon.returncode == 0, stderr
     raised = printed(stdout, "events")
     assert len(raised) >= 5

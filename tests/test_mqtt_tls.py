@@ -1,15 +1,11 @@
 """MQTT over TLS against a real Mosquitto TLS listener with certificates made by openssl."""
 
 import json
-import ssl
 import subprocess
-import time
 
-import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 
-from conftest import CLIP, Broker, run_dmsd, write_config
+from conftest import CLIP, Broker, EventListener, run_dmsd, write_config
 
 
 def make_certificates(folder):
@@ -41,26 +37,13 @@ def tls_broker(tmp_path):
 
 def test_events_over_tls(tls_broker, tmp_path):
     certs = tls_broker.workdir
-    received = []
-    client = mqtt.Client(CallbackAPIVersion.VERSION2)
-    client.tls_set(ca_certs=str(certs / "ca.crt"), cert_reqs=ssl.CERT_REQUIRED)
-    client.on_connect = lambda c, u, f, rc, p: c.subscribe("dms/tls-car/events", qos=1)
-    client.on_message = lambda c, u, m: received.append(json.loads(m.payload))
-    client.connect("127.0.0.1", tls_broker.port)
-    client.loop_start()
-    time.sleep(0.5)
     config = write_config(tmp_path / "c.yaml", f"device_id: tls-car\nmqtt:\n  host: 127.0.0.1\n"
                                                f"  port: {tls_broker.port}\n  tls:\n    enabled: true\n"
                                                f"    ca_certs: {certs / 'ca.crt'}\n")
-    try:
+    with EventListener(tls_broker, "dms/tls-car/events", ca_certs=str(certs / "ca.crt")) as dashboard:
         result = run_dmsd("--config", str(config), "--source", str(CLIP), "--max-frames", "40", "--print")
         expected = [json.loads(l)["payload"] for l in result.stdout.splitlines() if "/events" in json.loads(l)["topic"]]
-        deadline = time.time() + 10
-        while len(received) < len(expected) and time.time() < deadline:
-            time.sleep(0.1)
-    finally:
-        client.loop_stop()
-        client.disconnect()
+        received = dashboard.wait_for_count(len(expected))
     assert result.returncode == 0, result.stderr
     assert expected and received == expected
 

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from conftest import CLIP, start_dmsd
+from conftest import CLIP, running_dmsd
 from dmsd.notify import SystemdNotifier
 
 
@@ -44,9 +44,9 @@ def test_daemon_says_ready_pings_the_watchdog_and_stopping(notify_socket):
 
     reader = threading.Thread(target=systemd)
     reader.start()
-    daemon = start_dmsd("--source", str(CLIP), "--no-mqtt", "--max-frames", "60",
-                        env={"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "200000"})  # ping every 0.1 s
-    stdout, stderr = daemon.communicate(timeout=60)
+    with running_dmsd("--source", str(CLIP), "--no-mqtt", "--max-frames", "60",
+                      env={"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "200000"}) as daemon:  # ping every 0.1 s
+        stdout, stderr = daemon.communicate(timeout=60)
     done.set()
     reader.join()
     assert daemon.returncode == 0, stderr

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from conftest import CLIP, SAMPLES, start_dmsd, write_config
+from conftest import CLIP, SAMPLES, running_dmsd, write_config
 from dmsd.config import SourceConfig
 from dmsd.errors import DmsdError
 from dmsd.sources import DirectorySource, EndOfSource, LiveSource, VideoFileSource, make_source
@@ -88,8 +88,7 @@ def test_live_source_keeps_the_newest_frame_and_counts_drops(camera):
 def test_daemon_reports_camera_lost_and_restored(camera, tmp_path):
     config = write_config(tmp_path / "c.yaml", "source:\n  stall_timeout_s: 1.0\n  reopen_min_s: 0.2\n"
                                                "  reopen_max_s: 0.5\nmqtt:\n  enabled: false\n")
-    daemon = start_dmsd("--config", str(config), "--source", camera.url, "--print")
-    try:
+    with running_dmsd("--config", str(config), "--source", camera.url, "--print") as daemon:
         time.sleep(4)
         camera.stop()
         time.sleep(4)
@@ -97,9 +96,6 @@ def test_daemon_reports_camera_lost_and_restored(camera, tmp_path):
         time.sleep(6)
         daemon.send_signal(signal.SIGTERM)
         stdout, stderr = daemon.communicate(timeout=20)
-    finally:
-        if daemon.poll() is None:
-            daemon.kill()
     assert daemon.returncode == 0, stderr
     records = [json.loads(line) for line in stdout.splitlines()]
     events = [r["payload"]["type"] for r in records if r["topic"].endswith("/events")]

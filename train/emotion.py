@@ -144,11 +144,7 @@ def run(args: argparse.Namespace) -> dict:
                   metrics=["accuracy"])
     log.info("%s: %d parameters, %d training faces", model.name, model.count_params(), len(x_train))
     started = time.time()
-    model.fit(train_ds, validation_data=val_ds, epochs=args.epochs, class_weight=weights, verbose=2, callbacks=[
-        keras.callbacks.BackupAndRestore(str(out / "backup")),
-        keras.callbacks.ModelCheckpoint(str(out / "best.keras"), monitor="val_accuracy", save_best_only=True),
-        keras.callbacks.CSVLogger(str(out / "history.csv"), append=True),
-    ])
+    model.fit(train_ds, validation_data=val_ds, epochs=args.epochs, class_weight=weights, verbose=2, callbacks=record.callbacks(out))
     best = keras.models.load_model(out / "best.keras")
     predictions = best.predict(x_val, batch_size=256, verbose=0).argmax(axis=1)
     metrics = record.classification_metrics(val.labels, predictions, fer2013.LABELS)

@@ -15,6 +15,15 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels: list[
     return classification_report(y_true, y_pred, labels)
 
 
+def callbacks(out: Path, monitor: str = "val_accuracy") -> list:
+    """Resume from `out/backup`, keep the best checkpoint as `out/best.keras`, log history to `out/history.csv`."""
+    import keras
+
+    return [keras.callbacks.BackupAndRestore(str(out / "backup")),
+            keras.callbacks.ModelCheckpoint(str(out / "best.keras"), monitor=monitor, save_best_only=True),
+            keras.callbacks.CSVLogger(str(out / "history.csv"), append=True)]
+
+
 def write_json(path: Path, data: dict) -> None:
     path.write_text(json.dumps(data, indent=2) + "\n")
 

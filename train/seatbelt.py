@@ -111,11 +111,7 @@ def run(args: argparse.Namespace) -> dict:
                       args.lr, args.epochs * int(np.ceil(train.sum() / args.batch)))),
                   loss="categorical_crossentropy", metrics=["accuracy"])
     started = time.time()
-    model.fit(train_ds, validation_data=valid_ds, epochs=args.epochs, class_weight=weights, verbose=2, callbacks=[
-        keras.callbacks.BackupAndRestore(str(out / "backup")),
-        keras.callbacks.ModelCheckpoint(str(out / "best.keras"), monitor="val_accuracy", save_best_only=True),
-        keras.callbacks.CSVLogger(str(out / "history.csv"), append=True),
-    ])
+    model.fit(train_ds, validation_data=valid_ds, epochs=args.epochs, class_weight=weights, verbose=2, callbacks=record.callbacks(out))
     best = keras.models.load_model(out / "best.keras")
     predicted = best.predict(x[valid], verbose=0).argmax(1)
     metrics = record.classification_metrics(data["y"][valid], predicted, seatbelt_data.LABELS)
