@@ -1,7 +1,8 @@
-"""The `dmsd` command: the daemon, or `--once` on still images.
+"""The `dmsd` command: the daemon, `--once` on still images, and `evaluate`.
 
     dmsd [--config PATH] [--source SRC] [--mqtt HOST[:PORT] | --no-mqtt] [--print] [--max-frames N] [--realtime]
     dmsd --once PATH [PATH ...] [--annotate DIR]
+    dmsd evaluate --task emotion|seatbelt --data PATH [--model PATH] [--usage SPLIT] [--json]
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from dmsd.errors import DmsdError
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dmsd", description="Driver monitoring daemon: face, emotion and seatbelt from a camera, over MQTT.",
-        epilog="Config is read from --config, else ./config.yaml, else /etc/dmsd/config.yaml.")
+        epilog="Config is read from --config, else ./config.yaml, else /etc/dmsd/config.yaml. "
+               "Also: dmsd evaluate --help.")
     parser.add_argument("--version", action="version", version=f"dmsd {__version__}")
     parser.add_argument("--config", metavar="PATH", help="configuration file (YAML)")
     parser.add_argument("--once", nargs="+", metavar="PATH",
@@ -61,8 +63,45 @@ def setup_logging(level: str) -> None:
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 
+COMMANDS = ("evaluate",)
+
+
+def build_command_parser(command: str) -> argparse.ArgumentParser:
+    from dmsd import evaluate
+
+    parser = argparse.ArgumentParser(prog=f"dmsd {command}", description=evaluate.__doc__.splitlines()[0])
+    parser.add_argument("--config", metavar="PATH", help="configuration file (YAML)")
+    evaluate.add_arguments(parser)
+    return parser
+
+
+def run_command(command: str, argv: list[str]) -> int:
+    args = build_command_parser(command).parse_args(argv)
+    from dmsd import evaluate
+    from dmsd.config import find_config, load_config
+
+    config = load_config(find_config(args.config))
+    setup_logging("WARNING")
+    return evaluate.run(config, args)
+
+
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return dispatch(sys.argv[1:] if argv is None else argv)
+    except BrokenPipeError:
+        # stdout was closed early (`dmsd --once ... | head`): stop quietly, as Unix tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+
+
+def dispatch(argv: list[str]) -> int:
     os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")  # OpenCV's own warnings would bypass our messages
+    if argv and argv[0] in COMMANDS:
+        try:
+            return run_command(argv[0], argv[1:])
+        except DmsdError as exc:
+            print(f"dmsd {argv[0]}: {exc}", file=sys.stderr)
+            return 2
     args = build_parser().parse_args(argv)
     try:
         if args.max_frames is not None and args.max_frames < 1:

@@ -20,6 +20,7 @@ from dmsd.errors import DmsdError
 from dmsd.geometry import ChestGeometry
 
 SEARCH_PATH = (Path("config.yaml"), Path("/etc/dmsd/config.yaml"))
+CHECKOUT = Path(__file__).resolve().parent.parent  # the source tree, when dmsd runs from one
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
@@ -68,7 +69,10 @@ class ModelsConfig:
 
     def resolve(self, task: str) -> Path:
         model: ModelConfig = getattr(self, task)
-        return Path(model.path) if model.path else Path(self.dir) / f"{task}.{model.precision}.onnx"
+        path = Path(model.path) if model.path else Path(self.dir) / f"{task}.{model.precision}.onnx"
+        if not path.is_absolute() and not path.exists() and (CHECKOUT / path).exists():
+            return CHECKOUT / path  # run from elsewhere in a source checkout: its own models/
+        return path
 
 
 @dataclass

@@ -107,3 +107,10 @@ def test_good_results_still_printed_beside_bad_ones(bad_inputs):
     assert [o["source"] for o in lines(result.stdout)] == [str(FRAMES[0]), str(FRAMES[1])]
     assert len(result.stderr.strip().splitlines()) == 3
     assert "Traceback" not in result.stderr
+
+
+def test_runs_from_any_directory_of_a_checkout(tmp_path):
+    """No config.yaml there and a relative models.dir: the checkout's own models/ are found."""
+    result = run_dmsd("--once", str(FRAMES[0]), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert lines(result.stdout)[0]["emotion"] is not None

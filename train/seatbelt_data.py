@@ -23,11 +23,9 @@ import cv2
 import numpy as np
 
 from dmsd.config import DetectorConfig
+from dmsd.datasets import SEATBELT_LABELS as LABELS, load_labeled_images
 from dmsd.detection import HaarFaceDetector, pick_driver
-from dmsd.errors import DmsdError
 from dmsd.geometry import Box, ChestGeometry, chest_region
-
-LABELS = ["not_worn", "worn"]
 log = logging.getLogger(__name__)
 
 
@@ -50,43 +48,25 @@ def split_of(group: str, valid_share: float = 0.2) -> str:
     return "valid" if digest % 1000 < valid_share * 1000 else "train"
 
 
-def read_labels(path: Path) -> list[dict]:
-    """Rows of a labels.csv, with line numbers; unknown labels, missing files and duplicates are errors."""
-    if not path.is_file():
-        raise DmsdError(f"{path}: no such labels file")
-    problems, rows, seen = [], [], {}
-    with open(path, newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        if not reader.fieldnames or not {"path", "label"} <= set(reader.fieldnames):
-            raise DmsdError(f"{path}: needs a header with path,label")
-        for row in reader:
-            line = reader.line_num
-            if row["label"] not in LABELS:
-                problems.append(f"{path}:{line}: unknown label {row['label']!r} (allowed: {', '.join(LABELS)})")
-            elif not (path.parent / row["path"]).is_file():
-                problems.append(f"{path}:{line}: no such file {row['path']}")
-            elif row["path"] in seen:
-                problems.append(f"{path}:{line}: duplicate of line {seen[row['path']]} ({row['path']})")
-            else:
-                seen[row["path"]] = line
-                rows.append({**row, "line": line})
-    if problems:
-        raise DmsdError(f"{len(problems)} bad row(s) in {path}, first: {problems[0]}")
-    return rows
-
-
 def person_crops(root: Path) -> list[Sample]:
-    rows = read_labels(root / "labels.csv")
-    return [Sample(root / r["path"], LABELS.index(r["label"]), "person_crops", r.get("split") or
-                   split_of(group_of(Path(r["path"]).name)), group_of(Path(r["path"]).name)) for r in rows]
+    """Its labels.csv has a split column (train/valid); near-duplicates share a group all the same."""
+    splits = {}
+    with open(root / "labels.csv", newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            splits[row["path"]] = row.get("split")
+    samples = []
+    for image in load_labeled_images(root / "labels.csv"):
+        group = group_of(image.path.name)
+        split = splits.get(str(image.path.relative_to(root))) or split_of(group)
+        samples.append(Sample(image.path, LABELS.index(image.label), "person_crops", split, group))
+    return samples
 
 
 def windshield_crops(root: Path) -> list[Sample]:
-    rows = read_labels(root / "labels.csv")
     samples = []
-    for r in rows:
-        group = group_of(Path(r["path"]).name)
-        samples.append(Sample(root / r["path"], LABELS.index(r["label"]), "windshield_crops", split_of(group), group))
+    for image in load_labeled_images(root / "labels.csv"):
+        group = group_of(image.path.name)
+        samples.append(Sample(image.path, LABELS.index(image.label), "windshield_crops", split_of(group), group))
     return samples
 
 

@@ -1,0 +1,212 @@
+"""Labeled datasets, for `dmsd evaluate` and the trainers alike (one loader, so both see the same faces).
+
+FER2013: Kaggle's CSV (`emotion,pixels,Usage`, plain or gzipped) or the folder-per-class layout
+(`train/<emotion>/*.jpg`, `test/<emotion>/*.jpg`). Malformed CSV rows are skipped, never guessed: each is
+reported with its line number, and loading stops if more than `max_bad_share` of the rows are bad (a wrong
+file, not a few damaged rows).
+
+Seatbelt: a `labels.csv` of `path,label` (worn / not_worn, paths relative to the file), or `worn/` and
+`not_worn/` folders. Unknown labels, missing files and duplicate rows are reported with their line numbers.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from dmsd.errors import DmsdError
+from dmsd.images import IMAGE_SUFFIXES
+
+LABELS = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+USAGES = ("Training", "PublicTest", "PrivateTest")
+SIDE = 48
+SEATBELT_LABELS = ["not_worn", "worn"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FaceSet:
+    """Grey 48x48 faces (uint8, N x 48 x 48), integer labels, and for CSV data the source line of each row."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    lines: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    problems: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def subset(self, index: np.ndarray) -> "FaceSet":
+        lines = self.lines[index] if len(self.lines) else self.lines
+        return FaceSet(self.images[index], self.labels[index], lines, self.problems)
+
+
+def load_fer2013(path: str | Path, usage: str | None = None, max_bad_share: float = 0.01) -> FaceSet:
+    """Load FER2013 from a CSV (`.csv`, `.csv.gz`) or a folder tree; `usage` picks a split.
+
+    For a folder tree, `usage` maps Training to `train/` and PublicTest/PrivateTest to `test/`, when the
+    tree has those folders; otherwise `path` itself holds one folder per class.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DmsdError(f"{path}: no such dataset (expected a FER2013 .csv, .csv.gz or a folder per class)")
+    if usage is not None and usage not in USAGES:
+        raise DmsdError(f"usage {usage!r} is not one of {', '.join(USAGES)}")
+    faces = _load_folder(path, usage) if path.is_dir() else _load_csv(path, usage, max_bad_share)
+    if len(faces) == 0:
+        split = f" with usage {usage}" if usage else ""
+        raise DmsdError(f"{path}: no faces{split}")
+    return faces
+
+
+def _open_text(path: Path):
+    if path.suffix == ".gz":
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
+    return open(path, encoding="utf-8", newline="")
+
+
+def _load_csv(path: Path, usage: str | None, max_bad_share: float) -> FaceSet:
+    images, labels, lines, problems = [], [], [], []
+    rows = 0
+    try:
+        with _open_text(path) as handle:
+            reader = csv.reader(handle)
+            header = next(reader, None)
+            if header is None or [h.strip() for h in header[:2]] != ["emotion", "pixels"]:
+                raise DmsdError(f"{path}: not a FER2013 CSV (first line must be 'emotion,pixels,Usage')")
+            for row in reader:
+                rows += 1
+                line = reader.line_num
+                problem = _parse_row(row, usage, images, labels)
+                if problem == "skip":
+                    continue
+                if problem:
+                    problems.append(f"{path}:{line}: {problem}")
+                    continue
+                lines.append(line)
+    except (OSError, EOFError, UnicodeDecodeError, csv.Error) as exc:
+        raise DmsdError(f"{path}: cannot read ({exc})") from None
+    for problem in problems[:20]:
+        log.warning("skipped row %s", problem)
+    if len(problems) > 20:
+        log.warning("skipped %d more malformed rows", len(problems) - 20)
+    if rows and len(problems) > max_bad_share * rows:
+        raise DmsdError(f"{path}: {len(problems)} of {rows} rows are malformed, e.g. {problems[0]}")
+    stack = np.stack(images) if images else np.zeros((0, SIDE, SIDE), np.uint8)
+    return FaceSet(stack, np.array(labels, dtype=np.int64), np.array(lines, dtype=np.int64), problems)
+
+
+def _parse_row(row: list[str], usage: str | None, images: list, labels: list) -> str | None:
+    """Append one parsed row; return a problem description, "skip" for another split, or None."""
+    if len(row) < 2:
+        return f"expected emotion,pixels[,Usage], got {len(row)} field(s)"
+    row_usage = row[2].strip() if len(row) > 2 else None
+    if row_usage is not None and row_usage not in USAGES:
+        return f"unknown usage {row_usage!r}"
+    if usage is not None and row_usage != usage:
+        return "skip"
+    try:
+        label = int(row[0])
+    except ValueError:
+        return f"emotion {row[0]!r} is not a number"
+    if not 0 <= label < len(LABELS):
+        return f"unknown emotion {label} (0..{len(LABELS) - 1})"
+    try:
+        pixels = np.array(row[1].split(), dtype=np.int16)
+    except ValueError:
+        return "pixels are not all numbers"
+    if pixels.size != SIDE * SIDE:
+        return f"{pixels.size} pixels, expected {SIDE * SIDE}"
+    if pixels.min() < 0 or pixels.max() > 255:
+        return "pixel values outside 0..255"
+    images.append(pixels.astype(np.uint8).reshape(SIDE, SIDE))
+    labels.append(label)
+    return None
+
+
+def _load_folder(path: Path, usage: str | None) -> FaceSet:
+    root = path
+    if (path / "train").is_dir() or (path / "test").is_dir():
+        if usage is None:
+            raise DmsdError(f"{path}: holds split folders (train/, test/); pick one with a usage "
+                            "(Training: train/, PublicTest: test/)")
+        root = path / ("train" if usage == "Training" else "test")
+        if not root.is_dir():
+            raise DmsdError(f"{root}: no such folder for usage {usage}")
+    class_dirs = {d.name.lower(): d for d in root.iterdir() if d.is_dir()}
+    unknown = sorted(set(class_dirs) - set(LABELS))
+    if unknown:
+        raise DmsdError(f"{root}: folders {unknown} are not emotion labels ({', '.join(LABELS)})")
+    images, labels, problems = [], [], []
+    for label, name in enumerate(LABELS):
+        if name not in class_dirs:
+            continue
+        for file in sorted(class_dirs[name].iterdir()):
+            if file.suffix.lower() not in IMAGE_SUFFIXES:
+                continue
+            image = cv2.imread(str(file), cv2.IMREAD_GRAYSCALE)
+            if image is None:
+                problems.append(f"{file}: not a readable image")
+                continue
+            images.append(cv2.resize(image, (SIDE, SIDE), interpolation=cv2.INTER_AREA))
+            labels.append(label)
+    for problem in problems:
+        log.warning("skipped %s", problem)
+    stack = np.stack(images) if images else np.zeros((0, SIDE, SIDE), np.uint8)
+    return FaceSet(stack, np.array(labels, dtype=np.int64), problems=problems)
+
+
+@dataclass(frozen=True)
+class LabeledImage:
+    path: Path
+    label: str
+    line: int | None  # in labels.csv; None for the folder layout
+
+
+def load_labeled_images(path: str | Path) -> list[LabeledImage]:
+    """A seatbelt set: a labels.csv (path,label) or a folder holding worn/ and not_worn/."""
+    path = Path(path)
+    if path.is_dir() and not (path / "labels.csv").is_file():
+        images = []
+        for label in SEATBELT_LABELS:
+            folder = path / label
+            if folder.is_dir():
+                images += [LabeledImage(p, label, None) for p in sorted(folder.iterdir())
+                           if p.suffix.lower() in IMAGE_SUFFIXES]
+        if not images:
+            raise DmsdError(f"{path}: no labels.csv and no images in worn/ or not_worn/")
+        return images
+    csv_path = path / "labels.csv" if path.is_dir() else path
+    if not csv_path.is_file():
+        raise DmsdError(f"{csv_path}: no such labels file (expected labels.csv, or worn/ and not_worn/ folders)")
+    problems, images, seen = [], [], {}
+    with open(csv_path, newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        if not reader.fieldnames or not {"path", "label"} <= set(reader.fieldnames):
+            raise DmsdError(f"{csv_path}: needs a header line with path,label")
+        for row in reader:
+            line = reader.line_num
+            if row["label"] not in SEATBELT_LABELS:
+                problems.append(f"{csv_path}:{line}: unknown label {row['label']!r} "
+                                f"(allowed: {', '.join(SEATBELT_LABELS)})")
+            elif not (csv_path.parent / row["path"]).is_file():
+                problems.append(f"{csv_path}:{line}: no such file {row['path']}")
+            elif row["path"] in seen:
+                problems.append(f"{csv_path}:{line}: duplicate of line {seen[row['path']]} ({row['path']})")
+            else:
+                seen[row["path"]] = line
+                images.append(LabeledImage(csv_path.parent / row["path"], row["label"], line))
+    if problems:
+        shown = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
+        raise DmsdError(f"{len(problems)} bad row(s): {shown}")
+    if not images:
+        raise DmsdError(f"{csv_path}: no rows")
+    return images
