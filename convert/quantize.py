@@ -34,7 +34,7 @@ class ArrayReader(CalibrationDataReader):
 
 
 def quantize(fp32: Path, int8: Path, calibration: np.ndarray, method: str = "minmax",
-             quant_format: str = "qdq", per_channel: bool = True) -> None:
+             quant_format: str = "qdq", per_channel: bool = True, activations: str = "u8") -> None:
     if len(calibration) < MIN_CALIBRATION:
         raise DmsdError(f"calibration set has {len(calibration)} inputs; at least {MIN_CALIBRATION} are needed")
     if method not in METHODS:
@@ -50,5 +50,6 @@ def quantize(fp32: Path, int8: Path, calibration: np.ndarray, method: str = "min
         softmax = [n.name for n in onnx.load(str(prepared)).graph.node if n.op_type == "Softmax"]
         quantize_static(str(prepared), str(int8), ArrayReader(input_name, calibration), nodes_to_exclude=softmax,
                         quant_format=QuantFormat.QDQ if quant_format == "qdq" else QuantFormat.QOperator,
-                        per_channel=per_channel, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                        per_channel=per_channel, weight_type=QuantType.QInt8,
+                        activation_type=QuantType.QUInt8 if activations == "u8" else QuantType.QInt8,
                         calibrate_method=METHODS[method])

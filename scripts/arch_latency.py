@@ -1,0 +1,45 @@
+"""Latency of candidate emotion architectures, FP32 beside INT8, before any training: weights do not change the
+cost of a convolution, so randomly initialised networks, exported and quantized by the real convert/ code, give
+the per-face latency each shape would have. Batch 1, one thread, medians, all in one run.
+
+    .venv/bin/python scripts/arch_latency.py [--runs 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from convert.quantize import quantize  # noqa: E402
+from convert.export import keras_to_onnx  # noqa: E402
+from scripts.int8_study import latency, session  # noqa: E402
+from train.emotion import ARCHITECTURES  # noqa: E402
+
+CANDIDATES = [("plain", 16), ("plain_lean", 16), ("plain", 12), ("plain_lean", 24), ("plain", 24),
+              ("separable", 16), ("separable", 32)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=2000)
+    args = parser.parse_args()
+    calib = np.random.default_rng(0).random((64, 1, 48, 48), dtype=np.float32)
+    one = calib[:1]
+    print("| architecture | parameters | FP32 p50 ms | INT8 p50 ms | INT8 speed-up |\n| --- | --- | --- | --- | --- |")
+    with tempfile.TemporaryDirectory() as tmp:
+        for arch, width in CANDIDATES:
+            model = ARCHITECTURES[arch](width)
+            fp32, int8 = Path(tmp) / f"{arch}{width}.onnx", Path(tmp) / f"{arch}{width}.int8.onnx"
+            keras_to_onnx(model, fp32)
+            quantize(fp32, int8, calib)
+            f, q = latency(session(fp32), one, args.runs), latency(session(int8), one, args.runs)
+            print(f"| {arch}{width} | {model.count_params():,} | {f:.3f} | {q:.3f} | {f / q:.2f}x |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
