@@ -54,7 +54,10 @@ def convert(run: Path, out: Path, calib_size: int, method: str, quant_format: st
                         "top1_agreement_vs_keras": float((got.argmax(1) == reference.argmax(1)).mean()),
                         "bytes": path.stat().st_size}
         if "verify_labels" in samples:
+            from dmsd.metrics import classification_report
+
             report[name]["accuracy"] = float((got.argmax(1) == samples["verify_labels"]).mean())
+            report[name]["report"] = classification_report(samples["verify_labels"], got.argmax(1), spec["labels"])
     if report["fp32"]["max_abs_diff_vs_keras"] > 1e-3:
         raise DmsdError(f"{fp32}: differs from Keras by {report['fp32']['max_abs_diff_vs_keras']:.2e}; "
                         "the export is wrong")

@@ -60,18 +60,22 @@ def main() -> None:
     parser.add_argument("--calib-size", type=int, default=500)
     args = parser.parse_args()
     samples = np.load(args.run / "samples.npz")
-    calib = nhwc_to_nchw(samples["calib"][: args.calib_size])
+    calib = nhwc_to_nchw(samples["calib"])
     x, y = nhwc_to_nchw(samples["verify"]), samples["verify_labels"]
     one = x[:1]
-    variants = [  # name, format, per_channel, activations, method, optimization level
-        ("QDQ, per-channel, u8 act, MinMax", "qdq", True, "u8", "minmax", "all"),
-        ("QDQ, per-tensor, u8 act, MinMax", "qdq", False, "u8", "minmax", "all"),
-        ("QDQ, per-channel, s8 act, MinMax", "qdq", True, "s8", "minmax", "all"),
-        ("QOperator, per-channel, u8 act, MinMax", "qoperator", True, "u8", "minmax", "all"),
-        ("QOperator, per-tensor, u8 act, MinMax", "qoperator", False, "u8", "minmax", "all"),
-        ("QDQ, per-channel, u8 act, Entropy", "qdq", True, "u8", "entropy", "all"),
-        ("QDQ, per-channel, u8 act, Percentile", "qdq", True, "u8", "percentile", "all"),
-        ("QDQ, per-channel, u8 act, MinMax, ORT basic graph optimisation", "qdq", True, "u8", "minmax", "basic"),
+    n = args.calib_size
+    variants = [  # name, format, per_channel, activations, method, optimization level, calibration faces
+        (f"QDQ, per-channel, u8 act, MinMax, {n} faces", "qdq", True, "u8", "minmax", "all", n),
+        (f"QDQ, per-tensor, u8 act, MinMax, {n} faces", "qdq", False, "u8", "minmax", "all", n),
+        (f"QDQ, per-channel, s8 act, MinMax, {n} faces", "qdq", True, "s8", "minmax", "all", n),
+        (f"QOperator, per-channel, u8 act, MinMax, {n} faces", "qoperator", True, "u8", "minmax", "all", n),
+        (f"QOperator, per-tensor, u8 act, MinMax, {n} faces", "qoperator", False, "u8", "minmax", "all", n),
+        (f"QDQ, per-channel, u8 act, Entropy, {n} faces", "qdq", True, "u8", "entropy", "all", n),
+        (f"QDQ, per-channel, u8 act, Percentile, {n} faces", "qdq", True, "u8", "percentile", "all", n),
+        ("QDQ, per-channel, u8 act, MinMax, 100 faces", "qdq", True, "u8", "minmax", "all", 100),
+        ("QDQ, per-channel, u8 act, MinMax, 1000 faces", "qdq", True, "u8", "minmax", "all", 1000),
+        (f"QDQ, per-channel, u8 act, MinMax, {n} faces, ORT basic graph optimisation", "qdq", True, "u8", "minmax",
+         "basic", n),
     ]
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -81,9 +85,9 @@ def main() -> None:
         fp32_ms = latency(base, one, args.runs)
         rows = [{"variant": "FP32", "p50_ms": round(fp32_ms, 4), "speedup": 1.0,
                  "accuracy": round(accuracy(base, x, y), 4), "bytes": fp32.stat().st_size}]
-        for i, (name, fmt, per_channel, activations, method, level) in enumerate(variants):
+        for i, (name, fmt, per_channel, activations, method, level, size) in enumerate(variants):
             path = tmp / f"v{i}.onnx"
-            quantize(fp32, path, calib, method, fmt, per_channel, activations)
+            quantize(fp32, path, calib[:size], method, fmt, per_channel, activations)
             sess = session(path, level)
             ms = latency(sess, one, args.runs)
             rows.append({"variant": name, "p50_ms": round(ms, 4), "speedup": round(fp32_ms / ms, 2),

@@ -102,6 +102,15 @@ def test_train_export_quantize_and_run_in_dmsd(tmp_path):
     for precision in ("fp32", "int8"):
         model = Classifier(tmp_path / "models" / f"emotion.{precision}.onnx", "emotion")
         assert model.precision == precision and model.input.width == 48 and model.input.colour == "grey"
+    # The model card section is written from these measured numbers, not typed.
+    from convert.card import emotion_section
+    from dmsd.benchmark import time_pair
+
+    timing = time_pair(tmp_path / "models", "emotion", runs=50)
+    section = emotion_section(run, timing, [])
+    assert f"| accuracy | {100 * report['fp32']['accuracy']:.2f}% | {100 * report['int8']['accuracy']:.2f}% |" in section
+    assert f"{timing['int8']['p50_ms']:.3f} ms" in section and "random_erasing" in section
+
     config = write_config(tmp_path / "c.yaml", f"models:\n  emotion:\n    path: {tmp_path / 'models' / 'emotion.int8.onnx'}\n")
     result = run_dmsd("--config", str(config), "--once", str(SAMPLES / "cabin_frame060.jpg"))
     assert result.returncode == 0, result.stderr

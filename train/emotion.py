@@ -125,14 +125,16 @@ def run(args: argparse.Namespace) -> dict:
         train = train.subset(np.flatnonzero(keep))
     if args.limit:
         train = train.subset(np.arange(min(args.limit, len(train))))
-    record.write_json(out / "config.json", {**{k: v for k, v in vars(args).items() if k != "run"}, "train_faces": len(train), "val_faces": len(val)})
+    augment = augmentation()
+    record.write_json(out / "config.json", {**{k: v for k, v in vars(args).items() if k != "run"},
+                                            "train_faces": len(train), "val_faces": len(val),
+                                            "augmentation": [layer.name for layer in augment.layers]})
 
     counts = np.bincount(train.labels, minlength=len(fer2013.LABELS))
     weights = None
     if args.class_weights:
         weights = {i: float(len(train) / (len(counts) * max(c, 1))) for i, c in enumerate(counts)}
 
-    augment = augmentation()
     x_train, y_train = to_input(train.images), keras.utils.to_categorical(train.labels, len(fer2013.LABELS))
     x_val, y_val = to_input(val.images), keras.utils.to_categorical(val.labels, len(fer2013.LABELS))
     train_ds = (tf.data.Dataset.from_tensor_slices((x_train, y_train)).shuffle(len(x_train), seed=args.seed)

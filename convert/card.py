@@ -1,0 +1,222 @@
+"""Write models/README.md, the model card, from measured numbers only.
+
+    python -m convert.card --emotion runs/emotion-X --seatbelt runs/seatbelt-Y \\
+        [--candidates runs/emotion-A runs/emotion-B ...] [--models models] [--out models/README.md]
+
+Numbers come from the run folders (config.json, metrics.json, conversion.json, dataset.json, int8_study.json)
+and from timing the shipped models here and now, FP32 beside INT8 in one run. Each candidate architecture is
+exported and quantized by the real convert/ code and timed the same way, for the accuracy-per-millisecond table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from dmsd.benchmark import time_model, time_pair
+
+
+ARCH_TEXT = {
+    "plain": "four stages of two 3x3 convolutions with batch norm and ReLU (width, 2x, 4x, 8x channels), max pooling "
+             "between stages, global average pooling, dropout 0.3, softmax over 7 classes",
+    "plain_lean": "as `plain`, but one 3x3 convolution instead of two in the first stage, at full 48x48 resolution, "
+                  "where convolutions cost most",
+    "separable": "mini-Xception style: depthwise-separable convolutions with residual 1x1 shortcuts",
+}
+
+
+def load(run: Path, name: str) -> dict:
+    path = run / name
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def machine() -> str:
+    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else ""
+    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    vnni = " with AVX-512 VNNI" if "avx512_vnni" in flags else ""
+    return f"{model or platform.machine()}{vnni}"
+
+
+def pct(x: float) -> str:
+    return f"{100 * x:.2f}%"
+
+
+def candidate_rows(candidates: list[Path], runs: int) -> list[dict]:
+    """Accuracy (from each run's record) and latency (measured now) of each trained candidate."""
+    import keras
+
+    from convert.export import keras_to_onnx, nhwc_to_nchw, set_metadata
+    from convert.quantize import quantize
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for run in candidates:
+            config, metrics = load(run, "config.json"), load(run, "metrics.json")
+            spec = load(run, "export.json")
+            model = keras.models.load_model(run / "best.keras", compile=False)
+            fp32, int8 = Path(tmp) / "emotion.fp32.onnx", Path(tmp) / "emotion.int8.onnx"
+            keras_to_onnx(model, fp32)
+            quantize(fp32, int8, nhwc_to_nchw(np.load(run / "samples.npz")["calib"][:200]))
+            for path, precision in ((fp32, "fp32"), (int8, "int8")):
+                set_metadata(path, "emotion", spec["labels"], spec["input"], precision, {})
+            f, q = time_model(fp32, "emotion", runs)["p50_ms"], time_model(int8, "emotion", runs)["p50_ms"]
+            rows.append({"run": run.name, "arch": f"{config['arch']}{config['width']}", "epochs": config["epochs"],
+                         "parameters": model.count_params(), "accuracy": metrics["accuracy"], "fp32_ms": f,
+                         "int8_ms": q})
+    return rows
+
+
+def emotion_section(run: Path, timing: dict, candidates: list[dict]) -> str:
+    config, metrics, conversion = load(run, "config.json"), load(run, "metrics.json"), load(run, "conversion.json")
+    fp32, int8 = conversion["fp32"], conversion["int8"]
+    dropped = 28709 - config["train_faces"] if config.get("ferplus") else 0
+    minutes = metrics.get("train_seconds_this_session", 0) / 60
+    lines = [
+        "## Emotion",
+        f"- **Data.** FER2013 (`{config['data']}`): trained on **Training** ({config['train_faces']:,} faces"
+        + (f", after dropping {dropped} that most FER+ annotators call \"not a face\"" if dropped else "")
+        + f"), checkpoint chosen on **PublicTest**, reported on **PublicTest** ({config['val_faces']:,} faces). "
+        "PrivateTest, the final held-out split, is not in this repository's data and was never used.",
+        f"- **Model.** `{config['arch']}{config['width']}`, {conversion['parameters']:,} parameters: "
+        + ARCH_TEXT.get(config["arch"], "see train/emotion.py") + ".",
+        f"- **Training.** {config['epochs']} epochs, batch {config['batch']}, AdamW with a cosine schedule and warm-up "
+        f"to {config['lr']}, label smoothing {config['label_smoothing']}, class weights "
+        f"{'on' if config['class_weights'] else 'off'}; augmentation: "
+        + ", ".join(config.get("augmentation", ["flip", "translation", "rotation", "zoom", "contrast"]))
+        + f". {minutes:.0f} minutes of training on this 2-core CPU (shared with other work while it ran).",
+        f"- **Conversion.** tf2onnx, opset 17, NCHW input, no Transpose left in the graph. On all "
+        f"{conversion['verify_inputs']:,} PublicTest faces, ONNX FP32 vs Keras: max abs difference "
+        f"{fp32['max_abs_diff_vs_keras']:.1e}, same top-1 on {pct(fp32['top1_agreement_vs_keras'])}. Static INT8: "
+        f"`quant_pre_process`, {conversion['format'].upper()}, {'per-channel' if conversion['per_channel'] else 'per-tensor'}"
+        f" s8 weights, u8 activations, {conversion['method']} calibration over {conversion['calibration_inputs']} "
+        "training faces, Softmax kept in float. INT8 vs Keras: max abs difference "
+        f"{int8['max_abs_diff_vs_keras']:.3f}, same top-1 on {pct(int8['top1_agreement_vs_keras'])}.",
+        "",
+        "| PublicTest | FP32 | INT8 |",
+        "| --- | --- | --- |",
+        f"| accuracy | {pct(fp32['accuracy'])} | {pct(int8['accuracy'])} |",
+        f"| macro-F1 | {fp32['report']['macro_f1']:.4f} | {int8['report']['macro_f1']:.4f} |",
+        f"| latency p50, batch 1, 1 thread | {timing['fp32']['p50_ms']:.3f} ms | {timing['int8']['p50_ms']:.3f} ms "
+        f"({timing['int8_speedup']:.2f}x faster) |",
+        f"| size on disk | {timing['fp32']['bytes'] / 1e6:.2f} MB | {timing['int8']['bytes'] / 1e6:.2f} MB |",
+        "",
+        "| class | precision (INT8) | recall (INT8) | F1 (INT8) | F1 (FP32) | faces |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, row in int8["report"]["per_class"].items():
+        lines.append(f"| {name} | {row['precision']:.3f} | {row['recall']:.3f} | {row['f1']:.3f} | "
+                     f"{fp32['report']['per_class'][name]['f1']:.3f} | {row['support']} |")
+    if candidates:
+        lines += ["", "### Architectures compared (accuracy per millisecond)",
+                  "Each trained candidate, exported and quantized by `convert/`, timed here in one run (batch 1, "
+                  "one thread, p50). Accuracy is the Keras checkpoint's on PublicTest.", "",
+                  "| run | architecture | parameters | epochs | PublicTest | FP32 ms | INT8 ms | INT8 speed-up | "
+                  "accuracy points per INT8 ms |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for c in candidates:
+            lines.append(f"| {c['run']} | {c['arch']} | {c['parameters']:,} | {c['epochs']} | {pct(c['accuracy'])} | "
+                         f"{c['fp32_ms']:.3f} | {c['int8_ms']:.3f} | {c['fp32_ms'] / c['int8_ms']:.2f}x | "
+                         f"{100 * c['accuracy'] / c['int8_ms']:.0f} |")
+    study = load(run, "int8_study.json")
+    if study:
+        lines += ["", "### What makes INT8 faster here",
+                  f"`scripts/int8_study.py {run}`: every variant quantized from the same FP32 model and timed in one "
+                  "run (batch 1, one thread, p50), accuracy on PublicTest.", "",
+                  "| variant | p50 ms | speed-up vs FP32 | accuracy | bytes |", "| --- | --- | --- | --- | --- |"]
+        lines += [f"| {r['variant']} | {r['p50_ms']:.3f} | {r['speedup']:.2f}x | {pct(r['accuracy'])} | "
+                  f"{r['bytes']:,} |" for r in study]
+    return "\n".join(lines)
+
+
+def seatbelt_section(run: Path, timing: dict) -> str:
+    config, metrics, conversion = load(run, "config.json"), load(run, "metrics.json"), load(run, "conversion.json")
+    dataset = load(run, "dataset.json")
+    fp32, int8 = conversion["fp32"], conversion["int8"]
+    lines = [
+        "## Seatbelt",
+        "- **Data.** Chest regions cut by the daemon's own face detector and `dmsd.geometry.chest_region` (one "
+        "function, imported by both) from `../shared/data/seatbelt`, sources "
+        f"`{config['sources']}`:", "",
+        "| source | images | face found | usable chest region |", "| --- | --- | --- | --- |"]
+    for source, row in dataset.items():
+        lines.append(f"| `{source}` | {row['images']} | {row['face']} | {row['region']} |")
+    covered = next((row["belt_area_in_region_median"] for row in dataset.values()
+                    if "belt_area_in_region_median" in row), None)
+    lines += [""]
+    if covered is not None:
+        lines.append(f"  On `incabin_belt_boxes`, the median share of a marked belt's area inside the chest region is "
+                     f"{pct(covered)}.")
+    lines += [
+        f"- **Model.** {conversion['parameters']:,} parameters, 64x64 grey input; {config['epochs']} epochs, "
+        f"{config['train_regions']} training and {config['valid_regions']} validation regions; "
+        f"{metrics.get('train_seconds_this_session', 0):.0f} s of training.",
+        f"- **Conversion.** FP32 vs Keras max abs difference {fp32['max_abs_diff_vs_keras']:.1e}; INT8 ("
+        f"{conversion['method']}, {conversion['calibration_inputs']} training regions) agrees with Keras on "
+        f"{pct(int8['top1_agreement_vs_keras'])} of validation regions.", "",
+        "| validation regions | FP32 | INT8 |", "| --- | --- | --- |",
+        f"| accuracy | {pct(fp32['accuracy'])} | {pct(int8['accuracy'])} |",
+        f"| not-worn recall | {pct(fp32['report']['per_class']['not_worn']['recall'])} | "
+        f"{pct(int8['report']['per_class']['not_worn']['recall'])} |",
+        f"| worn recall | {pct(fp32['report']['per_class']['worn']['recall'])} | "
+        f"{pct(int8['report']['per_class']['worn']['recall'])} |",
+        f"| latency p50, batch 1, 1 thread | {timing['fp32']['p50_ms']:.3f} ms | {timing['int8']['p50_ms']:.3f} ms "
+        f"({timing['int8_speedup']:.2f}x faster) |",
+        f"| size on disk | {timing['fp32']['bytes'] / 1e6:.2f} MB | {timing['int8']['bytes'] / 1e6:.2f} MB |", "",
+        "| source (validation, Keras) | regions | accuracy |", "| --- | --- | --- |"]
+    lines += [f"| `{s}` | {r['n']} | {pct(r['accuracy'])} |" for s, r in metrics.get("per_source", {}).items()]
+    return "\n".join(lines)
+
+
+def reproduce(emotion: Path, seatbelt: Path) -> str:
+    e, s = load(emotion, "config.json"), load(seatbelt, "config.json")
+    ec, sc = load(emotion, "conversion.json"), load(seatbelt, "conversion.json")
+    ferplus = f" \\\n    --ferplus {e['ferplus']}" if e.get("ferplus") else ""
+    weights = " --class-weights" if e.get("class_weights") else ""
+    return "\n".join([
+        "## Reproduce", "```sh", '.venv/bin/pip install -e ".[train]"',
+        f".venv/bin/python -m train emotion --out runs/{emotion.name} --arch {e['arch']} --width {e['width']} "
+        f"--epochs {e['epochs']}{weights}{ferplus}",
+        f".venv/bin/python -m convert runs/{emotion.name} --out models --calib-size {ec['calibration_inputs']}",
+        f".venv/bin/python -m train seatbelt --out runs/{seatbelt.name} --sources {s['sources']} "
+        f"--epochs {s['epochs']} --lr {s['lr']} --width {s['width']}",
+        f".venv/bin/python -m convert runs/{seatbelt.name} --out models --calib-size {sc['calibration_inputs']}",
+        f".venv/bin/python scripts/int8_study.py runs/{emotion.name}",
+        f".venv/bin/python -m convert.card --emotion runs/{emotion.name} --seatbelt runs/{seatbelt.name}",
+        "```", "Each run folder keeps its training record: `config.json`, `history.csv`, `curves.png`, "
+        "`confusion.png`, `metrics.json`, `conversion.json`. A run started again resumes from its `backup/`."])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m convert.card", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--emotion", type=Path, required=True)
+    parser.add_argument("--seatbelt", type=Path, required=True)
+    parser.add_argument("--candidates", type=Path, nargs="*", default=[])
+    parser.add_argument("--models", type=Path, default=Path("models"))
+    parser.add_argument("--notes", type=Path, default=Path("convert/card_notes.md"),
+                        help="hand-written sections (weaknesses, contract) appended as they are")
+    parser.add_argument("--out", type=Path, default=Path("models/README.md"))
+    parser.add_argument("--runs", type=int, default=3000)
+    args = parser.parse_args()
+    timing = {task: time_pair(args.models, task, args.runs) for task in ("emotion", "seatbelt")}
+    candidates = candidate_rows(args.candidates, args.runs)
+    header = "\n".join([
+        "# Model card — dmsd's shipped models", "",
+        "Generated by `python -m convert.card` from the training runs' records and from timing the shipped "
+        f"models on this machine ({machine()}, {platform.machine()}), FP32 beside INT8 in one run: batch 1, one "
+        f"thread, p50 over {args.runs} calls after a warm-up."])
+    parts = [header, emotion_section(args.emotion, timing["emotion"], candidates),
+             seatbelt_section(args.seatbelt, timing["seatbelt"]), reproduce(args.emotion, args.seatbelt)]
+    if args.notes.is_file():
+        parts.append(args.notes.read_text().strip())
+    args.out.write_text("\n\n".join(parts) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
