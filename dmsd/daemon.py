@@ -48,7 +48,13 @@ def run(config: Config, options: RunOptions) -> int:
         publisher.start()
     log.info("dmsd %s: source %s, emotion model %s, seatbelt model %s", __version__, config.source.uri,
              analyzer.emotion.path, analyzer.seatbelt.path)
-    notifier.ready(f"running on {config.source.uri}")
+    if source.delivering:
+        notifier.ready(f"running on {config.source.uri}")
+    else:
+        # Ready all the same: systemd would otherwise kill and restart us in a loop while the camera is
+        # unplugged; we keep reopening it and report camera_lost meanwhile.
+        log.warning("source %s: no frames yet, reopening in the background", config.source.uri)
+        notifier.ready(f"waiting for {config.source.uri}: no frames yet, retrying")
 
     include_probs = config.state.include_probs
     sequence = 0  # events are numbered so a consumer can drop QoS 1 redeliveries

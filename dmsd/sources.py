@@ -58,6 +58,11 @@ class FrameSource(ABC):
     def healthy(self) -> bool:
         return True
 
+    @property
+    def delivering(self) -> bool:
+        """Whether frames have come since open() (a camera may still be absent; it keeps retrying)."""
+        return True
+
     def close(self) -> None:
         pass
 
@@ -146,6 +151,10 @@ class LiveSource(FrameSource):
     @property
     def healthy(self) -> bool:
         return time.monotonic() - self._last_frame_at < self.config.stall_timeout_s
+
+    @property
+    def delivering(self) -> bool:
+        return self._ever_opened.is_set()
 
     def read(self, timeout: float) -> Frame | None:
         deadline = time.monotonic() + timeout

@@ -98,3 +98,25 @@ def test_vanished_socket_is_logged_not_raised(tmp_path, caplog):
     notifier = SystemdNotifier({"NOTIFY_SOCKET": str(tmp_path / "gone.sock")})
     assert notifier.notify("READY=1") is False
     assert "sd_notify" in caplog.text
+
+
+def test_ready_says_so_when_the_camera_is_absent(notify_socket, tmp_path):
+    """A camera that is not there at boot: READY with a STATUS that says we are waiting, then camera_lost."""
+    import json
+    import signal
+    import time
+
+    from conftest import free_port, write_config
+
+    sock, path = notify_socket
+    config = write_config(tmp_path / "c.yaml", "source:\n  stall_timeout_s: 1.0\n  reopen_max_s: 0.5\n"
+                                               "mqtt:\n  enabled: false\n")
+    url = f"http://127.0.0.1:{free_port()}/nothing.mjpg"  # nobody serves this
+    with running_dmsd("--config", str(config), "--source", url, "--print", env={"NOTIFY_SOCKET": path}) as daemon:
+        time.sleep(4)
+        daemon.send_signal(signal.SIGTERM)
+        stdout, stderr = daemon.communicate(timeout=20)
+    assert daemon.returncode == 0, stderr
+    assert collect(sock)[0] == f"READY=1\nSTATUS=waiting for {url}: no frames yet, retrying"
+    events = [json.loads(l)["payload"]["type"] for l in stdout.splitlines() if json.loads(l)["topic"].endswith("/events")]
+    assert events == ["camera_lost"]
