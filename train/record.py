@@ -15,13 +15,31 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels: list[
     return classification_report(y_true, y_pred, labels)
 
 
-def callbacks(out: Path, monitor: str = "val_accuracy") -> list:
-    """Resume from `out/backup`, keep the best checkpoint as `out/best.keras`, log history to `out/history.csv`."""
+def callbacks(out: Path, monitor: str = "val_accuracy", validation: tuple | None = None) -> list:
+    """Resume from `out/backup`, keep the best checkpoint as `out/best.keras`, log history to `out/history.csv`.
+
+    With `validation` (inputs, integer labels), `val_balanced_accuracy` (the mean of per-class recalls) is added
+    to each epoch's logs, so `monitor` can choose on it: plain accuracy rewards always answering the majority class.
+    """
     import keras
 
-    return [keras.callbacks.BackupAndRestore(str(out / "backup")),
-            keras.callbacks.ModelCheckpoint(str(out / "best.keras"), monitor=monitor, save_best_only=True),
-            keras.callbacks.CSVLogger(str(out / "history.csv"), append=True)]
+    class BalancedAccuracy(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            x, y = validation
+            if logs is not None:
+                logs["val_balanced_accuracy"] = balanced_accuracy(y, self.model.predict(x, verbose=0).argmax(1))
+
+    extra = [BalancedAccuracy()] if validation is not None else []
+    return extra + [keras.callbacks.BackupAndRestore(str(out / "backup")),
+                    keras.callbacks.ModelCheckpoint(str(out / "best.keras"), monitor=monitor, mode="max",
+                                                    save_best_only=True),
+                    keras.callbacks.CSVLogger(str(out / "history.csv"), append=True)]
+
+
+def balanced_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """The mean of per-class recalls."""
+    recalls = [float((y_pred[y_true == c] == c).mean()) for c in np.unique(y_true)]
+    return float(np.mean(recalls)) if recalls else 0.0
 
 
 def write_json(path: Path, data: dict) -> None:

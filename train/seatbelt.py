@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from dmsd.config import ChestConfig, DetectorConfig
+from dmsd.errors import DmsdError
 from train import record, seatbelt_data
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--profile-fallback", action="store_true",
+                        help="where no frontal face is found, try the profile cascade (training data only)")
+    parser.add_argument("--select", default="balanced", choices=["balanced", "accuracy"],
+                        help="keep the checkpoint with the best balanced accuracy (default) or plain accuracy")
+    parser.add_argument("--limit", type=int, default=None, help="use only N images per source (smoke tests)")
     parser.add_argument("--seed", type=int, default=1)
 
 
@@ -78,9 +84,12 @@ def load_regions(args: argparse.Namespace, out: Path) -> dict:
     samples = []
     for name in sources:
         if name not in seatbelt_data.SOURCES:
-            raise SystemExit(f"unknown source {name!r} (allowed: {', '.join(seatbelt_data.SOURCES)})")
-        samples += seatbelt_data.SOURCES[name](Path(args.data) / name)
-    data = seatbelt_data.build(samples, DetectorConfig(), ChestConfig().geometry(), SIZE)
+            raise DmsdError(f"unknown source {name!r} (allowed: {', '.join(seatbelt_data.SOURCES)})")
+        found = seatbelt_data.SOURCES[name](Path(args.data) / name)
+        if args.limit:  # both classes and both splits, spread over the source
+            found = found[:: max(1, len(found) // args.limit)][: args.limit]
+        samples += found
+    data = seatbelt_data.build(samples, DetectorConfig(), ChestConfig().geometry(), SIZE, args.profile_fallback)
     np.savez_compressed(cache, **{k: v for k, v in data.items() if k != "report"})
     record.write_json(out / "dataset.json", data["report"])
     return data
@@ -111,10 +120,13 @@ def run(args: argparse.Namespace) -> dict:
                       args.lr, args.epochs * int(np.ceil(train.sum() / args.batch)))),
                   loss="categorical_crossentropy", metrics=["accuracy"])
     started = time.time()
-    model.fit(train_ds, validation_data=valid_ds, epochs=args.epochs, class_weight=weights, verbose=2, callbacks=record.callbacks(out))
+    model.fit(train_ds, validation_data=valid_ds, epochs=args.epochs, class_weight=weights, verbose=2, callbacks=record.callbacks(
+        out, "val_balanced_accuracy" if args.select == "balanced" else "val_accuracy",
+        validation=(x[valid], data["y"][valid])))
     best = keras.models.load_model(out / "best.keras")
     predicted = best.predict(x[valid], verbose=0).argmax(1)
     metrics = record.classification_metrics(data["y"][valid], predicted, seatbelt_data.LABELS)
+    metrics["balanced_accuracy"] = round(record.balanced_accuracy(data["y"][valid], predicted), 4)
     metrics["per_source"] = {}
     for source in sorted(set(data["source"][valid])):
         pick = data["source"][valid] == source

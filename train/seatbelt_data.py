@@ -16,7 +16,7 @@ import csv
 import hashlib
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -102,14 +102,32 @@ def overlap(a: Box, b: Box) -> int:
     return max(0, x1 - x0) * max(0, y1 - y0)
 
 
-def build(samples: list[Sample], detector: DetectorConfig, geometry: ChestGeometry, size: int) -> dict:
-    """Chest regions (grey, size x size) for every sample with a face; plus the per-source report."""
+def find_face(image: np.ndarray, frontal: HaarFaceDetector, profile: HaarFaceDetector | None) -> tuple[Box | None, str]:
+    """The daemon's frontal search; then, for training only, a profile cascade both ways round."""
+    height, width = image.shape
+    face = pick_driver([b for b in (f.clipped(width, height) for f in frontal.detect(image)) if b], width)
+    if face is not None or profile is None:
+        return face, "frontal"
+    faces = profile.detect(image)
+    mirrored = [Box(width - b.x - b.w, b.y, b.w, b.h) for b in profile.detect(cv2.flip(image, 1))]
+    face = pick_driver([b for b in (f.clipped(width, height) for f in faces + mirrored) if b], width)
+    return face, "profile"
+
+
+def build(samples: list[Sample], detector: DetectorConfig, geometry: ChestGeometry, size: int,
+          profile_fallback: bool = False) -> dict:
+    """Chest regions (grey, size x size) for every sample with a face; plus the per-source report.
+
+    profile_fallback: where the daemon's frontal detector finds nothing, try OpenCV's profile cascade (both
+    orientations). Training only: more regions to learn from; the daemon itself stays frontal.
+    """
     face_finder = HaarFaceDetector(detector)
+    profile = HaarFaceDetector(replace(detector, cascade="haarcascade_profileface.xml")) if profile_fallback else None
     regions, labels, splits, sources, groups = [], [], [], [], []
     report: dict[str, dict] = {}
     for sample in samples:
-        stats = report.setdefault(sample.source, {"images": 0, "unreadable": 0, "face": 0, "region": 0,
-                                                  "belt_covered": []})
+        stats = report.setdefault(sample.source, {"images": 0, "unreadable": 0, "face": 0, "profile_face": 0,
+                                                  "region": 0, "belt_covered": []})
         stats["images"] += 1
         image = cv2.imread(str(sample.path), cv2.IMREAD_GRAYSCALE)
         if image is None:
@@ -117,10 +135,11 @@ def build(samples: list[Sample], detector: DetectorConfig, geometry: ChestGeomet
             log.warning("%s: not a readable image, skipped", sample.path)
             continue
         height, width = image.shape
-        face = pick_driver([b for b in (f.clipped(width, height) for f in face_finder.detect(image)) if b], width)
+        face, how = find_face(image, face_finder, profile)
         if face is None:
             continue
         stats["face"] += 1
+        stats["profile_face"] += how == "profile"
         region = chest_region(face, width, height, geometry)
         if region is None:
             continue
