@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dmsd.benchmark import time_model, time_pair
+from dmsd.benchmark import time_models, time_pair
 
 
 ARCH_TEXT = {
@@ -65,7 +65,8 @@ def candidate_rows(candidates: list[Path], runs: int) -> list[dict]:
             quantize(fp32, int8, nhwc_to_nchw(np.load(run / "samples.npz")["calib"][:200]))
             for path, precision in ((fp32, "fp32"), (int8, "int8")):
                 set_metadata(path, "emotion", spec["labels"], spec["input"], precision, {})
-            f, q = time_model(fp32, "emotion", runs)["p50_ms"], time_model(int8, "emotion", runs)["p50_ms"]
+            timed = time_models({"fp32": fp32, "int8": int8}, "emotion", runs)
+            f, q = timed["fp32"]["p50_ms"], timed["int8"]["p50_ms"]
             rows.append({"run": run.name, "arch": f"{config['arch']}{config['width']}", "epochs": config["epochs"],
                          "parameters": model.count_params(), "accuracy": metrics["accuracy"], "fp32_ms": f,
                          "int8_ms": q})
@@ -114,8 +115,8 @@ def emotion_section(run: Path, timing: dict, candidates: list[dict]) -> str:
                      f"{fp32['report']['per_class'][name]['f1']:.3f} | {row['support']} |")
     if candidates:
         lines += ["", "### Architectures compared (accuracy per millisecond)",
-                  "Each trained candidate, exported and quantized by `convert/`, timed here in one run (batch 1, "
-                  "one thread, p50). Accuracy is the Keras checkpoint's on PublicTest.", "",
+                  "Each trained candidate, exported and quantized by `convert/`, its FP32 and INT8 timed here "
+                  "interleaved (batch 1, one thread, p50). Accuracy is the Keras checkpoint's on PublicTest.", "",
                   "| run | architecture | parameters | epochs | PublicTest | FP32 ms | INT8 ms | INT8 speed-up | "
                   "accuracy points per INT8 ms |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
         for c in candidates:
@@ -188,21 +189,35 @@ def seatbelt_section(run: Path, timing: dict) -> str:
     return "\n".join(lines)
 
 
-def reproduce(emotion: Path, seatbelt: Path) -> str:
+def convert_flags(conversion: dict) -> str:
+    flags = f"--calib-size {conversion['calibration_inputs']} --method {conversion['method']}"
+    if conversion.get("format", "qdq") != "qdq":
+        flags += f" --format {conversion['format']}"
+    if not conversion.get("per_channel", True):
+        flags += " --per-tensor"
+    return flags
+
+
+def reproduce(emotion: Path, seatbelt: Path, candidates: list[Path], imbalance: list[Path]) -> str:
+    """The commands that made the shipped models, with every choice taken from the runs' own records."""
     e, s = load(emotion, "config.json"), load(seatbelt, "config.json")
-    ec, sc = load(emotion, "conversion.json"), load(seatbelt, "conversion.json")
     ferplus = f" \\\n    --ferplus {e['ferplus']}" if e.get("ferplus") else ""
     weights = " --class-weights" if e.get("class_weights") else ""
+    # Runs from before --select existed chose their checkpoint on plain accuracy.
+    belt_extra = f" --select {s.get('select', 'accuracy')}" + (" --profile-fallback" if s.get("profile_fallback") else "")
     return "\n".join([
         "## Reproduce", "```sh", '.venv/bin/pip install -e ".[train]"',
         f".venv/bin/python -m train emotion --out runs/{emotion.name} --arch {e['arch']} --width {e['width']} "
-        f"--epochs {e['epochs']}{weights}{ferplus}",
-        f".venv/bin/python -m convert runs/{emotion.name} --out models --calib-size {ec['calibration_inputs']}",
+        f"--epochs {e['epochs']} --batch {e['batch']} --lr {e['lr']} --label-smoothing {e['label_smoothing']}"
+        f"{weights}{ferplus}",
+        f".venv/bin/python -m convert runs/{emotion.name} --out models {convert_flags(load(emotion, 'conversion.json'))}",
         f".venv/bin/python -m train seatbelt --out runs/{seatbelt.name} --sources {s['sources']} "
-        f"--epochs {s['epochs']} --lr {s['lr']} --width {s['width']}",
-        f".venv/bin/python -m convert runs/{seatbelt.name} --out models --calib-size {sc['calibration_inputs']}",
+        f"--epochs {s['epochs']} --lr {s['lr']} --width {s['width']}{belt_extra}",
+        f".venv/bin/python -m convert runs/{seatbelt.name} --out models {convert_flags(load(seatbelt, 'conversion.json'))}",
         f".venv/bin/python scripts/int8_study.py runs/{emotion.name}",
-        f".venv/bin/python -m convert.card --emotion runs/{emotion.name} --seatbelt runs/{seatbelt.name}",
+        f".venv/bin/python -m convert.card --emotion runs/{emotion.name} --seatbelt runs/{seatbelt.name}"
+        + (" \\\n    --candidates " + " ".join(f"runs/{c.name}" for c in candidates) if candidates else "")
+        + (" \\\n    --imbalance " + " ".join(f"runs/{r.name}" for r in imbalance) if imbalance else ""),
         "```", "Each run folder keeps its training record: `config.json`, `history.csv`, `curves.png`, "
         "`confusion.png`, `metrics.json`, `conversion.json`. A run started again resumes from its `backup/`."])
 
@@ -226,12 +241,13 @@ def main() -> None:
     header = "\n".join([
         "# Model card — dmsd's shipped models", "",
         "Generated by `python -m convert.card` from the training runs' records and from timing the shipped "
-        f"models on this machine ({machine()}, {platform.machine()}), FP32 beside INT8 in one run: batch 1, one "
-        f"thread, p50 over {args.runs} calls after a warm-up."])
+        f"models on this machine ({machine()}, {platform.machine()}): FP32 and INT8 timed interleaved in blocks of "
+        f"100 calls, so a noisy neighbour slows both alike; batch 1, one thread, p50 over {args.runs} calls each "
+        "after a warm-up."])
     parts = [header, emotion_section(args.emotion, timing["emotion"], candidates)]
     if args.imbalance:
         parts.append(imbalance_section(args.imbalance))
-    parts += [seatbelt_section(args.seatbelt, timing["seatbelt"]), reproduce(args.emotion, args.seatbelt)]
+    parts += [seatbelt_section(args.seatbelt, timing["seatbelt"]), reproduce(args.emotion, args.seatbelt, args.candidates, args.imbalance)]
     if args.notes.is_file():
         parts.append(args.notes.read_text().strip())
     args.out.write_text("\n\n".join(parts) + "\n")
