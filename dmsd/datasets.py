@@ -169,6 +169,7 @@ class LabeledImage:
     path: Path
     label: str
     line: int | None  # in labels.csv; None for the folder layout
+    split: str | None = None  # labels.csv's optional split column (train / valid / test)
 
 
 def load_labeled_images(path: str | Path) -> list[LabeledImage]:
@@ -203,7 +204,7 @@ def load_labeled_images(path: str | Path) -> list[LabeledImage]:
                 problems.append(f"{csv_path}:{line}: duplicate of line {seen[row['path']]} ({row['path']})")
             else:
                 seen[row["path"]] = line
-                images.append(LabeledImage(csv_path.parent / row["path"], row["label"], line))
+                images.append(LabeledImage(csv_path.parent / row["path"], row["label"], line, row.get("split") or None))
     if problems:
         shown = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
         raise DmsdError(f"{len(problems)} bad row(s): {shown}")

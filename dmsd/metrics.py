@@ -5,8 +5,16 @@ from __future__ import annotations
 import numpy as np
 
 
+def balanced_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """The mean of per-class recalls over the classes present: plain accuracy rewards the majority class."""
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    recalls = [float((y_pred[y_true == c] == c).mean()) for c in np.unique(y_true)]
+    return float(np.mean(recalls)) if recalls else 0.0
+
+
 def classification_report(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str]) -> dict:
-    """n, accuracy, macro-F1, per-class precision/recall/F1/support and the confusion matrix (rows: truth)."""
+    """n, accuracy, balanced accuracy, macro-F1, per-class precision/recall/F1/support and the confusion matrix
+    (rows: truth)."""
     k = len(labels)
     confusion = np.zeros((k, k), dtype=np.int64)
     np.add.at(confusion, (np.asarray(y_true), np.asarray(y_pred)), 1)
@@ -26,6 +34,7 @@ def classification_report(y_true: np.ndarray, y_pred: np.ndarray, labels: list[s
     return {
         "n": n,
         "accuracy": round(float(np.trace(confusion) / n), 4) if n else 0.0,
+        "balanced_accuracy": round(balanced_accuracy(y_true, y_pred), 4),
         "macro_f1": round(float(np.mean(f1s)), 4) if f1s else 0.0,
         "per_class": per_class,
         "confusion": confusion.tolist(),

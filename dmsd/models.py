@@ -16,13 +16,11 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
+from dmsd.datasets import LABELS, SEATBELT_LABELS
 from dmsd.errors import DmsdError
 from dmsd.geometry import Box
 
-TASK_LABELS = {
-    "emotion": {"angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"},
-    "seatbelt": {"worn", "not_worn"},
-}
+TASK_LABELS = {"emotion": set(LABELS), "seatbelt": set(SEATBELT_LABELS)}
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dmsd.metrics import classification_report
 from train import fer2013, record
 
 log = logging.getLogger(__name__)
@@ -154,7 +155,7 @@ def run(args: argparse.Namespace) -> dict:
     model.fit(train_ds, validation_data=val_ds, epochs=args.epochs, class_weight=weights, verbose=2, callbacks=record.callbacks(out))
     best = keras.models.load_model(out / "best.keras")
     predictions = best.predict(x_val, batch_size=256, verbose=0).argmax(axis=1)
-    metrics = record.classification_metrics(val.labels, predictions, fer2013.LABELS)
+    metrics = classification_report(val.labels, predictions, fer2013.LABELS)
     metrics.update(split="PublicTest", parameters=int(best.count_params()),
                    train_seconds_this_session=round(time.time() - started, 1))
     record.write_json(out / "metrics.json", metrics)

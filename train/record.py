@@ -8,13 +8,6 @@ from pathlib import Path
 import numpy as np
 
 
-def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str]) -> dict:
-    """Accuracy, macro-F1, per-class precision/recall/F1 and the confusion matrix (rows: truth)."""
-    from dmsd.metrics import classification_report
-
-    return classification_report(y_true, y_pred, labels)
-
-
 def callbacks(out: Path, monitor: str = "val_accuracy", validation: tuple | None = None) -> list:
     """Resume from `out/backup`, keep the best checkpoint as `out/best.keras`, log history to `out/history.csv`.
 
@@ -22,6 +15,8 @@ def callbacks(out: Path, monitor: str = "val_accuracy", validation: tuple | None
     to each epoch's logs, so `monitor` can choose on it: plain accuracy rewards always answering the majority class.
     """
     import keras
+
+    from dmsd.metrics import balanced_accuracy
 
     class BalancedAccuracy(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
@@ -34,12 +29,6 @@ def callbacks(out: Path, monitor: str = "val_accuracy", validation: tuple | None
                     keras.callbacks.ModelCheckpoint(str(out / "best.keras"), monitor=monitor, mode="max",
                                                     save_best_only=True),
                     keras.callbacks.CSVLogger(str(out / "history.csv"), append=True)]
-
-
-def balanced_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    """The mean of per-class recalls."""
-    recalls = [float((y_pred[y_true == c] == c).mean()) for c in np.unique(y_true)]
-    return float(np.mean(recalls)) if recalls else 0.0
 
 
 def write_json(path: Path, data: dict) -> None:

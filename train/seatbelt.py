@@ -19,6 +19,7 @@ import numpy as np
 
 from dmsd.config import ChestConfig, DetectorConfig
 from dmsd.errors import DmsdError
+from dmsd.metrics import classification_report
 from train import record, seatbelt_data
 
 log = logging.getLogger(__name__)
@@ -125,8 +126,7 @@ def run(args: argparse.Namespace) -> dict:
         validation=(x[valid], data["y"][valid])))
     best = keras.models.load_model(out / "best.keras")
     predicted = best.predict(x[valid], verbose=0).argmax(1)
-    metrics = record.classification_metrics(data["y"][valid], predicted, seatbelt_data.LABELS)
-    metrics["balanced_accuracy"] = round(record.balanced_accuracy(data["y"][valid], predicted), 4)
+    metrics = classification_report(data["y"][valid], predicted, seatbelt_data.LABELS)
     metrics["per_source"] = {}
     for source in sorted(set(data["source"][valid])):
         pick = data["source"][valid] == source

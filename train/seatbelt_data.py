@@ -12,7 +12,6 @@ Images where no face is found are counted and left out: the daemon would not loo
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import logging
 import re
@@ -50,15 +49,11 @@ def split_of(group: str, valid_share: float = 0.2) -> str:
 
 def person_crops(root: Path) -> list[Sample]:
     """Its labels.csv has a split column (train/valid); near-duplicates share a group all the same."""
-    splits = {}
-    with open(root / "labels.csv", newline="", encoding="utf-8") as handle:
-        for row in csv.DictReader(handle):
-            splits[row["path"]] = row.get("split")
     samples = []
     for image in load_labeled_images(root / "labels.csv"):
         group = group_of(image.path.name)
-        split = splits.get(str(image.path.relative_to(root))) or split_of(group)
-        samples.append(Sample(image.path, LABELS.index(image.label), "person_crops", split, group))
+        samples.append(Sample(image.path, LABELS.index(image.label), "person_crops", image.split or split_of(group),
+                              group))
     return samples
 
 
