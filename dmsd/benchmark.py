@@ -1,17 +1,35 @@
-"""Timing of models, shared by the model card generator and the measurement scripts.
+"""Timing, shared by the model card generator and the measurement scripts.
 
-Machines are shared and noisy, so FP32 and INT8 are timed interleaved, in alternating short blocks: whatever
-slows the machine for a while slows both, and their ratio stays honest.
+Machines are shared and noisy, so whatever is compared is timed interleaved, in alternating short blocks:
+whatever slows the machine for a while slows every contender alike, and their ratios stay honest.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from dmsd.models import Classifier
+
+
+def time_interleaved(calls: dict[str, Callable[[], object]], runs: int = 3000, block: int = 100,
+                     warmup: int = 200) -> dict[str, dict]:
+    """p50 and p99 in ms of each callable, over `runs` calls each, timed in alternating blocks of `block`."""
+    for call in calls.values():
+        for _ in range(warmup):
+            call()
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(max(1, runs // block)):
+        for name, call in calls.items():
+            for _ in range(block):
+                started = time.perf_counter()
+                call()
+                times[name].append(time.perf_counter() - started)
+    return {name: {"p50_ms": round(float(np.percentile(t, 50)) * 1000, 4),
+                   "p99_ms": round(float(np.percentile(t, 99)) * 1000, 4)} for name, t in times.items()}
 
 
 def _input_for(model: Classifier) -> np.ndarray:
@@ -21,36 +39,14 @@ def _input_for(model: Classifier) -> np.ndarray:
     return np.random.default_rng(0).random(shape, dtype=np.float32)
 
 
-def _block(model: Classifier, tensor: np.ndarray, calls: int) -> list[float]:
-    times = []
-    for _ in range(calls):
-        started = time.perf_counter()
-        model.run(tensor)
-        times.append(time.perf_counter() - started)
-    return times
-
-
-def _summary(times: list[float], path: Path) -> dict:
-    ms = np.array(times) * 1000
-    return {"p50_ms": round(float(np.percentile(ms, 50)), 4), "p99_ms": round(float(np.percentile(ms, 99)), 4),
-            "bytes": Path(path).stat().st_size}
-
-
-def time_models(paths: dict[str, Path], task: str, runs: int = 3000, threads: int = 1, block: int = 100) -> dict:
-    """Latency at batch 1 of several models of one task, interleaved block by block: p50 and p99 in ms."""
+def time_models(paths: dict[str, Path], task: str, runs: int = 3000, threads: int = 1) -> dict:
+    """Latency at batch 1 of several models of one task, interleaved; with each file's size."""
     models = {name: Classifier(path, task, threads, 1) for name, path in paths.items()}
-    tensors = {name: _input_for(model) for name, model in models.items()}
-    for name, model in models.items():
-        _block(model, tensors[name], 200)  # warm-up
-    times: dict[str, list[float]] = {name: [] for name in models}
-    for _ in range(max(1, runs // block)):
-        for name, model in models.items():
-            times[name] += _block(model, tensors[name], block)
-    return {name: _summary(times[name], paths[name]) for name in models}
-
-
-def time_model(path: Path, task: str, runs: int = 3000, threads: int = 1) -> dict:
-    return time_models({"model": Path(path)}, task, runs, threads)["model"]
+    calls = {name: (lambda m=model, x=_input_for(model): m.run(x)) for name, model in models.items()}
+    result = time_interleaved(calls, runs)
+    for name, path in paths.items():
+        result[name]["bytes"] = Path(path).stat().st_size
+    return result
 
 
 def time_pair(models_dir: Path, task: str, runs: int = 3000, threads: int = 1) -> dict:

@@ -1,6 +1,6 @@
 """Latency of candidate emotion architectures, FP32 beside INT8, before any training: weights do not change the
 cost of a convolution, so randomly initialised networks, exported and quantized by the real convert/ code, give
-the per-face latency each shape would have. Batch 1, one thread, medians, all in one run.
+the per-face latency each shape would have. Batch 1, one thread, medians, FP32 and INT8 timed interleaved.
 
     .venv/bin/python scripts/arch_latency.py [--runs 2000]
 """
@@ -17,7 +17,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from convert.quantize import quantize  # noqa: E402
 from convert.export import keras_to_onnx  # noqa: E402
-from scripts.int8_study import latency, session  # noqa: E402
+from dmsd.benchmark import time_interleaved  # noqa: E402
+from scripts.int8_study import session  # noqa: E402
 from train.emotion import ARCHITECTURES  # noqa: E402
 
 CANDIDATES = [("plain", 16), ("plain_lean", 16), ("plain", 12), ("plain_lean", 24), ("plain", 24),
@@ -37,7 +38,10 @@ def main() -> None:
             fp32, int8 = Path(tmp) / f"{arch}{width}.onnx", Path(tmp) / f"{arch}{width}.int8.onnx"
             keras_to_onnx(model, fp32)
             quantize(fp32, int8, calib)
-            f, q = latency(session(fp32), one, args.runs), latency(session(int8), one, args.runs)
+            runners = {name: (lambda s=session(path): s.run(None, {s.get_inputs()[0].name: one}))
+                       for name, path in (("fp32", fp32), ("int8", int8))}
+            timed = time_interleaved(runners, args.runs)
+            f, q = timed["fp32"]["p50_ms"], timed["int8"]["p50_ms"]
             print(f"| {arch}{width} | {model.count_params():,} | {f:.3f} | {q:.3f} | {f / q:.2f}x |", flush=True)
 
 

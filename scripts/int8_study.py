@@ -1,6 +1,6 @@
 """What makes ONNX Runtime's INT8 faster than FP32 for one trained model: every quantization choice, measured
-side by side in one run (latency p50 at batch 1 on one thread, speed-up over the model's own FP32, and
-accuracy on the run's held-out inputs).
+side by side in one run (latency p50 at batch 1 on one thread, all variants and the FP32 model timed
+interleaved; speed-up over the model's own FP32; accuracy on the run's held-out inputs).
 
     .venv/bin/python scripts/int8_study.py runs/emotion-v0 [--runs 2000] [--calib-size 500]
 Prints a markdown table and writes RUN_DIR/int8_study.json.
@@ -12,15 +12,15 @@ import argparse
 import json
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # convert/ lives beside scripts/
-from convert.export import keras_to_onnx, nhwc_to_nchw
-from convert.quantize import quantize
+from convert.export import keras_to_onnx, nhwc_to_nchw  # noqa: E402
+from convert.quantize import quantize  # noqa: E402
+from dmsd.benchmark import time_interleaved  # noqa: E402
 
 LEVELS = {"all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL, "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
           "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC}
@@ -31,18 +31,6 @@ def session(path: Path, level: str = "all") -> ort.InferenceSession:
     options.intra_op_num_threads = options.inter_op_num_threads = 1
     options.graph_optimization_level = LEVELS[level]
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-
-
-def latency(sess: ort.InferenceSession, x: np.ndarray, runs: int) -> float:
-    name = sess.get_inputs()[0].name
-    for _ in range(200):
-        sess.run(None, {name: x})
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        sess.run(None, {name: x})
-        times.append(time.perf_counter() - started)
-    return float(np.median(times) * 1000)
 
 
 def accuracy(sess: ort.InferenceSession, x: np.ndarray, y: np.ndarray) -> float:
@@ -81,17 +69,19 @@ def main() -> None:
         tmp = Path(tmp)
         fp32 = tmp / "fp32.onnx"
         keras_to_onnx(keras.models.load_model(args.run / "best.keras", compile=False), fp32)
-        base = session(fp32)
-        fp32_ms = latency(base, one, args.runs)
-        rows = [{"variant": "FP32", "p50_ms": round(fp32_ms, 4), "speedup": 1.0,
-                 "accuracy": round(accuracy(base, x, y), 4), "bytes": fp32.stat().st_size}]
+        paths, sessions = {"FP32": fp32}, {"FP32": session(fp32)}
         for i, (name, fmt, per_channel, activations, method, level, size) in enumerate(variants):
-            path = tmp / f"v{i}.onnx"
-            quantize(fp32, path, calib[:size], method, fmt, per_channel, activations)
-            sess = session(path, level)
-            ms = latency(sess, one, args.runs)
-            rows.append({"variant": name, "p50_ms": round(ms, 4), "speedup": round(fp32_ms / ms, 2),
-                         "accuracy": round(accuracy(sess, x, y), 4), "bytes": path.stat().st_size})
+            paths[name] = tmp / f"v{i}.onnx"
+            quantize(fp32, paths[name], calib[:size], method, fmt, per_channel, activations)
+            sessions[name] = session(paths[name], level)
+        feeds = {name: {s.get_inputs()[0].name: one} for name, s in sessions.items()}
+        timed = time_interleaved({name: (lambda s=s, f=feeds[name]: s.run(None, f)) for name, s in sessions.items()},
+                                 args.runs)
+        rows = []
+        for name, sess in sessions.items():
+            rows.append({"variant": name, "p50_ms": timed[name]["p50_ms"],
+                         "speedup": round(timed["FP32"]["p50_ms"] / timed[name]["p50_ms"], 2),
+                         "accuracy": round(accuracy(sess, x, y), 4), "bytes": paths[name].stat().st_size})
             print(rows[-1], flush=True)
     (args.run / "int8_study.json").write_text(json.dumps(rows, indent=2) + "\n")
     print("| variant | p50 ms | speed-up vs FP32 | accuracy | bytes |\n| --- | --- | --- | --- | --- |")
