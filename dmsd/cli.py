@@ -1,8 +1,9 @@
-"""The `dmsd` command: the daemon, `--once` on still images, and `evaluate`.
+"""The `dmsd` command: the daemon, `--once` on still images, `evaluate` and `bench`.
 
     dmsd [--config PATH] [--source SRC] [--mqtt HOST[:PORT] | --no-mqtt] [--print] [--max-frames N] [--realtime]
     dmsd --once PATH [PATH ...] [--annotate DIR]
     dmsd evaluate --task emotion|seatbelt --data PATH [--model PATH] [--usage SPLIT] [--json]
+    dmsd bench [--source SRC] [--size WxH] [--threads N] [--json]
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dmsd", description="Driver monitoring daemon: face, emotion and seatbelt from a camera, over MQTT.",
         epilog="Config is read from --config, else ./config.yaml, else /etc/dmsd/config.yaml. "
-               "Also: dmsd evaluate --help.")
+               "Also: dmsd evaluate --help, dmsd bench --help.")
     parser.add_argument("--version", action="version", version=f"dmsd {__version__}")
     parser.add_argument("--config", metavar="PATH", help="configuration file (YAML)")
     parser.add_argument("--once", nargs="+", metavar="PATH",
@@ -63,26 +64,30 @@ def setup_logging(level: str) -> None:
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 
-COMMANDS = ("evaluate",)
+COMMANDS = ("evaluate", "bench")
+
+
+def command_module(command: str):
+    import importlib
+
+    return importlib.import_module(f"dmsd.{command}")
 
 
 def build_command_parser(command: str) -> argparse.ArgumentParser:
-    from dmsd import evaluate
-
-    parser = argparse.ArgumentParser(prog=f"dmsd {command}", description=evaluate.__doc__.splitlines()[0])
+    module = command_module(command)
+    parser = argparse.ArgumentParser(prog=f"dmsd {command}", description=module.__doc__.splitlines()[0])
     parser.add_argument("--config", metavar="PATH", help="configuration file (YAML)")
-    evaluate.add_arguments(parser)
+    module.add_arguments(parser)
     return parser
 
 
 def run_command(command: str, argv: list[str]) -> int:
     args = build_command_parser(command).parse_args(argv)
-    from dmsd import evaluate
     from dmsd.config import find_config, load_config
 
     config = load_config(find_config(args.config))
     setup_logging("WARNING")
-    return evaluate.run(config, args)
+    return command_module(command).run(config, args)
 
 
 def main(argv: list[str] | None = None) -> int:

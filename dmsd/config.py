@@ -51,6 +51,11 @@ class DetectorConfig:
     min_face: float = _opt(0.12, low=0.01, high=1.0)
     equalize: bool = _opt(True)
     seat_side: str = _opt("any", choices=("any", "left", "right"))
+    tracking: bool = _opt(True)
+    track_margin: float = _opt(0.3, low=0.1, high=3.0)
+    track_hold_frames: int = _opt(5, low=0, high=1000)
+    scan_slices: int = _opt(8, low=1, high=30)
+    threads: int = _opt(1, low=1, high=256)
 
 
 @dataclass

@@ -1,7 +1,10 @@
 """Face detection: one interface, detectors as plugins, and the rule that picks the driver's face.
 
 A detector takes a grey frame and returns face boxes in that frame's pixels. New detectors subclass
-FaceDetector and register in DETECTORS; `detector.type` in the config picks one.
+FaceDetector and register in DETECTORS; `detector.type` in the config picks one. Two optional methods let the
+tracker (dmsd.tracking) make a detector cheap per frame: `detect_near` (search around a known face at a narrow
+range of sizes) and `scan` (a full search spread over several frames). Their defaults are correct for any
+detector but not faster; HaarFaceDetector overrides both.
 """
 
 from __future__ import annotations
@@ -16,11 +19,42 @@ from dmsd.config import DetectorConfig
 from dmsd.errors import DmsdError
 from dmsd.geometry import Box
 
+# OpenCV's grouping tolerance inside detectMultiScale; we group raw hits ourselves with the same value.
+GROUP_EPS = 0.2
+
 
 class FaceDetector(ABC):
     @abstractmethod
     def detect(self, grey: np.ndarray) -> list[Box]:
         """All faces in a grey (H x W uint8) frame, in that frame's pixel coordinates."""
+
+    def detect_near(self, grey: np.ndarray, face: Box, margin: float, sizes: tuple[float, float]) -> list[Box]:
+        """Faces within `margin` face sizes of `face`, between sizes[0] and sizes[1] times its width."""
+        region = face.grown(margin).clipped(grey.shape[1], grey.shape[0])
+        if region is None:
+            return []
+        crop = grey[region.y:region.y + region.h, region.x:region.x + region.w]
+        return [Box(f.x + region.x, f.y + region.y, f.w, f.h) for f in self.detect(crop)
+                if sizes[0] * face.w <= f.w <= sizes[1] * face.w]
+
+    def scan(self, slices: int) -> "Scan":
+        """A full search spread over `slices` frames; by default the whole search on every frame."""
+        return EveryFrameScan(self)
+
+
+class Scan(ABC):
+    @abstractmethod
+    def step(self, grey: np.ndarray, known: Box | None = None) -> list[Box]:
+        """Search this frame's share; return the faces this frame gave evidence for. `known`: a face already
+        found in this frame, which the scan may skip."""
+
+
+class EveryFrameScan(Scan):
+    def __init__(self, detector: FaceDetector):
+        self.detector = detector
+
+    def step(self, grey: np.ndarray, known: Box | None = None) -> list[Box]:
+        return self.detector.detect(grey)
 
 
 class HaarFaceDetector(FaceDetector):
@@ -32,18 +66,118 @@ class HaarFaceDetector(FaceDetector):
         self.cascade = cv2.CascadeClassifier(str(path))
         if self.cascade.empty():
             raise DmsdError(f"detector.cascade: {path} is not a Haar cascade file")
+        self.window = int(self.cascade.getOriginalWindowSize()[0])
 
-    def detect(self, grey: np.ndarray) -> list[Box]:
+    def prepare(self, grey: np.ndarray) -> tuple[np.ndarray, float]:
+        """The frame as the cascade sees it (scaled to detect_width, equalised) and the scale used."""
         height, width = grey.shape[:2]
         scale = min(1.0, self.config.detect_width / width)
         small = grey if scale == 1.0 else cv2.resize(grey, (round(width * scale), round(height * scale)),
                                                      interpolation=cv2.INTER_AREA)
         if self.config.equalize:
             small = cv2.equalizeHist(small)
-        side = max(round(self.config.min_face * small.shape[0]), 20)
-        found = self.cascade.detectMultiScale(small, scaleFactor=self.config.scale_factor,
-                                              minNeighbors=self.config.min_neighbors, minSize=(side, side))
+        return small, scale
+
+    def min_side(self, small: np.ndarray) -> int:
+        return max(round(self.config.min_face * small.shape[0]), self.window)
+
+    def raw_hits(self, small: np.ndarray, min_side: int, max_side: int | None = None,
+                 neighbors: int = 0) -> np.ndarray:
+        found = self.cascade.detectMultiScale(
+            small, scaleFactor=self.config.scale_factor, minNeighbors=neighbors, minSize=(min_side, min_side),
+            maxSize=(max_side, max_side) if max_side else (0, 0))
+        return np.asarray(found, dtype=np.int32).reshape(-1, 4)
+
+    def detect(self, grey: np.ndarray) -> list[Box]:
+        small, scale = self.prepare(grey)
+        found = self.raw_hits(small, self.min_side(small), neighbors=self.config.min_neighbors)
         return [Box(*map(int, f)).scaled(1 / scale) for f in found]
+
+    def detect_near(self, grey: np.ndarray, face: Box, margin: float, sizes: tuple[float, float],
+                    prepared: tuple[np.ndarray, float] | None = None) -> list[Box]:
+        # Same pixels as the full search (the scaled, equalised frame), fewer positions and sizes: a face the
+        # full search would find here is found here too, at a fraction of the cost.
+        small, scale = prepared or self.prepare(grey)
+        region = face.scaled(scale).grown(margin).clipped(small.shape[1], small.shape[0])
+        if region is None:
+            return []
+        crop = small[region.y:region.y + region.h, region.x:region.x + region.w]
+        side = face.w * scale
+        low = max(round(sizes[0] * side), self.window)
+        high = max(round(sizes[1] * side), low)
+        found = self.raw_hits(crop, low, high, self.config.min_neighbors)
+        return [Box(int(x) + region.x, int(y) + region.y, int(w), int(h)).scaled(1 / scale) for x, y, w, h in found]
+
+    def scan(self, slices: int) -> "HaarScan":
+        return HaarScan(self, slices)
+
+
+class HaarScan(Scan):
+    """The full Haar search cut into `slices` bands of face sizes of about equal cost, one band a frame.
+
+    Largest faces first (a driver is close to the camera). Raw hits are pooled over the cycle and grouped as
+    detectMultiScale groups them, so a full cycle finds what one full search finds; a face is reported in the
+    frame whose band adds evidence for it, without waiting for the cycle to end.
+    """
+
+    def __init__(self, detector: HaarFaceDetector, slices: int):
+        self.detector, self.slices = detector, slices
+        self.shape: tuple[int, int] | None = None
+        self.bands: list[tuple[int, int]] = []
+        self.index = 0
+        self.pool = np.empty((0, 4), np.int32)
+
+    def plan(self, small: np.ndarray) -> list[tuple[int, int]]:
+        """Window-size bands (min, max) over the pyramid levels detectMultiScale visits, in equal-cost order."""
+        height, width = small.shape
+        low, step, window = self.detector.min_side(small), self.detector.config.scale_factor, self.detector.window
+        levels, factor = [], 1.0
+        while True:
+            side = round(window * factor)
+            if round(width / factor) < window or round(height / factor) < window:
+                break
+            if side >= low and (not levels or side != levels[-1][0]):
+                # Cost ~ windows tried: the level's pixels, every pixel once the factor passes 2 (OpenCV steps
+                # by 2 pixels below that).
+                levels.append((side, (width / factor) * (height / factor) * (1 if factor > 2 else 0.25)))
+            factor *= step
+        levels.reverse()  # largest faces first
+        total = sum(cost for _, cost in levels)
+        bands, start, spent = [], 0, 0.0
+        for i, (_, cost) in enumerate(levels):
+            spent += cost
+            if spent >= total * (len(bands) + 1) / self.slices or i == len(levels) - 1:
+                bands.append((levels[i][0], levels[start][0]))
+                start = i + 1
+        return bands
+
+    def step(self, grey: np.ndarray, prepared: tuple[np.ndarray, float] | None = None,
+             known: Box | None = None) -> list[Box]:
+        small, scale = prepared or self.detector.prepare(grey)
+        if known is not None:
+            # The tracked face is blanked out: windows on a face are the ones that pass most cascade stages,
+            # and the tracker already has that face.
+            small = small.copy()
+            k = known.scaled(scale)
+            small[max(k.y, 0):k.y + k.h, max(k.x, 0):k.x + k.w] = int(small.mean())
+        if small.shape != self.shape:
+            self.shape, self.bands, self.index = small.shape, self.plan(small), 0
+            self.pool = np.empty((0, 4), np.int32)
+        if not self.bands:
+            return []
+        low, high = self.bands[self.index]
+        hits = self.detector.raw_hits(small, low, high)
+        if self.index == 0:
+            self.pool = hits
+        else:
+            self.pool = np.concatenate([self.pool, hits])
+        self.index = (self.index + 1) % len(self.bands)
+        if not len(hits):
+            return []
+        groups, _ = cv2.groupRectangles(self.pool.tolist(), self.detector.config.min_neighbors, GROUP_EPS)
+        fresh = [Box(*map(int, g)) for g in groups]
+        fresh = [g for g in fresh if any(overlap(g, Box(*map(int, h))) > 0.5 for h in hits)]
+        return [g.scaled(1 / scale) for g in fresh]
 
 
 DETECTORS: dict[str, type[FaceDetector]] = {"haar": HaarFaceDetector}
@@ -66,10 +200,21 @@ def resolve_cascade(name: str) -> Path:
                     f"(e.g. {', '.join(known)})")
 
 
+def overlap(a: Box, b: Box) -> float:
+    """Intersection over union."""
+    x0, y0 = max(a.x, b.x), max(a.y, b.y)
+    x1, y1 = min(a.x + a.w, b.x + b.w), min(a.y + a.h, b.y + b.h)
+    inter = max(0, x1 - x0) * max(0, y1 - y0)
+    return inter / (a.area + b.area - inter) if inter else 0.0
+
+
 def pick_driver(faces: list[Box], frame_width: int, seat_side: str = "any") -> Box | None:
     """The driver's face: the largest, or with `seat_side` the largest in that half of the image."""
     if seat_side != "any":
-        half = frame_width / 2
-        on_side = [f for f in faces if (f.center_x < half) == (seat_side == "left")]
-        faces = on_side or faces
+        faces = [f for f in faces if on_side(f, frame_width, seat_side)] or faces
     return max(faces, key=lambda f: f.area, default=None)
+
+
+def on_side(face: Box, frame_width: int, seat_side: str) -> bool:
+    """Whether the face's centre is in the `seat_side` half of the image (always, for "any")."""
+    return seat_side == "any" or (face.center_x < frame_width / 2) == (seat_side == "left")

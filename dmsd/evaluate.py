@@ -62,7 +62,7 @@ def evaluate_seatbelt(config: Config, data: str, model_path: str | None) -> dict
     if model_path:
         config = replace(config, models=replace(config.models, seatbelt=replace(config.models.seatbelt,
                                                                                  path=model_path)))
-    analyzer = Analyzer.from_config(config)
+    analyzer = Analyzer.from_config(config, video=False)
     images = load_labeled_images(data)
     truth, predicted, unreadable, no_face, no_region = [], [], [], 0, 0
     for image in images:

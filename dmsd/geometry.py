@@ -29,6 +29,11 @@ class Box:
     def scaled(self, factor: float) -> "Box":
         return Box(round(self.x * factor), round(self.y * factor), round(self.w * factor), round(self.h * factor))
 
+    def grown(self, margin: float) -> "Box":
+        """The box with `margin` times its width and height added on every side."""
+        dx, dy = round(self.w * margin), round(self.h * margin)
+        return Box(self.x - dx, self.y - dy, self.w + 2 * dx, self.h + 2 * dy)
+
     def clipped(self, width: int, height: int) -> "Box | None":
         """The part of the box inside a width x height image, or None if nothing is left."""
         x0, y0 = max(self.x, 0), max(self.y, 0)

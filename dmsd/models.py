@@ -82,13 +82,18 @@ class Classifier:
         self.input_name = self.session.get_inputs()[0].name
         self.precision = meta.get("dmsd.precision", "unknown")
 
-    def preprocess(self, bgr: np.ndarray, grey: np.ndarray, box: Box) -> np.ndarray:
-        """Crop `box`, resize, convert colour and scale exactly as the model's metadata says."""
+    def preprocess(self, image: np.ndarray, grey: np.ndarray, box: Box) -> np.ndarray:
+        """Crop `box`, resize, convert colour and scale exactly as the model's metadata says.
+
+        image: the frame as read (BGR, or grey from a grey camera); grey: its grey version.
+        """
         spec = self.input
-        source = grey if spec.colour == "grey" else bgr
+        source = grey if spec.colour == "grey" or image.ndim == 2 else image
         crop = source[box.y:box.y + box.h, box.x:box.x + box.w]
         crop = cv2.resize(crop, (spec.width, spec.height), interpolation=cv2.INTER_AREA)
-        if spec.colour == "rgb":
+        if spec.colour != "grey" and crop.ndim == 2:
+            crop = cv2.cvtColor(crop, cv2.COLOR_GRAY2RGB)  # a grey camera: only the crop is converted
+        elif spec.colour == "rgb":
             crop = cv2.cvtColor(crop, cv2.COLOR_BGR2RGB)
         tensor = crop.astype(np.float32) * spec.scale + spec.offset
         if tensor.ndim == 2:
@@ -105,7 +110,7 @@ class Classifier:
         # Also for "probs": a model with a quantized softmax gives values that do not quite sum to 1.
         return out / out.sum(axis=1, keepdims=True)
 
-    def predict(self, bgr: np.ndarray, grey: np.ndarray, box: Box) -> dict[str, float]:
-        probs = self.run(self.preprocess(bgr, grey, box))[0]
+    def predict(self, image: np.ndarray, grey: np.ndarray, box: Box) -> dict[str, float]:
+        probs = self.run(self.preprocess(image, grey, box))[0]
         return {label: float(p) for label, p in zip(self.labels, probs)}
 

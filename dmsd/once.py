@@ -40,7 +40,7 @@ def run_once(config: Config, inputs: list[str], annotate: str | None) -> int:
     files, errors = expand(inputs)
     for error in errors:
         print(f"dmsd: {error}", file=sys.stderr)
-    analyzer = Analyzer.from_config(config)
+    analyzer = Analyzer.from_config(config, video=False)
     out_dir = Path(annotate) if annotate else None
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)

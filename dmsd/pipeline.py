@@ -8,42 +8,41 @@ import cv2
 import numpy as np
 
 from dmsd.config import Config
-from dmsd.detection import FaceDetector, make_detector, pick_driver
+from dmsd.detection import make_detector
 from dmsd.geometry import ChestGeometry, chest_region
 from dmsd.models import Classifier
 from dmsd.results import EmotionResult, FrameResult, SeatbeltResult
+from dmsd.tracking import FaceStage, make_face_stage
 
 
 class Analyzer:
-    def __init__(self, detector: FaceDetector, emotion: Classifier, seatbelt: Classifier,
-                 chest: ChestGeometry, seat_side: str = "any"):
-        self.detector, self.emotion, self.seatbelt = detector, emotion, seatbelt
-        self.chest, self.seat_side = chest, seat_side
+    def __init__(self, faces: FaceStage, emotion: Classifier, seatbelt: Classifier, chest: ChestGeometry):
+        self.faces, self.emotion, self.seatbelt, self.chest = faces, emotion, seatbelt, chest
 
     @classmethod
-    def from_config(cls, config: Config) -> "Analyzer":
+    def from_config(cls, config: Config, video: bool = True) -> "Analyzer":
+        """video: frames follow one another (track the face); False for unrelated still images."""
+        cv2.setNumThreads(config.detector.threads)
         models = config.models
         threads = (models.intra_op_threads, models.inter_op_threads)
-        return cls(make_detector(config.detector),
+        return cls(make_face_stage(make_detector(config.detector), config.detector, video),
                    Classifier(models.resolve("emotion"), "emotion", *threads),
                    Classifier(models.resolve("seatbelt"), "seatbelt", *threads),
-                   config.chest.geometry(), config.detector.seat_side)
+                   config.chest.geometry())
 
-    def analyze(self, bgr: np.ndarray, source: str, ts: float) -> FrameResult:
+    def analyze(self, image: np.ndarray, source: str, ts: float) -> FrameResult:
+        """image: BGR or grey. Colour is converted once, and only the way a model needs it."""
         t0 = time.perf_counter()
-        grey = bgr if bgr.ndim == 2 else cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
-        if bgr.ndim == 2:
-            bgr = cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR)
+        grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
         height, width = grey.shape
-        faces = [b for b in (f.clipped(width, height) for f in self.detector.detect(grey)) if b]
-        face = pick_driver(faces, width, self.seat_side)
+        face = self.faces.find(grey)
         t1 = time.perf_counter()
         latency = {"detect": (t1 - t0) * 1000}
         if face is None:
             latency["total"] = latency["detect"]
             return FrameResult(source, ts, None, None, None, latency)
 
-        probs = self.emotion.predict(bgr, grey, face)
+        probs = self.emotion.predict(image, grey, face)
         label = max(probs, key=probs.get)
         emotion = EmotionResult(label, probs[label], probs)
         t2 = time.perf_counter()
@@ -51,7 +50,7 @@ class Analyzer:
         seatbelt = None
         region = chest_region(face, width, height, self.chest)
         if region is not None:
-            p_worn = self.seatbelt.predict(bgr, grey, region)["worn"]
+            p_worn = self.seatbelt.predict(image, grey, region)["worn"]
             seatbelt = SeatbeltResult(p_worn >= 0.5, max(p_worn, 1.0 - p_worn))
         t3 = time.perf_counter()
         latency.update(emotion=(t2 - t1) * 1000, seatbelt=(t3 - t2) * 1000, total=(t3 - t0) * 1000)

@@ -1,0 +1,112 @@
+"""The face stage of a video: find the driver's face in each frame, cheaply and without a slow frame.
+
+Searching the whole frame is what a frame costs (the CNNs are a fraction of a millisecond). So the driver's
+face, once found, is searched for only around where it was, at sizes close to its own; the full search still
+runs, spread over `scan_slices` frames (a band of face sizes a frame), so a new or larger face is noticed within
+a few frames and no single frame pays for a whole search. The driver is picked by the same `pick_driver` rule
+as a full search, and then kept while their face is seen, so a passenger or a face-like patch in one frame does
+not take over.
+
+    FaceStage.find(grey) -> Box | None       # SearchEveryFrame (stills, --once) or DriverTracker (video)
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import numpy as np
+
+from dmsd.config import DetectorConfig
+from dmsd.detection import FaceDetector, HaarFaceDetector, on_side, overlap, pick_driver
+from dmsd.geometry import Box
+
+# Sizes searched around a tracked face, as multiples of its width: a head moves towards or away from the camera
+# by far less than this between frames.
+TRACK_SIZES = (0.6, 1.5)
+WIDE_SIZES = (0.6, 1.7)
+
+
+class FaceStage(ABC):
+    @abstractmethod
+    def find(self, grey: np.ndarray) -> Box | None:
+        """The driver's face in this frame, or None."""
+
+    def reset(self) -> None:
+        """Forget what earlier frames showed (a new, unrelated image follows)."""
+
+
+class SearchEveryFrame(FaceStage):
+    """A full search of every frame: for still images, where there is nothing to track."""
+
+    def __init__(self, detector: FaceDetector, seat_side: str = "any"):
+        self.detector, self.seat_side = detector, seat_side
+
+    def find(self, grey: np.ndarray) -> Box | None:
+        height, width = grey.shape
+        faces = [b for b in (f.clipped(width, height) for f in self.detector.detect(grey)) if b]
+        return pick_driver(faces, width, self.seat_side)
+
+
+class DriverTracker(FaceStage):
+    def __init__(self, detector: FaceDetector, config: DetectorConfig):
+        self.detector, self.config = detector, config
+        self.reset()
+
+    def reset(self) -> None:
+        self.scan = self.detector.scan(self.config.scan_slices)
+        self.scanning = False  # whether the scan ran on the previous frame (else it starts a fresh cycle)
+        self.track: Box | None = None
+        self.misses = 0
+        self.frame_shape: tuple[int, ...] | None = None
+
+    def find(self, grey: np.ndarray) -> Box | None:
+        cold = grey.shape != self.frame_shape
+        if cold:
+            self.reset()
+            self.frame_shape = grey.shape
+        height, width = grey.shape
+        side = self.config.seat_side
+        # The Haar detector scales and equalises the frame once; the search near the face and the scan share it.
+        extra = {"prepared": self.detector.prepare(grey)} if isinstance(self.detector, HaarFaceDetector) else {}
+
+        tracked = self.search_near(grey, extra) if self.track is not None else None
+        if tracked is not None and on_side(tracked, width, side):
+            # The driver stays the driver while their face is seen: a passenger leaning in, or a face-like
+            # patch elsewhere, does not take over, and no other search is needed.
+            driver = tracked
+            self.scanning = False
+        else:
+            if cold:
+                # The first frame is searched whole, once: a face in view from the start is found at once.
+                found = self.detector.detect(grey)
+            else:
+                if not self.scanning:
+                    self.scan = self.detector.scan(self.config.scan_slices)  # a fresh cycle, largest faces first
+                found = self.scan.step(grey, known=tracked, **extra)
+            self.scanning = not cold
+            others = [f for f in found if tracked is None or overlap(f, tracked) < 0.3]
+            driver = pick_driver(others + ([tracked] if tracked else []), width, side)
+            if tracked is not None and not on_side(driver, width, side):
+                driver = tracked  # nobody in the configured seat: keep whom we had
+
+        driver = driver.clipped(width, height) if driver is not None else None
+        if driver is not None:
+            self.track, self.misses = driver, 0
+        elif self.track is not None:
+            self.misses += 1
+            if self.misses > self.config.track_hold_frames:
+                self.track = None  # gone: only the scan looks for a face now
+        return driver
+
+    def search_near(self, grey: np.ndarray, extra: dict) -> Box | None:
+        near = self.detector.detect_near(grey, self.track, self.config.track_margin, TRACK_SIZES, **extra)
+        if not near:
+            # A quick head turn or a bump: look once more, twice as wide and at more sizes.
+            near = self.detector.detect_near(grey, self.track, 2 * self.config.track_margin, WIDE_SIZES, **extra)
+        return max(near, key=lambda f: overlap(f, self.track) + f.area / 1e9, default=None)
+
+
+def make_face_stage(detector: FaceDetector, config: DetectorConfig, video: bool) -> FaceStage:
+    if video and config.tracking:
+        return DriverTracker(detector, config)
+    return SearchEveryFrame(detector, config.seat_side)
