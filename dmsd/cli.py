@@ -100,7 +100,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def dispatch(argv: list[str]) -> int:
-    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")  # OpenCV's own warnings would bypass our messages
+    # OpenCV's and FFmpeg's own warnings ("moov atom not found") would bypass our one-line messages.
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
     if argv and argv[0] in COMMANDS:
         try:
             return run_command(argv[0], argv[1:])

@@ -82,6 +82,20 @@ class Broker:
 
 
 @pytest.fixture(scope="session")
+def clip_frames():
+    """The bundled clip's 150 frames, grey."""
+    import cv2
+
+    capture = cv2.VideoCapture(str(CLIP))
+    frames = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            return frames
+        frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY))
+
+
+@pytest.fixture(scope="session")
 def broker(tmp_path_factory):
     b = Broker(tmp_path_factory.mktemp("mosquitto")).start()
     yield b

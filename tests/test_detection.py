@@ -4,22 +4,11 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import CLIP, SAMPLES
+from conftest import SAMPLES
 from dmsd.config import DetectorConfig
 from dmsd.detection import HaarFaceDetector, pick_driver, resolve_cascade
 from dmsd.errors import DmsdError
 from dmsd.geometry import Box, ChestGeometry, chest_region
-
-
-@pytest.fixture(scope="module")
-def clip_frames():
-    capture = cv2.VideoCapture(str(CLIP))
-    frames = []
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            return frames
-        frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY))
 
 
 def test_face_found_in_at_least_90_percent_of_the_clip(clip_frames):
