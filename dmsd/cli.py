@@ -1,6 +1,6 @@
 """The `dmsd` command: the daemon, `--once` on still images, `evaluate` and `bench`.
 
-    dmsd [--config PATH] [--source SRC] [--mqtt HOST[:PORT] | --no-mqtt] [--print] [--max-frames N] [--realtime]
+    dmsd [--config PATH] [--source SRC] [--mqtt HOST[:PORT] | --no-mqtt] [--print] [--max-frames N] [--realtime] [--loop]
     dmsd --once PATH [PATH ...] [--annotate DIR]
     dmsd evaluate --task emotion|seatbelt --data PATH [--model PATH] [--usage SPLIT] [--json]
     dmsd bench [--source SRC] [--size WxH] [--threads N] [--json]
@@ -35,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="print state, events and stats as JSON lines on stdout")
     parser.add_argument("--max-frames", type=int, metavar="N", help="stop after N frames")
     parser.add_argument("--realtime", action="store_true", help="read a file at its native frame rate")
+    parser.add_argument("--loop", action="store_true", help="play a file or image directory again when it ends")
     parser.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="overrides log_level")
     return parser
 
@@ -44,6 +45,8 @@ def apply_overrides(config, args: argparse.Namespace) -> None:
         config.source.uri = args.source
     if args.realtime:
         config.source.realtime = True
+    if args.loop:
+        config.source.loop = True
     if args.mqtt:
         host, _, port = args.mqtt.rpartition(":") if ":" in args.mqtt else (args.mqtt, "", "")
         if port and not port.isdigit() or port and not 1 <= int(port) <= 65535:

@@ -39,6 +39,7 @@ class SourceConfig:
     reopen_min_s: float = _opt(0.5, low=0.01, high=600)
     reopen_max_s: float = _opt(30.0, low=0.01, high=3600)
     realtime: bool = _opt(False)
+    loop: bool = _opt(False)
 
 
 @dataclass
@@ -48,12 +49,12 @@ class DetectorConfig:
     detect_width: int = _opt(320, low=64, high=4096)
     scale_factor: float = _opt(1.1, low=1.01, high=2.0)
     min_neighbors: int = _opt(3, low=1, high=20)
-    min_face: float = _opt(0.12, low=0.01, high=1.0)
+    min_face: float = _opt(0.1, low=0.01, high=1.0)
     equalize: bool = _opt(True)
     seat_side: str = _opt("any", choices=("any", "left", "right"))
     tracking: bool = _opt(True)
     track_margin: float = _opt(0.3, low=0.1, high=3.0)
-    track_hold_frames: int = _opt(5, low=0, high=1000)
+    track_hold_frames: int = _opt(5, low=1, high=1000)
     scan_slices: int = _opt(8, low=1, high=30)
     threads: int = _opt(1, low=1, high=256)
 

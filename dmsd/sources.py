@@ -1,7 +1,7 @@
 """Frame sources: where frames come from, and what happens when they stop coming.
 
 Finite sources (a video file, a directory of images) are read frame by frame, none dropped, as fast as the
-caller asks or, with `realtime`, at the file's own rate. Live sources (camera index, /dev/videoN, rtsp://,
+caller asks or, with `realtime`, at the file's own rate; with `loop`, from the top again at the end. Live sources (camera index, /dev/videoN, rtsp://,
 http(s)://) are captured on their own thread so inference always takes the newest frame: frames the
 caller did not take in time are dropped and counted. A live source that yields nothing for
 `stall_timeout_s` is unhealthy; its capture is abandoned and reopened with exponential backoff.
@@ -79,6 +79,10 @@ class VideoFileSource(FrameSource):
 
     def read(self, timeout: float) -> Frame:
         ok, image = self.capture.read()
+        if not ok and self.index > 0 and self.config.loop:
+            self.capture.release()  # from the top; frame numbers and times go on
+            self.capture = cv2.VideoCapture(self.uri, cv2.CAP_FFMPEG)
+            ok, image = self.capture.read()
         if not ok:
             if self.index == 0:
                 raise DmsdError(f"source {self.uri}: no frames could be decoded")
@@ -108,6 +112,8 @@ class DirectorySource(FrameSource):
         self.interval = 1.0 / (self.config.fps or 1.0)
 
     def read(self, timeout: float) -> Frame:
+        if self.position >= len(self.files) and self.index > 0 and self.config.loop:
+            self.position = 0
         while self.position < len(self.files):
             path = self.files[self.position]
             self.position += 1

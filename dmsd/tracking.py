@@ -75,6 +75,11 @@ class DriverTracker(FaceStage):
             # patch elsewhere, does not take over, and no other search is needed.
             driver = tracked
             self.scanning = False
+        elif tracked is None and self.track is not None:
+            # Missed, but most likely still there (a blink of the detector, a head turn): the near and wide
+            # searches were this frame's work; the scan takes over once the hold runs out. A frame never pays
+            # for both, which keeps the slowest frames close to the typical one.
+            driver = None
         else:
             if cold:
                 # The first frame is searched whole, once: a face in view from the start is found at once.
@@ -94,8 +99,9 @@ class DriverTracker(FaceStage):
             self.track, self.misses = driver, 0
         elif self.track is not None:
             self.misses += 1
-            if self.misses > self.config.track_hold_frames:
+            if self.misses >= self.config.track_hold_frames:
                 self.track = None  # gone: only the scan looks for a face now
+                self.scanning = False
         return driver
 
     def search_near(self, grey: np.ndarray, extra: dict) -> Box | None:

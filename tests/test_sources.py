@@ -116,6 +116,20 @@ def test_video_file_reads_every_frame_in_order():
     source.close()
 
 
+def test_looped_file_and_directory_start_again_with_times_going_on():
+    source = VideoFileSource(str(CLIP), SourceConfig(uri=str(CLIP), loop=True))
+    source.open()
+    frames = [source.read(0) for _ in range(320)]
+    assert [f.index for f in frames] == list(range(320))
+    assert (frames[150].image == frames[0].image).all() and (frames[300].image == frames[0].image).all()
+    assert all(b.ts > a.ts for a, b in zip(frames, frames[1:]))
+    source.close()
+    stills = DirectorySource(str(SAMPLES), SourceConfig(uri=str(SAMPLES), loop=True))
+    stills.open()
+    names = [stills.read(0).name for _ in range(9)]
+    assert names[:4] == names[4:8] and len(set(names[:4])) == 4
+
+
 def test_video_file_realtime_is_paced():
     source = VideoFileSource(str(CLIP), SourceConfig(uri=str(CLIP), realtime=True))
     source.open()
