@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from conftest import CLIP, SAMPLES, running_dmsd, write_config
+from conftest import CLIP, SAMPLES, run_dmsd, running_dmsd, write_config
 from dmsd.config import SourceConfig
 from dmsd.errors import DmsdError
 from dmsd.sources import DirectorySource, EndOfSource, LiveSource, VideoFileSource, make_source
@@ -128,6 +128,13 @@ def test_looped_file_and_directory_start_again_with_times_going_on():
     stills.open()
     names = [stills.read(0).name for _ in range(9)]
     assert names[:4] == names[4:8] and len(set(names[:4])) == 4
+
+
+def test_daemon_loops_a_file_with_loop():
+    result = run_dmsd("--source", str(CLIP), "--loop", "--max-frames", "160", "--no-mqtt", "--print")
+    assert result.returncode == 0, result.stderr
+    stats = [json.loads(line)["payload"] for line in result.stdout.splitlines() if '/stats"' in line]
+    assert stats[-1]["frames"] == 160  # past the clip's 150
 
 
 def test_video_file_realtime_is_paced():
