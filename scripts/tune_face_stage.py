@@ -30,7 +30,7 @@ CLIP = ROOT / "samples" / "incabin_belted_driver.mp4"
 CROPS = ROOT.parent / "shared" / "data" / "seatbelt" / "person_crops"
 TRACKER_SETTINGS = [dict(tracking=False), dict(), dict(track_margin=0.2), dict(track_margin=0.5),
                     dict(scan_slices=4), dict(scan_slices=12), dict(min_neighbors=4), dict(detect_width=240)]
-STILL_SETTINGS = [dict(), dict(min_neighbors=4), dict(min_neighbors=5), dict(min_face=0.1), dict(min_face=0.08),
+STILL_SETTINGS = [dict(), dict(min_neighbors=4), dict(min_neighbors=5), dict(min_face=0.12), dict(min_face=0.08),
                   dict(scale_factor=1.05), dict(scale_factor=1.2), dict(equalize=False)]
 
 
