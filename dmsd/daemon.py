@@ -6,7 +6,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -113,6 +115,12 @@ def run(config: Config, options: RunOptions) -> int:
         publish_stats()
         for publisher in publishers:
             publisher.close()
+    if getattr(source, "stuck", False):
+        # A capture thread is blocked inside a camera driver: the interpreter's teardown would abort on it.
+        # Everything is published and closed; leave now.
+        logging.shutdown()
+        sys.stdout.flush()
+        os._exit(0)
     return 0
 
 

@@ -148,6 +148,8 @@ class LiveSource(FrameSource):
         self._generation = 0
         self._closed = False
         self._ever_opened = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.stuck = False
         self.dropped = 0
         self.reopens = 0
         self._start_capture()
@@ -179,6 +181,15 @@ class LiveSource(FrameSource):
             self._closed = True
             self._generation += 1
             self._lock.notify_all()
+        # Wait for the capture threads to leave OpenCV: a thread still inside a cv2 call when Python exits is
+        # torn down mid-C++ and aborts the process ("FATAL: exception not rethrown"). A read returns within the
+        # stream's read timeout; a driver stuck for longer is left, and said.
+        deadline = time.monotonic() + self.config.stall_timeout_s + 1.0
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        self.stuck = any(thread.is_alive() for thread in self._threads)
+        if self.stuck:
+            log.warning("source %s: a capture call has not returned; exiting without waiting for it", self.uri)
 
     def _check_stall(self) -> None:
         """Called with the lock held: replace a capture thread stuck inside a cv2 call.
@@ -198,6 +209,7 @@ class LiveSource(FrameSource):
         thread = threading.Thread(target=self._capture_loop, args=(self._generation,), name="capture",
                                   daemon=True)
         thread.start()
+        self._threads = [t for t in self._threads if t.is_alive()] + [thread]
 
     def _open_capture(self) -> cv2.VideoCapture | None:
         timeout_ms = int(self.config.stall_timeout_s * 1000)
