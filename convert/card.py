@@ -73,7 +73,7 @@ def candidate_rows(candidates: list[Path], runs: int) -> list[dict]:
     return rows
 
 
-def emotion_section(run: Path, timing: dict, candidates: list[dict]) -> str:
+def emotion_section(run: Path, timing: dict, candidates: list[dict], study_run: Path | None = None) -> str:
     config, metrics, conversion = load(run, "config.json"), load(run, "metrics.json"), load(run, "conversion.json")
     fp32, int8 = conversion["fp32"], conversion["int8"]
     dropped = 28709 - config["train_faces"] if config.get("ferplus") else 0
@@ -123,10 +123,11 @@ def emotion_section(run: Path, timing: dict, candidates: list[dict]) -> str:
             lines.append(f"| {c['run']} | {c['arch']} | {c['parameters']:,} | {c['epochs']} | {pct(c['accuracy'])} | "
                          f"{c['fp32_ms']:.3f} | {c['int8_ms']:.3f} | {c['fp32_ms'] / c['int8_ms']:.2f}x | "
                          f"{100 * c['accuracy'] / c['int8_ms']:.0f} |")
-    study = load(run, "int8_study.json")
+    study_run = study_run or run
+    study = load(study_run, "int8_study.json")
     if study:
         lines += ["", "### What makes INT8 faster here",
-                  f"`scripts/int8_study.py {run}`: every variant quantized from the same FP32 model and timed in one "
+                  f"`scripts/int8_study.py {study_run}`: every variant quantized from the same FP32 model and timed in one "
                   "run (batch 1, one thread, p50), accuracy on PublicTest.", "",
                   "| variant | p50 ms | speed-up vs FP32 | accuracy | bytes |", "| --- | --- | --- | --- | --- |"]
         lines += [f"| {r['variant']} | {r['p50_ms']:.3f} | {r['speedup']:.2f}x | {pct(r['accuracy'])} | "
@@ -198,7 +199,7 @@ def convert_flags(conversion: dict) -> str:
     return flags
 
 
-def reproduce(emotion: Path, seatbelt: Path, candidates: list[Path], imbalance: list[Path]) -> str:
+def reproduce(emotion: Path, seatbelt: Path, candidates: list[Path], imbalance: list[Path], study: Path) -> str:
     """The commands that made the shipped models, with every choice taken from the runs' own records."""
     e, s = load(emotion, "config.json"), load(seatbelt, "config.json")
     ferplus = f" \\\n    --ferplus {e['ferplus']}" if e.get("ferplus") else ""
@@ -214,8 +215,9 @@ def reproduce(emotion: Path, seatbelt: Path, candidates: list[Path], imbalance: 
         f".venv/bin/python -m train seatbelt --out runs/{seatbelt.name} --sources {s['sources']} "
         f"--epochs {s['epochs']} --lr {s['lr']} --width {s['width']}{belt_extra}",
         f".venv/bin/python -m convert runs/{seatbelt.name} --out models {convert_flags(load(seatbelt, 'conversion.json'))}",
-        f".venv/bin/python scripts/int8_study.py runs/{emotion.name}",
+        f".venv/bin/python scripts/int8_study.py runs/{study.name}",
         f".venv/bin/python -m convert.card --emotion runs/{emotion.name} --seatbelt runs/{seatbelt.name}"
+        + (f" --study runs/{study.name}" if study != emotion else "")
         + (" \\\n    --candidates " + " ".join(f"runs/{c.name}" for c in candidates) if candidates else "")
         + (" \\\n    --imbalance " + " ".join(f"runs/{r.name}" for r in imbalance) if imbalance else ""),
         "```", "Each run folder keeps its training record: `config.json`, `history.csv`, `curves.png`, "
@@ -230,6 +232,7 @@ def main() -> None:
     parser.add_argument("--candidates", type=Path, nargs="*", default=[])
     parser.add_argument("--imbalance", type=Path, nargs="*", default=[],
                         help="runs that differ only in --class-weights, for the imbalance table")
+    parser.add_argument("--study", type=Path, help="the run whose int8_study.json to show (default: --emotion)")
     parser.add_argument("--models", type=Path, default=Path("models"))
     parser.add_argument("--notes", type=Path, default=Path("convert/card_notes.md"),
                         help="hand-written sections (weaknesses, contract) appended as they are")
@@ -244,10 +247,11 @@ def main() -> None:
         f"models on this machine ({machine()}, {platform.machine()}): FP32 and INT8 timed interleaved in blocks of "
         f"100 calls, so a noisy neighbour slows both alike; batch 1, one thread, p50 over {args.runs} calls each "
         "after a warm-up."])
-    parts = [header, emotion_section(args.emotion, timing["emotion"], candidates)]
+    study = args.study or args.emotion
+    parts = [header, emotion_section(args.emotion, timing["emotion"], candidates, study)]
     if args.imbalance:
         parts.append(imbalance_section(args.imbalance))
-    parts += [seatbelt_section(args.seatbelt, timing["seatbelt"]), reproduce(args.emotion, args.seatbelt, args.candidates, args.imbalance)]
+    parts += [seatbelt_section(args.seatbelt, timing["seatbelt"]), reproduce(args.emotion, args.seatbelt, args.candidates, args.imbalance, study)]
     if args.notes.is_file():
         parts.append(args.notes.read_text().strip())
     args.out.write_text("\n\n".join(parts) + "\n")
