@@ -19,19 +19,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
 import numpy as np
-import onnxruntime
 
 from dmsd import __version__
-from dmsd.benchmark import time_pair
+from dmsd.benchmark import machine, percentiles_ms, time_pair
 from dmsd.config import Config
 from dmsd.errors import DmsdError
 from dmsd.geometry import Box
@@ -96,15 +93,30 @@ class PassTimes:
     fps: list[float] = field(default_factory=list)
     frames_with_face: int = 0
 
-    def add(self, stage: str, ms: float) -> None:
-        self.stages.setdefault(stage, []).append(ms)
+    def add(self, stages: dict[str, float]) -> None:
+        for stage, ms in stages.items():
+            self.stages.setdefault(stage, []).append(ms)
 
     def summary(self) -> dict:
-        stages = {name: {"p50_ms": round(float(np.percentile(v, 50)), 3), "p99_ms": round(float(np.percentile(v, 99)), 3)}
-                  for name, v in self.stages.items()}
+        stages = {name: percentiles_ms(v) for name, v in self.stages.items()}
         total = stages["total"]
         return {"frames_with_face": self.frames_with_face, "fps": round(float(np.median(self.fps)), 1),
                 "stages": stages, "p99_over_p50": round(total["p99_ms"] / total["p50_ms"], 2)}
+
+
+def run_pass(pipeline, frames: list[np.ndarray], decode_ms: list[float], times: PassTimes | None = None,
+             count_faces: bool = False) -> None:
+    """Every frame once through `pipeline.process`; with `times`, each frame's stages and the pass's fps."""
+    started = time.perf_counter()
+    for index, (image, decode) in enumerate(zip(frames, decode_ms)):
+        t0 = time.perf_counter()
+        stages, face = pipeline.process(image, index)
+        total = (time.perf_counter() - t0) * 1000
+        if times is not None:
+            times.add({"decode": decode, **stages, "total": decode + total})
+            times.frames_with_face += count_faces and face
+    if times is not None:
+        times.fps.append(len(frames) / (time.perf_counter() - started + sum(decode_ms) / 1000))
 
 
 def bench_source(config: Config, args: argparse.Namespace) -> dict:
@@ -112,13 +124,13 @@ def bench_source(config: Config, args: argparse.Namespace) -> dict:
     frames, decode_ms = load_frames(config, args.source, args.frames, size)
     ours = OurPipeline(config)
     baseline = None if args.no_baseline else FerStylePipeline(config)
-    times = {"pipeline": PassTimes(), "baseline": PassTimes()}
     contenders = {"pipeline": ours} | ({"baseline": baseline} if baseline else {})
-    for name, pipeline in contenders.items():
-        pipeline.run_pass(frames, decode_ms, None)  # warm-up: caches, ONNX Runtime's first runs, the first track
+    times = {name: PassTimes() for name in contenders}
+    for pipeline in contenders.values():
+        run_pass(pipeline, frames, decode_ms)  # warm-up: caches, ONNX Runtime's first runs, the first track
     for timed in range(args.passes):
         for name, pipeline in contenders.items():
-            pipeline.run_pass(frames, decode_ms, times[name], count_faces=timed == 0)
+            run_pass(pipeline, frames, decode_ms, times[name], count_faces=timed == 0)
     height, width = frames[0].shape[:2]
     result = {"source": args.source, "frame_size": [width, height], "frames": len(frames), "passes": args.passes,
               "models": {"emotion": str(ours.analyzer.emotion.path), "seatbelt": str(ours.analyzer.seatbelt.path)},
@@ -138,26 +150,12 @@ class OurPipeline:
         self.analyzer = Analyzer.from_config(config, video=True)
         self.state = DriverStateTracker(config.state)
 
-    def run_pass(self, frames: list[np.ndarray], decode_ms: list[float], times: PassTimes | None,
-                 count_faces: bool = False) -> None:
+    def process(self, image: np.ndarray, index: int) -> tuple[dict[str, float], bool]:
+        result = self.analyzer.analyze(image, "bench", float(index))
         started = time.perf_counter()
-        for i, (image, decode) in enumerate(zip(frames, decode_ms)):
-            t0 = time.perf_counter()
-            result = self.analyzer.analyze(image, "bench", float(i))
-            t1 = time.perf_counter()
-            self.state.update(result)
-            t2 = time.perf_counter()
-            if times is None:
-                continue
-            times.add("decode", decode)
-            for stage in ("detect", "emotion", "seatbelt"):
-                if stage in result.latency_ms:
-                    times.add(stage, result.latency_ms[stage])
-            times.add("state", (t2 - t1) * 1000)
-            times.add("total", decode + (t2 - t0) * 1000)
-            times.frames_with_face += count_faces and result.face is not None
-        if times is not None:
-            times.fps.append(len(frames) / (time.perf_counter() - started + sum(decode_ms) / 1000))
+        self.state.update(result)
+        stages = {s: result.latency_ms[s] for s in ("detect", "emotion", "seatbelt") if s in result.latency_ms}
+        return {**stages, "state": (time.perf_counter() - started) * 1000}, result.face is not None
 
 
 class FerStylePipeline:
@@ -177,33 +175,22 @@ class FerStylePipeline:
                                               minSize=(FER_MIN_FACE, FER_MIN_FACE))
         return grey, [Box(*map(int, f)) for f in found]
 
-    def run_pass(self, frames: list[np.ndarray], decode_ms: list[float], times: PassTimes | None,
-                 count_faces: bool = False) -> None:
-        started = time.perf_counter()
-        for image, decode in zip(frames, decode_ms):
-            t0 = time.perf_counter()
-            grey, faces = self.faces(image)
-            t1 = time.perf_counter()
-            for face in faces:
-                self.emotion.predict(grey, grey, face)
-            t2 = time.perf_counter()
-            if times is None:
-                continue
-            times.add("decode", decode)
-            times.add("detect", (t1 - t0) * 1000)
-            if faces:
-                times.add("emotion", (t2 - t1) * 1000)
-            times.add("total", decode + (t2 - t0) * 1000)
-            times.frames_with_face += count_faces and bool(faces)
-        if times is not None:
-            times.fps.append(len(frames) / (time.perf_counter() - started + sum(decode_ms) / 1000))
+    def process(self, image: np.ndarray, index: int) -> tuple[dict[str, float], bool]:
+        t0 = time.perf_counter()
+        grey, faces = self.faces(image)
+        t1 = time.perf_counter()
+        for face in faces:
+            self.emotion.predict(grey, grey, face)
+        stages = {"detect": (t1 - t0) * 1000}
+        if faces:
+            stages["emotion"] = (time.perf_counter() - t1) * 1000
+        return stages, bool(faces)
 
 
 def load_frames(config: Config, uri: str, limit: int | None, size: tuple[int, int] | None
                 ) -> tuple[list[np.ndarray], list[float]]:
     """Decoded frames and the time each took to read (for a camera, that includes waiting for it)."""
-    source_config = config.source
-    source_config.uri, source_config.realtime = uri, False
+    source_config = replace(config.source, uri=uri, realtime=False, loop=False)
     source = make_source(source_config)
     source.open()
     wanted = limit or (LIVE_FRAMES if source.live else None)
@@ -248,19 +235,6 @@ def parse_size(text: str) -> tuple[int, int]:
     if not match or not all(16 <= int(v) <= 8192 for v in match.groups()):
         raise DmsdError(f"--size {text}: expected WIDTHxHEIGHT, each 16-8192 (e.g. 1280x720)")
     return int(match[1]), int(match[2])
-
-
-def machine() -> dict:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "usable_cores": len(os.sched_getaffinity(0)),
-            "python": platform.python_version(), "opencv": cv2.__version__, "onnxruntime": onnxruntime.__version__}
 
 
 def render(report: dict) -> str:

@@ -6,11 +6,15 @@ whatever slows the machine for a while slows every contender alike, and their ra
 
 from __future__ import annotations
 
+import os
+import platform
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+import cv2
 import numpy as np
+import onnxruntime as ort
 
 from dmsd.models import Classifier
 
@@ -28,8 +32,28 @@ def time_interleaved(calls: dict[str, Callable[[], object]], runs: int = 3000, b
                 started = time.perf_counter()
                 call()
                 times[name].append(time.perf_counter() - started)
-    return {name: {"p50_ms": round(float(np.percentile(t, 50)) * 1000, 4),
-                   "p99_ms": round(float(np.percentile(t, 99)) * 1000, 4)} for name, t in times.items()}
+    return {name: percentiles_ms([s * 1000 for s in t], 4) for name, t in times.items()}
+
+
+def percentiles_ms(values_ms: list[float], digits: int = 3) -> dict[str, float]:
+    return {"p50_ms": round(float(np.percentile(values_ms, 50)), digits),
+            "p99_ms": round(float(np.percentile(values_ms, 99)), digits)}
+
+
+def machine() -> dict:
+    """What a figure was measured on: the CPU (and whether it has AVX-512 VNNI, which INT8 kernels use), cores,
+    versions."""
+    cpu, flags = platform.processor() or platform.machine(), ""
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text()
+        cpu = next((line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name")),
+                   cpu)
+        flags = cpuinfo
+    except OSError:
+        pass
+    return {"cpu": cpu, "avx512_vnni": "avx512_vnni" in flags, "arch": platform.machine(),
+            "cores": os.cpu_count(), "usable_cores": len(os.sched_getaffinity(0)),
+            "python": platform.python_version(), "opencv": cv2.__version__, "onnxruntime": ort.__version__}
 
 
 def _input_for(model: Classifier) -> np.ndarray:

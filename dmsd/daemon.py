@@ -115,7 +115,7 @@ def run(config: Config, options: RunOptions) -> int:
         publish_stats()
         for publisher in publishers:
             publisher.close()
-    if getattr(source, "stuck", False):
+    if source.stuck:
         # A capture thread is blocked inside a camera driver: the interpreter's teardown would abort on it.
         # Everything is published and closed; leave now.
         logging.shutdown()

@@ -1,10 +1,10 @@
 """Face detection: one interface, detectors as plugins, and the rule that picks the driver's face.
 
 A detector takes a grey frame and returns face boxes in that frame's pixels. New detectors subclass
-FaceDetector and register in DETECTORS; `detector.type` in the config picks one. Two optional methods let the
-tracker (dmsd.tracking) make a detector cheap per frame: `detect_near` (search around a known face at a narrow
-range of sizes) and `scan` (a full search spread over several frames). Their defaults are correct for any
-detector but not faster; HaarFaceDetector overrides both.
+FaceDetector and register in DETECTORS; `detector.type` in the config picks one. Three optional methods let the
+tracker (dmsd.tracking) make a detector cheap per frame: `prepare` (per-frame work both searches share),
+`detect_near` (search around a known face at a narrow range of sizes) and `scan` (a full search spread over
+several frames). Their defaults are correct for any detector but not faster; HaarFaceDetector overrides all three.
 """
 
 from __future__ import annotations
@@ -28,7 +28,12 @@ class FaceDetector(ABC):
     def detect(self, grey: np.ndarray) -> list[Box]:
         """All faces in a grey (H x W uint8) frame, in that frame's pixel coordinates."""
 
-    def detect_near(self, grey: np.ndarray, face: Box, margin: float, sizes: tuple[float, float]) -> list[Box]:
+    def prepare(self, grey: np.ndarray) -> object:
+        """Work on the frame that detect_near and a scan step can share; passed back to them as `prepared`."""
+        return None
+
+    def detect_near(self, grey: np.ndarray, face: Box, margin: float, sizes: tuple[float, float],
+                    prepared: object = None) -> list[Box]:
         """Faces within `margin` face sizes of `face`, between sizes[0] and sizes[1] times its width."""
         region = face.grown(margin).clipped(grey.shape[1], grey.shape[0])
         if region is None:
@@ -44,16 +49,16 @@ class FaceDetector(ABC):
 
 class Scan(ABC):
     @abstractmethod
-    def step(self, grey: np.ndarray, known: Box | None = None) -> list[Box]:
-        """Search this frame's share; return the faces this frame gave evidence for. `known`: a face already
-        found in this frame, which the scan may skip."""
+    def step(self, grey: np.ndarray, prepared: object = None, known: Box | None = None) -> list[Box]:
+        """Search this frame's share; return the faces this frame gave evidence for. `prepared`: the detector's
+        prepare() of this frame; `known`: a face already found in this frame, which the scan may skip."""
 
 
 class EveryFrameScan(Scan):
     def __init__(self, detector: FaceDetector):
         self.detector = detector
 
-    def step(self, grey: np.ndarray, known: Box | None = None) -> list[Box]:
+    def step(self, grey: np.ndarray, prepared: object = None, known: Box | None = None) -> list[Box]:
         return self.detector.detect(grey)
 
 

@@ -1,9 +1,9 @@
 """Frame sources: where frames come from, and what happens when they stop coming.
 
 Finite sources (a video file, a directory of images) are read frame by frame, none dropped, as fast as the
-caller asks or, with `realtime`, at the file's own rate; with `loop`, from the top again at the end. Live sources (camera index, /dev/videoN, rtsp://,
-http(s)://) are captured on their own thread so inference always takes the newest frame: frames the
-caller did not take in time are dropped and counted. A live source that yields nothing for
+caller asks or, with `realtime`, at the file's own rate; with `loop`, from the top again at the end. Live
+sources (camera index, /dev/videoN, rtsp://, http(s)://) are captured on their own thread so inference always
+takes the newest frame: frames the caller did not take in time are dropped and counted. A live source that yields nothing for
 `stall_timeout_s` is unhealthy; its capture is abandoned and reopened with exponential backoff.
 """
 
@@ -42,6 +42,7 @@ class EndOfSource(Exception):
 class FrameSource(ABC):
     live = False
     dropped = 0
+    stuck = False  # after close(): a capture call that never returned (live sources)
 
     def __init__(self, uri: str, config: SourceConfig):
         self.uri, self.config = uri, config
@@ -149,7 +150,6 @@ class LiveSource(FrameSource):
         self._closed = False
         self._ever_opened = threading.Event()
         self._threads: list[threading.Thread] = []
-        self.stuck = False
         self.dropped = 0
         self.reopens = 0
         self._start_capture()

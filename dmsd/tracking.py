@@ -1,11 +1,11 @@
 """The face stage of a video: find the driver's face in each frame, cheaply and without a slow frame.
 
 Searching the whole frame is what a frame costs (the CNNs are a fraction of a millisecond). So the driver's
-face, once found, is searched for only around where it was, at sizes close to its own; the full search still
-runs, spread over `scan_slices` frames (a band of face sizes a frame), so a new or larger face is noticed within
-a few frames and no single frame pays for a whole search. The driver is picked by the same `pick_driver` rule
-as a full search, and then kept while their face is seen, so a passenger or a face-like patch in one frame does
-not take over.
+face, once found, is searched for only around where it was, at sizes close to its own. While no face is tracked
+(or, with `seat_side`, only one outside that seat), the full search runs spread over `scan_slices` frames, a band
+of face sizes a frame, so no single frame pays for a whole search. The driver is picked by the same `pick_driver`
+rule as a full search, and then kept while their face is seen, so a passenger or a face-like patch does not take
+over.
 
     FaceStage.find(grey) -> Box | None       # SearchEveryFrame (stills, --once) or DriverTracker (video)
 """
@@ -17,7 +17,7 @@ from abc import ABC, abstractmethod
 import numpy as np
 
 from dmsd.config import DetectorConfig
-from dmsd.detection import FaceDetector, HaarFaceDetector, on_side, overlap, pick_driver
+from dmsd.detection import FaceDetector, Scan, on_side, overlap, pick_driver
 from dmsd.geometry import Box
 
 # Sizes searched around a tracked face, as multiples of its width: a head moves towards or away from the camera
@@ -30,9 +30,6 @@ class FaceStage(ABC):
     @abstractmethod
     def find(self, grey: np.ndarray) -> Box | None:
         """The driver's face in this frame, or None."""
-
-    def reset(self) -> None:
-        """Forget what earlier frames showed (a new, unrelated image follows)."""
 
 
 class SearchEveryFrame(FaceStage):
@@ -53,7 +50,7 @@ class DriverTracker(FaceStage):
         self.reset()
 
     def reset(self) -> None:
-        self.scan = self.detector.scan(self.config.scan_slices)
+        self.scan: Scan | None = None
         self.scanning = False  # whether the scan ran on the previous frame (else it starts a fresh cycle)
         self.track: Box | None = None
         self.misses = 0
@@ -66,10 +63,9 @@ class DriverTracker(FaceStage):
             self.frame_shape = grey.shape
         height, width = grey.shape
         side = self.config.seat_side
-        # The Haar detector scales and equalises the frame once; the search near the face and the scan share it.
-        extra = {"prepared": self.detector.prepare(grey)} if isinstance(self.detector, HaarFaceDetector) else {}
+        prepared = self.detector.prepare(grey)  # e.g. Haar's scaled, equalised frame, shared by both searches
 
-        tracked = self.search_near(grey, extra) if self.track is not None else None
+        tracked = self.search_near(grey, prepared) if self.track is not None else None
         if tracked is not None and on_side(tracked, width, side):
             # The driver stays the driver while their face is seen: a passenger leaning in, or a face-like
             # patch elsewhere, does not take over, and no other search is needed.
@@ -87,7 +83,7 @@ class DriverTracker(FaceStage):
             else:
                 if not self.scanning:
                     self.scan = self.detector.scan(self.config.scan_slices)  # a fresh cycle, largest faces first
-                found = self.scan.step(grey, known=tracked, **extra)
+                found = self.scan.step(grey, prepared, known=tracked)
             self.scanning = not cold
             others = [f for f in found if tracked is None or overlap(f, tracked) < 0.3]
             driver = pick_driver(others + ([tracked] if tracked else []), width, side)
@@ -104,11 +100,11 @@ class DriverTracker(FaceStage):
                 self.scanning = False
         return driver
 
-    def search_near(self, grey: np.ndarray, extra: dict) -> Box | None:
-        near = self.detector.detect_near(grey, self.track, self.config.track_margin, TRACK_SIZES, **extra)
+    def search_near(self, grey: np.ndarray, prepared: object) -> Box | None:
+        near = self.detector.detect_near(grey, self.track, self.config.track_margin, TRACK_SIZES, prepared)
         if not near:
             # A quick head turn or a bump: look once more, twice as wide and at more sizes.
-            near = self.detector.detect_near(grey, self.track, 2 * self.config.track_margin, WIDE_SIZES, **extra)
+            near = self.detector.detect_near(grey, self.track, 2 * self.config.track_margin, WIDE_SIZES, prepared)
         return max(near, key=lambda f: overlap(f, self.track) + f.area / 1e9, default=None)
 
 

@@ -9,14 +9,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import resource
 import statistics
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
+
+from dmsd.benchmark import machine
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIP = ROOT / "samples" / "incabin_belted_driver.mp4"
@@ -38,11 +38,15 @@ def cold_start(runs: int) -> dict:
             "runs": runs}
 
 
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+def rss_mb(pid: int) -> float | None:
+    """Resident memory of a running process in MB; None once it has gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
 
 
 def daemon_run(realtime: bool) -> dict:
@@ -56,10 +60,10 @@ def daemon_run(realtime: bool) -> dict:
 
     def sample():
         while process.poll() is None:
-            try:
-                samples.append(rss_mb(process.pid))
-            except (FileNotFoundError, ProcessLookupError):
+            value = rss_mb(process.pid)
+            if value is None:
                 break
+            samples.append(value)
             time.sleep(0.2)
 
     sampler = threading.Thread(target=sample)
@@ -82,7 +86,7 @@ def main() -> None:
     fast = [daemon_run(realtime=False) for _ in range(3)]
     frame_ms = statistics.median(f["latency_ms"]["total"]["p50"] for f in fast)
     result = {
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.processor() or platform.platform()}",
+        "machine": machine(),
         "cold_start_once": cold_start(args.runs),
         "clip_as_fast_as_possible": {
             "frames": fast[0]["frames"], "frames_with_face": fast[0]["frames_with_face"],

@@ -20,19 +20,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+from measure_runtime import rss_mb  # scripts/ is on the path when a script there runs
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIP = ROOT / "samples" / "incabin_belted_driver.mp4"
-
-
-def rss_mb(pid: int) -> float | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        return None
-    return None
 
 
 def soak(frames: int, mqtt: str | None) -> dict:

@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 
 from dmsd.bench import FerStylePipeline, letterbox
+from dmsd.benchmark import percentiles_ms
 from dmsd.config import Config, DetectorConfig
 from dmsd.detection import HaarFaceDetector
 from dmsd.tracking import DriverTracker, SearchEveryFrame
@@ -65,8 +66,7 @@ def tune_clip(frames: list[np.ndarray], passes: int = 3) -> list[dict]:
                 else:
                     hits[i] += found
     names = [json.dumps(s) if s else "default" for s in TRACKER_SETTINGS] + ["fer-style full search"]
-    return [{"setting": n, "frames_with_face": h, "p50_ms": round(float(np.percentile(t, 50)), 2),
-             "p99_ms": round(float(np.percentile(t, 99)), 2)} for n, h, t in zip(names, hits, times)]
+    return [{"setting": n, "frames_with_face": h, **percentiles_ms(t, 2)} for n, h, t in zip(names, hits, times)]
 
 
 def tune_stills() -> list[dict]:
