@@ -2,10 +2,12 @@
 
     dmsd evaluate --task emotion --data fer2013.csv.gz --usage PublicTest [--model PATH] [--json]
     dmsd evaluate --task seatbelt --data labels.csv|folder [--model PATH] [--json]
+    dmsd evaluate --task seatbelt --data clip.mp4 --label worn [--model PATH] [--json]
 
 Emotion: every face goes through Classifier.preprocess, exactly as a face crop does in the daemon.
 Seatbelt: every image goes through the whole pipeline (face, chest region, model); images where no face is
-found are counted as such, never guessed.
+found are counted as such, never guessed. A video is one label throughout (`--label`), and its frames are
+tracked as the daemon tracks a camera's: what a fleet engineer records from their own cabin camera.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "with worn/ and not_worn/")
     parser.add_argument("--model", metavar="PATH", help="the ONNX model (default: the configured one)")
     parser.add_argument("--usage", choices=USAGES, help="emotion CSV: only rows of this split")
+    parser.add_argument("--label", choices=SEATBELT_LABELS,
+                        help="seatbelt, a video file as --data: the truth for every frame")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -89,9 +93,48 @@ def evaluate_seatbelt(config: Config, data: str, model_path: str | None) -> dict
     return report
 
 
+def evaluate_seatbelt_video(config: Config, data: str, model_path: str | None, label: str) -> dict:
+    from dmsd.pipeline import Analyzer
+    from dmsd.sources import EndOfSource, VideoFileSource
+
+    if model_path:
+        config = replace(config, models=replace(config.models, seatbelt=replace(config.models.seatbelt,
+                                                                                 path=model_path)))
+    analyzer = Analyzer.from_config(config, video=True)
+    source = VideoFileSource(data, replace(config.source, uri=data, realtime=False, loop=False))
+    source.open()
+    frames, no_face, no_region, predicted = 0, 0, 0, []
+    try:
+        while True:
+            try:
+                frame = source.read(1.0)
+            except EndOfSource:
+                break
+            frames += 1
+            result = analyzer.analyze(frame.image, frame.name, frame.ts)
+            if result.face is None:
+                no_face += 1
+            elif result.seatbelt is None:
+                no_region += 1
+            else:
+                predicted.append(SEATBELT_LABELS.index("worn" if result.seatbelt.worn else "not_worn"))
+    finally:
+        source.close()
+    truth = np.full(len(predicted), SEATBELT_LABELS.index(label), dtype=np.int64)
+    report = classification_report(truth, np.array(predicted, dtype=np.int64), SEATBELT_LABELS)
+    report.update(task="seatbelt", model=str(analyzer.seatbelt.path), data=str(data), label=label, images=frames,
+                  unreadable=0, with_face=frames - no_face, face_share=round((frames - no_face) / frames, 4),
+                  no_chest_region=no_region, unreadable_files=[])
+    return report
+
+
 def format_report(report: dict) -> str:
     lines = [f"{report['task']} model {report['model']} on {report['data']}"]
-    if report["task"] == "seatbelt":
+    if report["task"] == "seatbelt" and report.get("label"):
+        lines.append(f"frames {report['images']}, all {report['label']}; face found in {report['with_face']} "
+                     f"({report['face_share']:.1%}), chest region out of frame {report['no_chest_region']}; "
+                     f"scored: {report['n']}")
+    elif report["task"] == "seatbelt":
         lines.append(f"images {report['images']}, unreadable {report['unreadable']}, face found in "
                      f"{report['with_face']} ({report['face_share']:.1%}), chest region out of frame "
                      f"{report['no_chest_region']}; scored: {report['n']}")
@@ -112,8 +155,16 @@ def format_report(report: dict) -> str:
 def run(config: Config, args: argparse.Namespace) -> int:
     if args.task == "seatbelt" and args.usage:
         raise DmsdError("--usage only applies to --task emotion")
+    video = args.task == "seatbelt" and Path(args.data).is_file() and Path(args.data).suffix.lower() != ".csv"
+    if args.label and not video:
+        raise DmsdError("--label only applies to --task seatbelt with a video file as --data "
+                        "(a labels.csv or a worn/ and not_worn/ folder carries its own labels)")
+    if video and not args.label:
+        raise DmsdError(f"{args.data}: a video needs --label worn or --label not_worn (the truth for every frame)")
     if args.task == "emotion":
         report = evaluate_emotion(config, args.data, args.model, args.usage)
+    elif video:
+        report = evaluate_seatbelt_video(config, args.data, args.model, args.label)
     else:
         report = evaluate_seatbelt(config, args.data, args.model)
         for problem in report["unreadable_files"]:

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import ROOT, SAMPLES, SHARED, run_dmsd
+from conftest import CLIP, ROOT, SAMPLES, SHARED, run_dmsd
 
 FER = SHARED / "fer2013" / "fer2013.csv.gz"
 PERSON_CROPS = SHARED / "seatbelt" / "person_crops"
@@ -95,6 +95,19 @@ def test_seatbelt_folder_layout(tmp_path):
     assert report["images"] == 2 and report["with_face"] == 2 and report["per_class"]["worn"]["support"] == 2
 
 
+def test_seatbelt_on_a_video_of_one_label(tmp_path):
+    """Every frame of the belted clip, tracked as the daemon tracks a camera; the truth comes from --label."""
+    result = run_dmsd("evaluate", "--task", "seatbelt", "--data", str(CLIP), "--label", "worn", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["images"] == 150 and report["label"] == "worn" and report["with_face"] >= 140
+    assert report["n"] == report["with_face"] - report["no_chest_region"]
+    assert report["per_class"]["worn"]["support"] == report["n"] and report["per_class"]["not_worn"]["support"] == 0
+    assert report["accuracy"] == report["per_class"]["worn"]["recall"]  # the share of frames seen as worn
+    text = run_dmsd("evaluate", "--task", "seatbelt", "--data", str(CLIP), "--label", "worn").stdout
+    assert f"frames 150, all worn; face found in {report['with_face']}" in text
+
+
 def test_bad_labels_csv_is_reported_by_line(tmp_path):
     shutil.copy(SAMPLES / "cabin_frame010.jpg", tmp_path / "a.jpg")
     (tmp_path / "labels.csv").write_text("path,label\na.jpg,worn\nb.jpg,worn\na.jpg,worn\na.jpg,belted\n")
@@ -111,6 +124,9 @@ def test_bad_labels_csv_is_reported_by_line(tmp_path):
     (["--task", "seatbelt", "--data", "/nonexistent/labels.csv"], "no such labels file"),
     (["--task", "seatbelt", "--data", str(SAMPLES), "--usage", "Training"], "--usage only applies"),
     (["--task", "emotion", "--data", str(FER), "--model", "/nonexistent.onnx"], "no such model file"),
+    (["--task", "seatbelt", "--data", str(CLIP)], "a video needs --label worn or --label not_worn"),
+    (["--task", "seatbelt", "--data", str(PERSON_CROPS / "labels.csv"), "--label", "worn"], "--label only applies"),
+    (["--task", "seatbelt", "--data", str(ROOT / "README.md"), "--label", "worn"], "cannot open as a video file"),
 ])
 def test_bad_arguments_one_line(args, message):
     result = run_dmsd("evaluate", *args)
