@@ -11,6 +11,7 @@ exported and quantized by the real convert/ code and timed the same way, for the
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import platform
 import tempfile
@@ -148,7 +149,33 @@ def imbalance_section(runs: list[Path]) -> str:
     return "\n".join(lines)
 
 
-def seatbelt_section(run: Path, timing: dict) -> str:
+def seatbelt_targets(models: Path, data: Path) -> dict:
+    """The issue's two targets, measured through the daemon's own pipeline (`dmsd evaluate`'s code), per precision:
+    accuracy on person_crops' valid split where a face is found, and the belted clip's frames seen as worn."""
+    from dataclasses import replace
+
+    from dmsd.config import Config
+    from dmsd.evaluate import evaluate_seatbelt, evaluate_seatbelt_video
+
+    crops = data / "seatbelt" / "person_crops"
+    with open(crops / "labels.csv", newline="", encoding="utf-8") as handle:
+        rows = [row for row in csv.DictReader(handle) if row["split"] == "valid"]
+    config = Config()
+    config = replace(config, models=replace(config.models, intra_op_threads=1))
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        valid = Path(tmp) / "labels.csv"
+        valid.write_text("path,label\n" + "".join(f"{crops / r['path']},{r['label']}\n" for r in rows))
+        for precision in ("fp32", "int8"):
+            model = str(models / f"seatbelt.{precision}.onnx")
+            results[precision] = {
+                "crops": evaluate_seatbelt(config, str(valid), model),
+                "clip": evaluate_seatbelt_video(config, str(data / "driver_video" / "incabin_belted_driver.mp4"),
+                                                model, "worn")}
+    return results
+
+
+def seatbelt_section(run: Path, timing: dict, targets: dict) -> str:
     config, metrics, conversion = load(run, "config.json"), load(run, "metrics.json"), load(run, "conversion.json")
     dataset = load(run, "dataset.json")
     fp32, int8 = conversion["fp32"], conversion["int8"]
@@ -157,9 +184,10 @@ def seatbelt_section(run: Path, timing: dict) -> str:
         "- **Data.** Chest regions cut by the daemon's own face detector and `dmsd.geometry.chest_region` (one "
         "function, imported by both) from `../shared/data/seatbelt`, sources "
         f"`{config['sources']}`:", "",
-        "| source | images | face found | usable chest region |", "| --- | --- | --- | --- |"]
+        "| source | images | face found | usable chest region | training-only person-box regions |",
+        "| --- | --- | --- | --- | --- |"]
     for source, row in dataset.items():
-        lines.append(f"| `{source}` | {row['images']} | {row['face']} | {row['region']} |")
+        lines.append(f"| `{source}` | {row['images']} | {row['face']} | {row['region']} | {row.get('person_box', 0)} |")
     covered = next((row["belt_area_in_region_median"] for row in dataset.values()
                     if "belt_area_in_region_median" in row), None)
     lines += [""]
@@ -184,6 +212,19 @@ def seatbelt_section(run: Path, timing: dict) -> str:
         f"| size on disk | {timing['fp32']['bytes'] / 1e6:.2f} MB | {timing['int8']['bytes'] / 1e6:.2f} MB |", "",
         "| source (validation, Keras) | regions | accuracy |", "| --- | --- | --- |"]
     lines += [f"| `{s}` | {r['n']} | {pct(r['accuracy'])} |" for s, r in metrics.get("per_source", {}).items()]
+    fp32_t, int8_t = targets["fp32"], targets["int8"]
+    crops = fp32_t["crops"]
+    lines += [
+        "", "Targets, through the daemon's own pipeline (`dmsd evaluate --task seatbelt`; face, chest region, model):",
+        "", "| target | FP32 | INT8 |", "| --- | --- | --- |",
+        f"| `person_crops` valid, accuracy where a face is found ({crops['n']} of {crops['images']} images scored; "
+        f"target 90%) | {pct(crops['accuracy'])} | {pct(int8_t['crops']['accuracy'])} |",
+        f"| ... not-worn recall | {pct(crops['per_class']['not_worn']['recall'])} | "
+        f"{pct(int8_t['crops']['per_class']['not_worn']['recall'])} |",
+        f"| ... worn recall | {pct(crops['per_class']['worn']['recall'])} | "
+        f"{pct(int8_t['crops']['per_class']['worn']['recall'])} |",
+        f"| belted clip, frames seen as worn ({fp32_t['clip']['n']} of {fp32_t['clip']['images']} frames with a face "
+        f"and chest region; target 95%) | {pct(fp32_t['clip']['accuracy'])} | {pct(int8_t['clip']['accuracy'])} |"]
     return "\n".join(lines)
 
 
@@ -200,9 +241,12 @@ def reproduce(emotion: Path, seatbelt: Path, candidates: list[Path], imbalance: 
     """The commands that made the shipped models, with every choice taken from the runs' own records."""
     e, s = load(emotion, "config.json"), load(seatbelt, "config.json")
     ferplus = f" \\\n    --ferplus {e['ferplus']}" if e.get("ferplus") else ""
+    ferplus += f" --ferplus-soft {e['ferplus_soft']}" if e.get("ferplus_soft") else ""
     weights = " --class-weights" if e.get("class_weights") else ""
     # Runs from before --select existed chose their checkpoint on plain accuracy.
     belt_extra = f" --select {s.get('select', 'accuracy')}" + (" --profile-fallback" if s.get("profile_fallback") else "")
+    belt_extra += " --person-box-fallback" if s.get("person_box_fallback") else ""
+    belt_extra += f" \\\n    --init-from {s['init_from']}" if s.get("init_from") else ""
     return "\n".join([
         "## Reproduce", "```sh", '.venv/bin/pip install -e ".[train]"',
         f".venv/bin/python -m train emotion --out runs/{emotion.name} --arch {e['arch']} --width {e['width']} "
@@ -234,6 +278,8 @@ def main() -> None:
     parser.add_argument("--notes", type=Path, default=Path("convert/card_notes.md"),
                         help="hand-written sections (weaknesses, contract) appended as they are")
     parser.add_argument("--out", type=Path, default=Path("models/README.md"))
+    parser.add_argument("--data", type=Path, default=Path("../shared/data"),
+                        help="holds seatbelt/person_crops and driver_video/, for the seatbelt targets")
     parser.add_argument("--runs", type=int, default=3000)
     args = parser.parse_args()
     timing = {task: time_pair(args.models, task, args.runs) for task in ("emotion", "seatbelt")}
@@ -248,7 +294,7 @@ def main() -> None:
     parts = [header, emotion_section(args.emotion, timing["emotion"], candidates, study)]
     if args.imbalance:
         parts.append(imbalance_section(args.imbalance))
-    parts += [seatbelt_section(args.seatbelt, timing["seatbelt"]), reproduce(args.emotion, args.seatbelt, args.candidates, args.imbalance, study)]
+    parts += [seatbelt_section(args.seatbelt, timing["seatbelt"], seatbelt_targets(args.models, args.data)), reproduce(args.emotion, args.seatbelt, args.candidates, args.imbalance, study)]
     if args.notes.is_file():
         parts.append(args.notes.read_text().strip())
     args.out.write_text("\n\n".join(parts) + "\n")

@@ -1,6 +1,7 @@
 """The seatbelt dataset builder on real images of every source, and a tiny train -> ONNX -> INT8 -> evaluate trip."""
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +49,42 @@ def test_profile_fallback_only_adds_faces(a_few_per_source):
         assert both[source]["face"] >= frontal[source]["face"]
 
 
+def test_person_box_fallback_only_for_training_crops_without_a_face():
+    from train import seatbelt_data
+
+    crops = seatbelt_data.person_crops(SEATBELT / "person_crops")
+    train, valid = [s for s in crops if s.split == "train"][:15], [s for s in crops if s.split == "valid"][:15]
+    geometry = ChestConfig().geometry()
+    train_faces = seatbelt_data.build(train, DetectorConfig(), geometry, 64)["report"]["person_crops"]["face"]
+    frontal = seatbelt_data.build(train + valid, DetectorConfig(), geometry, 64)
+    boxed = seatbelt_data.build(train + valid, DetectorConfig(), geometry, 64, person_box_fallback=True)
+    row, fallback = frontal["report"]["person_crops"], boxed["report"]["person_crops"]
+    assert 0 < fallback["person_box"] == len(train) - train_faces  # every training crop without a face
+    assert fallback["face"] == row["face"] and fallback["region"] == row["region"]
+    assert len(boxed["y"]) == len(frontal["y"]) + fallback["person_box"]
+    assert (boxed["split"] == "valid").sum() == (frontal["split"] == "valid").sum()  # validation stays the daemon's
+
+
+def test_init_from_copies_the_emotion_trunk(tmp_path):
+    import keras
+
+    from dmsd.errors import DmsdError
+    from train import emotion, seatbelt
+
+    keras.utils.set_random_seed(1)
+    faces = emotion.plain_net(4, lean=True)
+    faces.save(tmp_path / "faces.keras")
+    belt = seatbelt.build_model(4)
+    assert seatbelt.init_from(belt, str(tmp_path / "faces.keras")) == 14  # 7 convolutions, 7 batch norms
+    conv = lambda m: [l for l in m.layers if isinstance(l, keras.layers.Conv2D)]  # noqa: E731
+    for a, b in zip(conv(faces), conv(belt)):
+        np.testing.assert_array_equal(a.get_weights()[0], b.get_weights()[0])
+    with pytest.raises(DmsdError, match="do not match"):
+        seatbelt.init_from(seatbelt.build_model(8), str(tmp_path / "faces.keras"))
+    with pytest.raises(DmsdError, match="no such Keras model"):
+        seatbelt.init_from(belt, str(tmp_path / "missing.keras"))
+
+
 def test_near_duplicates_share_a_split():
     from train import seatbelt_data
 
@@ -67,7 +104,8 @@ def test_train_export_quantize_and_evaluate(tmp_path):
 
     run = tmp_path / "run"
     assert train_main(["seatbelt", "--data", str(SEATBELT), "--out", str(run), "--sources",
-                       "person_crops,incabin_belt_boxes", "--limit", "80", "--epochs", "2", "--width", "4"]) == 0
+                       "person_crops,incabin_belt_boxes", "--limit", "80", "--epochs", "2", "--width", "4",
+                       "--person-box-fallback"]) == 0
     metrics = json.loads((run / "metrics.json").read_text())
     assert set(metrics["per_source"]) <= {"person_crops", "incabin_belt_boxes"} and "balanced_accuracy" in metrics
     report = convert(run, tmp_path / "models", calib_size=32, method="minmax", quant_format="qdq", per_channel=True)
@@ -78,3 +116,74 @@ def test_train_export_quantize_and_evaluate(tmp_path):
     assert result.returncode == 0, result.stderr
     evaluated = json.loads(result.stdout)
     assert evaluated["images"] == 516 and evaluated["n"] > 100 and evaluated["model"] == str(model)
+    # The card's target rows come from the same pipeline, per precision, on person_crops valid and the clip.
+    from convert.card import seatbelt_section, seatbelt_targets
+    from dmsd.benchmark import time_pair
+
+    targets = seatbelt_targets(tmp_path / "models", SHARED)
+    crops, clip = targets["int8"]["crops"], targets["int8"]["clip"]
+    assert crops["images"] == 125 and 0 < crops["n"] <= crops["with_face"]
+    assert clip["images"] == 150 and clip["label"] == "worn" and clip["n"] >= 140
+    section = seatbelt_section(run, time_pair(tmp_path / "models", "seatbelt", runs=50), targets)
+    assert f"| {100 * clip['accuracy']:.2f}% |" in section and "person-box" in section
+
+
+def test_own_images_group_frames_of_one_recording(tmp_path):
+    from train import seatbelt_data
+
+    assert seatbelt_data.recording_of(Path("cab3/clip07_0001.jpg")) == seatbelt_data.recording_of(
+        Path("cab3/clip07_0145.jpg")) == "cab3/clip07"
+    assert seatbelt_data.recording_of(Path("cab3/clip08-12.png")) != seatbelt_data.recording_of(Path("cab4/clip08-12.png"))
+    for label in ("worn", "not_worn"):
+        (tmp_path / label).mkdir()
+    for i in range(20):
+        shutil.copy(SAMPLES / "cabin_frame010.jpg", tmp_path / "worn" / f"drive{i % 4}_{i:04d}.jpg")
+    samples = seatbelt_data.own_images(tmp_path)
+    assert {s.source for s in samples} == {"own"} and len({s.group for s in samples}) == 4
+    by_group: dict[str, set] = {}
+    for s in samples:
+        by_group.setdefault(s.group, set()).add(s.split)
+    assert all(len(splits) == 1 for splits in by_group.values())
+
+
+@pytest.mark.training
+def test_train_on_your_own_images_only(tmp_path):
+    """The fleet engineer's path: their own labels.csv, none of the shipped sources."""
+    from train.__main__ import main as train_main
+
+    crops = [line.split(",") for line in (SEATBELT / "person_crops" / "labels.csv").read_text().splitlines()[1:]]
+    not_worn = [row[0] for row in crops if row[1] == "not_worn"][:8]
+    rows = [f"{SAMPLES / name},worn,{split}" for name, split in
+            [("cabin_frame010.jpg", "train"), ("cabin_frame060.jpg", "train"), ("cabin_frame110.jpg", "valid")]]
+    rows += [f"{SEATBELT / 'person_crops' / path},not_worn,{'valid' if i % 4 == 0 else 'train'}"
+             for i, path in enumerate(not_worn)]
+    (tmp_path / "labels.csv").write_text("path,label,split\n" + "\n".join(rows) + "\n")
+    run = tmp_path / "run"
+    assert train_main(["seatbelt", "--sources", "", "--own", str(tmp_path / "labels.csv"), "--out", str(run),
+                       "--epochs", "2", "--width", "4", "--select", "last"]) == 0
+    dataset = json.loads((run / "dataset.json").read_text())
+    assert set(dataset) == {"own"} and dataset["own"]["images"] == 11
+    assert "own" in json.loads((run / "metrics.json").read_text())["per_source"]
+
+
+
+def test_nothing_to_train_on(tmp_path, capsys):
+    from train.__main__ import main as train_main
+
+    assert train_main(["seatbelt", "--sources", "", "--out", str(tmp_path / "r")]) == 2
+    assert "nothing to train on" in capsys.readouterr().err
+
+
+def test_select_last_keeps_the_final_weights(tmp_path):
+    import keras
+
+    from train import record
+
+    keras.utils.set_random_seed(1)
+    x, y = np.random.rand(64, 4).astype(np.float32), keras.utils.to_categorical(np.arange(64) % 2, 2)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
+    model.compile(optimizer=keras.optimizers.SGD(0.5), loss="categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x, y, validation_data=(x, y), epochs=3, verbose=0, callbacks=record.callbacks(tmp_path, None))
+    kept = keras.models.load_model(tmp_path / "best.keras")
+    for a, b in zip(kept.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(a, b)

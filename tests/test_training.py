@@ -10,6 +10,7 @@ from conftest import SAMPLES, SHARED, run_dmsd, write_config
 from dmsd.errors import DmsdError
 
 FER = SHARED / "fer2013" / "fer2013.csv.gz"
+FERPLUS = SHARED / "fer2013" / "fer2013new.csv"
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +91,7 @@ def test_train_export_quantize_and_run_in_dmsd(tmp_path):
 
     run = tmp_path / "run"
     assert train_main(["emotion", "--data", str(FER), "--out", str(run), "--epochs", "1", "--limit", "300",
-                       "--width", "4", "--batch", "64"]) == 0
+                       "--width", "4", "--batch", "64", "--ferplus", str(FERPLUS), "--ferplus-soft", "0.5"]) == 0
     assert {"best.keras", "history.csv", "metrics.json", "curves.png", "confusion.png", "config.json",
             "export.json", "samples.npz"} <= {p.name for p in run.iterdir()}
     report = convert(run, tmp_path / "models", calib_size=64, method="minmax", quant_format="qdq", per_channel=True)
@@ -115,6 +116,36 @@ def test_train_export_quantize_and_run_in_dmsd(tmp_path):
     result = run_dmsd("--config", str(config), "--once", str(SAMPLES / "cabin_frame060.jpg"))
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["emotion"]["label"]
+
+
+def test_ferplus_soft_targets_blend_the_label_with_the_annotators_votes():
+    from train import fer2013
+
+    faces = fer2013.load(FER, "Training").subset(np.arange(200))
+    votes = fer2013.ferplus_votes(FERPLUS, faces)
+    hard = fer2013.soft_targets(faces.labels, None, 0.0)
+    assert (hard.argmax(1) == faces.labels).all() and (hard.max(1) == 1).all()
+    soft = fer2013.soft_targets(faces.labels, votes, 0.5)
+    np.testing.assert_allclose(soft.sum(1), 1.0, rtol=1e-5)
+    voted = votes.sum(1) > 0
+    shares = votes[voted] / votes[voted].sum(1, keepdims=True)
+    np.testing.assert_allclose(soft[voted], 0.5 * hard[voted] + 0.5 * shares, rtol=1e-5)
+    np.testing.assert_array_equal(soft[~voted], hard[~voted])  # not-a-face rows: nothing to blend with
+    # Real faces where FER+'s annotators disagree with FER2013's label exist, and keep half their label.
+    disagree = voted & (votes.argmax(1) != faces.labels)
+    assert disagree.sum() > 10
+    assert np.allclose(soft[disagree, faces.labels[disagree]] >= 0.5, True)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--ferplus-soft", "0.5"], "--ferplus-soft needs --ferplus"),
+    (["--ferplus", str(FERPLUS), "--ferplus-soft", "1.5"], "between 0 and 1"),
+])
+def test_bad_ferplus_soft(tmp_path, capsys, argv, message):
+    from train.__main__ import main as train_main
+
+    assert train_main(["emotion", "--data", str(FER), "--out", str(tmp_path / "r"), "--limit", "10", *argv]) == 2
+    assert message in capsys.readouterr().err
 
 
 def test_too_small_calibration_set_is_refused(tmp_path):

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from dmsd.metrics import classification_report
+from dmsd.errors import DmsdError
 from train import fer2013, record
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--label-smoothing", type=float, default=0.1)
     parser.add_argument("--class-weights", action="store_true", help="weight the loss by inverse class frequency")
     parser.add_argument("--ferplus", default=None, help="fer2013new.csv: drop rows FER+ annotators call not-a-face")
+    parser.add_argument("--ferplus-soft", type=float, default=0.0, metavar="W",
+                        help="with --ferplus: train on (1-W) x the FER2013 label + W x the FER+ vote shares")
     parser.add_argument("--limit", type=int, default=None, help="use only the first N training faces (smoke tests)")
     parser.add_argument("--seed", type=int, default=1)
 
@@ -115,17 +118,24 @@ def run(args: argparse.Namespace) -> dict:
     import keras
     import tensorflow as tf
 
+    if args.ferplus_soft and not args.ferplus:
+        raise DmsdError("--ferplus-soft needs --ferplus (the FER+ votes file)")
+    if not 0.0 <= args.ferplus_soft <= 1.0:
+        raise DmsdError(f"--ferplus-soft must be between 0 and 1, not {args.ferplus_soft}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(args.seed)
     train = fer2013.load(args.data, "Training")
     val = fer2013.load(args.data, "PublicTest")
+    votes = None
     if args.ferplus:
-        keep = fer2013.ferplus_votes(args.ferplus, train).sum(axis=1) > 0
+        votes = fer2013.ferplus_votes(args.ferplus, train)
+        keep = votes.sum(axis=1) > 0
         log.info("FER+: dropping %d not-a-face training rows", int((~keep).sum()))
-        train = train.subset(np.flatnonzero(keep))
+        train, votes = train.subset(np.flatnonzero(keep)), votes[keep]
     if args.limit:
         train = train.subset(np.arange(min(args.limit, len(train))))
+        votes = None if votes is None else votes[:len(train)]
     augment = augmentation()
     record.write_json(out / "config.json", {**{k: v for k, v in vars(args).items() if k != "run"},
                                             "train_faces": len(train), "val_faces": len(val),
@@ -136,7 +146,8 @@ def run(args: argparse.Namespace) -> dict:
     if args.class_weights:
         weights = {i: float(len(train) / (len(counts) * max(c, 1))) for i, c in enumerate(counts)}
 
-    x_train, y_train = to_input(train.images), keras.utils.to_categorical(train.labels, len(fer2013.LABELS))
+    x_train = to_input(train.images)
+    y_train = fer2013.soft_targets(train.labels, votes if args.ferplus_soft else None, args.ferplus_soft)
     x_val, y_val = to_input(val.images), keras.utils.to_categorical(val.labels, len(fer2013.LABELS))
     train_ds = (tf.data.Dataset.from_tensor_slices((x_train, y_train)).shuffle(len(x_train), seed=args.seed)
                 .batch(args.batch).map(lambda x, y: (augment(x, training=True), y), num_parallel_calls=2)

@@ -34,3 +34,19 @@ def ferplus_votes(path: str | Path, faces: FaceSet) -> np.ndarray:
     not_face = np.array([float(r["NF"]) for r in picked]) > votes.sum(axis=1)
     votes[not_face] = 0.0
     return votes
+
+
+def soft_targets(labels: np.ndarray, votes: np.ndarray | None, weight: float) -> np.ndarray:
+    """Training targets (N x 7): (1 - weight) x the one-hot FER2013 label + weight x the FER+ vote shares.
+
+    FER+ re-labelled every face with ten annotators; their vote shares say how ambiguous a face is, which one
+    noisy FER2013 label cannot. A row without a vote for any of our classes keeps its one-hot label.
+    """
+    targets = np.eye(len(LABELS), dtype=np.float32)[labels]
+    if votes is None or weight == 0:
+        return targets
+    totals = votes.sum(axis=1, keepdims=True)
+    voted = totals[:, 0] > 0
+    shares = votes / np.maximum(totals, 1e-6)
+    targets[voted] = (1 - weight) * targets[voted] + weight * shares[voted]
+    return targets

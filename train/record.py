@@ -8,8 +8,11 @@ from pathlib import Path
 import numpy as np
 
 
-def callbacks(out: Path, monitor: str = "val_accuracy", validation: tuple | None = None) -> list:
+def callbacks(out: Path, monitor: str | None = "val_accuracy", validation: tuple | None = None) -> list:
     """Resume from `out/backup`, keep the best checkpoint as `out/best.keras`, log history to `out/history.csv`.
+
+    monitor None: keep the last epoch's weights instead (the validation split then chooses nothing, so its
+    accuracy is an unbiased measurement; the kept file is still called best.keras, which convert/ reads).
 
     With `validation` (inputs, integer labels), `val_balanced_accuracy` (the mean of per-class recalls) is added
     to each epoch's logs, so `monitor` can choose on it: plain accuracy rewards always answering the majority class.
@@ -26,8 +29,8 @@ def callbacks(out: Path, monitor: str = "val_accuracy", validation: tuple | None
 
     extra = [BalancedAccuracy()] if validation is not None else []
     return extra + [keras.callbacks.BackupAndRestore(str(out / "backup")),
-                    keras.callbacks.ModelCheckpoint(str(out / "best.keras"), monitor=monitor, mode="max",
-                                                    save_best_only=True),
+                    keras.callbacks.ModelCheckpoint(str(out / "best.keras"), monitor=monitor or "loss", mode="max",
+                                                    save_best_only=monitor is not None),
                     keras.callbacks.CSVLogger(str(out / "history.csv"), append=True)]
 
 

@@ -30,7 +30,10 @@ INPUT_METADATA = {"size": [SIZE, SIZE], "colour": "grey", "layout": "NCHW", "sca
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", default="../shared/data/seatbelt", help="folder holding the seatbelt sources")
     parser.add_argument("--sources", default=",".join(seatbelt_data.SOURCES),
-                        help="comma-separated sources to use (default: all)")
+                        help="comma-separated sources under --data to use (default: all; '' for none)")
+    parser.add_argument("--own", metavar="PATH", action="append", default=[],
+                        help="your own labelled images: a labels.csv (path,label[,split]) or worn/ and not_worn/ "
+                             "folders, as `dmsd evaluate --task seatbelt` reads them (repeatable)")
     parser.add_argument("--out", default="runs/seatbelt")
     parser.add_argument("--width", type=int, default=16)
     parser.add_argument("--epochs", type=int, default=30)
@@ -38,8 +41,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--profile-fallback", action="store_true",
                         help="where no frontal face is found, try the profile cascade (training data only)")
-    parser.add_argument("--select", default="balanced", choices=["balanced", "accuracy"],
-                        help="keep the checkpoint with the best balanced accuracy (default) or plain accuracy")
+    parser.add_argument("--person-box-fallback", action="store_true",
+                        help="where no face is found in a one-person training crop, take the region where chests lie "
+                             "in such crops (training data only)")
+    parser.add_argument("--init-from", default=None, metavar="KERAS",
+                        help="start the convolutions from a trained model of the same shape, such as the emotion "
+                             "run's best.keras (plain_lean, same width): features learnt on 28k faces")
+    parser.add_argument("--select", default="balanced", choices=["balanced", "accuracy", "last"],
+                        help="keep the checkpoint with the best validation balanced accuracy (default) or plain "
+                             "accuracy, or the last epoch's (validation then chooses nothing: an unbiased measure)")
     parser.add_argument("--limit", type=int, default=None, help="use only N images per source (smoke tests)")
     parser.add_argument("--seed", type=int, default=1)
 
@@ -60,8 +70,29 @@ def build_model(width: int):
     return keras.Model(inputs, outputs, name=f"belt{width}")
 
 
+def init_from(model, path: str) -> int:
+    """Copy the convolution and batch-norm weights of the model at `path`, layer by layer in order; returns how
+    many layers were copied. The two must share the convolutional trunk (the emotion net's plain_lean shape)."""
+    import keras
+    from keras import layers
+
+    path = Path(path)
+    if not path.is_file():
+        raise DmsdError(f"--init-from {path}: no such Keras model file")
+    trunk = (layers.Conv2D, layers.BatchNormalization)
+    source = [layer for layer in keras.models.load_model(path, compile=False).layers if isinstance(layer, trunk)]
+    target = [layer for layer in model.layers if isinstance(layer, trunk)]
+    shapes = lambda found: [tuple(w.shape for w in layer.get_weights()) for layer in found]  # noqa: E731
+    if shapes(source) != shapes(target):
+        raise DmsdError(f"--init-from {path}: its convolutions do not match this network's "
+                        f"({len(source)} vs {len(target)} layers; the same --width as its run?)")
+    for src, dst in zip(source, target):
+        dst.set_weights(src.get_weights())
+    return len(target)
+
+
 def augmentation():
-    """What cabins do to a picture: light, contrast, infrared-like grey, blur-ish zoom, small tilts."""
+    """What cabins do to a picture: light, contrast, blur, sensor noise, small tilts and shifts (grey in, like infrared)."""
     import keras
     from keras import layers
 
@@ -72,17 +103,25 @@ def augmentation():
         layers.RandomRotation(0.04, fill_mode="nearest"),
         layers.RandomTranslation(0.08, 0.08, fill_mode="nearest"),
         layers.RandomZoom(0.15, fill_mode="nearest"),
+        layers.RandomGaussianBlur(factor=0.5, kernel_size=3, sigma=1.0, value_range=(0, 1)),  # focus, motion
+        layers.GaussianNoise(0.03),  # sensor noise of a dim or infrared-lit cabin
+        # Under infrared light a dark belt on a light shirt can turn light on dark: the band is the cue, not its shade.
+        layers.RandomInvert(factor=0.3, value_range=(0, 1)),
     ], name="augment")
 
 
 def load_regions(args: argparse.Namespace, out: Path) -> dict:
     cache = out / "regions.npz"
-    sources = args.sources.split(",")
+    sources = [name for name in args.sources.split(",") if name]
+    if not sources and not args.own:
+        raise DmsdError("nothing to train on: give --sources, --own PATH, or both")
     if cache.is_file():
         data = dict(np.load(cache, allow_pickle=False))
         data["report"] = json.loads((out / "dataset.json").read_text())
         return data
     samples = []
+    for path in args.own:
+        samples += seatbelt_data.own_images(Path(path))
     for name in sources:
         if name not in seatbelt_data.SOURCES:
             raise DmsdError(f"unknown source {name!r} (allowed: {', '.join(seatbelt_data.SOURCES)})")
@@ -90,7 +129,8 @@ def load_regions(args: argparse.Namespace, out: Path) -> dict:
         if args.limit:  # both classes and both splits, spread over the source
             found = found[:: max(1, len(found) // args.limit)][: args.limit]
         samples += found
-    data = seatbelt_data.build(samples, DetectorConfig(), ChestConfig().geometry(), SIZE, args.profile_fallback)
+    data = seatbelt_data.build(samples, DetectorConfig(), ChestConfig().geometry(), SIZE, args.profile_fallback,
+                               args.person_box_fallback)
     np.savez_compressed(cache, **{k: v for k, v in data.items() if k != "report"})
     record.write_json(out / "dataset.json", data["report"])
     return data
@@ -107,6 +147,9 @@ def run(args: argparse.Namespace) -> dict:
     log.info("regions per source: %s", data["report"])
     x = (data["x"].astype(np.float32) / 255.0)[..., None]
     train, valid = data["split"] == "train", data["split"] != "train"
+    if not train.any() or not valid.any():
+        raise DmsdError(f"no chest regions in the {'training' if not train.any() else 'validation'} split "
+                        f"(per source: {data['report']}); a labels.csv can name the split of each image")
     record.write_json(out / "config.json", {**{k: v for k, v in vars(args).items() if k != "run"},
                                             "train_regions": int(train.sum()), "valid_regions": int(valid.sum())})
     counts = np.bincount(data["y"][train], minlength=2)
@@ -117,13 +160,15 @@ def run(args: argparse.Namespace) -> dict:
                 .batch(args.batch).map(lambda a, b: (augment(a, training=True), b)).prefetch(2))
     valid_ds = tf.data.Dataset.from_tensor_slices((x[valid], y[valid])).batch(256)
     model = build_model(args.width)
+    if args.init_from:
+        log.info("initialised %d layers from %s", init_from(model, args.init_from), args.init_from)
     model.compile(optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(
                       args.lr, args.epochs * int(np.ceil(train.sum() / args.batch)))),
                   loss="categorical_crossentropy", metrics=["accuracy"])
     started = time.time()
-    model.fit(train_ds, validation_data=valid_ds, epochs=args.epochs, class_weight=weights, verbose=2, callbacks=record.callbacks(
-        out, "val_balanced_accuracy" if args.select == "balanced" else "val_accuracy",
-        validation=(x[valid], data["y"][valid])))
+    monitor = {"balanced": "val_balanced_accuracy", "accuracy": "val_accuracy", "last": None}[args.select]
+    model.fit(train_ds, validation_data=valid_ds, epochs=args.epochs, class_weight=weights, verbose=2,
+              callbacks=record.callbacks(out, monitor, validation=(x[valid], data["y"][valid])))
     best = keras.models.load_model(out / "best.keras")
     predicted = best.predict(x[valid], verbose=0).argmax(1)
     metrics = classification_report(data["y"][valid], predicted, seatbelt_data.LABELS)
