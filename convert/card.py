@@ -85,7 +85,10 @@ def emotion_section(run: Path, timing: dict, candidates: list[dict], study_run: 
         f"- **Model.** `{config['arch']}{config['width']}`, {conversion['parameters']:,} parameters: "
         + ARCH_TEXT.get(config["arch"], "see train/emotion.py") + ".",
         f"- **Training.** {config['epochs']} epochs, batch {config['batch']}, AdamW with a cosine schedule and warm-up "
-        f"to {config['lr']}, label smoothing {config['label_smoothing']}, class weights "
+        f"to {config['lr']}, label smoothing {config['label_smoothing']}, "
+        + (f"targets {1 - config['ferplus_soft']:g} x the FER2013 label + {config['ferplus_soft']:g} x the FER+ "
+           "annotators' vote shares, " if config.get("ferplus_soft") else "")
+        + "class weights "
         f"{'on' if config['class_weights'] else 'off'}; augmentation: "
         + ", ".join(config.get("augmentation", ["flip", "translation", "rotation", "zoom", "contrast"]))
         + f". {minutes:.0f} minutes of training on this 2-core CPU (shared with other work while it ran).",
@@ -157,7 +160,7 @@ def seatbelt_targets(models: Path, data: Path) -> dict:
     from dmsd.config import Config
     from dmsd.evaluate import evaluate_seatbelt, evaluate_seatbelt_video
 
-    crops = data / "seatbelt" / "person_crops"
+    crops = (data / "seatbelt" / "person_crops").resolve()  # the labels file is written elsewhere
     with open(crops / "labels.csv", newline="", encoding="utf-8") as handle:
         rows = [row for row in csv.DictReader(handle) if row["split"] == "valid"]
     config = Config()
@@ -179,6 +182,7 @@ def seatbelt_section(run: Path, timing: dict, targets: dict) -> str:
     config, metrics, conversion = load(run, "config.json"), load(run, "metrics.json"), load(run, "conversion.json")
     dataset = load(run, "dataset.json")
     fp32, int8 = conversion["fp32"], conversion["int8"]
+    side = load(run, "export.json")["input"]["size"][0]
     lines = [
         "## Seatbelt",
         "- **Data.** Chest regions cut by the daemon's own face detector and `dmsd.geometry.chest_region` (one "
@@ -195,7 +199,9 @@ def seatbelt_section(run: Path, timing: dict, targets: dict) -> str:
         lines.append(f"  On `incabin_belt_boxes`, the median share of a marked belt's area inside the chest region is "
                      f"{pct(covered)}.")
     lines += [
-        f"- **Model.** {conversion['parameters']:,} parameters, 64x64 grey input; {config['epochs']} epochs, "
+        f"- **Model.** {conversion['parameters']:,} parameters, {side}x{side} grey input"
+        + (f", convolutions started from `{config['init_from']}`" if config.get("init_from") else "")
+        + f"; {config['epochs']} epochs, "
         f"{config['train_regions']} training and {config['valid_regions']} validation regions; "
         f"{metrics.get('train_seconds_this_session', 0):.0f} s of training.",
         f"- **Conversion.** FP32 vs Keras max abs difference {fp32['max_abs_diff_vs_keras']:.1e}; INT8 ("
@@ -246,6 +252,8 @@ def reproduce(emotion: Path, seatbelt: Path, candidates: list[Path], imbalance: 
     # Runs from before --select existed chose their checkpoint on plain accuracy.
     belt_extra = f" --select {s.get('select', 'accuracy')}" + (" --profile-fallback" if s.get("profile_fallback") else "")
     belt_extra += " --person-box-fallback" if s.get("person_box_fallback") else ""
+    belt_extra += f" --size {s['size']}" if s.get("size", 64) != 64 else ""
+    belt_extra += f" --seed {s['seed']}" if s.get("seed", 1) != 1 else ""
     belt_extra += f" \\\n    --init-from {s['init_from']}" if s.get("init_from") else ""
     return "\n".join([
         "## Reproduce", "```sh", '.venv/bin/pip install -e ".[train]"',

@@ -15,6 +15,10 @@ PERSON_CROPS = SHARED / "seatbelt" / "person_crops"
 # The shipped emotion model on the first 600 PublicTest faces scored 65.8% (INT8 and FP32) when it was
 # made; this floor is a regression guard with margin, not the measurement (that is all of PublicTest, in the card).
 EMOTION_FLOOR = 0.60
+# The shipped seatbelt model, through the whole pipeline, when it was made (INT8 and FP32 alike): 77.97% on the 59
+# person_crops valid images with a face and chest region (not-worn recall 78%), and 83.89% of the belted clip's
+# frames seen as worn. Floors with margin, as above; the model card has the measurement.
+SEATBELT_FLOORS = {"crops_accuracy": 0.70, "crops_not_worn_recall": 0.60, "clip_worn": 0.75}
 
 
 @pytest.fixture(scope="module")
@@ -106,6 +110,24 @@ def test_seatbelt_on_a_video_of_one_label(tmp_path):
     assert report["accuracy"] == report["per_class"]["worn"]["recall"]  # the share of frames seen as worn
     text = run_dmsd("evaluate", "--task", "seatbelt", "--data", str(CLIP), "--label", "worn").stdout
     assert f"frames 150, all worn; face found in {report['with_face']}" in text
+
+
+def test_shipped_seatbelt_model_above_its_floors(tmp_path):
+    """Regression guard: person_crops' valid split (both classes) and the belted clip, the shipped INT8 model."""
+    import csv
+
+    with open(PERSON_CROPS / "labels.csv", newline="", encoding="utf-8") as handle:
+        valid = [row for row in csv.DictReader(handle) if row["split"] == "valid"]
+    (tmp_path / "labels.csv").write_text("path,label\n" + "".join(
+        f"{PERSON_CROPS / row['path']},{row['label']}\n" for row in valid))
+    crops = json.loads(run_dmsd("evaluate", "--task", "seatbelt", "--data", str(tmp_path / "labels.csv"),
+                                "--json").stdout)
+    assert crops["images"] == 125 and crops["n"] >= 50
+    assert crops["accuracy"] >= SEATBELT_FLOORS["crops_accuracy"]
+    assert crops["per_class"]["not_worn"]["recall"] >= SEATBELT_FLOORS["crops_not_worn_recall"]
+    clip = json.loads(run_dmsd("evaluate", "--task", "seatbelt", "--data", str(CLIP), "--label", "worn",
+                               "--json").stdout)
+    assert clip["accuracy"] >= SEATBELT_FLOORS["clip_worn"]
 
 
 def test_bad_labels_csv_is_reported_by_line(tmp_path):

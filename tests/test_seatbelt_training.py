@@ -105,12 +105,15 @@ def test_train_export_quantize_and_evaluate(tmp_path):
     run = tmp_path / "run"
     assert train_main(["seatbelt", "--data", str(SEATBELT), "--out", str(run), "--sources",
                        "person_crops,incabin_belt_boxes", "--limit", "80", "--epochs", "2", "--width", "4",
-                       "--person-box-fallback"]) == 0
+                       "--person-box-fallback", "--size", "48"]) == 0
     metrics = json.loads((run / "metrics.json").read_text())
     assert set(metrics["per_source"]) <= {"person_crops", "incabin_belt_boxes"} and "balanced_accuracy" in metrics
     report = convert(run, tmp_path / "models", calib_size=32, method="minmax", quant_format="qdq", per_channel=True)
     assert report["fp32"]["max_abs_diff_vs_keras"] < 1e-4
     model = tmp_path / "models" / "seatbelt.int8.onnx"
+    from dmsd.models import Classifier  # the runtime learns the input side from the model, not from code
+
+    assert (Classifier(model, "seatbelt").input.width, Classifier(model, "seatbelt").input.height) == (48, 48)
     result = run_dmsd("evaluate", "--task", "seatbelt", "--data", str(SEATBELT / "person_crops" / "labels.csv"),
                       "--model", str(model), "--json")
     assert result.returncode == 0, result.stderr
@@ -125,7 +128,7 @@ def test_train_export_quantize_and_evaluate(tmp_path):
     assert crops["images"] == 125 and 0 < crops["n"] <= crops["with_face"]
     assert clip["images"] == 150 and clip["label"] == "worn" and clip["n"] >= 140
     section = seatbelt_section(run, time_pair(tmp_path / "models", "seatbelt", runs=50), targets)
-    assert f"| {100 * clip['accuracy']:.2f}% |" in section and "person-box" in section
+    assert f"| {100 * clip['accuracy']:.2f}% |" in section and "person-box" in section and "48x48 grey" in section
 
 
 def test_own_images_group_frames_of_one_recording(tmp_path):
@@ -172,6 +175,13 @@ def test_nothing_to_train_on(tmp_path, capsys):
 
     assert train_main(["seatbelt", "--sources", "", "--out", str(tmp_path / "r")]) == 2
     assert "nothing to train on" in capsys.readouterr().err
+
+
+def test_input_size_out_of_range(tmp_path, capsys):
+    from train.__main__ import main as train_main
+
+    assert train_main(["seatbelt", "--size", "8", "--out", str(tmp_path / "r")]) == 2
+    assert "--size 8: allowed 16 to 256" in capsys.readouterr().err
 
 
 def test_select_last_keeps_the_final_weights(tmp_path):

@@ -23,8 +23,11 @@ from dmsd.metrics import classification_report
 from train import record, seatbelt_data
 
 log = logging.getLogger(__name__)
-SIZE = 64
-INPUT_METADATA = {"size": [SIZE, SIZE], "colour": "grey", "layout": "NCHW", "scale": 1 / 255.0, "offset": 0.0}
+SIZE = 64  # default input side; --size changes it (the model's metadata tells the runtime)
+
+
+def input_metadata(size: int) -> dict:
+    return {"size": [size, size], "colour": "grey", "layout": "NCHW", "scale": 1 / 255.0, "offset": 0.0}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,6 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "folders, as `dmsd evaluate --task seatbelt` reads them (repeatable)")
     parser.add_argument("--out", default="runs/seatbelt")
     parser.add_argument("--width", type=int, default=16)
+    parser.add_argument("--size", type=int, default=SIZE, help="input side in pixels (the region is resized to it)")
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--lr", type=float, default=2e-3)
@@ -54,11 +58,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=1)
 
 
-def build_model(width: int):
+def build_model(width: int, size: int = SIZE):
     import keras
     from keras import layers
 
-    inputs = keras.Input((SIZE, SIZE, 1), name="region")
+    inputs = keras.Input((size, size, 1), name="region")
     x = inputs
     for stage in range(4):
         for _ in range(2 if stage else 1):
@@ -115,10 +119,13 @@ def load_regions(args: argparse.Namespace, out: Path) -> dict:
     sources = [name for name in args.sources.split(",") if name]
     if not sources and not args.own:
         raise DmsdError("nothing to train on: give --sources, --own PATH, or both")
+    if not 16 <= args.size <= 256:  # four 2x poolings need at least 16 pixels; beyond 256 is not a small CNN
+        raise DmsdError(f"--size {args.size}: allowed 16 to 256 pixels")
     if cache.is_file():
         data = dict(np.load(cache, allow_pickle=False))
-        data["report"] = json.loads((out / "dataset.json").read_text())
-        return data
+        if data["x"].shape[1:] == (args.size, args.size):  # the same run resumed; another --size builds anew
+            data["report"] = json.loads((out / "dataset.json").read_text())
+            return data
     samples = []
     for path in args.own:
         samples += seatbelt_data.own_images(Path(path))
@@ -129,7 +136,7 @@ def load_regions(args: argparse.Namespace, out: Path) -> dict:
         if args.limit:  # both classes and both splits, spread over the source
             found = found[:: max(1, len(found) // args.limit)][: args.limit]
         samples += found
-    data = seatbelt_data.build(samples, DetectorConfig(), ChestConfig().geometry(), SIZE, args.profile_fallback,
+    data = seatbelt_data.build(samples, DetectorConfig(), ChestConfig().geometry(), args.size, args.profile_fallback,
                                args.person_box_fallback)
     np.savez_compressed(cache, **{k: v for k, v in data.items() if k != "report"})
     record.write_json(out / "dataset.json", data["report"])
@@ -159,7 +166,7 @@ def run(args: argparse.Namespace) -> dict:
     train_ds = (tf.data.Dataset.from_tensor_slices((x[train], y[train])).shuffle(int(train.sum()), seed=args.seed)
                 .batch(args.batch).map(lambda a, b: (augment(a, training=True), b)).prefetch(2))
     valid_ds = tf.data.Dataset.from_tensor_slices((x[valid], y[valid])).batch(256)
-    model = build_model(args.width)
+    model = build_model(args.width, args.size)
     if args.init_from:
         log.info("initialised %d layers from %s", init_from(model, args.init_from), args.init_from)
     model.compile(optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(
@@ -180,7 +187,7 @@ def run(args: argparse.Namespace) -> dict:
     metrics.update(dataset=data["report"], parameters=int(best.count_params()),
                    train_seconds_this_session=round(time.time() - started, 1))
     record.write_json(out / "metrics.json", metrics)
-    record.write_export(out, "seatbelt", seatbelt_data.LABELS, INPUT_METADATA, calib=x[train][:1000],
+    record.write_export(out, "seatbelt", seatbelt_data.LABELS, input_metadata(args.size), calib=x[train][:1000],
                         verify=x[valid], verify_labels=data["y"][valid])
     record.plot_curves(out / "history.csv", out / "curves.png")
     record.plot_confusion(metrics["confusion"], seatbelt_data.LABELS, out / "confusion.png")
