@@ -146,9 +146,9 @@ def format_report(report: dict) -> str:
         lines.append(f"{name:<10}{row['precision']:>10.3f}{row['recall']:>8.3f}{row['f1']:>8.3f}{row['support']:>9}")
     width = max(len(label) for label in report["labels"])
     lines.append("confusion (rows: true, columns: predicted)")
-    lines.append(" " * (width + 1) + " ".join(f"{label[:7]:>7}" for label in report["labels"]))
+    lines.append(" " * (width + 1) + " ".join(f"{label:>{width}}" for label in report["labels"]))
     for label, row in zip(report["labels"], report["confusion"]):
-        lines.append(f"{label:<{width + 1}}" + " ".join(f"{v:>7}" for v in row))
+        lines.append(f"{label:<{width + 1}}" + " ".join(f"{v:>{width}}" for v in row))
     return "\n".join(lines)
 
 
@@ -168,7 +168,7 @@ def run(config: Config, args: argparse.Namespace) -> int:
     else:
         report = evaluate_seatbelt(config, args.data, args.model)
         for problem in report["unreadable_files"]:
-            print(f"dmsd: {problem}", file=sys.stderr)
+            print(f"dmsd evaluate: {problem} (skipped)", file=sys.stderr)
     if report["n"] == 0:
         raise DmsdError(f"{args.data}: nothing to score (no faces found in any image)")
     print(json.dumps(report) if args.json else format_report(report))

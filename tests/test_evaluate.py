@@ -99,6 +99,20 @@ def test_seatbelt_folder_layout(tmp_path):
     assert report["images"] == 2 and report["with_face"] == 2 and report["per_class"]["worn"]["support"] == 2
 
 
+def test_seatbelt_unreadable_image_named_and_counted(tmp_path):
+    for label in ("worn", "not_worn"):
+        (tmp_path / label).mkdir()
+    shutil.copy(SAMPLES / "cabin_frame010.jpg", tmp_path / "worn")
+    whole = (SAMPLES / "cabin_frame110.jpg").read_bytes()
+    (tmp_path / "not_worn" / "truncated.jpg").write_bytes(whole[: len(whole) // 50])
+    result = run_dmsd("evaluate", "--task", "seatbelt", "--data", str(tmp_path), "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["images"] == 2 and report["unreadable"] == 1 and report["with_face"] == 1
+    problem, = result.stderr.strip().splitlines()
+    assert problem.startswith("dmsd evaluate: ") and "truncated.jpg" in problem and "Traceback" not in result.stderr
+
+
 def test_seatbelt_on_a_video_of_one_label(tmp_path):
     """Every frame of the belted clip, tracked as the daemon tracks a camera; the truth comes from --label."""
     result = run_dmsd("evaluate", "--task", "seatbelt", "--data", str(CLIP), "--label", "worn", "--json")
