@@ -88,6 +88,9 @@ def emotion_section(run: Path, timing: dict, candidates: list[dict], study_run: 
         f"to {config['lr']}, label smoothing {config['label_smoothing']}, "
         + (f"targets {1 - config['ferplus_soft']:g} x the FER2013 label + {config['ferplus_soft']:g} x the FER+ "
            "annotators' vote shares, " if config.get("ferplus_soft") else "")
+        + (f"targets {1 - config['teacher_weight']:g} x the FER2013 label + {config['teacher_weight']:g} x the mean "
+           f"probabilities of teacher{'s' if len(config['teacher']) > 1 else ''} "
+           + ", ".join(f"`{t}`" for t in config["teacher"]) + " (distillation), " if config.get("teacher") else "")
         + "class weights "
         f"{'on' if config['class_weights'] else 'off'}; augmentation: "
         + ", ".join(config.get("augmentation", ["flip", "translation", "rotation", "zoom", "contrast"]))
@@ -248,6 +251,8 @@ def reproduce(emotion: Path, seatbelt: Path, candidates: list[Path], imbalance: 
     e, s = load(emotion, "config.json"), load(seatbelt, "config.json")
     ferplus = f" \\\n    --ferplus {e['ferplus']}" if e.get("ferplus") else ""
     ferplus += f" --ferplus-soft {e['ferplus_soft']}" if e.get("ferplus_soft") else ""
+    if e.get("teacher"):  # the teachers are earlier runs, trained with the same command and their own flags
+        ferplus += " \\\n    " + " ".join(f"--teacher {t}" for t in e["teacher"]) + f" --teacher-weight {e['teacher_weight']}"
     weights = " --class-weights" if e.get("class_weights") else ""
     # Runs from before --select existed chose their checkpoint on plain accuracy.
     belt_extra = f" --select {s.get('select', 'accuracy')}" + (" --profile-fallback" if s.get("profile_fallback") else "")

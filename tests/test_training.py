@@ -2,6 +2,7 @@
 
 import gzip
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -112,6 +113,21 @@ def test_train_export_quantize_and_run_in_dmsd(tmp_path):
     assert f"| accuracy | {100 * report['fp32']['accuracy']:.2f}% | {100 * report['int8']['accuracy']:.2f}% |" in section
     assert f"{timing['int8']['p50_ms']:.3f} ms" in section and "random_erasing" in section
 
+    # That run, as a teacher: its probabilities are averaged with its mirror image's, so they are mirror-blind.
+    from train import fer2013
+    from train.emotion import teacher_probabilities, to_input
+
+    faces = to_input(fer2013.load(FER, "PublicTest").images[:64])
+    taught = teacher_probabilities([str(run)], faces)
+    assert np.allclose(taught.sum(axis=1), 1, atol=1e-5)
+    assert np.allclose(taught, teacher_probabilities([str(run)], faces[:, :, ::-1]), atol=1e-5)
+    student = tmp_path / "student"
+    assert train_main(["emotion", "--data", str(FER), "--out", str(student), "--epochs", "1", "--limit", "200",
+                       "--width", "4", "--teacher", str(run), "--teacher-weight", "0.7"]) == 0
+    assert json.loads((student / "config.json").read_text())["teacher"] == [str(run)]
+    shutil.copy(run / "conversion.json", student)  # the section's conversion rows; the training line is the student's
+    assert "0.7 x the mean probabilities of teacher `" in emotion_section(student, timing, [])
+
     config = write_config(tmp_path / "c.yaml", f"models:\n  emotion:\n    path: {tmp_path / 'models' / 'emotion.int8.onnx'}\n")
     result = run_dmsd("--config", str(config), "--once", str(SAMPLES / "cabin_frame060.jpg"))
     assert result.returncode == 0, result.stderr
@@ -140,6 +156,9 @@ def test_ferplus_soft_targets_blend_the_label_with_the_annotators_votes():
 @pytest.mark.parametrize("argv, message", [
     (["--ferplus-soft", "0.5"], "--ferplus-soft needs --ferplus"),
     (["--ferplus", str(FERPLUS), "--ferplus-soft", "1.5"], "between 0 and 1"),
+    (["--teacher", "runs/none", "--teacher-weight", "1.5"], "--teacher-weight must be between 0 and 1"),
+    (["--teacher", "no/such/run"], "--teacher no/such/run: no such run folder"),
+    (["--teacher", "no/such/run", "--ferplus", str(FERPLUS), "--ferplus-soft", "0.5"], "choose one"),
 ])
 def test_bad_ferplus_soft(tmp_path, capsys, argv, message):
     from train.__main__ import main as train_main

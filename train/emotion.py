@@ -36,6 +36,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ferplus", default=None, help="fer2013new.csv: drop rows FER+ annotators call not-a-face")
     parser.add_argument("--ferplus-soft", type=float, default=0.0, metavar="W",
                         help="with --ferplus: train on (1-W) x the FER2013 label + W x the FER+ vote shares")
+    parser.add_argument("--teacher", action="append", default=[], metavar="RUN",
+                        help="distil from this trained run (its best.keras, or a .keras file); repeat for an ensemble")
+    parser.add_argument("--teacher-weight", type=float, default=0.5, metavar="W",
+                        help="with --teacher: train on (1-W) x the FER2013 label + W x the teachers' mean probabilities")
     parser.add_argument("--limit", type=int, default=None, help="use only the first N training faces (smoke tests)")
     parser.add_argument("--seed", type=int, default=1)
 
@@ -114,6 +118,28 @@ INPUT_METADATA = {"size": [fer2013.SIDE, fer2013.SIDE], "colour": "grey", "layou
                   "scale": 1 / 255.0, "offset": 0.0}
 
 
+def teacher_probabilities(paths: list[str], x: np.ndarray) -> np.ndarray:
+    """The teachers' mean probabilities on `x` and its mirror image: the soft targets a small student distils.
+
+    Computed once on the un-augmented faces (offline distillation): running the teachers on every augmented batch
+    would double an epoch's time on this CPU.
+    """
+    import keras
+
+    total = np.zeros((len(x), len(fer2013.LABELS)), dtype=np.float32)
+    for path in paths:
+        file = Path(path) / "best.keras" if Path(path).is_dir() else Path(path)
+        if not file.is_file():
+            raise DmsdError(f"--teacher {path}: no such run folder with best.keras, or .keras file")
+        teacher = keras.models.load_model(file, compile=False)
+        if tuple(teacher.input_shape[1:]) != x.shape[1:] or teacher.output_shape[-1] != len(fer2013.LABELS):
+            raise DmsdError(f"--teacher {path}: takes {teacher.input_shape[1:]} and gives {teacher.output_shape[-1]} "
+                            f"classes; the student needs {x.shape[1:]} and {len(fer2013.LABELS)}")
+        for view in (x, x[:, :, ::-1]):
+            total += teacher.predict(view, batch_size=512, verbose=0)
+    return total / (2 * len(paths))
+
+
 def run(args: argparse.Namespace) -> dict:
     import keras
     import tensorflow as tf
@@ -122,6 +148,10 @@ def run(args: argparse.Namespace) -> dict:
         raise DmsdError("--ferplus-soft needs --ferplus (the FER+ votes file)")
     if not 0.0 <= args.ferplus_soft <= 1.0:
         raise DmsdError(f"--ferplus-soft must be between 0 and 1, not {args.ferplus_soft}")
+    if not 0.0 <= args.teacher_weight <= 1.0:
+        raise DmsdError(f"--teacher-weight must be between 0 and 1, not {args.teacher_weight}")
+    if args.teacher and args.ferplus_soft:
+        raise DmsdError("--teacher and --ferplus-soft both set soft targets; choose one")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(args.seed)
@@ -147,7 +177,13 @@ def run(args: argparse.Namespace) -> dict:
         weights = {i: float(len(train) / (len(counts) * max(c, 1))) for i, c in enumerate(counts)}
 
     x_train = to_input(train.images)
-    y_train = fer2013.soft_targets(train.labels, votes if args.ferplus_soft else None, args.ferplus_soft)
+    if args.teacher:
+        taught = teacher_probabilities(args.teacher, x_train)
+        log.info("teachers agree with the FER2013 label on %.1f%% of training faces",
+                 100 * float((taught.argmax(axis=1) == train.labels).mean()))
+        y_train = fer2013.soft_targets(train.labels, taught, args.teacher_weight)
+    else:
+        y_train = fer2013.soft_targets(train.labels, votes if args.ferplus_soft else None, args.ferplus_soft)
     x_val, y_val = to_input(val.images), keras.utils.to_categorical(val.labels, len(fer2013.LABELS))
     train_ds = (tf.data.Dataset.from_tensor_slices((x_train, y_train)).shuffle(len(x_train), seed=args.seed)
                 .batch(args.batch).map(lambda x, y: (augment(x, training=True), y), num_parallel_calls=2)

@@ -37,10 +37,10 @@ def ferplus_votes(path: str | Path, faces: FaceSet) -> np.ndarray:
 
 
 def soft_targets(labels: np.ndarray, votes: np.ndarray | None, weight: float) -> np.ndarray:
-    """Training targets (N x 7): (1 - weight) x the one-hot FER2013 label + weight x the FER+ vote shares.
+    """Training targets (N x 7): (1 - weight) x the one-hot FER2013 label + weight x the shares in `votes`.
 
-    FER+ re-labelled every face with ten annotators; their vote shares say how ambiguous a face is, which one
-    noisy FER2013 label cannot. A row without a vote for any of our classes keeps its one-hot label.
+    `votes`: FER+'s ten annotators per face (their shares say how ambiguous a face is, which one noisy FER2013
+    label cannot), or teachers' probabilities for distillation. A row without a vote keeps its one-hot label.
     """
     targets = np.eye(len(LABELS), dtype=np.float32)[labels]
     if votes is None or weight == 0:
