@@ -204,6 +204,7 @@ def seatbelt_section(run: Path, timing: dict, targets: dict) -> str:
     lines += [
         f"- **Model.** {conversion['parameters']:,} parameters, {side}x{side} grey input"
         + (f", convolutions started from `{config['init_from']}`" if config.get("init_from") else "")
+        + (f", its first {config['freeze_stages']} stages kept as copied" if config.get("freeze_stages") else "")
         + f"; {config['epochs']} epochs, "
         f"{config['train_regions']} training and {config['valid_regions']} validation regions; "
         f"{metrics.get('train_seconds_this_session', 0):.0f} s of training.",
@@ -260,6 +261,7 @@ def reproduce(emotion: Path, seatbelt: Path, candidates: list[Path], imbalance: 
     belt_extra += f" --size {s['size']}" if s.get("size", 64) != 64 else ""
     belt_extra += f" --seed {s['seed']}" if s.get("seed", 1) != 1 else ""
     belt_extra += f" \\\n    --init-from {s['init_from']}" if s.get("init_from") else ""
+    belt_extra += f" --freeze-stages {s['freeze_stages']}" if s.get("freeze_stages") else ""
     return "\n".join([
         "## Reproduce", "```sh", '.venv/bin/pip install -e ".[train]"',
         f".venv/bin/python -m train emotion --out runs/{emotion.name} --arch {e['arch']} --width {e['width']} "

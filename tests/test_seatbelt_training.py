@@ -83,6 +83,14 @@ def test_init_from_copies_the_emotion_trunk(tmp_path):
         seatbelt.init_from(seatbelt.build_model(8), str(tmp_path / "faces.keras"))
     with pytest.raises(DmsdError, match="no such Keras model"):
         seatbelt.init_from(belt, str(tmp_path / "missing.keras"))
+    # Two stages frozen: stage one's convolution and stage two's two, each with its batch norm.
+    assert seatbelt.freeze_stages(belt, 2) == 6
+    assert [l.trainable for l in conv(belt)] == [False] * 3 + [True] * 4
+    kept = [w.copy() for w in conv(belt)[0].get_weights()]
+    belt.compile(optimizer="adam", loss="categorical_crossentropy")
+    belt.fit(np.random.rand(8, 64, 64, 1), keras.utils.to_categorical(np.arange(8) % 2, 2), verbose=0)
+    np.testing.assert_array_equal(conv(belt)[0].get_weights()[0], kept[0])
+    assert not np.array_equal(conv(belt)[3].get_weights()[0], conv(faces)[3].get_weights()[0])
 
 
 def test_near_duplicates_share_a_split():
@@ -177,11 +185,16 @@ def test_nothing_to_train_on(tmp_path, capsys):
     assert "nothing to train on" in capsys.readouterr().err
 
 
-def test_input_size_out_of_range(tmp_path, capsys):
+@pytest.mark.parametrize("argv, message", [
+    (["--size", "8"], "--size 8: allowed 16 to 256"),
+    (["--freeze-stages", "2"], "needs --init-from"),
+    (["--freeze-stages", "5", "--init-from", "x.keras"], "--freeze-stages 5: allowed 0 to 4"),
+])
+def test_bad_model_arguments(tmp_path, capsys, argv, message):
     from train.__main__ import main as train_main
 
-    assert train_main(["seatbelt", "--size", "8", "--out", str(tmp_path / "r")]) == 2
-    assert "--size 8: allowed 16 to 256" in capsys.readouterr().err
+    assert train_main(["seatbelt", *argv, "--out", str(tmp_path / "r")]) == 2
+    assert message in capsys.readouterr().err
 
 
 def test_select_last_keeps_the_final_weights(tmp_path):
