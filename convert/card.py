@@ -71,6 +71,19 @@ def candidate_rows(candidates: list[Path], runs: int) -> list[dict]:
     return rows
 
 
+def soft_targets_text(config: dict) -> str:
+    """The training line's words for soft targets (train/fer2013.soft_targets), if the run used any."""
+    if config.get("teacher"):
+        weight = config["teacher_weight"]
+        blended = (f"the mean probabilities of teacher{'s' if len(config['teacher']) > 1 else ''} "
+                   + ", ".join(f"`{t}`" for t in config["teacher"]) + " (distillation)")
+    elif config.get("ferplus_soft"):
+        weight, blended = config["ferplus_soft"], "the FER+ annotators' vote shares"
+    else:
+        return ""
+    return f"targets {1 - weight:g} x the FER2013 label + {weight:g} x {blended}, "
+
+
 def emotion_section(run: Path, timing: dict, candidates: list[dict], study_run: Path | None = None) -> str:
     config, metrics, conversion = load(run, "config.json"), load(run, "metrics.json"), load(run, "conversion.json")
     fp32, int8 = conversion["fp32"], conversion["int8"]
@@ -86,11 +99,7 @@ def emotion_section(run: Path, timing: dict, candidates: list[dict], study_run: 
         + ARCH_TEXT.get(config["arch"], "see train/emotion.py") + ".",
         f"- **Training.** {config['epochs']} epochs, batch {config['batch']}, AdamW with a cosine schedule and warm-up "
         f"to {config['lr']}, label smoothing {config['label_smoothing']}, "
-        + (f"targets {1 - config['ferplus_soft']:g} x the FER2013 label + {config['ferplus_soft']:g} x the FER+ "
-           "annotators' vote shares, " if config.get("ferplus_soft") else "")
-        + (f"targets {1 - config['teacher_weight']:g} x the FER2013 label + {config['teacher_weight']:g} x the mean "
-           f"probabilities of teacher{'s' if len(config['teacher']) > 1 else ''} "
-           + ", ".join(f"`{t}`" for t in config["teacher"]) + " (distillation), " if config.get("teacher") else "")
+        + soft_targets_text(config)
         + "class weights "
         f"{'on' if config['class_weights'] else 'off'}; augmentation: "
         + ", ".join(config.get("augmentation", ["flip", "translation", "rotation", "zoom", "contrast"]))

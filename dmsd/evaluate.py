@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -60,72 +60,77 @@ def evaluate_emotion(config: Config, data: str, model_path: str | None, usage: s
     return report
 
 
-def evaluate_seatbelt(config: Config, data: str, model_path: str | None) -> dict:
+def seatbelt_analyzer(config: Config, model_path: str | None, video: bool):
+    """The daemon's own pipeline (face, chest region, model), with `model_path` in place of the configured model."""
     from dmsd.pipeline import Analyzer
 
     if model_path:
         config = replace(config, models=replace(config.models, seatbelt=replace(config.models.seatbelt,
                                                                                  path=model_path)))
-    analyzer = Analyzer.from_config(config, video=False)
-    images = load_labeled_images(data)
-    truth, predicted, unreadable, no_face, no_region = [], [], [], 0, 0
-    for image in images:
+    return Analyzer.from_config(config, video=video)
+
+
+@dataclass
+class SeatbeltTally:
+    """What the pipeline made of each image or frame: no face, no chest region, or a prediction to score."""
+    images: int = 0
+    no_face: int = 0
+    no_region: int = 0
+    truth: list[int] = field(default_factory=list)
+    predicted: list[int] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)
+
+    def add(self, result, label: str) -> None:
+        self.images += 1
+        if result.face is None:
+            self.no_face += 1
+        elif result.seatbelt is None:
+            self.no_region += 1
+        else:
+            self.truth.append(SEATBELT_LABELS.index(label))
+            self.predicted.append(SEATBELT_LABELS.index("worn" if result.seatbelt.worn else "not_worn"))
+
+    def report(self, **about) -> dict:
+        report = classification_report(np.array(self.truth, dtype=np.int64), np.array(self.predicted, dtype=np.int64),
+                                       SEATBELT_LABELS)
+        with_face = self.images - self.no_face
+        report.update(task="seatbelt", **about, images=self.images + len(self.unreadable),
+                      unreadable=len(self.unreadable), with_face=with_face,
+                      face_share=round(with_face / self.images, 4) if self.images else 0.0,
+                      no_chest_region=self.no_region, unreadable_files=self.unreadable)
+        return report
+
+
+def evaluate_seatbelt(config: Config, data: str, model_path: str | None) -> dict:
+    analyzer = seatbelt_analyzer(config, model_path, video=False)
+    tally = SeatbeltTally()
+    for image in load_labeled_images(data):
         try:
             pixels = read_image(image.path)
         except DmsdError as exc:
-            unreadable.append(str(exc))
+            tally.unreadable.append(str(exc))
             continue
-        result = analyzer.analyze(pixels, str(image.path), 0.0)
-        if result.face is None:
-            no_face += 1
-        elif result.seatbelt is None:
-            no_region += 1
-        else:
-            truth.append(SEATBELT_LABELS.index(image.label))
-            predicted.append(SEATBELT_LABELS.index("worn" if result.seatbelt.worn else "not_worn"))
-    report = classification_report(np.array(truth, dtype=np.int64), np.array(predicted, dtype=np.int64),
-                                   SEATBELT_LABELS)
-    read = len(images) - len(unreadable)
-    report.update(task="seatbelt", model=str(analyzer.seatbelt.path), data=str(data), images=len(images),
-                  unreadable=len(unreadable), with_face=read - no_face,
-                  face_share=round((read - no_face) / read, 4) if read else 0.0,
-                  no_chest_region=no_region, unreadable_files=unreadable)
-    return report
+        tally.add(analyzer.analyze(pixels, str(image.path), 0.0), image.label)
+    return tally.report(model=str(analyzer.seatbelt.path), data=str(data))
 
 
 def evaluate_seatbelt_video(config: Config, data: str, model_path: str | None, label: str) -> dict:
-    from dmsd.pipeline import Analyzer
     from dmsd.sources import EndOfSource, VideoFileSource
 
-    if model_path:
-        config = replace(config, models=replace(config.models, seatbelt=replace(config.models.seatbelt,
-                                                                                 path=model_path)))
-    analyzer = Analyzer.from_config(config, video=True)
+    analyzer = seatbelt_analyzer(config, model_path, video=True)
     source = VideoFileSource(data, replace(config.source, uri=data, realtime=False, loop=False))
     source.open()
-    frames, no_face, no_region, predicted = 0, 0, 0, []
+    tally = SeatbeltTally()
     try:
         while True:
             try:
                 frame = source.read(1.0)
             except EndOfSource:
                 break
-            frames += 1
-            result = analyzer.analyze(frame.image, frame.name, frame.ts)
-            if result.face is None:
-                no_face += 1
-            elif result.seatbelt is None:
-                no_region += 1
-            else:
-                predicted.append(SEATBELT_LABELS.index("worn" if result.seatbelt.worn else "not_worn"))
+            tally.add(analyzer.analyze(frame.image, frame.name, frame.ts), label)
     finally:
         source.close()
-    truth = np.full(len(predicted), SEATBELT_LABELS.index(label), dtype=np.int64)
-    report = classification_report(truth, np.array(predicted, dtype=np.int64), SEATBELT_LABELS)
-    report.update(task="seatbelt", model=str(analyzer.seatbelt.path), data=str(data), label=label, images=frames,
-                  unreadable=0, with_face=frames - no_face, face_share=round((frames - no_face) / frames, 4),
-                  no_chest_region=no_region, unreadable_files=[])
-    return report
+    return tally.report(model=str(analyzer.seatbelt.path), data=str(data), label=label)
 
 
 def format_report(report: dict) -> str:

@@ -137,12 +137,6 @@ def load_regions(args: argparse.Namespace, out: Path) -> dict:
     sources = [name for name in args.sources.split(",") if name]
     if not sources and not args.own:
         raise DmsdError("nothing to train on: give --sources, --own PATH, or both")
-    if args.freeze_stages and not args.init_from:
-        raise DmsdError("--freeze-stages keeps copied weights: it needs --init-from")
-    if not 0 <= args.freeze_stages <= 4:
-        raise DmsdError(f"--freeze-stages {args.freeze_stages}: allowed 0 to 4 (the network has 4 stages)")
-    if not 16 <= args.size <= 256:  # four 2x poolings need at least 16 pixels; beyond 256 is not a small CNN
-        raise DmsdError(f"--size {args.size}: allowed 16 to 256 pixels")
     if cache.is_file():
         data = dict(np.load(cache, allow_pickle=False))
         if data["x"].shape[1:] == (args.size, args.size):  # the same run resumed; another --size builds anew
@@ -169,6 +163,12 @@ def run(args: argparse.Namespace) -> dict:
     import keras
     import tensorflow as tf
 
+    if args.freeze_stages and not args.init_from:
+        raise DmsdError("--freeze-stages keeps copied weights: it needs --init-from")
+    if not 0 <= args.freeze_stages <= 4:
+        raise DmsdError(f"--freeze-stages {args.freeze_stages}: allowed 0 to 4 (the network has 4 stages)")
+    if not 16 <= args.size <= 256:  # four 2x poolings need at least 16 pixels; beyond 256 is not a small CNN
+        raise DmsdError(f"--size {args.size}: allowed 16 to 256 pixels")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(args.seed)
