@@ -27,6 +27,9 @@ ARCH_TEXT = {
              "between stages, global average pooling, dropout 0.3, softmax over 7 classes",
     "plain_lean": "as `plain`, but one 3x3 convolution instead of two in the first stage, at full 48x48 resolution, "
                   "where convolutions cost most",
+    "plain_lean_fc": "as `plain_lean`, but the last 3x3 map is flattened (channels first, so the NCHW graph needs no "
+                     "Transpose) into a 256-unit ReLU layer with dropout 0.4, instead of averaged: where on the face a "
+                     "feature fired is kept, for about 1% more computation",
     "separable": "mini-Xception style: depthwise-separable convolutions with residual 1x1 shortcuts",
 }
 

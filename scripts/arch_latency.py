@@ -21,7 +21,7 @@ from dmsd.benchmark import time_interleaved  # noqa: E402
 from scripts.int8_study import session  # noqa: E402
 from train.emotion import ARCHITECTURES  # noqa: E402
 
-CANDIDATES = [("plain", 16), ("plain_lean", 16), ("plain", 12), ("plain_lean", 24), ("plain", 24),
+CANDIDATES = [("plain", 16), ("plain_lean", 16), ("plain_lean_fc", 16), ("plain", 12), ("plain_lean", 24), ("plain", 24),
               ("separable", 16), ("separable", 32)]
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from conftest import SAMPLES, SHARED, run_dmsd, write_config
 from dmsd.errors import DmsdError
+from train.emotion import ARCHITECTURES
 
 FER = SHARED / "fer2013" / "fer2013.csv.gz"
 FERPLUS = SHARED / "fer2013" / "fer2013new.csv"
@@ -132,6 +133,26 @@ def test_train_export_quantize_and_run_in_dmsd(tmp_path):
     result = run_dmsd("--config", str(config), "--once", str(SAMPLES / "cabin_frame060.jpg"))
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["emotion"]["label"]
+
+
+@pytest.mark.training
+@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
+def test_every_architecture_exports_to_nchw_onnx_without_a_transpose(tmp_path, arch):
+    """The INT8 speed-up depends on the graph staying channels-first end to end (see the model card)."""
+    import onnx
+    import onnxruntime as ort
+
+    from convert.export import keras_to_onnx, nhwc_to_nchw
+    from train import fer2013
+    from train.emotion import to_input
+
+    model = ARCHITECTURES[arch](8)
+    keras_to_onnx(model, tmp_path / "m.onnx")
+    assert "Transpose" not in {node.op_type for node in onnx.load(tmp_path / "m.onnx").graph.node}
+    faces = to_input(fer2013.load(FER, "PublicTest").images[:32])
+    session = ort.InferenceSession(tmp_path / "m.onnx", providers=["CPUExecutionProvider"])
+    (onnx_probs,) = session.run(None, {session.get_inputs()[0].name: nhwc_to_nchw(faces)})
+    np.testing.assert_allclose(onnx_probs, model.predict(faces, verbose=0), atol=1e-5)
 
 
 def test_ferplus_soft_targets_blend_the_label_with_the_annotators_votes():
