@@ -22,6 +22,7 @@ import numpy as np
 from dmsd.benchmark import machine, time_models, time_pair
 
 
+OPTIMIZER_TEXT = {"adamw": "AdamW (weight decay 1e-4)", "sgd": "SGD with Nesterov momentum 0.9 (weight decay 5e-4)"}
 ARCH_TEXT = {
     "plain": "four stages of two 3x3 convolutions with batch norm and ReLU (width, 2x, 4x, 8x channels), max pooling "
              "between stages, global average pooling, dropout 0.3, softmax over 7 classes",
@@ -100,7 +101,8 @@ def emotion_section(run: Path, timing: dict, candidates: list[dict], study_run: 
         "PrivateTest, the final held-out split, is not in this repository's data and was never used.",
         f"- **Model.** `{config['arch']}{config['width']}`, {conversion['parameters']:,} parameters: "
         + ARCH_TEXT.get(config["arch"], "see train/emotion.py") + ".",
-        f"- **Training.** {config['epochs']} epochs, batch {config['batch']}, AdamW with a cosine schedule and warm-up "
+        f"- **Training.** {config['epochs']} epochs, batch {config['batch']}, "
+        + OPTIMIZER_TEXT[config.get("optimizer", "adamw")] + " with a cosine schedule and warm-up "
         f"to {config['lr']}, label smoothing {config['label_smoothing']}, "
         + soft_targets_text(config)
         + "class weights "
@@ -278,7 +280,8 @@ def reproduce(emotion: Path, seatbelt: Path, candidates: list[Path], imbalance: 
         "## Reproduce", "```sh", '.venv/bin/pip install -e ".[train]"',
         f".venv/bin/python -m train emotion --out runs/{emotion.name} --arch {e['arch']} --width {e['width']} "
         f"--epochs {e['epochs']} --batch {e['batch']} --lr {e['lr']} --label-smoothing {e['label_smoothing']}"
-        f"{weights}{ferplus}",
+        + (f" --optimizer {e['optimizer']}" if e.get("optimizer", "adamw") != "adamw" else "")
+        + f"{weights}{ferplus}",
         f".venv/bin/python -m convert runs/{emotion.name} --out models {convert_flags(load(emotion, 'conversion.json'))}",
         f".venv/bin/python -m train seatbelt --out runs/{seatbelt.name} --sources {s['sources']} "
         f"--epochs {s['epochs']} --lr {s['lr']} --width {s['width']}{belt_extra}",

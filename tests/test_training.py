@@ -124,15 +124,60 @@ def test_train_export_quantize_and_run_in_dmsd(tmp_path):
     assert np.allclose(taught, teacher_probabilities([str(run)], faces[:, :, ::-1]), atol=1e-5)
     student = tmp_path / "student"
     assert train_main(["emotion", "--data", str(FER), "--out", str(student), "--epochs", "1", "--limit", "200",
-                       "--width", "4", "--teacher", str(run), "--teacher-weight", "0.7"]) == 0
+                       "--width", "4", "--teacher", str(run), "--teacher-weight", "0.7", "--optimizer", "sgd",
+                       "--lr", "0.01"]) == 0
     assert json.loads((student / "config.json").read_text())["teacher"] == [str(run)]
     shutil.copy(run / "conversion.json", student)  # the section's conversion rows; the training line is the student's
-    assert "0.7 x the mean probabilities of teacher `" in emotion_section(student, timing, [])
+    section = emotion_section(student, timing, [])
+    assert "0.7 x the mean probabilities of teacher `" in section and "SGD with Nesterov momentum" in section
 
     config = write_config(tmp_path / "c.yaml", f"models:\n  emotion:\n    path: {tmp_path / 'models' / 'emotion.int8.onnx'}\n")
     result = run_dmsd("--config", str(config), "--once", str(SAMPLES / "cabin_frame060.jpg"))
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["emotion"]["label"]
+
+
+class Interrupted(Exception):
+    pass
+
+
+@pytest.mark.training
+def test_an_interrupted_run_resumes_where_it_stopped_and_keeps_its_best_checkpoint(tmp_path, monkeypatch):
+    import csv
+
+    import keras
+
+    from train import record
+    from train.__main__ import main as train_main
+
+    real_callbacks = record.callbacks
+
+    class StopAfterSecondEpoch(keras.callbacks.Callback):  # a power cut after two epochs were saved
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                raise Interrupted
+
+    monkeypatch.setattr(record, "callbacks", lambda out, **kw: real_callbacks(out, **kw) + [StopAfterSecondEpoch()])
+    run = tmp_path / "run"
+    argv = ["emotion", "--data", str(FER), "--out", str(run), "--epochs", "3", "--limit", "200", "--width", "4"]
+    with pytest.raises(Interrupted):
+        train_main(argv)
+    assert (run / "backup").is_dir() and (run / "best.keras").is_file()
+    monkeypatch.setattr(record, "callbacks", real_callbacks)
+    assert train_main(argv) == 0
+    with open(run / "history.csv", newline="") as handle:
+        history = list(csv.DictReader(handle))
+    assert [row["epoch"] for row in history] == ["0", "1", "2"]  # the third epoch only, not three more
+
+    # The resumed checkpoint starts from the best epoch already run, so a worse epoch cannot replace best.keras.
+    best = max(float(row["val_accuracy"]) for row in history)
+    checkpoint = next(c for c in record.callbacks(run) if isinstance(c, keras.callbacks.ModelCheckpoint))
+    checkpoint.set_model(keras.models.load_model(run / "best.keras"))
+    before = (run / "best.keras").stat().st_mtime_ns
+    checkpoint.on_epoch_end(3, {"val_accuracy": best - 0.01})
+    assert (run / "best.keras").stat().st_mtime_ns == before
+    checkpoint.on_epoch_end(4, {"val_accuracy": best + 0.01})
+    assert (run / "best.keras").stat().st_mtime_ns != before
 
 
 @pytest.mark.training

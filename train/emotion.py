@@ -30,7 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--width", type=int, default=32, help="channels of the first stage")
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--lr", type=float, default=2e-3, help="peak learning rate of the cosine schedule")
+    parser.add_argument("--optimizer", default="adamw", choices=OPTIMIZERS,
+                        help="adamw (weight decay 1e-4), or sgd (Nesterov momentum 0.9, weight decay 5e-4; try --lr 0.01)")
     parser.add_argument("--label-smoothing", type=float, default=0.1)
     parser.add_argument("--class-weights", action="store_true", help="weight the loss by inverse class frequency")
     parser.add_argument("--ferplus", default=None, help="fer2013new.csv: drop rows FER+ annotators call not-a-face")
@@ -42,6 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="with --teacher: train on (1-W) x the FER2013 label + W x the teachers' mean probabilities")
     parser.add_argument("--limit", type=int, default=None, help="use only the first N training faces (smoke tests)")
     parser.add_argument("--seed", type=int, default=1)
+
+
+OPTIMIZERS = ("adamw", "sgd")
 
 
 def conv_block(x, filters: int, layers, convs: int = 2):
@@ -203,7 +208,11 @@ def run(args: argparse.Namespace) -> dict:
     steps = args.epochs * int(np.ceil(len(x_train) / args.batch))
     schedule = keras.optimizers.schedules.CosineDecay(args.lr * 0.1, steps, warmup_target=args.lr,
                                                       warmup_steps=min(steps // 10, 1000))
-    model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=1e-4),
+    if args.optimizer == "sgd":
+        optimizer = keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True, weight_decay=5e-4)
+    else:
+        optimizer = keras.optimizers.AdamW(schedule, weight_decay=1e-4)
+    model.compile(optimizer=optimizer,
                   loss=keras.losses.CategoricalCrossentropy(label_smoothing=args.label_smoothing),
                   metrics=["accuracy"])
     log.info("%s: %d parameters, %d training faces", model.name, model.count_params(), len(x_train))

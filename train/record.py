@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -30,8 +31,19 @@ def callbacks(out: Path, monitor: str | None = "val_accuracy", validation: tuple
     extra = [BalancedAccuracy()] if validation is not None else []
     return extra + [keras.callbacks.BackupAndRestore(str(out / "backup")),
                     keras.callbacks.ModelCheckpoint(str(out / "best.keras"), monitor=monitor or "loss", mode="max",
-                                                    save_best_only=monitor is not None),
+                                                    save_best_only=monitor is not None,
+                                                    initial_value_threshold=best_so_far(out / "history.csv", monitor)),
                     keras.callbacks.CSVLogger(str(out / "history.csv"), append=True)]
+
+
+def best_so_far(history_csv: Path, monitor: str | None) -> float | None:
+    """The best `monitor` among epochs already run: a resumed run starts ModelCheckpoint from it, or the first
+    epoch after resuming would overwrite best.keras however much worse it is."""
+    if monitor is None or not history_csv.exists():
+        return None
+    with open(history_csv, encoding="utf-8", newline="") as handle:
+        values = [float(row[monitor]) for row in csv.DictReader(handle) if row.get(monitor)]
+    return max(values, default=None)
 
 
 def write_json(path: Path, data: dict) -> None:
