@@ -22,7 +22,6 @@ import numpy as np
 from dmsd.benchmark import machine, time_models, time_pair
 
 
-OPTIMIZER_TEXT = {"adamw": "AdamW (weight decay 1e-4)", "sgd": "SGD with Nesterov momentum 0.9 (weight decay 5e-4)"}
 ARCH_TEXT = {
     "plain": "four stages of two 3x3 convolutions with batch norm and ReLU (width, 2x, 4x, 8x channels), max pooling "
              "between stages, global average pooling, dropout 0.3, softmax over 7 classes",
@@ -75,6 +74,16 @@ def candidate_rows(candidates: list[Path], runs: int) -> list[dict]:
     return rows
 
 
+def optimizer_text(config: dict) -> str:
+    """The training line's words for the optimizer, from the settings the run recorded (train/emotion.OPTIMIZERS).
+    Runs from before --optimizer recorded none; they used AdamW."""
+    name, settings = config.get("optimizer_settings", ["AdamW", {}])
+    momentum = (f" with {'Nesterov ' if settings.get('nesterov') else ''}momentum {settings['momentum']:g}"
+                if settings.get("momentum") else "")
+    decay = f" (weight decay {settings['weight_decay']:g})" if settings.get("weight_decay") else ""
+    return name + momentum + decay
+
+
 def soft_targets_text(config: dict) -> str:
     """The training line's words for soft targets (train/fer2013.soft_targets), if the run used any."""
     if config.get("teacher"):
@@ -102,7 +111,7 @@ def emotion_section(run: Path, timing: dict, candidates: list[dict], study_run: 
         f"- **Model.** `{config['arch']}{config['width']}`, {conversion['parameters']:,} parameters: "
         + ARCH_TEXT.get(config["arch"], "see train/emotion.py") + ".",
         f"- **Training.** {config['epochs']} epochs, batch {config['batch']}, "
-        + OPTIMIZER_TEXT[config.get("optimizer", "adamw")] + " with a cosine schedule and warm-up "
+        + optimizer_text(config) + " with a cosine schedule and warm-up "
         f"to {config['lr']}, label smoothing {config['label_smoothing']}, "
         + soft_targets_text(config)
         + "class weights "

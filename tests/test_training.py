@@ -16,6 +16,15 @@ FERPLUS = SHARED / "fer2013" / "fer2013new.csv"
 
 
 @pytest.fixture(scope="module")
+def public_faces():
+    """The first 64 PublicTest faces as the models take them (the CSV is read once for the module)."""
+    from train import fer2013
+    from train.emotion import to_input
+
+    return to_input(fer2013.load(FER, "PublicTest").images[:64])
+
+
+@pytest.fixture(scope="module")
 def fer_rows():
     with gzip.open(FER, "rt") as handle:
         return [next(handle) for _ in range(41)]  # header + 40 real rows
@@ -86,7 +95,7 @@ def test_empty_split_is_an_error(tmp_path, fer_rows):
 
 
 @pytest.mark.training
-def test_train_export_quantize_and_run_in_dmsd(tmp_path):
+def test_train_export_quantize_and_run_in_dmsd(tmp_path, public_faces):
     """One epoch on a few hundred real faces, then the real convert tooling, then the daemon's own loader."""
     from convert.__main__ import convert
     from train.__main__ import main as train_main
@@ -115,13 +124,11 @@ def test_train_export_quantize_and_run_in_dmsd(tmp_path):
     assert f"{timing['int8']['p50_ms']:.3f} ms" in section and "random_erasing" in section
 
     # That run, as a teacher: its probabilities are averaged with its mirror image's, so they are mirror-blind.
-    from train import fer2013
-    from train.emotion import teacher_probabilities, to_input
+    from train.emotion import teacher_probabilities
 
-    faces = to_input(fer2013.load(FER, "PublicTest").images[:64])
-    taught = teacher_probabilities([str(run)], faces)
+    taught = teacher_probabilities([str(run)], public_faces)
     assert np.allclose(taught.sum(axis=1), 1, atol=1e-5)
-    assert np.allclose(taught, teacher_probabilities([str(run)], faces[:, :, ::-1]), atol=1e-5)
+    assert np.allclose(taught, teacher_probabilities([str(run)], public_faces[:, :, ::-1]), atol=1e-5)
     student = tmp_path / "student"
     assert train_main(["emotion", "--data", str(FER), "--out", str(student), "--epochs", "1", "--limit", "200",
                        "--width", "4", "--teacher", str(run), "--teacher-weight", "0.7", "--optimizer", "sgd",
@@ -182,19 +189,17 @@ def test_an_interrupted_run_resumes_where_it_stopped_and_keeps_its_best_checkpoi
 
 @pytest.mark.training
 @pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
-def test_every_architecture_exports_to_nchw_onnx_without_a_transpose(tmp_path, arch):
+def test_every_architecture_exports_to_nchw_onnx_without_a_transpose(tmp_path, public_faces, arch):
     """The INT8 speed-up depends on the graph staying channels-first end to end (see the model card)."""
     import onnx
     import onnxruntime as ort
 
     from convert.export import keras_to_onnx, nhwc_to_nchw
-    from train import fer2013
-    from train.emotion import to_input
 
     model = ARCHITECTURES[arch](8)
     keras_to_onnx(model, tmp_path / "m.onnx")
     assert "Transpose" not in {node.op_type for node in onnx.load(tmp_path / "m.onnx").graph.node}
-    faces = to_input(fer2013.load(FER, "PublicTest").images[:32])
+    faces = public_faces[:32]
     session = ort.InferenceSession(tmp_path / "m.onnx", providers=["CPUExecutionProvider"])
     (onnx_probs,) = session.run(None, {session.get_inputs()[0].name: nhwc_to_nchw(faces)})
     np.testing.assert_allclose(onnx_probs, model.predict(faces, verbose=0), atol=1e-5)

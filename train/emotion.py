@@ -31,8 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--lr", type=float, default=2e-3, help="peak learning rate of the cosine schedule")
-    parser.add_argument("--optimizer", default="adamw", choices=OPTIMIZERS,
-                        help="adamw (weight decay 1e-4), or sgd (Nesterov momentum 0.9, weight decay 5e-4; try --lr 0.01)")
+    parser.add_argument("--optimizer", default="adamw", choices=sorted(OPTIMIZERS),
+                        help="; ".join(f"{name}: Keras {keras_name} {settings}" for name, (keras_name, settings)
+                                       in OPTIMIZERS.items()) + " (try --lr 0.01 with sgd)")
     parser.add_argument("--label-smoothing", type=float, default=0.1)
     parser.add_argument("--class-weights", action="store_true", help="weight the loss by inverse class frequency")
     parser.add_argument("--ferplus", default=None, help="fer2013new.csv: drop rows FER+ annotators call not-a-face")
@@ -46,7 +47,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=1)
 
 
-OPTIMIZERS = ("adamw", "sgd")
+# --optimizer: the Keras class and its settings besides the learning rate. config.json records them, and the model
+# card describes a run from its config, so this table is the one place they are written.
+OPTIMIZERS = {"adamw": ("AdamW", {"weight_decay": 1e-4}),
+              "sgd": ("SGD", {"momentum": 0.9, "nesterov": True, "weight_decay": 5e-4})}
 
 
 def conv_block(x, filters: int, layers, convs: int = 2):
@@ -128,8 +132,7 @@ def to_input(images: np.ndarray) -> np.ndarray:
     return (images.astype(np.float32) / 255.0)[..., None]
 
 
-INPUT_METADATA = {"size": [fer2013.SIDE, fer2013.SIDE], "colour": "grey", "layout": "NCHW",
-                  "scale": 1 / 255.0, "offset": 0.0}
+INPUT_METADATA = record.grey_input(fer2013.SIDE)
 
 
 def teacher_probabilities(paths: list[str], x: np.ndarray) -> np.ndarray:
@@ -182,6 +185,7 @@ def run(args: argparse.Namespace) -> dict:
         votes = None if votes is None else votes[:len(train)]
     augment = augmentation()
     record.write_json(out / "config.json", {**{k: v for k, v in vars(args).items() if k != "run"},
+                                            "optimizer_settings": OPTIMIZERS[args.optimizer],
                                             "train_faces": len(train), "val_faces": len(val),
                                             "augmentation": [layer.name for layer in augment.layers]})
 
@@ -208,11 +212,8 @@ def run(args: argparse.Namespace) -> dict:
     steps = args.epochs * int(np.ceil(len(x_train) / args.batch))
     schedule = keras.optimizers.schedules.CosineDecay(args.lr * 0.1, steps, warmup_target=args.lr,
                                                       warmup_steps=min(steps // 10, 1000))
-    if args.optimizer == "sgd":
-        optimizer = keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True, weight_decay=5e-4)
-    else:
-        optimizer = keras.optimizers.AdamW(schedule, weight_decay=1e-4)
-    model.compile(optimizer=optimizer,
+    keras_name, settings = OPTIMIZERS[args.optimizer]
+    model.compile(optimizer=getattr(keras.optimizers, keras_name)(schedule, **settings),
                   loss=keras.losses.CategoricalCrossentropy(label_smoothing=args.label_smoothing),
                   metrics=["accuracy"])
     log.info("%s: %d parameters, %d training faces", model.name, model.count_params(), len(x_train))

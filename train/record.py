@@ -36,14 +36,25 @@ def callbacks(out: Path, monitor: str | None = "val_accuracy", validation: tuple
                     keras.callbacks.CSVLogger(str(out / "history.csv"), append=True)]
 
 
+def read_history(history_csv: Path) -> list[dict]:
+    """The epochs logged so far (CSVLogger's rows), none if the run has not started."""
+    if not history_csv.exists():
+        return []
+    with open(history_csv, encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
 def best_so_far(history_csv: Path, monitor: str | None) -> float | None:
     """The best `monitor` among epochs already run: a resumed run starts ModelCheckpoint from it, or the first
     epoch after resuming would overwrite best.keras however much worse it is."""
-    if monitor is None or not history_csv.exists():
+    if monitor is None:
         return None
-    with open(history_csv, encoding="utf-8", newline="") as handle:
-        values = [float(row[monitor]) for row in csv.DictReader(handle) if row.get(monitor)]
-    return max(values, default=None)
+    return max((float(row[monitor]) for row in read_history(history_csv) if row.get(monitor)), default=None)
+
+
+def grey_input(side: int) -> dict:
+    """The dmsd.input contract of a grey side x side model fed pixels / 255, channels first (DESIGN.md)."""
+    return {"size": [side, side], "colour": "grey", "layout": "NCHW", "scale": 1 / 255.0, "offset": 0.0}
 
 
 def write_json(path: Path, data: dict) -> None:
@@ -59,15 +70,12 @@ def write_export(out: Path, task: str, labels: list[str], input_spec: dict, cali
 
 
 def plot_curves(history_csv: Path, out: Path) -> None:
-    import csv
-
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    with open(history_csv) as handle:
-        rows = list(csv.DictReader(handle))
+    rows = read_history(history_csv)
     if not rows:
         return
     epochs = [int(r["epoch"]) + 1 for r in rows]

@@ -26,10 +26,6 @@ log = logging.getLogger(__name__)
 SIZE = 64  # default input side; --size changes it (the model's metadata tells the runtime)
 
 
-def input_metadata(size: int) -> dict:
-    return {"size": [size, size], "colour": "grey", "layout": "NCHW", "scale": 1 / 255.0, "offset": 0.0}
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", default="../shared/data/seatbelt", help="folder holding the seatbelt sources")
     parser.add_argument("--sources", default=",".join(seatbelt_data.SOURCES),
@@ -210,7 +206,7 @@ def run(args: argparse.Namespace) -> dict:
     metrics.update(dataset=data["report"], parameters=int(best.count_params()),
                    train_seconds_this_session=round(time.time() - started, 1))
     record.write_json(out / "metrics.json", metrics)
-    record.write_export(out, "seatbelt", seatbelt_data.LABELS, input_metadata(args.size), calib=x[train][:1000],
+    record.write_export(out, "seatbelt", seatbelt_data.LABELS, record.grey_input(args.size), calib=x[train][:1000],
                         verify=x[valid], verify_labels=data["y"][valid])
     record.plot_curves(out / "history.csv", out / "curves.png")
     record.plot_confusion(metrics["confusion"], seatbelt_data.LABELS, out / "confusion.png")
