@@ -20,7 +20,8 @@ from dmsd.errors import DmsdError
 log = logging.getLogger("convert")
 
 
-def convert(run: Path, out: Path, calib_size: int, method: str, quant_format: str, per_channel: bool) -> dict:
+def convert(run: Path, out: Path, calib_size: int, method: str, quant_format: str, per_channel: bool,
+            reduce_range: bool = True) -> dict:
     import keras
     import onnxruntime as ort
 
@@ -39,14 +40,15 @@ def convert(run: Path, out: Path, calib_size: int, method: str, quant_format: st
     fp32, int8 = out / f"{task}.fp32.onnx", out / f"{task}.int8.onnx"
 
     keras_to_onnx(model, fp32)
-    quantize(fp32, int8, nhwc_to_nchw(calib), method, quant_format, per_channel)
-    extra = {"parameters": model.count_params(), "calibration": f"{method}, {len(calib)} training inputs"}
+    quantize(fp32, int8, nhwc_to_nchw(calib), method, quant_format, per_channel, reduce_range=reduce_range)
+    extra = {"parameters": model.count_params(), "calibration": calibration_text(method, len(calib), reduce_range)}
     set_metadata(fp32, task, spec["labels"], spec["input"], "fp32", extra)
     set_metadata(int8, task, spec["labels"], spec["input"], "int8", extra)
 
     reference = model.predict(verify, batch_size=256, verbose=0)
     report = {"task": task, "verify_inputs": len(verify), "calibration_inputs": len(calib), "method": method,
-              "format": quant_format, "per_channel": per_channel, "parameters": int(model.count_params())}
+              "format": quant_format, "per_channel": per_channel, "reduce_range": reduce_range,
+              "parameters": int(model.count_params())}
     for name, path in (("fp32", fp32), ("int8", int8)):
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         got = session.run(None, {session.get_inputs()[0].name: nhwc_to_nchw(verify)})[0]
@@ -65,6 +67,11 @@ def convert(run: Path, out: Path, calib_size: int, method: str, quant_format: st
     return report
 
 
+def calibration_text(method: str, inputs: int, reduce_range: bool) -> str:
+    """The model's dmsd.calibration metadata: how its INT8 weights and activations were fitted."""
+    return f"{method}, {inputs} training inputs, {7 if reduce_range else 8}-bit weights"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m convert", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -74,10 +81,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--method", default="minmax", choices=["minmax", "entropy", "percentile"])
     parser.add_argument("--format", dest="quant_format", default="qdq", choices=["qdq", "qoperator"])
     parser.add_argument("--per-tensor", action="store_true", help="per-tensor weights (default per-channel)")
+    parser.add_argument("--full-range-weights", action="store_true",
+                        help="8-bit weights instead of 7: only for CPUs with VNNI or ARM dot-product instructions; "
+                             "on x86 with AVX2 alone they saturate and lose accuracy (see convert/quantize.py)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
-        report = convert(args.run, args.out, args.calib_size, args.method, args.quant_format, not args.per_tensor)
+        report = convert(args.run, args.out, args.calib_size, args.method, args.quant_format, not args.per_tensor,
+                         reduce_range=not args.full_range_weights)
     except DmsdError as exc:
         print(f"python -m convert: {exc}", file=sys.stderr)
         return 2

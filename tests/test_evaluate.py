@@ -3,6 +3,7 @@
 import gzip
 import json
 import shutil
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -13,7 +14,7 @@ from conftest import CLIP, ROOT, SAMPLES, SHARED, run_dmsd
 FER = SHARED / "fer2013" / "fer2013.csv.gz"
 PERSON_CROPS = SHARED / "seatbelt" / "person_crops"
 # The shipped emotion model on the first 600 PublicTest faces scored 65.8% (INT8 and FP32) when it was
-# made; this floor is a regression guard with margin, not the measurement (that is all of PublicTest, in the card).
+# made (INT8 re-quantized with 7-bit weights since: see convert/quantize.py); this floor is a regression guard with margin, not the measurement (that is all of PublicTest, in the card).
 EMOTION_FLOOR = 0.60
 # The shipped seatbelt model, through the whole pipeline, when it was made (INT8 and FP32 alike): 77.97% on the 59
 # person_crops valid images with a face and chest region (not-worn recall 78%), and 83.89% of the belted clip's
@@ -167,3 +168,51 @@ def test_bad_labels_csv_is_reported_by_line(tmp_path):
 def test_bad_arguments_one_line(args, message):
     result = run_dmsd("evaluate", *args)
     assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+
+
+
+def agreement(task: str, models_dir: Path, inputs) -> float:
+    """Share of `inputs` (image, grey, box) on which the FP32 and INT8 models in models_dir pick the same class."""
+    from dmsd.models import Classifier
+
+    fp32, int8 = (Classifier(models_dir / f"{task}.{p}.onnx", task) for p in ("fp32", "int8"))
+    same = [np.argmax(fp32.run(fp32.preprocess(*x))[0]) == np.argmax(int8.run(int8.preprocess(*x))[0])
+            for x in inputs]
+    return float(np.mean(same))
+
+
+def chest_regions_of_valid_crops() -> list:
+    """(image, grey, chest region) of every person_crops valid image where the daemon's pipeline finds one."""
+    import csv
+
+    from dmsd.config import Config
+    from dmsd.geometry import chest_region
+    from dmsd.images import read_image
+    from dmsd.pipeline import Analyzer
+
+    analyzer = Analyzer.from_config(Config(), video=False)
+    with open(PERSON_CROPS / "labels.csv", newline="", encoding="utf-8") as handle:
+        valid = [PERSON_CROPS / row["path"] for row in csv.DictReader(handle) if row["split"] == "valid"]
+    regions = []
+    for path in valid:
+        image = read_image(path)
+        grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        face = analyzer.faces.find(grey)
+        region = chest_region(face, grey.shape[1], grey.shape[0], analyzer.chest) if face else None
+        if region is not None:
+            regions.append((image, grey, region))
+    return regions
+
+
+def test_shipped_int8_models_agree_with_fp32_on_this_cpu(public_slice):
+    """INT8 kernels differ by CPU: with 8-bit weights, x86 CPUs without VNNI saturate (see convert/quantize.py), and
+    on such a CPU the INT8 models drifted from FP32 (the same class for 78% of these faces and 80% of the chest
+    regions). Whatever CPU runs the suite, the shipped INT8 models must agree with FP32 on real inputs."""
+    from dmsd.datasets import load_fer2013
+    from dmsd.geometry import Box
+
+    faces = [(g, g, Box(0, 0, 48, 48)) for g in load_fer2013(public_slice).images]
+    assert agreement("emotion", ROOT / "models", faces) >= 0.92  # 95.5% on an AVX2-only EPYC
+    regions = chest_regions_of_valid_crops()
+    assert len(regions) >= 50
+    assert agreement("seatbelt", ROOT / "models", regions) >= 0.94  # 98.3% (58 of 59)

@@ -243,3 +243,34 @@ def test_too_small_calibration_set_is_refused(tmp_path):
 
     with pytest.raises(DmsdError, match="calibration set has 5 inputs; at least 32"):
         quantize(tmp_path / "a.onnx", tmp_path / "b.onnx", np.zeros((5, 1, 48, 48), np.float32))
+
+
+@pytest.mark.training
+def test_requantize_remakes_a_shipped_int8_model_that_agrees_with_fp32(tmp_path, capsys):
+    """The shipped emotion FP32 file, quantized again with its run's calibration draw, and checked on PublicTest."""
+    import onnx
+
+    from conftest import ROOT
+    from convert.requantize import main as requantize
+
+    shutil.copy(ROOT / "models" / "emotion.fp32.onnx", tmp_path)
+    assert requantize(["--task", "emotion", "--models", str(tmp_path), "--data", str(FER),
+                       "--ferplus", str(FERPLUS)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["held_out_inputs"] == 3589 and report["calibration_inputs"] == 500
+    assert report["top1_agreement"] >= 0.94 and report["int8_accuracy"] >= report["fp32_accuracy"] - 0.02
+    meta = {p.key: p.value for p in onnx.load(str(tmp_path / "emotion.int8.onnx")).metadata_props}
+    assert meta["dmsd.precision"] == "int8" and "7-bit weights" in meta["dmsd.calibration"]
+    assert meta["dmsd.labels"] == json.dumps(["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"])
+    config = write_config(tmp_path / "config.yaml", f"models:\n  dir: {tmp_path}\n"
+                          f"  seatbelt: {{path: {ROOT / 'models' / 'seatbelt.int8.onnx'}}}\n")
+    result = run_dmsd("--config", str(config), "--once", str(SAMPLES / "cabin_frame060.jpg"))
+    assert result.returncode == 0 and json.loads(result.stdout)["emotion"] is not None, result.stderr
+
+
+def test_requantize_without_an_fp32_model_is_one_line(tmp_path, capsys):
+    from convert.requantize import main as requantize
+
+    assert requantize(["--task", "seatbelt", "--models", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"python -m convert.requantize: {tmp_path / 'seatbelt.fp32.onnx'}: no such FP32 model to quantize"
