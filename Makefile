@@ -9,7 +9,7 @@ MQTT ?=
 REALTIME ?=
 PYTEST_ARGS ?=
 
-.PHONY: run test mosquitto clean
+.PHONY: run test lint mosquitto clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,7 +40,12 @@ mosquitto:
 		exit 1; \
 	fi
 
+# ruff as configured in pyproject.toml; `make test` runs it first, so a finding fails the build.
+lint: $(VENV)/.test-installed
+	$(BIN)/ruff check .
+
 test: $(VENV)/.test-installed mosquitto
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean:

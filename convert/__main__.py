@@ -56,7 +56,7 @@ def convert(run: Path, out: Path, calib_size: int, method: str, quant_format: st
                         "top1_agreement_vs_keras": float((got.argmax(1) == reference.argmax(1)).mean()),
                         "bytes": path.stat().st_size}
         if "verify_labels" in samples:
-            from dmsd.metrics import classification_report
+            from dmsd.offline.metrics import classification_report
 
             report[name]["accuracy"] = float((got.argmax(1) == samples["verify_labels"]).mean())
             report[name]["report"] = classification_report(samples["verify_labels"], got.argmax(1), spec["labels"])

@@ -19,8 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dmsd.benchmark import machine, time_models, time_pair
-
+from dmsd.offline.timing import machine, time_models, time_pair
 
 ARCH_TEXT = {
     "plain": "four stages of two 3x3 convolutions with batch norm and ReLU (width, 2x, 4x, 8x channels), max pooling "
@@ -121,7 +120,8 @@ def emotion_section(run: Path, timing: dict, candidates: list[dict], study_run: 
         f"- **Conversion.** tf2onnx, opset 17, NCHW input, no Transpose left in the graph. On all "
         f"{conversion['verify_inputs']:,} PublicTest faces, ONNX FP32 vs Keras: max abs difference "
         f"{fp32['max_abs_diff_vs_keras']:.1e}, same top-1 on {pct(fp32['top1_agreement_vs_keras'])}. Static INT8: "
-        f"`quant_pre_process`, {conversion['format'].upper()}, {'per-channel' if conversion['per_channel'] else 'per-tensor'}"
+        f"`quant_pre_process`, {conversion['format'].upper()}, "
+        f"{'per-channel' if conversion['per_channel'] else 'per-tensor'}"
         f" s8 weights, u8 activations, {conversion['method']} calibration over {conversion['calibration_inputs']} "
         "training faces, Softmax kept in float. INT8 vs Keras: max abs difference "
         f"{int8['max_abs_diff_vs_keras']:.3f}, same top-1 on {pct(int8['top1_agreement_vs_keras'])}.",
@@ -154,7 +154,8 @@ def emotion_section(run: Path, timing: dict, candidates: list[dict], study_run: 
     study = load(study_run, "int8_study.json")
     if study:
         lines += ["", "### What makes INT8 faster here",
-                  f"`scripts/int8_study.py {study_run}`: every variant quantized from the same FP32 model and timed in one "
+                  f"`python -m scripts.int8_study {study_run}`: every variant quantized from the same FP32 model and "
+                  "timed in one "
                   "run (batch 1, one thread, p50), accuracy on PublicTest.", "",
                   "| variant | p50 ms | speed-up vs FP32 | accuracy | bytes |", "| --- | --- | --- | --- | --- |"]
         lines += [f"| {r['variant']} | {r['p50_ms']:.3f} | {r['speedup']:.2f}x | {pct(r['accuracy'])} | "
@@ -171,7 +172,7 @@ def imbalance_section(runs: list[Path]) -> str:
              "smoothing in both); Keras checkpoints on PublicTest.", "",
              "| run | class weights | accuracy | macro-F1 | " + " | ".join(f"{n} recall" for n in labels) + " |",
              "| --- | --- | --- | --- | " + " | ".join("---" for _ in labels) + " |"]
-    for run, (config, metrics) in zip(runs, rows):
+    for run, (config, metrics) in zip(runs, rows, strict=True):
         recalls = " | ".join(f"{metrics['per_class'][n]['recall']:.3f}" for n in labels)
         lines.append(f"| {run.name} | {'on' if config['class_weights'] else 'off'} | {pct(metrics['accuracy'])} | "
                      f"{metrics['macro_f1']:.4f} | {recalls} |")
@@ -183,8 +184,8 @@ def seatbelt_targets(models: Path, data: Path) -> dict:
     accuracy on person_crops' valid split where a face is found, and the belted clip's frames seen as worn."""
     from dataclasses import replace
 
+    from dmsd.commands.evaluate import evaluate_seatbelt, evaluate_seatbelt_video
     from dmsd.config import Config
-    from dmsd.evaluate import evaluate_seatbelt, evaluate_seatbelt_video
 
     crops = (data / "seatbelt" / "person_crops").resolve()  # the labels file is written elsewhere
     with open(crops / "labels.csv", newline="", encoding="utf-8") as handle:
@@ -211,7 +212,7 @@ def seatbelt_section(run: Path, timing: dict, targets: dict) -> str:
     side = load(run, "export.json")["input"]["size"][0]
     lines = [
         "## Seatbelt",
-        "- **Data.** Chest regions cut by the daemon's own face detector and `dmsd.geometry.chest_region` (one "
+        "- **Data.** Chest regions cut by the daemon's own face detector and `dmsd.vision.geometry.chest_region` (one "
         "function, imported by both) from `../shared/data/seatbelt`, sources "
         f"`{config['sources']}`:", "",
         "| source | images | face found | usable chest region | training-only person-box regions |",
@@ -276,10 +277,12 @@ def reproduce(emotion: Path, seatbelt: Path, candidates: list[Path], imbalance: 
     ferplus = f" \\\n    --ferplus {e['ferplus']}" if e.get("ferplus") else ""
     ferplus += f" --ferplus-soft {e['ferplus_soft']}" if e.get("ferplus_soft") else ""
     if e.get("teacher"):  # the teachers are earlier runs, trained with the same command and their own flags
-        ferplus += " \\\n    " + " ".join(f"--teacher {t}" for t in e["teacher"]) + f" --teacher-weight {e['teacher_weight']}"
+        teachers = " ".join(f"--teacher {t}" for t in e["teacher"])
+        ferplus += " \\\n    " + teachers + f" --teacher-weight {e['teacher_weight']}"
     weights = " --class-weights" if e.get("class_weights") else ""
     # Runs from before --select existed chose their checkpoint on plain accuracy.
-    belt_extra = f" --select {s.get('select', 'accuracy')}" + (" --profile-fallback" if s.get("profile_fallback") else "")
+    belt_extra = f" --select {s.get('select', 'accuracy')}"
+    belt_extra += " --profile-fallback" if s.get("profile_fallback") else ""
     belt_extra += " --person-box-fallback" if s.get("person_box_fallback") else ""
     belt_extra += f" --size {s['size']}" if s.get("size", 64) != 64 else ""
     belt_extra += f" --seed {s['seed']}" if s.get("seed", 1) != 1 else ""
@@ -291,11 +294,13 @@ def reproduce(emotion: Path, seatbelt: Path, candidates: list[Path], imbalance: 
         f"--epochs {e['epochs']} --batch {e['batch']} --lr {e['lr']} --label-smoothing {e['label_smoothing']}"
         + (f" --optimizer {e['optimizer']}" if e.get("optimizer", "adamw") != "adamw" else "")
         + f"{weights}{ferplus}",
-        f".venv/bin/python -m convert runs/{emotion.name} --out models {convert_flags(load(emotion, 'conversion.json'))}",
+        f".venv/bin/python -m convert runs/{emotion.name} --out models "
+        f"{convert_flags(load(emotion, 'conversion.json'))}",
         f".venv/bin/python -m train seatbelt --out runs/{seatbelt.name} --sources {s['sources']} "
         f"--epochs {s['epochs']} --lr {s['lr']} --width {s['width']}{belt_extra}",
-        f".venv/bin/python -m convert runs/{seatbelt.name} --out models {convert_flags(load(seatbelt, 'conversion.json'))}",
-        f".venv/bin/python scripts/int8_study.py runs/{study.name}",
+        f".venv/bin/python -m convert runs/{seatbelt.name} --out models "
+        f"{convert_flags(load(seatbelt, 'conversion.json'))}",
+        f".venv/bin/python -m scripts.int8_study runs/{study.name}",
         f".venv/bin/python -m convert.card --emotion runs/{emotion.name} --seatbelt runs/{seatbelt.name}"
         + (f" --study runs/{study.name}" if study != emotion else "")
         + (" \\\n    --candidates " + " ".join(f"runs/{c.name}" for c in candidates) if candidates else "")
@@ -326,14 +331,16 @@ def main() -> None:
     header = "\n".join([
         "# Model card — dmsd's shipped models", "",
         "Generated by `python -m convert.card` from the training runs' records and from timing the shipped "
-        f"models on this machine ({machine_text()}, {platform.machine()}): FP32 and INT8 timed interleaved in blocks of "
+        f"models on this machine ({machine_text()}, {platform.machine()}): FP32 and INT8 timed interleaved in blocks "
+        "of "
         f"100 calls, so a noisy neighbour slows both alike; batch 1, one thread, p50 over {args.runs} calls each "
         "after a warm-up."])
     study = args.study or args.emotion
     parts = [header, emotion_section(args.emotion, timing["emotion"], candidates, study)]
     if args.imbalance:
         parts.append(imbalance_section(args.imbalance))
-    parts += [seatbelt_section(args.seatbelt, timing["seatbelt"], seatbelt_targets(args.models, args.data)), reproduce(args.emotion, args.seatbelt, args.candidates, args.imbalance, study)]
+    parts += [seatbelt_section(args.seatbelt, timing["seatbelt"], seatbelt_targets(args.models, args.data)),
+              reproduce(args.emotion, args.seatbelt, args.candidates, args.imbalance, study)]
     if args.notes.is_file():
         parts.append(args.notes.read_text().strip())
     args.out.write_text("\n\n".join(parts) + "\n")

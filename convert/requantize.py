@@ -52,7 +52,7 @@ def seatbelt_inputs(data: Path, side: int) -> tuple[np.ndarray, np.ndarray, np.n
     samples = []
     for name in SHIPPED["seatbelt"]["sources"]:
         samples += seatbelt_data.SOURCES[name](data / name)
-    built = seatbelt_data.build(samples, DetectorConfig(), ChestConfig().geometry(), side, person_box_fallback=True)
+    built = seatbelt_data.build(samples, DetectorConfig(), ChestConfig(), side, person_box_fallback=True)
     x = (built["x"].astype(np.float32) / 255.0)[..., None]
     train = built["split"] == "train"
     return x[train][:1000], x[~train], built["y"][~train]

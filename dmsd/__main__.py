@@ -1,3 +1,3 @@
-from dmsd.cli import main
+from dmsd.commands.cli import main
 
 raise SystemExit(main())

@@ -11,22 +11,32 @@ import os
 import socket
 import types
 import typing
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 import yaml
 
 from dmsd.errors import DmsdError
-from dmsd.geometry import ChestGeometry
 
 SEARCH_PATH = (Path("config.yaml"), Path("/etc/dmsd/config.yaml"))
 CHECKOUT = Path(__file__).resolve().parent.parent  # the source tree, when dmsd runs from one
+T = TypeVar("T")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
-def _opt(default, *, low=None, high=None, choices=None, doc=""):
-    """A field with its allowed values recorded for validation."""
+def _opt(default: object, *, low: float | None = None, high: float | None = None,
+         choices: tuple[str, ...] | Callable[[], tuple[str, ...]] | None = None, doc: str = "") -> Any:
+    """A field with its allowed values recorded for validation; `choices` may be a function asked at load time."""
     return field(default=default, metadata={"low": low, "high": high, "choices": choices, "doc": doc})
+
+
+def detector_types() -> tuple[str, ...]:
+    """`detector.type`'s allowed values: the face detector plugins registered in dmsd/vision/detectors/."""
+    from dmsd.vision.detectors import detector_types as registered  # imported late: the plugins import this module
+
+    return registered()
 
 
 @dataclass
@@ -44,7 +54,7 @@ class SourceConfig:
 
 @dataclass
 class DetectorConfig:
-    type: str = _opt("haar", choices=("haar",))
+    type: str = _opt("haar", choices=detector_types)
     cascade: str = _opt("haarcascade_frontalface_default.xml")
     detect_width: int = _opt(320, low=64, high=4096)
     scale_factor: float = _opt(1.1, low=1.01, high=2.0)
@@ -83,13 +93,13 @@ class ModelsConfig:
 
 @dataclass
 class ChestConfig:
-    width: float = _opt(2.6, low=0.5, high=6.0)
-    top: float = _opt(0.1, low=-0.5, high=2.0)
-    height: float = _opt(1.8, low=0.3, high=5.0)
-    min_visible: float = _opt(0.4, low=0.05, high=1.0)
+    """The chest region as multiples of the face box (dmsd.vision.geometry.chest_region), for the daemon and the
+    seatbelt trainer alike."""
 
-    def geometry(self) -> ChestGeometry:
-        return ChestGeometry(self.width, self.top, self.height, self.min_visible)
+    width: float = _opt(2.6, low=0.5, high=6.0, doc="region width / face width, centred on the face")
+    top: float = _opt(0.1, low=-0.5, high=2.0, doc="gap from the chin (face bottom) to the region's top / face height")
+    height: float = _opt(1.8, low=0.3, high=5.0, doc="region height / face height")
+    min_visible: float = _opt(0.4, low=0.05, high=1.0, doc="least share of the region in the frame to be usable")
 
 
 @dataclass
@@ -207,7 +217,7 @@ def check(config: Config) -> None:
         raise DmsdError("source.reopen_min_s must not exceed source.reopen_max_s")
 
 
-def build(cls, data, prefix: str):
+def build(cls: type[T], data: object, prefix: str) -> T:
     """Make dataclass `cls` from a mapping, checking every key, type and range."""
     if not isinstance(data, dict):
         raise DmsdError(f"{prefix.rstrip('.') or 'the file'}: expected a mapping of keys, got {_kind(data)}")
@@ -222,7 +232,7 @@ def build(cls, data, prefix: str):
     return cls(**values)
 
 
-def _convert(hint, value, name: str, meta):
+def _convert(hint: object, value: object, name: str, meta: Mapping[str, object]) -> object:
     if dataclasses.is_dataclass(hint):
         return build(hint, value, name + ".")
     optional = typing.get_origin(hint) in (typing.Union, types.UnionType) and type(None) in typing.get_args(hint)
@@ -246,6 +256,8 @@ def _convert(hint, value, name: str, meta):
         if not isinstance(value, str):
             raise DmsdError(f"{name}: expected text, got {_kind(value)}")
     choices, low, high = meta.get("choices"), meta.get("low"), meta.get("high")
+    if callable(choices):
+        choices = choices()
     if choices and value not in choices:
         raise DmsdError(f"{name}: {value!r} is not allowed (allowed: {', '.join(choices)})")
     if (low is not None and value < low) or (high is not None and value > high):
@@ -253,7 +265,7 @@ def _convert(hint, value, name: str, meta):
     return value
 
 
-def _kind(value) -> str:
+def _kind(value: object) -> str:
     if value is None:
         return "nothing (null)"
     return f"{type(value).__name__} {value!r}"[:80]

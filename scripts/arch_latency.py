@@ -2,26 +2,26 @@
 cost of a convolution, so randomly initialised networks, exported and quantized by the real convert/ code, give
 the per-face latency each shape would have. Batch 1, one thread, medians, FP32 and INT8 timed interleaved.
 
-    .venv/bin/python scripts/arch_latency.py [--runs 2000]
+    .venv/bin/python -m scripts.arch_latency [--runs 2000]
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
+import functools
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from convert.quantize import quantize  # noqa: E402
-from convert.export import keras_to_onnx  # noqa: E402
-from dmsd.benchmark import time_interleaved  # noqa: E402
-from scripts.int8_study import session  # noqa: E402
-from train.emotion import ARCHITECTURES  # noqa: E402
+from convert.export import keras_to_onnx
+from convert.quantize import quantize
+from dmsd.offline.timing import time_interleaved
+from scripts.int8_study import session
+from train.emotion import ARCHITECTURES
 
-CANDIDATES = [("plain", 16), ("plain_lean", 16), ("plain_lean_fc", 16), ("plain", 12), ("plain_lean", 24), ("plain", 24),
+CANDIDATES = [("plain", 16), ("plain_lean", 16), ("plain_lean_fc", 16), ("plain", 12), ("plain_lean", 24),
+              ("plain", 24),
               ("separable", 16), ("separable", 32)]
 
 
@@ -38,8 +38,9 @@ def main() -> None:
             fp32, int8 = Path(tmp) / f"{arch}{width}.onnx", Path(tmp) / f"{arch}{width}.int8.onnx"
             keras_to_onnx(model, fp32)
             quantize(fp32, int8, calib)
-            runners = {name: (lambda s=session(path): s.run(None, {s.get_inputs()[0].name: one}))
-                       for name, path in (("fp32", fp32), ("int8", int8))}
+            sessions = {"fp32": session(fp32), "int8": session(int8)}
+            runners = {name: functools.partial(s.run, None, {s.get_inputs()[0].name: one})
+                       for name, s in sessions.items()}
             timed = time_interleaved(runners, args.runs)
             f, q = timed["fp32"]["p50_ms"], timed["int8"]["p50_ms"]
             print(f"| {arch}{width} | {model.count_params():,} | {f:.3f} | {q:.3f} | {f / q:.2f}x |", flush=True)

@@ -2,7 +2,7 @@
 side by side in one run (latency p50 at batch 1 on one thread, all variants and the FP32 model timed
 interleaved; speed-up over the model's own FP32; accuracy on the run's held-out inputs).
 
-    .venv/bin/python scripts/int8_study.py runs/emotion-v0 [--runs 2000] [--calib-size 500]
+    .venv/bin/python -m scripts.int8_study runs/emotion-v0 [--runs 2000] [--calib-size 500]
 Prints a markdown table and writes RUN_DIR/int8_study.json.
 """
 
@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # convert/ lives beside scripts/
-from convert.export import keras_to_onnx, nhwc_to_nchw  # noqa: E402
-from convert.quantize import quantize  # noqa: E402
-from dmsd.benchmark import time_interleaved  # noqa: E402
+from convert.export import keras_to_onnx, nhwc_to_nchw
+from convert.quantize import quantize
+from dmsd.offline.timing import time_interleaved
 
 LEVELS = {"all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL, "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
           "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC}

@@ -1,7 +1,7 @@
 """Measure what the README quotes for the runtime: cold start of `dmsd --once`, the daemon's RSS and its
 frame rate on the bundled clip. Every figure is a median over repeated runs in this one invocation.
 
-    .venv/bin/python scripts/measure_runtime.py [--runs 7] [--json]
+    .venv/bin/python -m scripts.measure_runtime [--runs 7] [--json]
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import threading
 import time
 from pathlib import Path
 
-from dmsd.benchmark import machine
+from dmsd.offline.timing import machine
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIP = ROOT / "samples" / "incabin_belted_driver.mp4"
@@ -71,7 +71,8 @@ def daemon_run(realtime: bool) -> dict:
     stdout, _ = process.communicate()
     wall = time.perf_counter() - started
     sampler.join()
-    stats = [json.loads(l)["payload"] for l in stdout.splitlines() if json.loads(l)["topic"].endswith("/stats")][-1]
+    lines = [json.loads(line) for line in stdout.splitlines()]
+    stats = [line["payload"] for line in lines if line["topic"].endswith("/stats")][-1]
     steady = samples[len(samples) // 2:] or samples  # after start-up
     return {"frames": stats["frames"], "frames_with_face": stats["frames_with_face"], "wall_s": round(wall, 2),
             "latency_ms": stats["latency_ms"], "steady_rss_mb": round(statistics.median(steady), 1) if steady else None,

@@ -1,6 +1,6 @@
 """Soak test: the real daemon over the bundled clip looped for many frames, watching its memory and frame time.
 
-    .venv/bin/python scripts/soak.py [--frames 100000] [--mqtt HOST:PORT] [--json]
+    .venv/bin/python -m scripts.soak [--frames 100000] [--mqtt HOST:PORT] [--json]
 
 It runs `dmsd --source CLIP --loop --max-frames N --print` (and publishes to a broker with --mqtt), samples the
 process's RSS every second, and reads the daemon's own stats lines (per-stage p50/p99 over its last 1000
@@ -20,7 +20,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-from measure_runtime import rss_mb  # scripts/ is on the path when a script there runs
+
+from scripts.measure_runtime import rss_mb
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIP = ROOT / "samples" / "incabin_belted_driver.mp4"
@@ -62,7 +63,9 @@ def soak(frames: int, mqtt: str | None) -> dict:
     steady = [mb for t, mb in samples if t >= warm_t]
     head = steady[: max(1, len(steady) // 20)]
     tail = steady[-max(1, len(steady) // 20):]
-    total = lambda s: s["latency_ms"]["total"]
+    def total(stats: dict) -> dict:
+        return stats["latency_ms"]["total"]
+
     p50s = [total(s)["p50"] for s in warm]
     tenth = max(1, len(p50s) // 10)
     slope = np.polyfit([s["frames"] for s in warm], p50s, 1)[0]

@@ -2,7 +2,7 @@
 own size and letterboxed to 640x480 and 1280x720), and of the Haar parameters on person_crops' stills, each
 beside the full search (and the `fer`-style search) in the same run.
 
-    .venv/bin/python scripts/tune_face_stage.py [--json]
+    .venv/bin/python -m scripts.tune_face_stage [--json]
 
 Frames with a face are what it counts: neither set has face boxes marked, so a face-like patch found counts
 too (the full search takes a headrest for a face in a few of the clip's frames; the tracker stays on the face).
@@ -14,17 +14,16 @@ import argparse
 import csv
 import json
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from dmsd.bench import FerStylePipeline, letterbox
-from dmsd.benchmark import percentiles_ms
+from dmsd.commands.bench import FerStylePipeline, letterbox
 from dmsd.config import Config, DetectorConfig
-from dmsd.detection import HaarFaceDetector
-from dmsd.tracking import DriverTracker, SearchEveryFrame
+from dmsd.publish.stats import percentiles
+from dmsd.vision.detectors.haar import HaarFaceDetector
+from dmsd.vision.face_stage import DriverTracker, SearchEveryFrame
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIP = ROOT / "samples" / "incabin_belted_driver.mp4"
@@ -58,7 +57,7 @@ def tune_clip(frames: list[np.ndarray], passes: int = 3) -> list[dict]:
     hits = [0] * (len(stages) + 1)
     for run in range(passes + 1):  # the first pass warms up and counts faces; the rest are timed
         for i, stage in enumerate(stages + [None]):
-            for frame, grey in zip(frames, greys):
+            for frame, grey in zip(frames, greys, strict=True):
                 started = time.perf_counter()
                 found = bool(fer.faces(frame)[1]) if stage is None else stage.find(grey) is not None
                 if run:
@@ -66,7 +65,8 @@ def tune_clip(frames: list[np.ndarray], passes: int = 3) -> list[dict]:
                 else:
                     hits[i] += found
     names = [json.dumps(s) if s else "default" for s in TRACKER_SETTINGS] + ["fer-style full search"]
-    return [{"setting": n, "frames_with_face": h, **percentiles_ms(t, 2)} for n, h, t in zip(names, hits, times)]
+    return [{"setting": n, "frames_with_face": h, **percentiles(t, 2, "_ms")}
+            for n, h, t in zip(names, hits, times, strict=True)]
 
 
 def tune_stills() -> list[dict]:
@@ -102,7 +102,8 @@ def main() -> None:
     for size, rows in report["clip"].items():
         print(f"clip at {size} ({len(frames)} frames)")
         for r in rows:
-            print(f"  {r['setting']:32} faces {r['frames_with_face']:4}  p50 {r['p50_ms']:6.2f} ms  p99 {r['p99_ms']:6.2f} ms")
+            print(f"  {r['setting']:32} faces {r['frames_with_face']:4}  p50 {r['p50_ms']:6.2f} ms  "
+                  f"p99 {r['p99_ms']:6.2f} ms")
     print("person_crops (stills, full search)")
     for r in report["person_crops"]:
         print(f"  {r['setting']:32} faces {r['images_with_face']:4}/{r['images']}  {r['mean_ms']:6.2f} ms/image")

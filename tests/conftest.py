@@ -66,7 +66,7 @@ class Broker:
                 if self.process.poll() is not None:
                     log = self.workdir / "mosquitto.log"
                     said = (self.workdir / "stderr.txt").read_text() + (log.read_text() if log.exists() else "")
-                    raise RuntimeError(f"mosquitto exited: {said[-500:]}")
+                    raise RuntimeError(f"mosquitto exited: {said[-500:]}") from None
                 time.sleep(0.05)
         raise RuntimeError("mosquitto did not open its port")
 
@@ -213,7 +213,8 @@ def subscribe():
         s.close()
 
 
-def run_dmsd(*args: str, timeout: float = 120, env: dict | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+def run_dmsd(*args: str, timeout: float = 120, env: dict | None = None,
+             cwd: Path = ROOT) -> subprocess.CompletedProcess:
     """Run the real `dmsd` command line in a fresh process."""
     return subprocess.run([sys.executable, "-m", "dmsd", *args], capture_output=True, text=True, timeout=timeout,
                           cwd=cwd, env={**os.environ, **(env or {})})

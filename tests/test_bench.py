@@ -1,4 +1,4 @@
-"""`dmsd bench` end to end on a few real frames: it runs and reports what DESIGN.md names. No timing is
+"""`dmsd bench` end to end on a few real frames: it runs and reports what the README names. No timing is
 asserted (shared machines are noisy); the figures live in the README and the model card."""
 
 import json

@@ -1,6 +1,5 @@
 """Configuration: the shipped file, and every kind of bad value named by its key."""
 
-from pathlib import Path
 
 import pytest
 

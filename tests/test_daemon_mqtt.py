@@ -9,7 +9,7 @@ import time
 import pytest
 
 from conftest import CLIP, SAMPLES, Broker, EventListener, run_dmsd, running_dmsd, write_config
-from dmsd.state import EVENT_TYPES
+from dmsd.driver.events import EVENT_TYPES
 
 
 def printed(stdout: str, suffix: str) -> list:
@@ -111,8 +111,9 @@ def test_events_survive_a_broker_restart(own_broker, subscribe, tmp_path):
     while_down = [e for e in raised if down_from + 0.3 < e["ts"] < down_to - 0.3]
     assert len(while_down) >= 2, raised
     received = sub.payloads("events")
-    assert received == raised, "\n".join(["raised:"] + [f"{e['ts']} {e['type']}" for e in raised] + ["received:"] +
-                                         [f"{e['ts']} {e['type']}" for e in received] + [f"down {down_from} .. {down_to}"])
+    assert received == raised, "\n".join(["raised:"] + [f"{e['ts']} {e['type']}" for e in raised] + ["received:"]
+                                         + [f"{e['ts']} {e['type']}" for e in received]
+                                         + [f"down {down_from} .. {down_to}"])
     assert [e["seq"] for e in received] == list(range(1, len(raised) + 1))  # each once, in order
     assert "disconnected" in stderr and "connected to" in stderr
     # availability and state were republished after the reconnect

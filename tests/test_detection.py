@@ -5,10 +5,11 @@ import numpy as np
 import pytest
 
 from conftest import SAMPLES
-from dmsd.config import DetectorConfig
-from dmsd.detection import HaarFaceDetector, pick_driver, resolve_cascade
+from dmsd.config import ChestConfig, DetectorConfig
 from dmsd.errors import DmsdError
-from dmsd.geometry import Box, ChestGeometry, chest_region
+from dmsd.vision.detectors.haar import HaarFaceDetector, resolve_cascade
+from dmsd.vision.geometry import Box, chest_region
+from dmsd.vision.seat import pick_driver
 
 
 def test_face_found_in_at_least_90_percent_of_the_clip(clip_frames):
@@ -49,11 +50,11 @@ def test_no_face_in_an_empty_cabin():
 
 def test_chest_region_is_below_the_face_and_clipped():
     face = Box(180, 80, 90, 90)
-    region = chest_region(face, 450, 336, ChestGeometry())
+    region = chest_region(face, 450, 336, ChestConfig())
     assert region.y >= face.y + face.h and abs(region.center_x - face.center_x) <= 1
     assert region.y + region.h <= 336
     # a face at the bottom of the frame leaves no chest in view: unknown, not guessed
-    assert chest_region(Box(180, 300, 30, 30), 450, 336, ChestGeometry()) is None
+    assert chest_region(Box(180, 300, 30, 30), 450, 336, ChestConfig()) is None
 
 
 def test_unknown_cascade_is_named():

@@ -14,7 +14,8 @@ from conftest import CLIP, ROOT, SAMPLES, SHARED, run_dmsd
 FER = SHARED / "fer2013" / "fer2013.csv.gz"
 PERSON_CROPS = SHARED / "seatbelt" / "person_crops"
 # The shipped emotion model on the first 600 PublicTest faces scored 65.8% (INT8 and FP32) when it was
-# made (INT8 re-quantized with 7-bit weights since: see convert/quantize.py); this floor is a regression guard with margin, not the measurement (that is all of PublicTest, in the card).
+# made (INT8 re-quantized with 7-bit weights since: see convert/quantize.py); this floor is a regression guard
+# with margin, not the measurement (that is all of PublicTest, in the card).
 EMOTION_FLOOR = 0.60
 # The shipped seatbelt model, through the whole pipeline, when it was made (INT8 and FP32 alike): 77.97% on the 59
 # person_crops valid images with a face and chest region (not-worn recall 78%), and 83.89% of the belted clip's
@@ -173,7 +174,7 @@ def test_bad_arguments_one_line(args, message):
 
 def agreement(task: str, models_dir: Path, inputs) -> float:
     """Share of `inputs` (image, grey, box) on which the FP32 and INT8 models in models_dir pick the same class."""
-    from dmsd.models import Classifier
+    from dmsd.vision.classifier import Classifier
 
     fp32, int8 = (Classifier(models_dir / f"{task}.{p}.onnx", task) for p in ("fp32", "int8"))
     same = [np.argmax(fp32.run(fp32.preprocess(*x))[0]) == np.argmax(int8.run(int8.preprocess(*x))[0])
@@ -186,9 +187,9 @@ def chest_regions_of_valid_crops() -> list:
     import csv
 
     from dmsd.config import Config
-    from dmsd.geometry import chest_region
-    from dmsd.images import read_image
-    from dmsd.pipeline import Analyzer
+    from dmsd.frames.images import read_image
+    from dmsd.vision.analyzer import Analyzer
+    from dmsd.vision.geometry import chest_region
 
     analyzer = Analyzer.from_config(Config(), video=False)
     with open(PERSON_CROPS / "labels.csv", newline="", encoding="utf-8") as handle:
@@ -208,8 +209,8 @@ def test_shipped_int8_models_agree_with_fp32_on_this_cpu(public_slice):
     """INT8 kernels differ by CPU: with 8-bit weights, x86 CPUs without VNNI saturate (see convert/quantize.py), and
     on such a CPU the INT8 models drifted from FP32 (the same class for 78% of these faces and 80% of the chest
     regions). Whatever CPU runs the suite, the shipped INT8 models must agree with FP32 on real inputs."""
-    from dmsd.datasets import load_fer2013
-    from dmsd.geometry import Box
+    from dmsd.offline.datasets import load_fer2013
+    from dmsd.vision.geometry import Box
 
     faces = [(g, g, Box(0, 0, 48, 48)) for g in load_fer2013(public_slice).images]
     assert agreement("emotion", ROOT / "models", faces) >= 0.92  # 95.5% on an AVX2-only EPYC

@@ -9,8 +9,8 @@ from onnx import TensorProto, helper
 
 from conftest import ROOT, SAMPLES, run_dmsd, write_config
 from dmsd.errors import DmsdError
-from dmsd.geometry import Box
-from dmsd.models import Classifier
+from dmsd.vision.classifier import Classifier
+from dmsd.vision.geometry import Box
 
 MODELS = ROOT / "models"
 
@@ -23,7 +23,8 @@ def test_shipped_models_carry_the_contract(task, precision):
     spec = model.input
     tensor = model.preprocess(np.zeros((200, 200, 3), np.uint8), np.zeros((200, 200), np.uint8), Box(10, 10, 100, 100))
     channels = 1 if spec.colour == "grey" else 3
-    expected = (1, channels, spec.height, spec.width) if spec.layout == "NCHW" else (1, spec.height, spec.width, channels)
+    nchw = spec.layout == "NCHW"
+    expected = (1, channels, spec.height, spec.width) if nchw else (1, spec.height, spec.width, channels)
     assert tensor.shape == expected
     probs = model.run(tensor)[0]
     assert probs.shape == (len(model.labels),) and abs(probs.sum() - 1) < 1e-4
@@ -38,7 +39,8 @@ def tiny_model(path, task="emotion", labels=None, input_spec=None, metadata=True
     shape = [1, height, width, channels] if spec["layout"] == "NHWC" else [1, channels, height, width]
     features = width * height * channels
     rng = np.random.default_rng(0)
-    weights = helper.make_tensor("w", TensorProto.FLOAT, [features, len(labels)], rng.normal(size=features * len(labels)) * 0.01)
+    weights = helper.make_tensor("w", TensorProto.FLOAT, [features, len(labels)],
+                                 rng.normal(size=features * len(labels)) * 0.01)
     nodes = [helper.make_node("Flatten", ["input"], ["flat"]), helper.make_node("MatMul", ["flat", "w"], ["logits"])]
     nodes.append(helper.make_node("Identity" if logits else "Softmax", ["logits"], ["out"]))
     graph = helper.make_graph(nodes, "tiny", [helper.make_tensor_value_info("input", TensorProto.FLOAT, shape)],
@@ -96,6 +98,18 @@ def test_model_for_the_wrong_task(tmp_path):
 def test_model_with_wrong_labels(tmp_path):
     path = tiny_model(tmp_path / "odd.onnx", labels=["a", "b", "c", "d", "e", "f", "g"])
     with pytest.raises(DmsdError, match="dmsd.labels"):
+        Classifier(path, "emotion")
+
+
+def test_model_whose_outputs_do_not_match_its_labels(tmp_path):
+    """Six class scores under seven emotion labels: refused at load, never a mislabelled or crashing frame."""
+    path = tiny_model(tmp_path / "six.onnx", labels=["a", "b", "c", "d", "e", "f"])
+    model = onnx.load(str(path))
+    for prop in model.metadata_props:
+        if prop.key == "dmsd.labels":
+            prop.value = json.dumps(["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"])
+    onnx.save(model, str(path))
+    with pytest.raises(DmsdError, match="gives 6 class scores but dmsd.labels names 7"):
         Classifier(path, "emotion")
 
 

@@ -42,7 +42,8 @@ def test_events_over_tls(tls_broker, tmp_path):
                                                f"    ca_certs: {certs / 'ca.crt'}\n")
     with EventListener(tls_broker, "dms/tls-car/events", ca_certs=str(certs / "ca.crt")) as dashboard:
         result = run_dmsd("--config", str(config), "--source", str(CLIP), "--max-frames", "40", "--print")
-        expected = [json.loads(l)["payload"] for l in result.stdout.splitlines() if "/events" in json.loads(l)["topic"]]
+        lines = [json.loads(line) for line in result.stdout.splitlines()]
+        expected = [line["payload"] for line in lines if "/events" in line["topic"]]
         received = dashboard.wait_for_count(len(expected))
     assert result.returncode == 0, result.stderr
     assert expected and received == expected

@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from conftest import CLIP, running_dmsd
-from dmsd.notify import SystemdNotifier
+from dmsd.publish.notify import SystemdNotifier
 
 
 def collect(sock) -> list[str]:
@@ -118,5 +118,6 @@ def test_ready_says_so_when_the_camera_is_absent(notify_socket, tmp_path):
         stdout, stderr = daemon.communicate(timeout=20)
     assert daemon.returncode == 0, stderr
     assert collect(sock)[0] == f"READY=1\nSTATUS=waiting for {url}: no frames yet, retrying"
-    events = [json.loads(l)["payload"]["type"] for l in stdout.splitlines() if json.loads(l)["topic"].endswith("/events")]
+    lines = [json.loads(line) for line in stdout.splitlines()]
+    events = [line["payload"]["type"] for line in lines if line["topic"].endswith("/events")]
     assert events == ["camera_lost"]

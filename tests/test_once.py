@@ -1,6 +1,7 @@
 """`dmsd --once`: real images through the real pipeline, and every kind of bad input."""
 
 import json
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -61,7 +62,7 @@ def test_person_crops_from_shared_data():
     assert len(lines(result.stdout)) == 6
 
 
-def make_bad_inputs(tmp: "Path") -> dict:
+def make_bad_inputs(tmp: Path) -> dict:
     bad = {}
     bad["missing"] = (tmp / "missing.jpg", "no such file")
     (tmp / "empty.jpg").write_bytes(b"")

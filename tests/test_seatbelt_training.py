@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import SAMPLES, SHARED, run_dmsd, write_config
+from conftest import SAMPLES, SHARED, run_dmsd
 from dmsd.config import ChestConfig, DetectorConfig
 
 SEATBELT = SHARED / "seatbelt"
@@ -27,10 +27,10 @@ def a_few_per_source():
 def test_builder_uses_the_daemons_face_and_chest_geometry(a_few_per_source):
     from train import seatbelt_data
 
-    data = seatbelt_data.build(a_few_per_source, DetectorConfig(), ChestConfig().geometry(), 64)
+    data = seatbelt_data.build(a_few_per_source, DetectorConfig(), ChestConfig(), 64)
     report = data["report"]
     assert set(report) == {"person_crops", "windshield_crops", "incabin_belt_boxes"}
-    for source, row in report.items():
+    for row in report.values():
         assert row["images"] == 12 and row["unreadable"] == 0
         assert row["region"] <= row["face"] <= row["images"]
     assert data["x"].shape == (sum(r["region"] for r in report.values()), 64, 64)
@@ -41,7 +41,7 @@ def test_builder_uses_the_daemons_face_and_chest_geometry(a_few_per_source):
 def test_profile_fallback_only_adds_faces(a_few_per_source):
     from train import seatbelt_data
 
-    geometry = ChestConfig().geometry()
+    geometry = ChestConfig()
     frontal = seatbelt_data.build(a_few_per_source, DetectorConfig(), geometry, 64)["report"]
     both = seatbelt_data.build(a_few_per_source, DetectorConfig(), geometry, 64, profile_fallback=True)["report"]
     for source in frontal:
@@ -54,7 +54,7 @@ def test_person_box_fallback_only_for_training_crops_without_a_face():
 
     crops = seatbelt_data.person_crops(SEATBELT / "person_crops")
     train, valid = [s for s in crops if s.split == "train"][:15], [s for s in crops if s.split == "valid"][:15]
-    geometry = ChestConfig().geometry()
+    geometry = ChestConfig()
     train_faces = seatbelt_data.build(train, DetectorConfig(), geometry, 64)["report"]["person_crops"]["face"]
     frontal = seatbelt_data.build(train + valid, DetectorConfig(), geometry, 64)
     boxed = seatbelt_data.build(train + valid, DetectorConfig(), geometry, 64, person_box_fallback=True)
@@ -76,8 +76,8 @@ def test_init_from_copies_the_emotion_trunk(tmp_path):
     faces.save(tmp_path / "faces.keras")
     belt = seatbelt.build_model(4)
     assert seatbelt.init_from(belt, str(tmp_path / "faces.keras")) == 14  # 7 convolutions, 7 batch norms
-    conv = lambda m: [l for l in m.layers if isinstance(l, keras.layers.Conv2D)]  # noqa: E731
-    for a, b in zip(conv(faces), conv(belt)):
+    conv = lambda m: [layer for layer in m.layers if isinstance(layer, keras.layers.Conv2D)]  # noqa: E731
+    for a, b in zip(conv(faces), conv(belt), strict=True):
         np.testing.assert_array_equal(a.get_weights()[0], b.get_weights()[0])
     with pytest.raises(DmsdError, match="do not match"):
         seatbelt.init_from(seatbelt.build_model(8), str(tmp_path / "faces.keras"))
@@ -85,7 +85,7 @@ def test_init_from_copies_the_emotion_trunk(tmp_path):
         seatbelt.init_from(belt, str(tmp_path / "missing.keras"))
     # Two stages frozen: stage one's convolution and stage two's two, each with its batch norm.
     assert seatbelt.freeze_stages(belt, 2) == 6
-    assert [l.trainable for l in conv(belt)] == [False] * 3 + [True] * 4
+    assert [layer.trainable for layer in conv(belt)] == [False] * 3 + [True] * 4
     kept = [w.copy() for w in conv(belt)[0].get_weights()]
     belt.compile(optimizer="adam", loss="categorical_crossentropy")
     belt.fit(np.random.rand(8, 64, 64, 1), keras.utils.to_categorical(np.arange(8) % 2, 2), verbose=0)
@@ -119,7 +119,7 @@ def test_train_export_quantize_and_evaluate(tmp_path):
     report = convert(run, tmp_path / "models", calib_size=32, method="minmax", quant_format="qdq", per_channel=True)
     assert report["fp32"]["max_abs_diff_vs_keras"] < 1e-4
     model = tmp_path / "models" / "seatbelt.int8.onnx"
-    from dmsd.models import Classifier  # the runtime learns the input side from the model, not from code
+    from dmsd.vision.classifier import Classifier  # the runtime learns the input side from the model, not from code
 
     assert (Classifier(model, "seatbelt").input.width, Classifier(model, "seatbelt").input.height) == (48, 48)
     result = run_dmsd("evaluate", "--task", "seatbelt", "--data", str(SEATBELT / "person_crops" / "labels.csv"),
@@ -129,7 +129,7 @@ def test_train_export_quantize_and_evaluate(tmp_path):
     assert evaluated["images"] == 516 and evaluated["n"] > 100 and evaluated["model"] == str(model)
     # The card's target rows come from the same pipeline, per precision, on person_crops valid and the clip.
     from convert.card import seatbelt_section, seatbelt_targets
-    from dmsd.benchmark import time_pair
+    from dmsd.offline.timing import time_pair
 
     targets = seatbelt_targets(tmp_path / "models", SHARED)
     crops, clip = targets["int8"]["crops"], targets["int8"]["clip"]
@@ -144,7 +144,8 @@ def test_own_images_group_frames_of_one_recording(tmp_path):
 
     assert seatbelt_data.recording_of(Path("cab3/clip07_0001.jpg")) == seatbelt_data.recording_of(
         Path("cab3/clip07_0145.jpg")) == "cab3/clip07"
-    assert seatbelt_data.recording_of(Path("cab3/clip08-12.png")) != seatbelt_data.recording_of(Path("cab4/clip08-12.png"))
+    recording_of = seatbelt_data.recording_of
+    assert recording_of(Path("cab3/clip08-12.png")) != recording_of(Path("cab4/clip08-12.png"))
     for label in ("worn", "not_worn"):
         (tmp_path / label).mkdir()
     for i in range(20):
@@ -208,5 +209,5 @@ def test_select_last_keeps_the_final_weights(tmp_path):
     model.compile(optimizer=keras.optimizers.SGD(0.5), loss="categorical_crossentropy", metrics=["accuracy"])
     model.fit(x, y, validation_data=(x, y), epochs=3, verbose=0, callbacks=record.callbacks(tmp_path, None))
     kept = keras.models.load_model(tmp_path / "best.keras")
-    for a, b in zip(kept.get_weights(), model.get_weights()):
+    for a, b in zip(kept.get_weights(), model.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)

@@ -1,5 +1,6 @@
 """Frame sources against real streams and files: stalls, disappearance, reconnects, drops."""
 
+import itertools
 import json
 import signal
 import time
@@ -9,7 +10,7 @@ import pytest
 from conftest import CLIP, SAMPLES, run_dmsd, running_dmsd, write_config
 from dmsd.config import SourceConfig
 from dmsd.errors import DmsdError
-from dmsd.sources import DirectorySource, EndOfSource, LiveSource, VideoFileSource, make_source
+from dmsd.frames.sources import DirectorySource, EndOfSource, LiveSource, VideoFileSource, make_source
 from mjpeg import MjpegCamera
 
 
@@ -122,7 +123,7 @@ def test_looped_file_and_directory_start_again_with_times_going_on():
     frames = [source.read(0) for _ in range(320)]
     assert [f.index for f in frames] == list(range(320))
     assert (frames[150].image == frames[0].image).all() and (frames[300].image == frames[0].image).all()
-    assert all(b.ts > a.ts for a, b in zip(frames, frames[1:]))
+    assert all(b.ts > a.ts for a, b in itertools.pairwise(frames))
     source.close()
     stills = DirectorySource(str(SAMPLES), SourceConfig(uri=str(SAMPLES), loop=True))
     stills.open()
@@ -158,7 +159,7 @@ def test_directory_skips_unreadable_images_and_says_so(tmp_path, caplog):
     with pytest.raises(EndOfSource):
         source.read(0)
     assert names == ["a.jpg", "c.jpg"] and source.unreadable == 1
-    assert "b.jpg" in caplog.text
+    assert "b.jpg" in caplog.text and "1 unreadable image(s) skipped in all" in caplog.text
 
 
 @pytest.mark.parametrize("uri, message", [

@@ -1,9 +1,9 @@
 """Driver state: smoothing and hysteresis, so one noisy frame changes nothing; and every event type."""
 
 from dmsd.config import StateConfig
-from dmsd.geometry import Box
-from dmsd.results import EmotionResult, FrameResult, SeatbeltResult
-from dmsd.state import DriverStateTracker
+from dmsd.driver.state import DriverStateTracker
+from dmsd.vision.geometry import Box
+from dmsd.vision.results import EmotionResult, FrameResult, SeatbeltResult
 
 LABELS = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
 FACE = Box(100, 80, 90, 90)
@@ -65,7 +65,7 @@ def test_low_confidence_emotion_does_not_switch():
     feed(tracker, [frame(t / 10) for t in range(30)])
     # "happy" leads but at 0.3, under the 0.5 floor: the state stays neutral
     events = feed(tracker, [frame(3 + t / 10, emotion="happy", p=0.3) for t in range(50)])
-    assert events == [] and tracker.state.emotion == "neutral"
+    assert events == [] and tracker.state.emotion.label == "neutral"
 
 
 def test_seatbelt_debounce_and_hysteresis():
@@ -73,7 +73,7 @@ def test_seatbelt_debounce_and_hysteresis():
     feed(tracker, [frame(t / 10) for t in range(30)])
     # Belt probability in the dead band between the thresholds: nothing changes however long it lasts.
     assert feed(tracker, [frame(3 + t / 10, worn=0.5) for t in range(50)]) == []
-    assert tracker.state.seatbelt is True
+    assert tracker.state.seatbelt.worn is True
     # Unfastened: reported once it has held for 2 s, not before.
     early = feed(tracker, [frame(8 + t / 10, worn=0.02) for t in range(15)])
     assert "seatbelt_unfastened" not in types(early)

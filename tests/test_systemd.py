@@ -46,5 +46,5 @@ def test_systemd_analyze_verify(tmp_path):
     copy = tmp_path / "dmsd.service"
     copy.write_text(text)
     result = subprocess.run(["systemd-analyze", "verify", str(copy)], capture_output=True, text=True)
-    complaints = [l for l in result.stderr.splitlines() if "dmsd.service" in l]
+    complaints = [line for line in result.stderr.splitlines() if "dmsd.service" in line]
     assert complaints == [] and result.returncode == 0, result.stderr

@@ -8,9 +8,9 @@ import pytest
 
 from conftest import SAMPLES
 from dmsd.config import DetectorConfig
-from dmsd.detection import HaarFaceDetector, overlap
-from dmsd.geometry import Box
-from dmsd.tracking import DriverTracker, SearchEveryFrame
+from dmsd.vision.detectors.haar import HaarFaceDetector
+from dmsd.vision.face_stage import DriverTracker, SearchEveryFrame
+from dmsd.vision.geometry import Box, iou
 
 WIDTH, HEIGHT = 640, 480
 
@@ -57,8 +57,8 @@ def test_tracking_finds_at_least_as_many_faces_as_a_full_search_on_the_clip(clip
     stage = tracker()
     tracked = [stage.find(frame) for frame in clip_frames]
     assert sum(b is not None for b in tracked) >= sum(b is not None for b in full_boxes)
-    both = [(a, b) for a, b in zip(full_boxes, tracked) if a is not None and b is not None]
-    agree = sum(overlap(a, b) > 0.5 for a, b in both)
+    both = [(a, b) for a, b in zip(full_boxes, tracked, strict=True) if a is not None and b is not None]
+    agree = sum(iou(a, b) > 0.5 for a, b in both)
     # The full search sometimes takes a larger face-like patch on the seat behind for the driver; tracking
     # stays on the face, so agreement is high but not total.
     assert agree >= 0.9 * len(both)
@@ -72,7 +72,7 @@ def test_a_moving_face_is_followed(background, face_patches):
         frame, (truth,) = scene(background, (patch, x, y))
         found = stage.find(frame)
         assert found is not None, f"lost the face at step {step}"
-        assert overlap(found, truth) > 0.4, f"step {step}: {found} is not on {truth}"
+        assert iou(found, truth) > 0.4, f"step {step}: {found} is not on {truth}"
 
 
 def test_a_face_that_leaves_is_not_reported_and_is_found_again_elsewhere(background, face_patches):
@@ -90,7 +90,7 @@ def test_a_face_that_leaves_is_not_reported_and_is_found_again_elsewhere(backgro
         found = stage.find(frame)
         if found is not None:
             found_after = step
-            assert overlap(found, truth) > 0.4
+            assert iou(found, truth) > 0.4
             break
     assert found_after is not None, "the face that came back was not found within one scan cycle"
 
@@ -100,11 +100,11 @@ def test_a_second_face_that_appears_does_not_take_over_the_driver(background, fa
     stage = tracker()
     for _ in range(3):
         frame, (truth,) = scene(background, (driver, 60, 120))
-        assert overlap(stage.find(frame), truth) > 0.4
+        assert iou(stage.find(frame), truth) > 0.4
     for step in range(20):
         frame, (truth, other) = scene(background, (driver, 60, 120), (passenger, 420, 80))
         found = stage.find(frame)
-        assert found is not None and overlap(found, truth) > 0.4, f"step {step}: {found}, driver at {truth}"
+        assert found is not None and iou(found, truth) > 0.4, f"step {step}: {found}, driver at {truth}"
     # A full search alone would pick the larger face: the tracker's stickiness is what keeps the driver.
     assert SearchEveryFrame(HaarFaceDetector(DetectorConfig())).find(frame).w > truth.w
 
@@ -113,14 +113,14 @@ def test_a_face_in_the_configured_seat_replaces_one_outside_it(background, face_
     stage = tracker(seat_side="right")
     for _ in range(3):
         frame, (left,) = scene(background, (face_patches[0], 40, 100))
-        assert overlap(stage.find(frame), left) > 0.4  # nobody on the right: the only face
+        assert iou(stage.find(frame), left) > 0.4  # nobody on the right: the only face
     found = None
     for _ in range(DetectorConfig().scan_slices + 1):
         frame, (left, right) = scene(background, (face_patches[0], 40, 100), (face_patches[1], 450, 150))
         found = stage.find(frame)
-        if overlap(found, right) > 0.4:
+        if iou(found, right) > 0.4:
             break
-    assert overlap(found, right) > 0.4, "the face in the driver's seat was not taken within one scan cycle"
+    assert iou(found, right) > 0.4, "the face in the driver's seat was not taken within one scan cycle"
 
 
 def test_one_scan_cycle_finds_what_one_full_search_finds(clip_frames):
@@ -135,7 +135,7 @@ def test_one_scan_cycle_finds_what_one_full_search_finds(clip_frames):
         expected = detector.detect(frame)
         assert len(scan.bands) <= config.scan_slices
         for face in expected:
-            assert any(overlap(face, f) > 0.8 for f in found), f"{face} not found by the scan: {found}"
+            assert any(iou(face, f) > 0.8 for f in found), f"{face} not found by the scan: {found}"
 
 
 def test_a_new_frame_size_starts_over(clip_frames):

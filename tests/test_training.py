@@ -65,7 +65,7 @@ def test_folder_layout_and_unreadable_images(tmp_path, fer_rows):
 
     for i, row in enumerate(fer_rows[1:11]):
         label, pixels, _ = row.split(",")
-        folder = tmp_path / "train" / fer2013.LABELS[int(label)]
+        folder = tmp_path / "train" / fer2013.EMOTION_LABELS[int(label)]
         folder.mkdir(parents=True, exist_ok=True)
         cv2.imwrite(str(folder / f"{i}.png"), np.array(pixels.split(), np.uint8).reshape(48, 48))
     (tmp_path / "train" / "happy").mkdir(exist_ok=True)
@@ -109,18 +109,19 @@ def test_train_export_quantize_and_run_in_dmsd(tmp_path, public_faces):
     assert report["fp32"]["max_abs_diff_vs_keras"] < 1e-4
     assert report["int8"]["top1_agreement_vs_keras"] > 0.5
 
-    from dmsd.models import Classifier
+    from dmsd.vision.classifier import Classifier
 
     for precision in ("fp32", "int8"):
         model = Classifier(tmp_path / "models" / f"emotion.{precision}.onnx", "emotion")
         assert model.precision == precision and model.input.width == 48 and model.input.colour == "grey"
     # The model card section is written from these measured numbers, not typed.
     from convert.card import emotion_section
-    from dmsd.benchmark import time_pair
+    from dmsd.offline.timing import time_pair
 
     timing = time_pair(tmp_path / "models", "emotion", runs=50)
     section = emotion_section(run, timing, [])
-    assert f"| accuracy | {100 * report['fp32']['accuracy']:.2f}% | {100 * report['int8']['accuracy']:.2f}% |" in section
+    fp32, int8 = 100 * report["fp32"]["accuracy"], 100 * report["int8"]["accuracy"]
+    assert f"| accuracy | {fp32:.2f}% | {int8:.2f}% |" in section
     assert f"{timing['int8']['p50_ms']:.3f} ms" in section and "random_erasing" in section
 
     # That run, as a teacher: its probabilities are averaged with its mirror image's, so they are mirror-blind.
@@ -138,7 +139,8 @@ def test_train_export_quantize_and_run_in_dmsd(tmp_path, public_faces):
     section = emotion_section(student, timing, [])
     assert "0.7 x the mean probabilities of teacher `" in section and "SGD with Nesterov momentum" in section
 
-    config = write_config(tmp_path / "c.yaml", f"models:\n  emotion:\n    path: {tmp_path / 'models' / 'emotion.int8.onnx'}\n")
+    model = tmp_path / "models" / "emotion.int8.onnx"
+    config = write_config(tmp_path / "c.yaml", f"models:\n  emotion:\n    path: {model}\n")
     result = run_dmsd("--config", str(config), "--once", str(SAMPLES / "cabin_frame060.jpg"))
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["emotion"]["label"]

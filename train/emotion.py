@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from dmsd.metrics import classification_report
 from dmsd.errors import DmsdError
+from dmsd.labels import EMOTION_LABELS
 from train import fer2013, record
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--teacher", action="append", default=[], metavar="RUN",
                         help="distil from this trained run (its best.keras, or a .keras file); repeat for an ensemble")
     parser.add_argument("--teacher-weight", type=float, default=0.5, metavar="W",
-                        help="with --teacher: train on (1-W) x the FER2013 label + W x the teachers' mean probabilities")
+                        help="with --teacher: train on (1-W) x the FER2013 label + W x the teachers' mean "
+                             "probabilities")
     parser.add_argument("--limit", type=int, default=None, help="use only the first N training faces (smoke tests)")
     parser.add_argument("--seed", type=int, default=1)
 
@@ -83,7 +84,7 @@ def plain_net(width: int, lean: bool = False, dense_head: bool = False):
     else:
         x = layers.GlobalAveragePooling2D()(x)
     x = layers.Dropout(0.3)(x)
-    outputs = layers.Dense(len(fer2013.LABELS), activation="softmax", name="probs")(x)
+    outputs = layers.Dense(len(EMOTION_LABELS), activation="softmax", name="probs")(x)
     return keras.Model(inputs, outputs, name=f"plain{'lean' if lean else ''}{'_fc' if dense_head else ''}{width}")
 
 
@@ -104,7 +105,7 @@ def separable_net(width: int):
         x = layers.add([layers.MaxPooling2D(3, strides=2, padding="same")(x), shortcut])
     x = layers.GlobalAveragePooling2D()(x)
     x = layers.Dropout(0.3)(x)
-    outputs = layers.Dense(len(fer2013.LABELS), activation="softmax", name="probs")(x)
+    outputs = layers.Dense(len(EMOTION_LABELS), activation="softmax", name="probs")(x)
     return keras.Model(inputs, outputs, name=f"separable{width}")
 
 
@@ -143,24 +144,22 @@ def teacher_probabilities(paths: list[str], x: np.ndarray) -> np.ndarray:
     """
     import keras
 
-    total = np.zeros((len(x), len(fer2013.LABELS)), dtype=np.float32)
+    total = np.zeros((len(x), len(EMOTION_LABELS)), dtype=np.float32)
     for path in paths:
         file = Path(path) / "best.keras" if Path(path).is_dir() else Path(path)
         if not file.is_file():
             raise DmsdError(f"--teacher {path}: no such run folder with best.keras, or .keras file")
         teacher = keras.models.load_model(file, compile=False)
-        if tuple(teacher.input_shape[1:]) != x.shape[1:] or teacher.output_shape[-1] != len(fer2013.LABELS):
+        if tuple(teacher.input_shape[1:]) != x.shape[1:] or teacher.output_shape[-1] != len(EMOTION_LABELS):
             raise DmsdError(f"--teacher {path}: takes {teacher.input_shape[1:]} and gives {teacher.output_shape[-1]} "
-                            f"classes; the student needs {x.shape[1:]} and {len(fer2013.LABELS)}")
+                            f"classes; the student needs {x.shape[1:]} and {len(EMOTION_LABELS)}")
         for view in (x, x[:, :, ::-1]):
             total += teacher.predict(view, batch_size=512, verbose=0)
     return total / (2 * len(paths))
 
 
-def run(args: argparse.Namespace) -> dict:
-    import keras
-    import tensorflow as tf
-
+def check_arguments(args: argparse.Namespace) -> None:
+    """Refuse contradictory or out-of-range options before anything is created."""
     if args.ferplus_soft and not args.ferplus:
         raise DmsdError("--ferplus-soft needs --ferplus (the FER+ votes file)")
     if not 0.0 <= args.ferplus_soft <= 1.0:
@@ -169,9 +168,11 @@ def run(args: argparse.Namespace) -> dict:
         raise DmsdError(f"--teacher-weight must be between 0 and 1, not {args.teacher_weight}")
     if args.teacher and args.ferplus_soft:
         raise DmsdError("--teacher and --ferplus-soft both set soft targets; choose one")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    keras.utils.set_random_seed(args.seed)
+
+
+def load_faces(args: argparse.Namespace) -> tuple[fer2013.FaceSet, fer2013.FaceSet, np.ndarray | None]:
+    """Training faces (FER+ not-a-face rows dropped with --ferplus, the first --limit kept), PublicTest, and the
+    training faces' FER+ votes (None without --ferplus)."""
     train = fer2013.load(args.data, "Training")
     val = fer2013.load(args.data, "PublicTest")
     votes = None
@@ -183,52 +184,65 @@ def run(args: argparse.Namespace) -> dict:
     if args.limit:
         train = train.subset(np.arange(min(args.limit, len(train))))
         votes = None if votes is None else votes[:len(train)]
-    augment = augmentation()
-    record.write_json(out / "config.json", {**{k: v for k, v in vars(args).items() if k != "run"},
-                                            "optimizer_settings": OPTIMIZERS[args.optimizer],
-                                            "train_faces": len(train), "val_faces": len(val),
-                                            "augmentation": [layer.name for layer in augment.layers]})
+    return train, val, votes
 
-    counts = np.bincount(train.labels, minlength=len(fer2013.LABELS))
-    weights = None
-    if args.class_weights:
-        weights = {i: float(len(train) / (len(counts) * max(c, 1))) for i, c in enumerate(counts)}
 
-    x_train = to_input(train.images)
+def training_targets(args: argparse.Namespace, train: fer2013.FaceSet, x_train: np.ndarray,
+                     votes: np.ndarray | None) -> np.ndarray:
+    """One-hot FER2013 labels, blended with the teachers' probabilities (--teacher) or FER+ votes (--ferplus-soft)."""
     if args.teacher:
         taught = teacher_probabilities(args.teacher, x_train)
         log.info("teachers agree with the FER2013 label on %.1f%% of training faces",
                  100 * float((taught.argmax(axis=1) == train.labels).mean()))
-        y_train = fer2013.soft_targets(train.labels, taught, args.teacher_weight)
-    else:
-        y_train = fer2013.soft_targets(train.labels, votes if args.ferplus_soft else None, args.ferplus_soft)
-    x_val, y_val = to_input(val.images), keras.utils.to_categorical(val.labels, len(fer2013.LABELS))
-    train_ds = (tf.data.Dataset.from_tensor_slices((x_train, y_train)).shuffle(len(x_train), seed=args.seed)
-                .batch(args.batch).map(lambda x, y: (augment(x, training=True), y), num_parallel_calls=2)
-                .prefetch(2))
-    val_ds = tf.data.Dataset.from_tensor_slices((x_val, y_val)).batch(256)
+        return fer2013.soft_targets(train.labels, taught, args.teacher_weight)
+    return fer2013.soft_targets(train.labels, votes if args.ferplus_soft else None, args.ferplus_soft)
+
+
+def class_weights(args: argparse.Namespace, labels: np.ndarray) -> dict[int, float] | None:
+    """Inverse class frequency with --class-weights, else None."""
+    if not args.class_weights:
+        return None
+    counts = np.bincount(labels, minlength=len(EMOTION_LABELS))
+    return {i: float(len(labels) / (len(counts) * max(c, 1))) for i, c in enumerate(counts)}
+
+
+def compiled_model(args: argparse.Namespace, training_faces: int):
+    """The --arch network with the --optimizer on a cosine schedule warmed up to --lr, and label smoothing."""
+    import keras
 
     model = ARCHITECTURES[args.arch](args.width)
-    steps = args.epochs * int(np.ceil(len(x_train) / args.batch))
+    steps = args.epochs * int(np.ceil(training_faces / args.batch))
     schedule = keras.optimizers.schedules.CosineDecay(args.lr * 0.1, steps, warmup_target=args.lr,
                                                       warmup_steps=min(steps // 10, 1000))
     keras_name, settings = OPTIMIZERS[args.optimizer]
     model.compile(optimizer=getattr(keras.optimizers, keras_name)(schedule, **settings),
                   loss=keras.losses.CategoricalCrossentropy(label_smoothing=args.label_smoothing),
                   metrics=["accuracy"])
-    log.info("%s: %d parameters, %d training faces", model.name, model.count_params(), len(x_train))
+    log.info("%s: %d parameters, %d training faces", model.name, model.count_params(), training_faces)
+    return model
+
+
+def run(args: argparse.Namespace) -> dict:
+    import keras
+    import tensorflow as tf
+
+    check_arguments(args)
+    out = record.start_run(args)
+    train, val, votes = load_faces(args)
+    augment = augmentation()
+    record.write_config(out, args, optimizer_settings=OPTIMIZERS[args.optimizer], train_faces=len(train),
+                        val_faces=len(val), augmentation=[layer.name for layer in augment.layers])
+    x_train = to_input(train.images)
+    y_train = training_targets(args, train, x_train, votes)
+    x_val, y_val = to_input(val.images), keras.utils.to_categorical(val.labels, len(EMOTION_LABELS))
+    train_ds = (tf.data.Dataset.from_tensor_slices((x_train, y_train)).shuffle(len(x_train), seed=args.seed)
+                .batch(args.batch).map(lambda x, y: (augment(x, training=True), y), num_parallel_calls=2)
+                .prefetch(2))
+    val_ds = tf.data.Dataset.from_tensor_slices((x_val, y_val)).batch(256)
+    model = compiled_model(args, len(x_train))
     started = time.time()
-    model.fit(train_ds, validation_data=val_ds, epochs=args.epochs, class_weight=weights, verbose=2, callbacks=record.callbacks(out))
-    best = keras.models.load_model(out / "best.keras")
-    predictions = best.predict(x_val, batch_size=256, verbose=0).argmax(axis=1)
-    metrics = classification_report(val.labels, predictions, fer2013.LABELS)
-    metrics.update(split="PublicTest", parameters=int(best.count_params()),
-                   train_seconds_this_session=round(time.time() - started, 1))
-    record.write_json(out / "metrics.json", metrics)
-    record.write_export(out, "emotion", fer2013.LABELS, INPUT_METADATA,
-                        calib=x_train[np.random.default_rng(args.seed).permutation(len(x_train))[:1000]],
-                        verify=x_val, verify_labels=val.labels)
-    record.plot_curves(out / "history.csv", out / "curves.png")
-    record.plot_confusion(metrics["confusion"], fer2013.LABELS, out / "confusion.png")
-    log.info("PublicTest accuracy %.4f, macro-F1 %.4f", metrics["accuracy"], metrics["macro_f1"])
-    return metrics
+    model.fit(train_ds, validation_data=val_ds, epochs=args.epochs, class_weight=class_weights(args, train.labels),
+              verbose=2, callbacks=record.callbacks(out))
+    calib = x_train[np.random.default_rng(args.seed).permutation(len(x_train))[:1000]]
+    return record.finish_run(out, "emotion", EMOTION_LABELS, INPUT_METADATA, x_val, val.labels, calib, started,
+                             {"split": "PublicTest"})

@@ -1,4 +1,4 @@
-"""FER2013 for training: the runtime's loader (dmsd.datasets), plus FER+ votes."""
+"""FER2013 for training: the one loader (dmsd.offline.datasets), plus FER+ votes."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
-from dmsd.datasets import LABELS, SIDE, USAGES, FaceSet, load_fer2013 as load  # noqa: F401  (the one loader)
 from dmsd.errors import DmsdError
+from dmsd.labels import EMOTION_LABELS
+from dmsd.offline.datasets import SIDE, USAGES, FaceSet  # noqa: F401  (re-exported for the trainer)
+from dmsd.offline.datasets import load_fer2013 as load  # noqa: F401  (the one loader)
 
 # FER+ vote columns in fer2013new.csv, mapped to our label order (contempt, unknown, NF are not ours).
 FERPLUS_COLUMNS = ["anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutral"]
@@ -42,7 +44,7 @@ def soft_targets(labels: np.ndarray, votes: np.ndarray | None, weight: float) ->
     `votes`: FER+'s ten annotators per face (their shares say how ambiguous a face is, which one noisy FER2013
     label cannot), or teachers' probabilities for distillation. A row without a vote keeps its one-hot label.
     """
-    targets = np.eye(len(LABELS), dtype=np.float32)[labels]
+    targets = np.eye(len(EMOTION_LABELS), dtype=np.float32)[labels]
     if votes is None or weight == 0:
         return targets
     totals = votes.sum(axis=1, keepdims=True)

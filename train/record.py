@@ -1,12 +1,59 @@
-"""The training record written next to every run: config, history CSV, curves, confusion matrix, metrics."""
+"""The training record written next to every run: config, history CSV, curves, confusion matrix, metrics.
+
+Both trainers begin with `start_run` and `write_config` and end with `finish_run` (predict with the kept
+checkpoint, report, export what `python -m convert` needs, plot); in between, `callbacks` keeps the checkpoint.
+"""
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
+import logging
+import time
 from pathlib import Path
 
 import numpy as np
+
+from dmsd.offline.metrics import balanced_accuracy, classification_report
+
+log = logging.getLogger(__name__)
+
+
+def start_run(args: argparse.Namespace) -> Path:
+    """The run folder `args.out`, created (an existing one resumes), with every random seed set to `args.seed`."""
+    import keras
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    keras.utils.set_random_seed(args.seed)
+    return out
+
+
+def write_config(out: Path, args: argparse.Namespace, **extra: object) -> None:
+    """config.json: the command's arguments and what the run measured of its data (the card reads it)."""
+    write_json(out / "config.json", {**{k: v for k, v in vars(args).items() if k != "run"}, **extra})
+
+
+def finish_run(out: Path, task: str, labels: list[str], input_spec: dict, x_val: np.ndarray, y_val: np.ndarray,
+               calib: np.ndarray, started: float, extra_metrics: object = None) -> dict:
+    """Score the kept checkpoint on the validation inputs and write metrics.json, the export files and the plots.
+
+    extra_metrics: a dict, or a function of the predicted classes returning one, merged into metrics.json.
+    """
+    import keras
+
+    best = keras.models.load_model(out / "best.keras")
+    predicted = best.predict(x_val, batch_size=256, verbose=0).argmax(axis=1)
+    metrics = classification_report(y_val, predicted, labels)
+    metrics.update(extra_metrics(predicted) if callable(extra_metrics) else extra_metrics or {})
+    metrics.update(parameters=int(best.count_params()), train_seconds_this_session=round(time.time() - started, 1))
+    write_json(out / "metrics.json", metrics)
+    write_export(out, task, labels, input_spec, calib=calib, verify=x_val, verify_labels=y_val)
+    plot_curves(out / "history.csv", out / "curves.png")
+    plot_confusion(metrics["confusion"], labels, out / "confusion.png")
+    log.info("%s: validation accuracy %.4f, macro-F1 %.4f", task, metrics["accuracy"], metrics["macro_f1"])
+    return metrics
 
 
 def callbacks(out: Path, monitor: str | None = "val_accuracy", validation: tuple | None = None) -> list:
@@ -19,8 +66,6 @@ def callbacks(out: Path, monitor: str | None = "val_accuracy", validation: tuple
     to each epoch's logs, so `monitor` can choose on it: plain accuracy rewards always answering the majority class.
     """
     import keras
-
-    from dmsd.metrics import balanced_accuracy
 
     class BalancedAccuracy(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
@@ -53,7 +98,8 @@ def best_so_far(history_csv: Path, monitor: str | None) -> float | None:
 
 
 def grey_input(side: int) -> dict:
-    """The dmsd.input contract of a grey side x side model fed pixels / 255, channels first (DESIGN.md)."""
+    """The dmsd.input contract of a grey side x side model fed pixels / 255, channels first (the model
+    contract: README.md, "Swapping in your own model")."""
     return {"size": [side, side], "colour": "grey", "layout": "NCHW", "scale": 1 / 255.0, "offset": 0.0}
 
 
@@ -80,7 +126,7 @@ def plot_curves(history_csv: Path, out: Path) -> None:
         return
     epochs = [int(r["epoch"]) + 1 for r in rows]
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for ax, key in zip(axes, ["loss", "accuracy"]):
+    for ax, key in zip(axes, ["loss", "accuracy"], strict=True):
         for prefix in ("", "val_"):
             if prefix + key in rows[0]:
                 ax.plot(epochs, [float(r[prefix + key]) for r in rows], label=prefix + key)

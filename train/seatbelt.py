@@ -19,7 +19,7 @@ import numpy as np
 
 from dmsd.config import ChestConfig, DetectorConfig
 from dmsd.errors import DmsdError
-from dmsd.metrics import classification_report
+from dmsd.labels import SEATBELT_LABELS
 from train import record, seatbelt_data
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,7 @@ def build_model(width: int, size: int = SIZE):
             x = layers.ReLU()(layers.BatchNormalization()(x))
         x = layers.MaxPooling2D()(x)
     x = layers.Dropout(0.3)(layers.GlobalAveragePooling2D()(x))
-    outputs = layers.Dense(len(seatbelt_data.LABELS), activation="softmax", name="probs")(x)
+    outputs = layers.Dense(len(SEATBELT_LABELS), activation="softmax", name="probs")(x)
     return keras.Model(inputs, outputs, name=f"belt{width}")
 
 
@@ -89,7 +89,7 @@ def init_from(model, path: str) -> int:
     if shapes(source) != shapes(target):
         raise DmsdError(f"--init-from {path}: its convolutions do not match this network's "
                         f"({len(source)} vs {len(target)} layers; the same --width as its run?)")
-    for src, dst in zip(source, target):
+    for src, dst in zip(source, target, strict=True):
         dst.set_weights(src.get_weights())
     return len(target)
 
@@ -110,7 +110,8 @@ def freeze_stages(model, stages: int) -> int:
 
 
 def augmentation():
-    """What cabins do to a picture: light, contrast, blur, sensor noise, small tilts and shifts (grey in, like infrared)."""
+    """What cabins do to a picture: light, contrast, blur, sensor noise, small tilts and shifts (grey in, like
+    infrared)."""
     import keras
     from keras import layers
 
@@ -148,35 +149,67 @@ def load_regions(args: argparse.Namespace, out: Path) -> dict:
         if args.limit:  # both classes and both splits, spread over the source
             found = found[:: max(1, len(found) // args.limit)][: args.limit]
         samples += found
-    data = seatbelt_data.build(samples, DetectorConfig(), ChestConfig().geometry(), args.size, args.profile_fallback,
+    data = seatbelt_data.build(samples, DetectorConfig(), ChestConfig(), args.size, args.profile_fallback,
                                args.person_box_fallback)
     np.savez_compressed(cache, **{k: v for k, v in data.items() if k != "report"})
     record.write_json(out / "dataset.json", data["report"])
     return data
 
 
-def run(args: argparse.Namespace) -> dict:
-    import keras
-    import tensorflow as tf
-
+def check_arguments(args: argparse.Namespace) -> None:
+    """Refuse contradictory or out-of-range options before the run folder is created."""
     if args.freeze_stages and not args.init_from:
         raise DmsdError("--freeze-stages keeps copied weights: it needs --init-from")
     if not 0 <= args.freeze_stages <= 4:
         raise DmsdError(f"--freeze-stages {args.freeze_stages}: allowed 0 to 4 (the network has 4 stages)")
     if not 16 <= args.size <= 256:  # four 2x poolings need at least 16 pixels; beyond 256 is not a small CNN
         raise DmsdError(f"--size {args.size}: allowed 16 to 256 pixels")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    keras.utils.set_random_seed(args.seed)
-    data = load_regions(args, out)
-    log.info("regions per source: %s", data["report"])
+
+
+def split_regions(data: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The regions as the model takes them (N x size x size x 1 in [0, 1]), and the train and valid masks."""
     x = (data["x"].astype(np.float32) / 255.0)[..., None]
     train, valid = data["split"] == "train", data["split"] != "train"
     if not train.any() or not valid.any():
         raise DmsdError(f"no chest regions in the {'training' if not train.any() else 'validation'} split "
                         f"(per source: {data['report']}); a labels.csv can name the split of each image")
-    record.write_json(out / "config.json", {**{k: v for k, v in vars(args).items() if k != "run"},
-                                            "train_regions": int(train.sum()), "valid_regions": int(valid.sum())})
+    return x, train, valid
+
+
+def compiled_model(args: argparse.Namespace, training_regions: int):
+    """The belt network, started from --init-from with --freeze-stages kept, Adam on a cosine schedule."""
+    import keras
+
+    model = build_model(args.width, args.size)
+    if args.init_from:
+        log.info("initialised %d layers from %s", init_from(model, args.init_from), args.init_from)
+        log.info("froze %d layers (%d stages)", freeze_stages(model, args.freeze_stages), args.freeze_stages)
+    model.compile(optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(
+                      args.lr, args.epochs * int(np.ceil(training_regions / args.batch)))),
+                  loss="categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def per_source(data: dict, valid: np.ndarray, predicted: np.ndarray) -> dict:
+    """Validation accuracy of each source apart: the sources are different kinds of photo."""
+    result = {}
+    for source in sorted(set(data["source"][valid])):
+        pick = data["source"][valid] == source
+        result[source] = {"n": int(pick.sum()),
+                          "accuracy": round(float((predicted[pick] == data["y"][valid][pick]).mean()), 4)}
+    return result
+
+
+def run(args: argparse.Namespace) -> dict:
+    import keras
+    import tensorflow as tf
+
+    check_arguments(args)
+    out = record.start_run(args)
+    data = load_regions(args, out)
+    log.info("regions per source: %s", data["report"])
+    x, train, valid = split_regions(data)
+    record.write_config(out, args, train_regions=int(train.sum()), valid_regions=int(valid.sum()))
     counts = np.bincount(data["y"][train], minlength=2)
     weights = {i: float(train.sum() / (2 * max(c, 1))) for i, c in enumerate(counts)}
     y = keras.utils.to_categorical(data["y"], 2)
@@ -184,31 +217,14 @@ def run(args: argparse.Namespace) -> dict:
     train_ds = (tf.data.Dataset.from_tensor_slices((x[train], y[train])).shuffle(int(train.sum()), seed=args.seed)
                 .batch(args.batch).map(lambda a, b: (augment(a, training=True), b)).prefetch(2))
     valid_ds = tf.data.Dataset.from_tensor_slices((x[valid], y[valid])).batch(256)
-    model = build_model(args.width, args.size)
-    if args.init_from:
-        log.info("initialised %d layers from %s", init_from(model, args.init_from), args.init_from)
-        log.info("froze %d layers (%d stages)", freeze_stages(model, args.freeze_stages), args.freeze_stages)
-    model.compile(optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(
-                      args.lr, args.epochs * int(np.ceil(train.sum() / args.batch)))),
-                  loss="categorical_crossentropy", metrics=["accuracy"])
+    model = compiled_model(args, int(train.sum()))
     started = time.time()
     monitor = {"balanced": "val_balanced_accuracy", "accuracy": "val_accuracy", "last": None}[args.select]
     model.fit(train_ds, validation_data=valid_ds, epochs=args.epochs, class_weight=weights, verbose=2,
               callbacks=record.callbacks(out, monitor, validation=(x[valid], data["y"][valid])))
-    best = keras.models.load_model(out / "best.keras")
-    predicted = best.predict(x[valid], verbose=0).argmax(1)
-    metrics = classification_report(data["y"][valid], predicted, seatbelt_data.LABELS)
-    metrics["per_source"] = {}
-    for source in sorted(set(data["source"][valid])):
-        pick = data["source"][valid] == source
-        metrics["per_source"][source] = {"n": int(pick.sum()),
-                                         "accuracy": round(float((predicted[pick] == data["y"][valid][pick]).mean()), 4)}
-    metrics.update(dataset=data["report"], parameters=int(best.count_params()),
-                   train_seconds_this_session=round(time.time() - started, 1))
-    record.write_json(out / "metrics.json", metrics)
-    record.write_export(out, "seatbelt", seatbelt_data.LABELS, record.grey_input(args.size), calib=x[train][:1000],
-                        verify=x[valid], verify_labels=data["y"][valid])
-    record.plot_curves(out / "history.csv", out / "curves.png")
-    record.plot_confusion(metrics["confusion"], seatbelt_data.LABELS, out / "confusion.png")
-    log.info("valid accuracy %.4f per source %s", metrics["accuracy"], metrics["per_source"])
+    metrics = record.finish_run(out, "seatbelt", SEATBELT_LABELS, record.grey_input(args.size), x[valid],
+                                data["y"][valid], x[train][:1000], started,
+                                lambda predicted: {"per_source": per_source(data, valid, predicted),
+                                                   "dataset": data["report"]})
+    log.info("validation accuracy per source %s", metrics["per_source"])
     return metrics

@@ -22,17 +22,20 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from dmsd.config import DetectorConfig
-from dmsd.datasets import SEATBELT_LABELS as LABELS, load_labeled_images
-from dmsd.detection import HaarFaceDetector, pick_driver
-from dmsd.geometry import Box, ChestGeometry, chest_region
+from dmsd.config import ChestConfig, DetectorConfig
+from dmsd.labels import SEATBELT_LABELS
+from dmsd.offline.datasets import load_labeled_images
+from dmsd.vision.detectors.haar import HaarFaceDetector
+from dmsd.vision.face_stage import SearchEveryFrame
+from dmsd.vision.geometry import Box, chest_region
+
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class Sample:
     path: Path
-    label: int  # index into LABELS
+    label: int  # index into SEATBELT_LABELS
     source: str
     split: str  # train / valid / test
     group: str  # near-duplicates share a group and so a split
@@ -53,7 +56,8 @@ def person_crops(root: Path) -> list[Sample]:
     samples = []
     for image in load_labeled_images(root / "labels.csv"):
         group = group_of(image.path.name)
-        samples.append(Sample(image.path, LABELS.index(image.label), "person_crops", image.split or split_of(group),
+        samples.append(Sample(image.path, SEATBELT_LABELS.index(image.label), "person_crops",
+                              image.split or split_of(group),
                               group))
     return samples
 
@@ -62,7 +66,8 @@ def windshield_crops(root: Path) -> list[Sample]:
     samples = []
     for image in load_labeled_images(root / "labels.csv"):
         group = group_of(image.path.name)
-        samples.append(Sample(image.path, LABELS.index(image.label), "windshield_crops", split_of(group), group))
+        samples.append(Sample(image.path, SEATBELT_LABELS.index(image.label), "windshield_crops", split_of(group),
+                              group))
     return samples
 
 
@@ -70,7 +75,8 @@ def incabin_belt_boxes(root: Path) -> list[Sample]:
     samples = []
     for split in ("train", "valid", "test"):
         for image in sorted((root / split / "images").glob("*.jpg")):
-            samples.append(Sample(image, LABELS.index("worn"), "incabin_belt_boxes", split, group_of(image.name)))
+            samples.append(Sample(image, SEATBELT_LABELS.index("worn"), "incabin_belt_boxes", split,
+                                  group_of(image.name)))
     return samples
 
 
@@ -86,7 +92,8 @@ def own_images(path: Path) -> list[Sample]:
     samples = []
     for image in load_labeled_images(path):
         group = recording_of(image.path)
-        samples.append(Sample(image.path, LABELS.index(image.label), "own", image.split or split_of(group), group))
+        samples.append(Sample(image.path, SEATBELT_LABELS.index(image.label), "own", image.split or split_of(group),
+                              group))
     return samples
 
 
@@ -108,12 +115,6 @@ def belt_boxes(image_path: Path, width: int, height: int) -> list[Box]:
     return boxes
 
 
-def overlap(a: Box, b: Box) -> int:
-    x0, y0 = max(a.x, b.x), max(a.y, b.y)
-    x1, y1 = min(a.x + a.w, b.x + b.w), min(a.y + a.h, b.y + b.h)
-    return max(0, x1 - x0) * max(0, y1 - y0)
-
-
 # Where the chest lies in a person_crops image (x0, y0, x1, y1 as shares of its width and height): the median
 # daemon chest region over the 231 crops whose face the daemon finds is x 0-1, y 0.43-0.91 (each crop holds one
 # person, framed alike), reaching the bottom edge in a quarter of them.
@@ -126,19 +127,21 @@ def person_box_region(width: int, height: int) -> Box:
     return Box(round(x0 * width), round(y0 * height), round((x1 - x0) * width), round((y1 - y0) * height))
 
 
-def find_face(image: np.ndarray, frontal: HaarFaceDetector, profile: HaarFaceDetector | None) -> tuple[Box | None, str]:
-    """The daemon's frontal search; then, for training only, a profile cascade both ways round."""
-    height, width = image.shape
-    face = pick_driver([b for b in (f.clipped(width, height) for f in frontal.detect(image)) if b], width)
+def find_face(image: np.ndarray, frontal: SearchEveryFrame, profile: SearchEveryFrame | None
+              ) -> tuple[Box | None, str]:
+    """The daemon's still-image search (`--once`); then, for training only, a profile cascade both ways round."""
+    face = frontal.find(image)
     if face is not None or profile is None:
         return face, "frontal"
-    faces = profile.detect(image)
-    mirrored = [Box(width - b.x - b.w, b.y, b.w, b.h) for b in profile.detect(cv2.flip(image, 1))]
-    face = pick_driver([b for b in (f.clipped(width, height) for f in faces + mirrored) if b], width)
-    return face, "profile"
+    width = image.shape[1]
+    face = profile.find(image)
+    mirrored = profile.find(cv2.flip(image, 1))
+    if mirrored is not None:
+        mirrored = Box(width - mirrored.x - mirrored.w, mirrored.y, mirrored.w, mirrored.h)
+    return max((f for f in (face, mirrored) if f is not None), key=lambda f: f.area, default=None), "profile"
 
 
-def build(samples: list[Sample], detector: DetectorConfig, geometry: ChestGeometry, size: int,
+def build(samples: list[Sample], detector: DetectorConfig, chest: ChestConfig, size: int,
           profile_fallback: bool = False, person_box_fallback: bool = False) -> dict:
     """Chest regions (grey, size x size) for every sample with a face; plus the per-source report.
 
@@ -148,8 +151,9 @@ def build(samples: list[Sample], detector: DetectorConfig, geometry: ChestGeomet
     person_box_fallback: in a training image of a one-person source (PERSON_BOX_SOURCES), take the region where
     the chest lies in such crops (PERSON_BOX_CHEST).
     """
-    face_finder = HaarFaceDetector(detector)
-    profile = HaarFaceDetector(replace(detector, cascade="haarcascade_profileface.xml")) if profile_fallback else None
+    face_finder = SearchEveryFrame(HaarFaceDetector(detector))
+    profile = (SearchEveryFrame(HaarFaceDetector(replace(detector, cascade="haarcascade_profileface.xml")))
+               if profile_fallback else None)
     regions, labels, splits, sources, groups = [], [], [], [], []
     report: dict[str, dict] = {}
     for sample in samples:
@@ -166,7 +170,7 @@ def build(samples: list[Sample], detector: DetectorConfig, geometry: ChestGeomet
         if face is not None:
             stats["face"] += 1
             stats["profile_face"] += how == "profile"
-            region = chest_region(face, width, height, geometry)
+            region = chest_region(face, width, height, chest)
             stats["region"] += region is not None
         elif person_box_fallback and sample.split == "train" and sample.source in PERSON_BOX_SOURCES:
             region = person_box_region(width, height)
@@ -178,7 +182,8 @@ def build(samples: list[Sample], detector: DetectorConfig, geometry: ChestGeomet
         if sample.source == "incabin_belt_boxes":
             belts = belt_boxes(sample.path, width, height)
             if belts:
-                stats["belt_covered"].append(sum(overlap(region, b) for b in belts) / sum(b.area for b in belts))
+                covered = sum(region.intersection_area(b) for b in belts)
+                stats["belt_covered"].append(covered / sum(b.area for b in belts))
         crop = image[region.y:region.y + region.h, region.x:region.x + region.w]
         regions.append(cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA))
         labels.append(sample.label)

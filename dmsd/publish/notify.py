@@ -1,4 +1,4 @@
-"""systemd's sd_notify protocol, without libsystemd: READY, STATUS, WATCHDOG and STOPPING datagrams.
+"""systemd's sd_notify protocol, without libsystemd: READY (with STATUS), WATCHDOG and STOPPING datagrams.
 
 Does nothing when not started by systemd (no $NOTIFY_SOCKET). A socket path starting with '@' is in the
 abstract namespace.
@@ -51,9 +51,6 @@ class SystemdNotifier:
 
     def ready(self, status: str) -> None:
         self.notify(f"READY=1\nSTATUS={status}")
-
-    def status(self, status: str) -> None:
-        self.notify(f"STATUS={status}")
 
     def watchdog(self) -> None:
         """Called from the frame loop: a loop that hangs stops pinging, and systemd restarts us."""

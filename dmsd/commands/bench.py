@@ -28,14 +28,15 @@ import cv2
 import numpy as np
 
 from dmsd import __version__
-from dmsd.benchmark import machine, percentiles_ms, time_pair
 from dmsd.config import Config
+from dmsd.driver.state import DriverStateTracker
 from dmsd.errors import DmsdError
-from dmsd.geometry import Box
-from dmsd.models import Classifier
-from dmsd.pipeline import Analyzer
-from dmsd.sources import EndOfSource, make_source
-from dmsd.state import DriverStateTracker
+from dmsd.frames.sources import EndOfSource, make_source
+from dmsd.offline.timing import machine, time_pair
+from dmsd.publish.stats import percentiles
+from dmsd.vision.analyzer import Analyzer
+from dmsd.vision.classifier import Classifier
+from dmsd.vision.geometry import Box
 
 FER_PAD, FER_SCALE_FACTOR, FER_MIN_NEIGHBORS, FER_MIN_FACE = 40, 1.1, 5, 50
 LIVE_FRAMES = 300  # frames taken from a camera or stream when --frames is not given
@@ -98,17 +99,17 @@ class PassTimes:
             self.stages.setdefault(stage, []).append(ms)
 
     def summary(self) -> dict:
-        stages = {name: percentiles_ms(v) for name, v in self.stages.items()}
+        stages = {name: percentiles(v, suffix="_ms") for name, v in self.stages.items()}
         total = stages["total"]
         return {"frames_with_face": self.frames_with_face, "fps": round(float(np.median(self.fps)), 1),
                 "stages": stages, "p99_over_p50": round(total["p99_ms"] / total["p50_ms"], 2)}
 
 
-def run_pass(pipeline, frames: list[np.ndarray], decode_ms: list[float], times: PassTimes | None = None,
-             count_faces: bool = False) -> None:
+def run_pass(pipeline: OurPipeline | FerStylePipeline, frames: list[np.ndarray], decode_ms: list[float],
+             times: PassTimes | None = None, count_faces: bool = False) -> None:
     """Every frame once through `pipeline.process`; with `times`, each frame's stages and the pass's fps."""
     started = time.perf_counter()
-    for index, (image, decode) in enumerate(zip(frames, decode_ms)):
+    for index, (image, decode) in enumerate(zip(frames, decode_ms, strict=True)):
         t0 = time.perf_counter()
         stages, face = pipeline.process(image, index)
         total = (time.perf_counter() - t0) * 1000

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import TextIO
 
 
 class JsonLinesPrinter:
-    def __init__(self, prefix: str, stream=None):
+    """A Publisher (dmsd.publish.publisher) that writes at once: nothing is ever queued or dropped."""
+
+    queued_events = 0
+    dropped_events = 0
+
+    def __init__(self, prefix: str, stream: TextIO | None = None):
         self.prefix, self.stream = prefix, stream or sys.stdout
 
-    def _write(self, name: str, payload) -> None:
+    def _write(self, name: str, payload: dict | str) -> None:
         self.stream.write(json.dumps({"topic": f"{self.prefix}/{name}", "payload": payload}) + "\n")
         self.stream.flush()
 

@@ -1,6 +1,7 @@
 """The `dmsd` command: the daemon, `--once` on still images, `evaluate` and `bench`.
 
-    dmsd [--config PATH] [--source SRC] [--mqtt HOST[:PORT] | --no-mqtt] [--print] [--max-frames N] [--realtime] [--loop]
+    dmsd [--config PATH] [--source SRC] [--mqtt HOST[:PORT] | --no-mqtt] [--print] [--max-frames N] [--realtime]
+         [--loop]
     dmsd --once PATH [PATH ...] [--annotate DIR]
     dmsd evaluate --task emotion|seatbelt --data PATH [--model PATH] [--usage SPLIT] [--json]
     dmsd bench [--source SRC] [--size WxH] [--threads N] [--json]
@@ -12,9 +13,14 @@ import argparse
 import logging
 import os
 import sys
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 from dmsd import __version__
 from dmsd.errors import DmsdError
+
+if TYPE_CHECKING:  # the config module loads at run time, after --help and --version have had their say
+    from dmsd.config import Config
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def apply_overrides(config, args: argparse.Namespace) -> None:
+def apply_overrides(config: Config, args: argparse.Namespace) -> None:
     if args.source is not None:
         config.source.uri = args.source
     if args.realtime:
@@ -70,10 +76,10 @@ def setup_logging(level: str) -> None:
 COMMANDS = ("evaluate", "bench")
 
 
-def command_module(command: str):
+def command_module(command: str) -> ModuleType:
     import importlib
 
-    return importlib.import_module(f"dmsd.{command}")
+    return importlib.import_module(f"dmsd.commands.{command}")
 
 
 def build_command_parser(command: str) -> argparse.ArgumentParser:
@@ -124,10 +130,10 @@ def dispatch(argv: list[str]) -> int:
         apply_overrides(config, args)
         setup_logging("WARNING" if args.once and not args.log_level else config.log_level)
         if args.once:
-            from dmsd.once import run_once
+            from dmsd.commands.once import run_once
 
             return run_once(config, args.once, args.annotate)
-        from dmsd.daemon import RunOptions, run
+        from dmsd.commands.daemon import RunOptions, run
 
         return run(config, RunOptions(print_lines=args.print_lines, max_frames=args.max_frames))
     except DmsdError as exc:

@@ -6,6 +6,7 @@ whatever slows the machine for a while slows every contender alike, and their ra
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import time
@@ -16,7 +17,8 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
-from dmsd.models import Classifier
+from dmsd.publish.stats import percentiles
+from dmsd.vision.classifier import Classifier
 
 
 def time_interleaved(calls: dict[str, Callable[[], object]], runs: int = 3000, block: int = 100,
@@ -32,12 +34,7 @@ def time_interleaved(calls: dict[str, Callable[[], object]], runs: int = 3000, b
                 started = time.perf_counter()
                 call()
                 times[name].append(time.perf_counter() - started)
-    return {name: percentiles_ms([s * 1000 for s in t], 4) for name, t in times.items()}
-
-
-def percentiles_ms(values_ms: list[float], digits: int = 3) -> dict[str, float]:
-    return {"p50_ms": round(float(np.percentile(values_ms, 50)), digits),
-            "p99_ms": round(float(np.percentile(values_ms, 99)), digits)}
+    return {name: percentiles([s * 1000 for s in t], 4, "_ms") for name, t in times.items()}
 
 
 def machine() -> dict:
@@ -66,7 +63,7 @@ def _input_for(model: Classifier) -> np.ndarray:
 def time_models(paths: dict[str, Path], task: str, runs: int = 3000, threads: int = 1) -> dict:
     """Latency at batch 1 of several models of one task, interleaved; with each file's size."""
     models = {name: Classifier(path, task, threads, 1) for name, path in paths.items()}
-    calls = {name: (lambda m=model, x=_input_for(model): m.run(x)) for name, model in models.items()}
+    calls = {name: functools.partial(model.run, _input_for(model)) for name, model in models.items()}
     result = time_interleaved(calls, runs)
     for name, path in paths.items():
         result[name]["bytes"] = Path(path).stat().st_size

@@ -3,8 +3,8 @@
 Finite sources (a video file, a directory of images) are read frame by frame, none dropped, as fast as the
 caller asks or, with `realtime`, at the file's own rate; with `loop`, from the top again at the end. Live
 sources (camera index, /dev/videoN, rtsp://, http(s)://) are captured on their own thread so inference always
-takes the newest frame: frames the caller did not take in time are dropped and counted. A live source that yields nothing for
-`stall_timeout_s` is unhealthy; its capture is abandoned and reopened with exponential backoff.
+takes the newest frame: frames the caller did not take in time are dropped and counted. A live source that yields
+nothing for `stall_timeout_s` is unhealthy; its capture is abandoned and reopened with exponential backoff.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import numpy as np
 
 from dmsd.config import SourceConfig
 from dmsd.errors import DmsdError
-from dmsd.images import list_images, read_image
+from dmsd.frames.images import list_images, read_image
 
 log = logging.getLogger(__name__)
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://")
@@ -64,7 +64,7 @@ class FrameSource(ABC):
         """Whether frames have come since open() (a camera may still be absent; it keeps retrying)."""
         return True
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 (optional: a source that holds nothing has nothing to release)
         pass
 
 
@@ -102,7 +102,7 @@ class VideoFileSource(FrameSource):
 
 
 class DirectorySource(FrameSource):
-    """Images in name order; an unreadable one is logged, counted and skipped."""
+    """Images in name order; an unreadable one is logged, counted and skipped, and the count said at the end."""
 
     def open(self) -> None:
         self.files = list_images(Path(self.uri))
@@ -132,6 +132,8 @@ class DirectorySource(FrameSource):
             return frame
         if self.index == 0:
             raise DmsdError(f"source {self.uri}: none of its {len(self.files)} images could be read")
+        if self.unreadable:
+            log.warning("source %s: %d unreadable image(s) skipped in all", self.uri, self.unreadable)
         raise EndOfSource
 
 
@@ -151,7 +153,6 @@ class LiveSource(FrameSource):
         self._ever_opened = threading.Event()
         self._threads: list[threading.Thread] = []
         self.dropped = 0
-        self.reopens = 0
         self._start_capture()
         # Give the device a moment so a working camera counts as open before the daemon says READY.
         self._ever_opened.wait(self.config.stall_timeout_s)

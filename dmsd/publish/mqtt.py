@@ -18,6 +18,8 @@ import time
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 
 from dmsd.config import MqttConfig
 
@@ -25,6 +27,8 @@ log = logging.getLogger(__name__)
 
 
 class MqttPublisher:
+    """A Publisher (dmsd.publish.publisher) over paho-mqtt."""
+
     def __init__(self, config: MqttConfig, prefix: str, client_id: str):
         self.config, self.prefix = config, prefix
         self.topics = {name: f"{prefix}/{name}" for name in ("availability", "state", "events", "stats")}
@@ -34,7 +38,6 @@ class MqttPublisher:
         self._closing = False
         self._state: bytes | None = None
         self.dropped_events = 0
-        self.delivered_events = 0
         self._last_refusal: str | None = None
         self._in_flight = False
         self._acked: set[int] = set()
@@ -112,7 +115,8 @@ class MqttPublisher:
         return len(self._queue)
 
     # -- paho callbacks (paho's network thread) --------------------------------------------------------
-    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+    def _on_connect(self, client: mqtt.Client, userdata: object, flags: mqtt.ConnectFlags, reason_code: ReasonCode,
+                    properties: Properties | None) -> None:
         if reason_code.is_failure:
             refusal = f"MQTT: broker {self.config.host}:{self.config.port} refused the connection: {reason_code}"
             if refusal != self._last_refusal:
@@ -128,14 +132,15 @@ class MqttPublisher:
             self._connected = True
             self._cond.notify_all()
 
-    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+    def _on_disconnect(self, client: mqtt.Client, userdata: object, flags: mqtt.DisconnectFlags,
+                       reason_code: ReasonCode, properties: Properties | None) -> None:
         with self._cond:
             was_connected, self._connected = self._connected, False
         if was_connected and not self._closing:
             log.warning("MQTT: disconnected (%s); %d event(s) queued, reconnecting", reason_code,
                         len(self._queue))
 
-    def _on_connect_fail(self, client, userdata) -> None:
+    def _on_connect_fail(self, client: mqtt.Client, userdata: object) -> None:
         # paho calls this from inside its `except OSError`, so the cause is still at hand.
         cause = sys.exc_info()[1]
         reason = f" ({cause})" if cause else ""
@@ -144,7 +149,8 @@ class MqttPublisher:
             log.error("%s; retrying with backoff up to %.0f s", refusal, self.config.reconnect_max_s)
         self._last_refusal = refusal
 
-    def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
+    def _on_publish(self, client: mqtt.Client, userdata: object, mid: int, reason_code: ReasonCode,
+                    properties: Properties | None) -> None:
         with self._cond:
             self._acked.add(mid)
             self._cond.notify_all()
@@ -171,8 +177,6 @@ class MqttPublisher:
                     # for its PUBACK rather than publish again, which would deliver it twice.
                     while info.mid not in self._acked and not self._closing:
                         self._cond.wait()
-                    if info.mid in self._acked:
-                        self.delivered_events += 1
                 self._acked.clear()  # only one event is ever in flight; other acks are state's
                 self._in_flight = False
                 self._cond.notify_all()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import sys
 import time
 from pathlib import Path
@@ -13,12 +12,10 @@ import numpy as np
 
 from dmsd.config import Config
 from dmsd.errors import DmsdError
-from dmsd.geometry import chest_region
-from dmsd.images import list_images, read_image
-from dmsd.pipeline import Analyzer
-from dmsd.results import FrameResult
-
-log = logging.getLogger(__name__)
+from dmsd.frames.images import list_images, read_image
+from dmsd.vision.analyzer import Analyzer
+from dmsd.vision.geometry import chest_region
+from dmsd.vision.results import FrameResult
 
 
 def expand(inputs: list[str]) -> tuple[list[Path], list[str]]:

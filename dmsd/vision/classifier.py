@@ -1,9 +1,9 @@
 """ONNX Runtime sessions for the two classifiers, preprocessing driven by each model's own metadata.
 
-The model contract (DESIGN.md): metadata_props `dmsd.task`, `dmsd.labels` (JSON list in output order) and
-`dmsd.input` (JSON: size [w, h], colour grey/bgr/rgb, layout NCHW/NHWC, scale, offset; pixel * scale +
-offset). Optional: `dmsd.precision` (fp32/int8, for reports) and `dmsd.output`: "probs" (default) or "logits". A retrained model that says these things
-drops in without a code change.
+The model contract (README.md, "Swapping in your own model"): metadata_props `dmsd.task`, `dmsd.labels` (JSON
+list in output order) and `dmsd.input` (JSON: size [w, h], colour grey/bgr/rgb, layout NCHW/NHWC, scale, offset;
+pixel * scale + offset). Optional: `dmsd.precision` (fp32/int8, for reports) and `dmsd.output`: "probs" (default)
+or "logits". A retrained model that says these things drops in without a code change.
 """
 
 from __future__ import annotations
@@ -16,11 +16,9 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
-from dmsd.datasets import LABELS, SEATBELT_LABELS
 from dmsd.errors import DmsdError
-from dmsd.geometry import Box
-
-TASK_LABELS = {"emotion": set(LABELS), "seatbelt": set(SEATBELT_LABELS)}
+from dmsd.labels import TASK_LABELS
+from dmsd.vision.geometry import Box
 
 
 @dataclass(frozen=True)
@@ -76,9 +74,12 @@ class Classifier:
             self.labels: list[str] = [str(label) for label in json.loads(meta["dmsd.labels"])]
         except (ValueError, TypeError):
             raise DmsdError(f"{self.path}: dmsd.labels must be a JSON list") from None
-        if set(self.labels) != TASK_LABELS[task]:
+        if set(self.labels) != set(TASK_LABELS[task]):
             raise DmsdError(f"{self.path}: dmsd.labels {self.labels} must be {sorted(TASK_LABELS[task])} in "
                             "output order")
+        classes = self.session.get_outputs()[0].shape[-1]
+        if isinstance(classes, int) and classes != len(self.labels):
+            raise DmsdError(f"{self.path}: gives {classes} class scores but dmsd.labels names {len(self.labels)}")
         self.input = InputSpec.parse(meta["dmsd.input"], str(self.path))
         self.logits = meta.get("dmsd.output", "probs") == "logits"
         self.input_name = self.session.get_inputs()[0].name
@@ -114,5 +115,5 @@ class Classifier:
 
     def predict(self, image: np.ndarray, grey: np.ndarray, box: Box) -> dict[str, float]:
         probs = self.run(self.preprocess(image, grey, box))[0]
-        return {label: float(p) for label, p in zip(self.labels, probs)}
+        return {label: float(p) for label, p in zip(self.labels, probs, strict=True)}
 

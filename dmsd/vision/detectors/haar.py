@@ -1,15 +1,12 @@
-"""Face detection: one interface, detectors as plugins, and the rule that picks the driver's face.
+"""OpenCV's Haar cascade as a face detector plugin (`detector.type: haar`, the default).
 
-A detector takes a grey frame and returns face boxes in that frame's pixels. New detectors subclass
-FaceDetector and register in DETECTORS; `detector.type` in the config picks one. Three optional methods let the
-tracker (dmsd.tracking) make a detector cheap per frame: `prepare` (per-frame work both searches share),
-`detect_near` (search around a known face at a narrow range of sizes) and `scan` (a full search spread over
-several frames). Their defaults are correct for any detector but not faster; HaarFaceDetector overrides all three.
+It makes the face stage cheap per frame: the frame is scaled and equalised once (`prepare`), a tracked face is
+searched for on those same pixels at a narrow range of sizes (`detect_near`), and a full search is cut into bands
+of face sizes spread over several frames (`HaarScan`).
 """
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 from pathlib import Path
 
 import cv2
@@ -17,51 +14,15 @@ import numpy as np
 
 from dmsd.config import DetectorConfig
 from dmsd.errors import DmsdError
-from dmsd.geometry import Box
+from dmsd.vision.detectors import register
+from dmsd.vision.detectors.base import FaceDetector, Scan
+from dmsd.vision.geometry import Box, iou
 
 # OpenCV's grouping tolerance inside detectMultiScale; we group raw hits ourselves with the same value.
 GROUP_EPS = 0.2
 
 
-class FaceDetector(ABC):
-    @abstractmethod
-    def detect(self, grey: np.ndarray) -> list[Box]:
-        """All faces in a grey (H x W uint8) frame, in that frame's pixel coordinates."""
-
-    def prepare(self, grey: np.ndarray) -> object:
-        """Work on the frame that detect_near and a scan step can share; passed back to them as `prepared`."""
-        return None
-
-    def detect_near(self, grey: np.ndarray, face: Box, margin: float, sizes: tuple[float, float],
-                    prepared: object = None) -> list[Box]:
-        """Faces within `margin` face sizes of `face`, between sizes[0] and sizes[1] times its width."""
-        region = face.grown(margin).clipped(grey.shape[1], grey.shape[0])
-        if region is None:
-            return []
-        crop = grey[region.y:region.y + region.h, region.x:region.x + region.w]
-        return [Box(f.x + region.x, f.y + region.y, f.w, f.h) for f in self.detect(crop)
-                if sizes[0] * face.w <= f.w <= sizes[1] * face.w]
-
-    def scan(self, slices: int) -> "Scan":
-        """A full search spread over `slices` frames; by default the whole search on every frame."""
-        return EveryFrameScan(self)
-
-
-class Scan(ABC):
-    @abstractmethod
-    def step(self, grey: np.ndarray, prepared: object = None, known: Box | None = None) -> list[Box]:
-        """Search this frame's share; return the faces this frame gave evidence for. `prepared`: the detector's
-        prepare() of this frame; `known`: a face already found in this frame, which the scan may skip."""
-
-
-class EveryFrameScan(Scan):
-    def __init__(self, detector: FaceDetector):
-        self.detector = detector
-
-    def step(self, grey: np.ndarray, prepared: object = None, known: Box | None = None) -> list[Box]:
-        return self.detector.detect(grey)
-
-
+@register("haar")
 class HaarFaceDetector(FaceDetector):
     """OpenCV's Haar cascade, run on a copy of the frame scaled down to `detect_width`."""
 
@@ -113,7 +74,7 @@ class HaarFaceDetector(FaceDetector):
         found = self.raw_hits(crop, low, high, self.config.min_neighbors)
         return [Box(int(x) + region.x, int(y) + region.y, int(w), int(h)).scaled(1 / scale) for x, y, w, h in found]
 
-    def scan(self, slices: int) -> "HaarScan":
+    def scan(self, slices: int) -> HaarScan:
         return HaarScan(self, slices)
 
 
@@ -181,15 +142,8 @@ class HaarScan(Scan):
             return []
         groups, _ = cv2.groupRectangles(self.pool.tolist(), self.detector.config.min_neighbors, GROUP_EPS)
         fresh = [Box(*map(int, g)) for g in groups]
-        fresh = [g for g in fresh if any(overlap(g, Box(*map(int, h))) > 0.5 for h in hits)]
+        fresh = [g for g in fresh if any(iou(g, Box(*map(int, h))) > 0.5 for h in hits)]
         return [g.scaled(1 / scale) for g in fresh]
-
-
-DETECTORS: dict[str, type[FaceDetector]] = {"haar": HaarFaceDetector}
-
-
-def make_detector(config: DetectorConfig) -> FaceDetector:
-    return DETECTORS[config.type](config)
 
 
 def resolve_cascade(name: str) -> Path:
@@ -203,23 +157,3 @@ def resolve_cascade(name: str) -> Path:
     known = sorted(p.name for p in Path(cv2.data.haarcascades).glob("*.xml"))[:4]
     raise DmsdError(f"detector.cascade: {name} is neither a file nor a cascade shipped with OpenCV "
                     f"(e.g. {', '.join(known)})")
-
-
-def overlap(a: Box, b: Box) -> float:
-    """Intersection over union."""
-    x0, y0 = max(a.x, b.x), max(a.y, b.y)
-    x1, y1 = min(a.x + a.w, b.x + b.w), min(a.y + a.h, b.y + b.h)
-    inter = max(0, x1 - x0) * max(0, y1 - y0)
-    return inter / (a.area + b.area - inter) if inter else 0.0
-
-
-def pick_driver(faces: list[Box], frame_width: int, seat_side: str = "any") -> Box | None:
-    """The driver's face: the largest, or with `seat_side` the largest in that half of the image."""
-    if seat_side != "any":
-        faces = [f for f in faces if on_side(f, frame_width, seat_side)] or faces
-    return max(faces, key=lambda f: f.area, default=None)
-
-
-def on_side(face: Box, frame_width: int, seat_side: str) -> bool:
-    """Whether the face's centre is in the `seat_side` half of the image (always, for "any")."""
-    return seat_side == "any" or (face.center_x < frame_width / 2) == (seat_side == "left")

@@ -1,12 +1,15 @@
-"""Boxes, and where the chest is relative to a face.
+"""Boxes, their overlap, and where the chest is relative to a face.
 
 The chest-region rule lives here alone: the daemon and the seatbelt training code (train/seatbelt_data.py)
-both import `chest_region`, so the model is trained on exactly the crop it sees at run time.
+both import `chest_region`, so the model is trained on exactly the crop it sees at run time. Its proportions are
+`ChestConfig` (the `chest` keys of the configuration), defined once in dmsd.config.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from dmsd.config import ChestConfig
 
 
 @dataclass(frozen=True)
@@ -26,15 +29,15 @@ class Box:
     def center_x(self) -> float:
         return self.x + self.w / 2
 
-    def scaled(self, factor: float) -> "Box":
+    def scaled(self, factor: float) -> Box:
         return Box(round(self.x * factor), round(self.y * factor), round(self.w * factor), round(self.h * factor))
 
-    def grown(self, margin: float) -> "Box":
+    def grown(self, margin: float) -> Box:
         """The box with `margin` times its width and height added on every side."""
         dx, dy = round(self.w * margin), round(self.h * margin)
         return Box(self.x - dx, self.y - dy, self.w + 2 * dx, self.h + 2 * dy)
 
-    def clipped(self, width: int, height: int) -> "Box | None":
+    def clipped(self, width: int, height: int) -> Box | None:
         """The part of the box inside a width x height image, or None if nothing is left."""
         x0, y0 = max(self.x, 0), max(self.y, 0)
         x1, y1 = min(self.x + self.w, width), min(self.y + self.h, height)
@@ -42,32 +45,28 @@ class Box:
             return None
         return Box(x0, y0, x1 - x0, y1 - y0)
 
+    def intersection_area(self, other: Box) -> int:
+        """Pixels the two boxes share."""
+        x0, y0 = max(self.x, other.x), max(self.y, other.y)
+        x1, y1 = min(self.x + self.w, other.x + other.w), min(self.y + self.h, other.y + other.h)
+        return max(0, x1 - x0) * max(0, y1 - y0)
+
     def as_list(self) -> list[int]:
         return [self.x, self.y, self.w, self.h]
 
 
-@dataclass(frozen=True)
-class ChestGeometry:
-    """The chest region as multiples of the face box.
-
-    width: region width / face width, centred on the face.
-    top: gap between the chin (face bottom) and the region's top / face height.
-    height: region height / face height.
-    min_visible: the least share of the region that must lie inside the frame to be usable.
-    """
-
-    width: float = 2.6
-    top: float = 0.1
-    height: float = 1.8
-    min_visible: float = 0.4
+def iou(a: Box, b: Box) -> float:
+    """Intersection over union: 1 for the same box, 0 for boxes that do not touch."""
+    inter = a.intersection_area(b)
+    return inter / (a.area + b.area - inter) if inter else 0.0
 
 
-def chest_region(face: Box, frame_width: int, frame_height: int, geometry: ChestGeometry) -> Box | None:
+def chest_region(face: Box, frame_width: int, frame_height: int, chest: ChestConfig) -> Box | None:
     """The chest region below `face`, clipped to the frame; None when too little of it is in view."""
-    w = round(face.w * geometry.width)
-    h = round(face.h * geometry.height)
-    wanted = Box(round(face.center_x - w / 2), face.y + face.h + round(face.h * geometry.top), w, h)
+    w = round(face.w * chest.width)
+    h = round(face.h * chest.height)
+    wanted = Box(round(face.center_x - w / 2), face.y + face.h + round(face.h * chest.top), w, h)
     visible = wanted.clipped(frame_width, frame_height)
-    if visible is None or visible.area < geometry.min_visible * wanted.area:
+    if visible is None or visible.area < chest.min_visible * wanted.area:
         return None
     return visible

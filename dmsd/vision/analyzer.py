@@ -7,16 +7,16 @@ import time
 import cv2
 import numpy as np
 
-from dmsd.config import Config
-from dmsd.detection import make_detector
-from dmsd.geometry import ChestGeometry, chest_region
-from dmsd.models import Classifier
-from dmsd.results import EmotionResult, FrameResult, SeatbeltResult
-from dmsd.tracking import FaceStage, make_face_stage
+from dmsd.config import ChestConfig, Config
+from dmsd.vision.classifier import Classifier
+from dmsd.vision.detectors import make_detector
+from dmsd.vision.face_stage import FaceStage, make_face_stage
+from dmsd.vision.geometry import chest_region
+from dmsd.vision.results import EmotionResult, FrameResult, SeatbeltResult
 
 
 class Analyzer:
-    def __init__(self, faces: FaceStage, emotion: Classifier, seatbelt: Classifier, chest: ChestGeometry):
+    def __init__(self, faces: FaceStage, emotion: Classifier, seatbelt: Classifier, chest: ChestConfig):
         self.faces, self.emotion, self.seatbelt, self.chest = faces, emotion, seatbelt, chest
 
     @classmethod
@@ -28,7 +28,7 @@ class Analyzer:
         return cls(make_face_stage(make_detector(config.detector), config.detector, video),
                    Classifier(models.resolve("emotion"), "emotion", *threads),
                    Classifier(models.resolve("seatbelt"), "seatbelt", *threads),
-                   config.chest.geometry())
+                   config.chest)
 
     def analyze(self, image: np.ndarray, source: str, ts: float) -> FrameResult:
         """image: BGR or grey. Colour is converted once, and only the way a model needs it."""

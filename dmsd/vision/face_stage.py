@@ -17,8 +17,9 @@ from abc import ABC, abstractmethod
 import numpy as np
 
 from dmsd.config import DetectorConfig
-from dmsd.detection import FaceDetector, Scan, on_side, overlap, pick_driver
-from dmsd.geometry import Box
+from dmsd.vision.detectors.base import FaceDetector, Scan
+from dmsd.vision.geometry import Box, iou
+from dmsd.vision.seat import on_side, pick_driver
 
 # Sizes searched around a tracked face, as multiples of its width: a head moves towards or away from the camera
 # by far less than this between frames.
@@ -85,7 +86,7 @@ class DriverTracker(FaceStage):
                     self.scan = self.detector.scan(self.config.scan_slices)  # a fresh cycle, largest faces first
                 found = self.scan.step(grey, prepared, known=tracked)
             self.scanning = not cold
-            others = [f for f in found if tracked is None or overlap(f, tracked) < 0.3]
+            others = [f for f in found if tracked is None or iou(f, tracked) < 0.3]
             driver = pick_driver(others + ([tracked] if tracked else []), width, side)
             if tracked is not None and not on_side(driver, width, side):
                 driver = tracked  # nobody in the configured seat: keep whom we had
@@ -105,7 +106,7 @@ class DriverTracker(FaceStage):
         if not near:
             # A quick head turn or a bump: look once more, twice as wide and at more sizes.
             near = self.detector.detect_near(grey, self.track, 2 * self.config.track_margin, WIDE_SIZES, prepared)
-        return max(near, key=lambda f: overlap(f, self.track) + f.area / 1e9, default=None)
+        return max(near, key=lambda f: iou(f, self.track) + f.area / 1e9, default=None)
 
 
 def make_face_stage(detector: FaceDetector, config: DetectorConfig, video: bool) -> FaceStage:

@@ -22,12 +22,16 @@ import cv2
 import numpy as np
 
 from dmsd.config import Config
-from dmsd.datasets import LABELS, SEATBELT_LABELS, USAGES, load_fer2013, load_labeled_images
 from dmsd.errors import DmsdError
-from dmsd.geometry import Box
-from dmsd.images import read_image
-from dmsd.metrics import classification_report
-from dmsd.models import Classifier
+from dmsd.frames.images import read_image
+from dmsd.frames.sources import EndOfSource, VideoFileSource
+from dmsd.labels import EMOTION_LABELS, SEATBELT_LABELS
+from dmsd.offline.datasets import USAGES, load_fer2013, load_labeled_images
+from dmsd.offline.metrics import classification_report
+from dmsd.vision.analyzer import Analyzer
+from dmsd.vision.classifier import Classifier
+from dmsd.vision.geometry import Box
+from dmsd.vision.results import FrameResult
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -48,22 +52,20 @@ def evaluate_emotion(config: Config, data: str, model_path: str | None, usage: s
                        models.intra_op_threads, models.inter_op_threads)
     faces = load_fer2013(data, usage)
     # The model may order its labels differently from FER2013: compare by name.
-    to_fer = np.array([LABELS.index(label) for label in model.labels])
+    to_fer = np.array([EMOTION_LABELS.index(label) for label in model.labels])
     predicted = np.empty(len(faces), dtype=np.int64)
     for i, grey in enumerate(faces.images):
         box = Box(0, 0, grey.shape[1], grey.shape[0])
         bgr = grey if model.input.colour == "grey" else cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR)
         predicted[i] = to_fer[model.run(model.preprocess(bgr, grey, box))[0].argmax()]
-    report = classification_report(faces.labels, predicted, LABELS)
+    report = classification_report(faces.labels, predicted, EMOTION_LABELS)
     report.update(task="emotion", model=str(model.path), precision_of_model=model.precision, data=str(data),
                   usage=usage, skipped_rows=len(faces.problems))
     return report
 
 
-def seatbelt_analyzer(config: Config, model_path: str | None, video: bool):
+def seatbelt_analyzer(config: Config, model_path: str | None, video: bool) -> Analyzer:
     """The daemon's own pipeline (face, chest region, model), with `model_path` in place of the configured model."""
-    from dmsd.pipeline import Analyzer
-
     if model_path:
         config = replace(config, models=replace(config.models, seatbelt=replace(config.models.seatbelt,
                                                                                  path=model_path)))
@@ -80,7 +82,7 @@ class SeatbeltTally:
     predicted: list[int] = field(default_factory=list)
     unreadable: list[str] = field(default_factory=list)
 
-    def add(self, result, label: str) -> None:
+    def add(self, result: FrameResult, label: str) -> None:
         self.images += 1
         if result.face is None:
             self.no_face += 1
@@ -90,7 +92,7 @@ class SeatbeltTally:
             self.truth.append(SEATBELT_LABELS.index(label))
             self.predicted.append(SEATBELT_LABELS.index("worn" if result.seatbelt.worn else "not_worn"))
 
-    def report(self, **about) -> dict:
+    def report(self, **about: object) -> dict:
         report = classification_report(np.array(self.truth, dtype=np.int64), np.array(self.predicted, dtype=np.int64),
                                        SEATBELT_LABELS)
         with_face = self.images - self.no_face
@@ -115,8 +117,6 @@ def evaluate_seatbelt(config: Config, data: str, model_path: str | None) -> dict
 
 
 def evaluate_seatbelt_video(config: Config, data: str, model_path: str | None, label: str) -> dict:
-    from dmsd.sources import EndOfSource, VideoFileSource
-
     analyzer = seatbelt_analyzer(config, model_path, video=True)
     source = VideoFileSource(data, replace(config.source, uri=data, realtime=False, loop=False))
     source.open()
@@ -152,7 +152,7 @@ def format_report(report: dict) -> str:
     width = max(len(label) for label in report["labels"])
     lines.append("confusion (rows: true, columns: predicted)")
     lines.append(" " * (width + 1) + " ".join(f"{label:>{width}}" for label in report["labels"]))
-    for label, row in zip(report["labels"], report["confusion"]):
+    for label, row in zip(report["labels"], report["confusion"], strict=True):
         lines.append(f"{label:<{width + 1}}" + " ".join(f"{v:>{width}}" for v in row))
     return "\n".join(lines)
 

@@ -22,12 +22,11 @@ import cv2
 import numpy as np
 
 from dmsd.errors import DmsdError
-from dmsd.images import IMAGE_SUFFIXES
+from dmsd.frames.images import IMAGE_SUFFIXES
+from dmsd.labels import EMOTION_LABELS, SEATBELT_LABELS
 
-LABELS = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
 USAGES = ("Training", "PublicTest", "PrivateTest")
 SIDE = 48
-SEATBELT_LABELS = ["not_worn", "worn"]
 
 log = logging.getLogger(__name__)
 
@@ -117,8 +116,8 @@ def _parse_row(row: list[str], usage: str | None, images: list, labels: list) ->
         label = int(row[0])
     except ValueError:
         return f"emotion {row[0]!r} is not a number"
-    if not 0 <= label < len(LABELS):
-        return f"unknown emotion {label} (0..{len(LABELS) - 1})"
+    if not 0 <= label < len(EMOTION_LABELS):
+        return f"unknown emotion {label} (0..{len(EMOTION_LABELS) - 1})"
     try:
         pixels = np.array(row[1].split(), dtype=np.int16)
     except ValueError:
@@ -142,11 +141,11 @@ def _load_folder(path: Path, usage: str | None) -> FaceSet:
         if not root.is_dir():
             raise DmsdError(f"{root}: no such folder for usage {usage}")
     class_dirs = {d.name.lower(): d for d in root.iterdir() if d.is_dir()}
-    unknown = sorted(set(class_dirs) - set(LABELS))
+    unknown = sorted(set(class_dirs) - set(EMOTION_LABELS))
     if unknown:
-        raise DmsdError(f"{root}: folders {unknown} are not emotion labels ({', '.join(LABELS)})")
+        raise DmsdError(f"{root}: folders {unknown} are not emotion labels ({', '.join(EMOTION_LABELS)})")
     images, labels, problems = [], [], []
-    for label, name in enumerate(LABELS):
+    for label, name in enumerate(EMOTION_LABELS):
         if name not in class_dirs:
             continue
         for file in sorted(class_dirs[name].iterdir()):

@@ -11,63 +11,38 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from dmsd.config import StateConfig
-from dmsd.geometry import Box
-from dmsd.results import FrameResult
-
-EVENT_TYPES = ("emotion_changed", "seatbelt_unfastened", "seatbelt_fastened", "driver_absent", "driver_present",
-               "camera_lost", "camera_restored")
-
-
-@dataclass(frozen=True)
-class Event:
-    type: str
-    ts: float
-    before: dict
-    after: dict
-
-    def to_dict(self) -> dict:
-        return {"type": self.type, "ts": round(self.ts, 3), "before": self.before, "after": self.after}
+from dmsd.driver.events import Event
+from dmsd.vision.geometry import Box
+from dmsd.vision.results import EmotionResult, FrameResult, SeatbeltResult, latency_dict, observation_dict
 
 
 @dataclass
 class DriverState:
-    """The smoothed state, published retained on `<prefix>/state`."""
+    """The smoothed state, published retained on `<prefix>/state`.
+
+    emotion: the held label with its smoothed confidence and probabilities; seatbelt: the debounced verdict with its
+    smoothed confidence. Both None when unknown (no face, or no label held yet), never guessed.
+    """
 
     source: str = ""
     ts: float = 0.0
     camera_ok: bool = True
     driver_present: bool | None = None
     face: Box | None = None
-    emotion: str | None = None
-    emotion_confidence: float = 0.0
-    probs: dict[str, float] = field(default_factory=dict)
-    seatbelt: bool | None = None
-    seatbelt_confidence: float = 0.0
+    emotion: EmotionResult | None = None
+    seatbelt: SeatbeltResult | None = None
     latency_ms: dict[str, float] = field(default_factory=dict)
 
     def key(self) -> tuple:
         """What counts as a change worth publishing at once (not the face box or a confidence wobble)."""
-        return (self.camera_ok, self.driver_present, self.emotion, self.seatbelt)
+        return (self.camera_ok, self.driver_present, self.emotion and self.emotion.label,
+                self.seatbelt and self.seatbelt.worn)
 
     def to_dict(self, include_probs: bool = False) -> dict:
-        emotion = None
-        if self.emotion is not None:
-            emotion = {"label": self.emotion, "confidence": round(self.emotion_confidence, 4)}
-            if include_probs:
-                emotion["probs"] = {k: round(v, 4) for k, v in self.probs.items()}
-        seatbelt = None
-        if self.seatbelt is not None:
-            seatbelt = {"worn": self.seatbelt, "confidence": round(self.seatbelt_confidence, 4)}
-        return {
-            "source": self.source,
-            "ts": round(self.ts, 3),
-            "face": {"box": self.face.as_list()} if self.face else None,
-            "emotion": emotion,
-            "seatbelt": seatbelt,
-            "driver_present": self.driver_present,
-            "camera": "ok" if self.camera_ok else "lost",
-            "latency_ms": {k: round(v, 3) for k, v in self.latency_ms.items()},
-        }
+        return {"source": self.source, "ts": round(self.ts, 3),
+                **observation_dict(self.face, self.emotion, self.seatbelt, include_probs),
+                "driver_present": self.driver_present, "camera": "ok" if self.camera_ok else "lost",
+                "latency_ms": latency_dict(self.latency_ms)}
 
 
 class DriverStateTracker:
@@ -133,9 +108,7 @@ class DriverStateTracker:
     def _forget_driver(self) -> None:
         """Without a face, emotion and belt are unknown (null), never guessed, and smoothing starts afresh."""
         self._probs, self._candidate, self._p_worn, self._belt_pending = None, None, None, None
-        state = self.state
-        state.face, state.emotion, state.emotion_confidence, state.probs = None, None, 0.0, {}
-        state.seatbelt, state.seatbelt_confidence = None, 0.0
+        self.state.face, self.state.emotion, self.state.seatbelt = None, None, None
 
     def _update_emotion(self, probs: dict[str, float], now: float) -> list[Event]:
         alpha = self.config.smoothing
@@ -143,53 +116,48 @@ class DriverStateTracker:
             self._probs = dict(probs)
         else:
             self._probs = {k: (1 - alpha) * self._probs[k] + alpha * probs[k] for k in probs}
-        state = self.state
-        state.probs = self._probs
+        held = self.state.emotion.label if self.state.emotion else None
+        self._show_emotion(held)  # the held label, with this frame's smoothed confidence
         leader = max(self._probs, key=self._probs.get)
-        if leader == state.emotion:
+        if leader == held or self._probs[leader] < self.config.emotion_min_confidence:
             self._candidate = None
-            state.emotion_confidence = self._probs[leader]
-            return []
-        if self._probs[leader] < self.config.emotion_min_confidence:
-            self._candidate = None
-            if state.emotion is not None:
-                state.emotion_confidence = self._probs[state.emotion]
             return []
         if self._candidate is None or self._candidate[0] != leader:
             self._candidate = (leader, now)
         if now - self._candidate[1] < self.config.emotion_hold_s:
-            if state.emotion is not None:
-                state.emotion_confidence = self._probs[state.emotion]
             return []
-        before = state.emotion
-        state.emotion, state.emotion_confidence = leader, self._probs[leader]
+        self._show_emotion(leader)
         self._candidate = None
-        return [Event("emotion_changed", now, {"emotion": before},
-                      {"emotion": leader, "confidence": round(state.emotion_confidence, 4)})]
+        return [Event("emotion_changed", now, {"emotion": held},
+                      {"emotion": leader, "confidence": round(self.state.emotion.confidence, 4)})]
+
+    def _show_emotion(self, label: str | None) -> None:
+        self.state.emotion = None if label is None else EmotionResult(label, self._probs[label], self._probs)
 
     def _update_seatbelt(self, p_worn: float, now: float) -> list[Event]:
         alpha = self.config.smoothing
         self._p_worn = p_worn if self._p_worn is None else (1 - alpha) * self._p_worn + alpha * p_worn
-        state = self.state
         if self._p_worn > self.config.seatbelt_worn_above:
             reading: bool | None = True
         elif self._p_worn < self.config.seatbelt_unworn_below:
             reading = False
         else:
             reading = None  # between the thresholds: hysteresis keeps what we had
-        if state.seatbelt is not None:
-            state.seatbelt_confidence = self._p_worn if state.seatbelt else 1 - self._p_worn
-        if reading is None or reading == state.seatbelt:
+        held = self.state.seatbelt.worn if self.state.seatbelt else None
+        if held is not None:
+            self._show_seatbelt(held)  # the held verdict, with this frame's smoothed confidence
+        if reading is None or reading == held:
             self._belt_pending = None
             return []
         if self._belt_pending is None or self._belt_pending[0] != reading:
             self._belt_pending = (reading, now)
         if now - self._belt_pending[1] < self.config.seatbelt_debounce_s:
             return []
-        before = state.seatbelt
-        state.seatbelt = reading
-        state.seatbelt_confidence = self._p_worn if reading else 1 - self._p_worn
+        self._show_seatbelt(reading)
         self._belt_pending = None
         return [Event("seatbelt_fastened" if reading else "seatbelt_unfastened", now,
-                      {"seatbelt": None if before is None else {"worn": before}},
-                      {"seatbelt": {"worn": reading, "confidence": round(state.seatbelt_confidence, 4)}})]
+                      {"seatbelt": None if held is None else {"worn": held}},
+                      {"seatbelt": self.state.seatbelt.to_dict()})]
+
+    def _show_seatbelt(self, worn: bool) -> None:
+        self.state.seatbelt = SeatbeltResult(worn, self._p_worn if worn else 1 - self._p_worn)

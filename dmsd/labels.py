@@ -1,0 +1,6 @@
+"""Each task's label set, in the order our models and FER2013 use: what the runtime checks a model against and
+what the datasets and metrics name their classes by."""
+
+EMOTION_LABELS = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]  # FER2013's 0..6
+SEATBELT_LABELS = ["not_worn", "worn"]
+TASK_LABELS: dict[str, list[str]] = {"emotion": EMOTION_LABELS, "seatbelt": SEATBELT_LABELS}

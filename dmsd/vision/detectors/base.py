@@ -1,0 +1,55 @@
+"""The face detector interface every plugin implements, and the default full-search scan.
+
+A detector takes a grey frame and returns face boxes in that frame's pixels. Three optional methods let the face
+stage (dmsd.vision.face_stage) make a detector cheap per frame: `prepare` (per-frame work both searches share),
+`detect_near` (search around a known face at a narrow range of sizes) and `scan` (a full search spread over
+several frames). Their defaults are correct for any detector but not faster.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import numpy as np
+
+from dmsd.vision.geometry import Box
+
+
+class FaceDetector(ABC):
+    @abstractmethod
+    def detect(self, grey: np.ndarray) -> list[Box]:
+        """All faces in a grey (H x W uint8) frame, in that frame's pixel coordinates."""
+
+    def prepare(self, grey: np.ndarray) -> object:
+        """Work on the frame that detect_near and a scan step can share; passed back to them as `prepared`.
+        None by default: a detector with nothing to share need not override it."""
+        return None
+
+    def detect_near(self, grey: np.ndarray, face: Box, margin: float, sizes: tuple[float, float],
+                    prepared: object = None) -> list[Box]:
+        """Faces within `margin` face sizes of `face`, between sizes[0] and sizes[1] times its width."""
+        region = face.grown(margin).clipped(grey.shape[1], grey.shape[0])
+        if region is None:
+            return []
+        crop = grey[region.y:region.y + region.h, region.x:region.x + region.w]
+        return [Box(f.x + region.x, f.y + region.y, f.w, f.h) for f in self.detect(crop)
+                if sizes[0] * face.w <= f.w <= sizes[1] * face.w]
+
+    def scan(self, slices: int) -> Scan:
+        """A full search spread over `slices` frames; by default the whole search on every frame."""
+        return EveryFrameScan(self)
+
+
+class Scan(ABC):
+    @abstractmethod
+    def step(self, grey: np.ndarray, prepared: object = None, known: Box | None = None) -> list[Box]:
+        """Search this frame's share; return the faces this frame gave evidence for. `prepared`: the detector's
+        prepare() of this frame; `known`: a face already found in this frame, which the scan may skip."""
+
+
+class EveryFrameScan(Scan):
+    def __init__(self, detector: FaceDetector):
+        self.detector = detector
+
+    def step(self, grey: np.ndarray, prepared: object = None, known: Box | None = None) -> list[Box]:
+        return self.detector.detect(grey)
