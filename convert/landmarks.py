@@ -1,0 +1,214 @@
+"""python -m convert.landmarks: MediaPipe's face landmark model, from PyPI's mediapipe wheel to models/, verified.
+
+    python -m convert.landmarks [--wheel PATH] [--out models] [--int8-study]
+
+pip downloads the mediapipe 0.10.14 wheel for CPython 3.11 on x86-64 Linux (never installed: its pins fight the
+training stack); the model is read out of it (a wheel is a zip) and checked against a pinned SHA-256. tf2onnx
+converts it (opset 17, NCHW input, so no Transpose is left), its outputs are named `landmarks` and `presence`, and
+the dmsd metadata is written. The ONNX model is then run beside TensorFlow's own TFLite interpreter on real face
+crops (every 5th frame of the bundled clip where the runtime's still-image search finds a face, cropped by the
+runtime's own code), and refused if a landmark moves by more than 0.01 px. Writes OUT/landmarks.fp32.onnx and
+prints the check as JSON. `--int8-study` also quantizes it four ways and times them beside FP32, interleaved.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import hashlib
+import json
+import logging
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from dmsd.errors import DmsdError
+
+log = logging.getLogger("convert.landmarks")
+ROOT = Path(__file__).resolve().parent.parent
+WHEEL = "mediapipe==0.10.14"
+MEMBER = "mediapipe/modules/face_landmark/face_landmark.tflite"
+SHA256 = "1055cb9d4a9ca8b8c688902a3a5194311138ba256bcc94e336d8373a5f30c814"
+CROP_MARGIN = 0.25  # the face box grown by a quarter of its size on every side: a good crop from a Haar box
+LAYOUT = {"points": 468, "landmarks": "landmarks", "presence": "presence", "crop_margin": CROP_MARGIN}
+INPUT = {"size": [192, 192], "colour": "rgb", "layout": "NCHW", "scale": 1 / 255.0, "offset": 0.0}
+MAX_DIFF_PX = 0.01
+
+
+def fetch_tflite(work: Path, wheel: Path | None = None) -> Path:
+    """face_landmark.tflite out of the mediapipe wheel (downloaded with pip unless given), its SHA-256 checked."""
+    if wheel is None:
+        download = subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(work), WHEEL,
+             "--python-version", "3.11", "--only-binary=:all:", "--platform", "manylinux_2_17_x86_64"],
+            capture_output=True, text=True)
+        wheels = sorted(work.glob("mediapipe-*.whl"))
+        if download.returncode or not wheels:
+            said = (download.stderr.strip().splitlines() or ["no wheel"])[-1]
+            raise DmsdError(f"pip download {WHEEL} failed: {said}")
+        wheel = wheels[0]
+    try:
+        with zipfile.ZipFile(wheel) as archive:
+            data = archive.read(MEMBER)
+    except (OSError, KeyError, zipfile.BadZipFile) as exc:
+        raise DmsdError(f"{wheel}: no {MEMBER} in it ({exc})") from None
+    if hashlib.sha256(data).hexdigest() != SHA256:
+        raise DmsdError(f"{wheel}: {MEMBER} is not the file this converter was checked on (SHA-256 differs)")
+    path = work / "face_landmark.tflite"
+    path.write_bytes(data)
+    return path
+
+
+def tflite_to_onnx(tflite: Path, out: Path) -> None:
+    """tf2onnx with NCHW input; outputs renamed for what they hold; the dmsd metadata written."""
+    import onnx
+    import tf2onnx
+
+    with contextlib.redirect_stdout(sys.stderr):
+        proto, _ = tf2onnx.convert.from_tflite(str(tflite), opset=17, inputs_as_nchw=["input_1"])
+    by_size = sorted(proto.graph.output, key=lambda o: -o.type.tensor_type.shape.dim[-1].dim_value)
+    renames = {by_size[0].name: "landmarks", by_size[1].name: "presence"}
+    for node in proto.graph.node:
+        node.output[:] = [renames.get(name, name) for name in node.output]
+    for output in proto.graph.output:
+        output.name = renames.get(output.name, output.name)
+    props = {"dmsd.task": "landmarks", "dmsd.input": json.dumps(INPUT), "dmsd.landmarks": json.dumps(LAYOUT),
+             "dmsd.precision": "fp32", "dmsd.source": f"{WHEEL} wheel, {MEMBER}, sha256 {SHA256}",
+             "dmsd.licence": "Apache-2.0 (MediaPipe)"}
+    for key, value in props.items():
+        proto.metadata_props.add(key=key, value=value)
+    onnx.checker.check_model(proto)
+    onnx.save(proto, str(out))
+
+
+def face_crops(model_path: Path, every: int = 5) -> np.ndarray:
+    """Inputs (NCHW) the runtime would give the model: the bundled clip's faces, found and cropped by its own code."""
+    import cv2
+
+    from dmsd.config import DetectorConfig, SourceConfig
+    from dmsd.frames.sources import EndOfSource, VideoFileSource
+    from dmsd.vision.detectors.haar import HaarFaceDetector
+    from dmsd.vision.face_stage import SearchEveryFrame
+    from dmsd.vision.landmarks import LandmarkModel
+
+    clip = str(ROOT / "samples" / "incabin_belted_driver.mp4")
+    model, faces = LandmarkModel(model_path), SearchEveryFrame(HaarFaceDetector(DetectorConfig()))
+    source = VideoFileSource(clip, SourceConfig(uri=clip))
+    source.open()
+    inputs = []
+    try:
+        while True:
+            frame = source.read(1.0)
+            if frame.index % every:
+                continue
+            grey = frame.image if frame.image.ndim == 2 else cv2.cvtColor(frame.image, cv2.COLOR_BGR2GRAY)
+            face = faces.find(grey)
+            if face is not None:
+                inputs.append(model.preprocess(frame.image, face)[0][0])
+    except EndOfSource:
+        pass
+    finally:
+        source.close()
+    return np.stack(inputs)
+
+
+def compare_with_tflite(onnx_path: Path, tflite: Path, inputs: np.ndarray) -> dict:
+    """Mean and max landmark difference (x, y, in crop pixels) and the largest presence-logit difference."""
+    import tensorflow as tf
+
+    from dmsd.vision.landmarks import LandmarkModel
+
+    interpreter = tf.lite.Interpreter(model_path=str(tflite))
+    interpreter.allocate_tensors()
+    given, outputs = interpreter.get_input_details()[0], interpreter.get_output_details()
+    model = LandmarkModel(onnx_path)
+    point_diffs, presence_diffs = [], []
+    for tensor in inputs:
+        interpreter.set_tensor(given["index"], tensor.transpose(1, 2, 0)[None])
+        interpreter.invoke()
+        reference = sorted((interpreter.get_tensor(o["index"]) for o in outputs), key=lambda a: -a.size)
+        points, logit = model.run(tensor[None])
+        point_diffs.append(np.linalg.norm(points[:, :2] - reference[0].reshape(-1, 3)[:, :2], axis=1))
+        presence_diffs.append(abs(logit - float(reference[1].ravel()[0])))
+    diffs = np.concatenate(point_diffs)
+    return {"crops": len(inputs), "mean_px": float(diffs.mean()), "max_px": float(diffs.max()),
+            "presence_logit_max_diff": float(max(presence_diffs))}
+
+
+def int8_study(fp32: Path, inputs: np.ndarray, work: Path, runs: int = 1000) -> dict:
+    """Static INT8 four ways (calibrated on `inputs`), each against FP32: landmark shift and latency, interleaved."""
+    import onnxruntime as ort
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quant_pre_process, quantize_static
+
+    from convert.quantize import ArrayReader
+    from dmsd.offline.timing import time_interleaved
+
+    prepared = work / "prepared.onnx"
+    quant_pre_process(str(fp32), str(prepared), skip_symbolic_shape=False)
+    variants = {"QDQ, every operator": {"quant_format": QuantFormat.QDQ},
+                "QDQ, Conv only (PRelu, Add in float)": {"quant_format": QuantFormat.QDQ,
+                                                         "op_types_to_quantize": ["Conv"]},
+                "QOperator, Conv only": {"quant_format": QuantFormat.QOperator, "op_types_to_quantize": ["Conv"]},
+                "QDQ, Conv, Add and MaxPool": {"quant_format": QuantFormat.QDQ,
+                                               "op_types_to_quantize": ["Conv", "Add", "MaxPool"]}}
+    paths = {"FP32": fp32}
+    for i, (name, settings) in enumerate(variants.items()):
+        paths[name] = work / f"int8_{i}.onnx"
+        with contextlib.redirect_stdout(sys.stderr):
+            quantize_static(str(prepared), str(paths[name]), ArrayReader("input_1", inputs), per_channel=True,
+                            reduce_range=True, weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8,
+                            calibrate_method=CalibrationMethod.MinMax, **settings)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    sessions = {n: ort.InferenceSession(str(p), options, providers=["CPUExecutionProvider"]) for n, p in paths.items()}
+    points = {n: np.array([s.run(["landmarks"], {"input_1": x[None]})[0].reshape(-1, 3) for x in inputs])
+              for n, s in sessions.items()}
+    timed = time_interleaved({n: functools.partial(s.run, None, {"input_1": inputs[:1]}) for n, s in sessions.items()},
+                             runs=runs, block=50, warmup=30)
+    study = {}
+    for name in paths:
+        shift = np.linalg.norm((points[name] - points["FP32"])[:, :, :2], axis=2)
+        study[name] = {"p50_ms": timed[name]["p50_ms"], "vs_fp32_mean_px": round(float(shift.mean()), 3),
+                       "vs_fp32_max_px": round(float(shift.max()), 3)}
+    return study
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m convert.landmarks", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--wheel", type=Path, help=f"a downloaded {WHEEL} wheel (default: pip downloads it)")
+    parser.add_argument("--out", type=Path, default=Path("models"))
+    parser.add_argument("--int8-study", action="store_true", help="also measure INT8 variants beside FP32")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            work = Path(tmp)
+            tflite = fetch_tflite(work, args.wheel)
+            candidate = work / "landmarks.fp32.onnx"
+            tflite_to_onnx(tflite, candidate)
+            inputs = face_crops(candidate)
+            report = {"source": f"{WHEEL}: {MEMBER}", "sha256": SHA256,
+                      "onnx_vs_tflite": compare_with_tflite(candidate, tflite, inputs)}
+            if report["onnx_vs_tflite"]["max_px"] > MAX_DIFF_PX:
+                raise DmsdError(f"ONNX and TFLite landmarks differ by up to {report['onnx_vs_tflite']['max_px']:.3f} "
+                                f"px (over {MAX_DIFF_PX}); the conversion is wrong")
+            if args.int8_study:
+                report["int8_study"] = int8_study(candidate, inputs, work)
+            args.out.mkdir(parents=True, exist_ok=True)
+            (args.out / "landmarks.fp32.onnx").write_bytes(candidate.read_bytes())
+    except DmsdError as exc:
+        print(f"python -m convert.landmarks: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,111 @@
+"""The facial landmark model: MediaPipe's 468-point face mesh on ONNX Runtime, run on a square crop around a face.
+
+The model's metadata says what it takes and gives (README.md, "Swapping in your own model"): `dmsd.task`
+"landmarks", `dmsd.input` (size, colour, layout, scale, offset, as for the classifiers) and `dmsd.landmarks`, JSON
+naming the two outputs, `{"points": 468, "landmarks": NAME, "presence": NAME, "crop_margin": 0.25}`: x, y, z per
+point in the input's pixels, and a face-presence logit. The crop is the face box grown by `crop_margin` of its size
+on every side, squared on its centre; parts outside the frame are black, as MediaPipe pads them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import onnxruntime as ort
+
+from dmsd.errors import DmsdError
+from dmsd.vision.classifier import InputSpec
+from dmsd.vision.geometry import Box
+
+
+@dataclass(frozen=True)
+class Landmarks:
+    """points: N x 3 (x, y in the frame's pixels; z in the same scale, smaller is nearer the camera);
+    presence: the model's probability that the crop holds a face."""
+
+    points: np.ndarray
+    presence: float
+
+
+def crop_transform(face: Box, side: int, margin: float) -> np.ndarray:
+    """The 2 x 3 affine map from frame pixels to a side x side crop of `face` grown by `margin` on every side."""
+    span = max(face.w, face.h) * (1 + 2 * margin)
+    scale = side / span
+    cx, cy = face.x + face.w / 2, face.y + face.h / 2
+    return np.float32([[scale, 0, side / 2 - cx * scale], [0, scale, side / 2 - cy * scale]])
+
+
+class LandmarkModel:
+    def __init__(self, path: Path, intra_op_threads: int = 1):
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise DmsdError(f"{self.path}: no such landmarks model file (landmarks.path or models.dir)")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = intra_op_threads
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        try:
+            self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own untyped errors for every kind of bad file
+            first_line = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+            raise DmsdError(f"{self.path}: not a loadable ONNX model ({first_line})") from None
+        meta = self.session.get_modelmeta().custom_metadata_map
+        if meta.get("dmsd.task", "landmarks") != "landmarks":
+            raise DmsdError(f"{self.path}: is a {meta['dmsd.task']!r} model, expected 'landmarks'")
+        missing = [k for k in ("dmsd.task", "dmsd.input", "dmsd.landmarks") if k not in meta]
+        if missing:
+            raise DmsdError(f"{self.path}: lacks metadata {', '.join(missing)} (see models/README.md, "
+                            "'Model contract')")
+        self.input = InputSpec.parse(meta["dmsd.input"], str(self.path))
+        try:
+            layout = json.loads(meta["dmsd.landmarks"])
+            self.points = int(layout["points"])
+            self.outputs = [str(layout["landmarks"]), str(layout["presence"])]
+            self.margin = float(layout["crop_margin"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise DmsdError(f"{self.path}: dmsd.landmarks must be JSON with points, landmarks, presence and "
+                            f"crop_margin ({exc!r})") from None
+        names = {o.name for o in self.session.get_outputs()}
+        if not set(self.outputs) <= names:
+            raise DmsdError(f"{self.path}: dmsd.landmarks names outputs {self.outputs}; the model has {sorted(names)}")
+        self.input_name = self.session.get_inputs()[0].name
+        self.precision = meta.get("dmsd.precision", "unknown")
+
+    def preprocess(self, image: np.ndarray, face: Box) -> tuple[np.ndarray, np.ndarray]:
+        """The model's input for `face` in `image` (BGR or grey), and the affine map from frame to crop pixels."""
+        spec = self.input
+        transform = crop_transform(face, spec.width, self.margin)
+        crop = cv2.warpAffine(image, transform, (spec.width, spec.height), flags=cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_CONSTANT)
+        if crop.ndim == 2 and spec.colour != "grey":
+            crop = cv2.cvtColor(crop, cv2.COLOR_GRAY2RGB if spec.colour == "rgb" else cv2.COLOR_GRAY2BGR)
+        elif crop.ndim == 3 and spec.colour == "rgb":
+            crop = cv2.cvtColor(crop, cv2.COLOR_BGR2RGB)
+        elif crop.ndim == 3 and spec.colour == "grey":
+            crop = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
+        tensor = crop.astype(np.float32) * spec.scale + spec.offset
+        if tensor.ndim == 2:
+            tensor = tensor[:, :, None]
+        if spec.layout == "NCHW":
+            tensor = tensor.transpose(2, 0, 1)
+        return np.ascontiguousarray(tensor[None]), transform
+
+    def run(self, tensor: np.ndarray) -> tuple[np.ndarray, float]:
+        """Points in the crop's pixels (N x 3) and the presence logit, for one preprocessed input."""
+        points, presence = self.session.run(self.outputs, {self.input_name: tensor})
+        return points.reshape(self.points, 3), float(np.ravel(presence)[0])
+
+    def predict(self, image: np.ndarray, face: Box) -> Landmarks:
+        tensor, transform = self.preprocess(image, face)
+        points, logit = self.run(tensor)
+        scale = transform[0, 0]
+        in_frame = points.copy()
+        in_frame[:, 0] = (points[:, 0] - transform[0, 2]) / scale
+        in_frame[:, 1] = (points[:, 1] - transform[1, 2]) / scale
+        in_frame[:, 2] = points[:, 2] / scale
+        return Landmarks(in_frame, float(1 / (1 + np.exp(-np.clip(logit, -50, 50)))))
