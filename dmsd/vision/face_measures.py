@@ -1,0 +1,101 @@
+"""What the face mesh says about one frame: how open each eye and the mouth are, and where the head points.
+
+Eyes: the eye aspect ratio (EAR) of each eye, the eyelids' two vertical gaps over the eye's width; a face's eyes
+are closed when the mean of the two is under `EYES_CLOSED_BELOW` (0.26, chosen on the train split of
+../shared/data/eyes/roboflow_eye_detector: 92% there, 89% on its valid split). Left and right are the person's own.
+That fixed threshold suits still photos only: on the bundled infrared clip the attentive driver's mean EAR is 0.24
+(0.20-0.28, head turned 25-39 degrees), so 85% of its frames would read "closed"; on video, openness must be judged
+against each driver's own open-eye level.
+
+Head: yaw, pitch and roll in degrees from six mesh points fitted to a generic 3D face (`cv2.solvePnP`), in the
+convention of ../shared/data/head_pose: yaw > 0 when the face turns toward the image's left (the person's own
+right), pitch > 0 looking up, roll > 0 when the head tilts toward the image's right (clockwise in the image).
+These are angles to the camera: on the bundled clip the driver looking ahead has about 30 degrees of yaw, so
+"on the road" must be judged against each driver's own forward pose, not against zero.
+
+Mouth: the inner lips' gap over the mouth's width.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+# MediaPipe face mesh indices. Each eye: corner, upper lid x2, other corner, lower lid x2 (EAR's p1..p6).
+RIGHT_EYE = (33, 160, 158, 133, 153, 144)  # the person's right eye (the image's left, camera facing them)
+LEFT_EYE = (362, 385, 387, 263, 373, 380)
+MOUTH = (13, 14, 61, 291)  # inner upper lip, inner lower lip, left and right corners
+# Nose tip, chin, the eyes' outer corners (person's left, then right), the mouth's corners (left, right), and a
+# generic face in the same order (millimetre-like units, y up, z toward the camera).
+POSE_POINTS = (1, 152, 263, 33, 291, 61)
+GENERIC_FACE = np.array([(0.0, 0.0, 0.0), (0.0, -330.0, -65.0), (-225.0, 170.0, -135.0), (225.0, 170.0, -135.0),
+                         (-150.0, -150.0, -125.0), (150.0, -150.0, -125.0)])
+EYES_CLOSED_BELOW = 0.26
+
+
+@dataclass(frozen=True)
+class Eyes:
+    left: float  # eye aspect ratio: about 0.3 open, under 0.2 shut
+    right: float
+    closed: bool
+
+    def to_dict(self) -> dict:
+        return {"left": round(self.left, 3), "right": round(self.right, 3), "closed": self.closed}
+
+
+@dataclass(frozen=True)
+class HeadPose:
+    yaw: float
+    pitch: float
+    roll: float
+
+    def to_dict(self) -> dict:
+        return {"yaw": round(self.yaw, 1), "pitch": round(self.pitch, 1), "roll": round(self.roll, 1)}
+
+
+@dataclass(frozen=True)
+class Mouth:
+    openness: float
+
+    def to_dict(self) -> dict:
+        return {"openness": round(self.openness, 3)}
+
+
+def eye_aspect_ratio(points: np.ndarray, eye: tuple[int, ...]) -> float:
+    corner, top1, top2, other_corner, bottom2, bottom1 = (points[i, :2] for i in eye)
+    width = np.linalg.norm(corner - other_corner)
+    if width == 0:
+        return 0.0
+    return float((np.linalg.norm(top1 - bottom1) + np.linalg.norm(top2 - bottom2)) / (2 * width))
+
+
+def eyes(points: np.ndarray, closed_below: float = EYES_CLOSED_BELOW) -> Eyes:
+    left, right = eye_aspect_ratio(points, LEFT_EYE), eye_aspect_ratio(points, RIGHT_EYE)
+    return Eyes(left, right, (left + right) / 2 < closed_below)
+
+
+def mouth(points: np.ndarray) -> Mouth:
+    upper, lower, left, right = (points[i, :2] for i in MOUTH)
+    width = np.linalg.norm(left - right)
+    return Mouth(float(np.linalg.norm(upper - lower) / width) if width else 0.0)
+
+
+def head_pose(points: np.ndarray, frame_width: int, frame_height: int) -> HeadPose | None:
+    """Yaw, pitch and roll of the face whose mesh is `points` (frame pixels); None if the fit fails."""
+    image_points = np.array([points[i, :2] for i in POSE_POINTS], dtype=np.float64)
+    focal = float(frame_width)  # a typical cabin lens; the angles depend little on it
+    camera = np.array([[focal, 0, frame_width / 2], [0, focal, frame_height / 2], [0, 0, 1]], dtype=np.float64)
+    ok, rotation, _ = cv2.solvePnP(GENERIC_FACE, image_points, camera, None, flags=cv2.SOLVEPNP_ITERATIVE)
+    if not ok:
+        return None
+    matrix, _ = cv2.Rodrigues(rotation)
+    yaw = math.degrees(math.atan2(-matrix[2, 0], math.hypot(matrix[0, 0], matrix[1, 0])))
+    pitch = math.degrees(math.atan2(matrix[2, 1], matrix[2, 2]))
+    roll = math.degrees(math.atan2(matrix[1, 0], matrix[0, 0]))
+    # The generic face has y up and the image y down: a level face comes out at +-180 degrees of pitch. Fold it
+    # to -90..90 and turn it so that looking up is positive, as in the head_pose data's labels.
+    pitch = pitch - 180 if pitch > 90 else pitch + 180 if pitch < -90 else pitch
+    return HeadPose(yaw, -pitch, roll)
