@@ -85,10 +85,26 @@ class ModelsConfig:
 
     def resolve(self, task: str) -> Path:
         model: ModelConfig = getattr(self, task)
-        path = Path(model.path) if model.path else Path(self.dir) / f"{task}.{model.precision}.onnx"
+        return self.locate(Path(model.path) if model.path else Path(self.dir) / f"{task}.{model.precision}.onnx")
+
+    @staticmethod
+    def locate(path: Path) -> Path:
         if not path.is_absolute() and not path.exists() and (CHECKOUT / path).exists():
             return CHECKOUT / path  # run from elsewhere in a source checkout: its own models/
         return path
+
+
+@dataclass
+class LandmarksConfig:
+    enabled: bool = _opt(True, doc="run the face mesh on the driver's face every frame (eyes, head, mouth)")
+    path: str | None = _opt(None, doc="default: landmarks.fp32.onnx in models.dir")
+    min_presence: float = _opt(0.5, low=0.0, high=1.0, doc="below this the mesh is not trusted: eyes, head and "
+                                                            "mouth are null")
+    track: bool = _opt(True, doc="on video, each frame's face comes from the last frame's mesh; the detector "
+                                 "runs only to find the driver again")
+
+    def resolve(self, models: ModelsConfig) -> Path:
+        return models.locate(Path(self.path) if self.path else Path(models.dir) / "landmarks.fp32.onnx")
 
 
 @dataclass
@@ -162,6 +178,7 @@ class Config:
     source: SourceConfig = field(default_factory=SourceConfig)
     detector: DetectorConfig = field(default_factory=DetectorConfig)
     models: ModelsConfig = field(default_factory=ModelsConfig)
+    landmarks: LandmarksConfig = field(default_factory=LandmarksConfig)
     chest: ChestConfig = field(default_factory=ChestConfig)
     state: StateConfig = field(default_factory=StateConfig)
     mqtt: MqttConfig = field(default_factory=MqttConfig)

@@ -39,6 +39,9 @@ def test_every_default_key_is_documented_in_config_yaml():
     ("state:\n  seatbelt_worn_above: 0.3\n  seatbelt_unworn_below: 0.5\n",
      "state.seatbelt_unworn_below must not exceed state.seatbelt_worn_above"),
     ("source: {uri: [\n", "not valid YAML"),
+    ("landmarks:\n  min_presence: 1.5\n", "landmarks.min_presence: 1.5 is out of range (0.0..1.0)"),
+    ("landmarks:\n  enabled: yes please\n", "landmarks.enabled: expected true or false"),
+    ("landmarks:\n  tracker: true\n", "unknown key 'landmarks.tracker' (allowed: enabled, path, min_presence, track)"),
 ])
 def test_bad_values_name_the_key(tmp_path, text, message):
     path = write_config(tmp_path / "bad.yaml", text)

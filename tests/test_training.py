@@ -265,7 +265,8 @@ def test_requantize_remakes_a_shipped_int8_model_that_agrees_with_fp32(tmp_path,
     assert meta["dmsd.precision"] == "int8" and "7-bit weights" in meta["dmsd.calibration"]
     assert meta["dmsd.labels"] == json.dumps(["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"])
     config = write_config(tmp_path / "config.yaml", f"models:\n  dir: {tmp_path}\n"
-                          f"  seatbelt: {{path: {ROOT / 'models' / 'seatbelt.int8.onnx'}}}\n")
+                          f"  seatbelt: {{path: {ROOT / 'models' / 'seatbelt.int8.onnx'}}}\n"
+                          f"landmarks: {{path: {ROOT / 'models' / 'landmarks.fp32.onnx'}}}\n")
     result = run_dmsd("--config", str(config), "--once", str(SAMPLES / "cabin_frame060.jpg"))
     assert result.returncode == 0 and json.loads(result.stdout)["emotion"] is not None, result.stderr
 

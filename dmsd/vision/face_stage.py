@@ -32,6 +32,9 @@ class FaceStage(ABC):
     def find(self, grey: np.ndarray) -> Box | None:
         """The driver's face in this frame, or None."""
 
+    def follow(self, face: Box) -> None:  # noqa: B027 (only a tracker has anything to update)
+        """The driver's face in this frame as found by other means (the face mesh): track from here."""
+
 
 class SearchEveryFrame(FaceStage):
     """A full search of every frame: for still images, where there is nothing to track."""
@@ -100,6 +103,10 @@ class DriverTracker(FaceStage):
                 self.track = None  # gone: only the scan looks for a face now
                 self.scanning = False
         return driver
+
+    def follow(self, face: Box) -> None:
+        if self.frame_shape is not None:
+            self.track, self.misses, self.scanning = face, 0, False
 
     def search_near(self, grey: np.ndarray, prepared: object) -> Box | None:
         near = self.detector.detect_near(grey, self.track, self.config.track_margin, TRACK_SIZES, prepared)

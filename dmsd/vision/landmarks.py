@@ -43,7 +43,8 @@ class LandmarkModel:
     def __init__(self, path: Path, intra_op_threads: int = 1):
         self.path = Path(path)
         if not self.path.is_file():
-            raise DmsdError(f"{self.path}: no such landmarks model file (landmarks.path or models.dir)")
+            raise DmsdError(f"{self.path}: no such landmarks model file (set landmarks.path, or "
+                            "landmarks.enabled: false)")
         options = ort.SessionOptions()
         options.intra_op_num_threads = intra_op_threads
         options.inter_op_num_threads = 1

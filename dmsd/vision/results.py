@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from dmsd.vision.face_measures import Eyes, HeadPose, Mouth
 from dmsd.vision.geometry import Box
 
 
@@ -53,7 +54,8 @@ def latency_dict(latency_ms: dict[str, float]) -> dict[str, float]:
 
 @dataclass(frozen=True)
 class FrameResult:
-    """The per-image result (README.md, "Using it"): face, emotion and seatbelt are None when no face is found.
+    """The per-image result (README.md, "Using it"): face, emotion, seatbelt, eyes, head and mouth are None when
+    no face is found.
 
     seatbelt is also None when the chest region below the face is out of the frame: unknown, never "not worn".
     """
@@ -64,8 +66,13 @@ class FrameResult:
     emotion: EmotionResult | None
     seatbelt: SeatbeltResult | None
     latency_ms: dict[str, float] = field(default_factory=dict)
+    eyes: Eyes | None = None  # these three need the face mesh: None with landmarks off or no face
+    head: HeadPose | None = None
+    mouth: Mouth | None = None
 
     def to_dict(self, include_probs: bool = True) -> dict:
         return {"source": self.source, "ts": round(self.ts, 3),
                 **observation_dict(self.face, self.emotion, self.seatbelt, include_probs),
+                **{name: part.to_dict() if part else None
+                   for name, part in (("eyes", self.eyes), ("head", self.head), ("mouth", self.mouth))},
                 "latency_ms": latency_dict(self.latency_ms)}

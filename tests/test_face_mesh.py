@@ -1,0 +1,108 @@
+"""The face mesh in the pipeline: on video it tracks the face in place of the cascade, handing the cascade-like box
+to the emotion model and the chest rule; an untrusted mesh leaves the measures null; a bad landmarks model file is
+one line."""
+
+from dataclasses import replace
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import CLIP, SAMPLES, run_dmsd, write_config
+from dmsd.config import Config
+from dmsd.vision.analyzer import Analyzer
+from dmsd.vision.face_stage import FaceStage
+from dmsd.vision.geometry import Box, iou
+
+FRAME = SAMPLES / "cabin_frame060.jpg"
+
+
+def clip_frames() -> list[np.ndarray]:
+    capture, frames = cv2.VideoCapture(str(CLIP)), []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            return frames
+        frames.append(frame)
+
+
+def run_clip(config: Config) -> list:
+    analyzer = Analyzer.from_config(config, video=True)
+    return [analyzer.analyze(frame, "clip", i / 7) for i, frame in enumerate(clip_frames())]
+
+
+@pytest.fixture(scope="module")
+def cascade_and_mesh():
+    base = Config()
+    return run_clip(replace(base, landmarks=replace(base.landmarks, enabled=False))), run_clip(base)
+
+
+def test_the_mesh_tracks_the_clip_as_the_cascade_does(cascade_and_mesh):
+    cascade, mesh = cascade_and_mesh
+    assert sum(r.face is not None for r in mesh) >= sum(r.face is not None for r in cascade) >= 145
+    tracked = [r for r in mesh[1:] if r.face is not None]
+    # The detector ran on the first frame only: the mesh found every later face itself.
+    assert sum(r.latency_ms["detect"] > 1.0 for r in tracked) <= 2
+    both = [(a, b) for a, b in zip(cascade, mesh, strict=True) if a.face and b.face]
+    assert np.median([iou(a.face, b.face) for a, b in both]) >= 0.85  # 0.91 here
+    belted = [(a, b) for a, b in both if a.seatbelt and b.seatbelt]
+    worn = [np.mean([r.seatbelt.worn for r in side]) for side in zip(*belted, strict=True)]
+    assert abs(worn[0] - worn[1]) <= 0.05  # 82.6% and 83.2% of the belted clip's frames seen as worn
+    assert all(r.eyes is not None and r.head is not None and r.mouth is not None for r in tracked)
+    assert np.median([r.head.yaw for r in tracked]) > 20  # the camera is off to the driver's side
+
+
+class AlwaysHere(FaceStage):
+    """A face stage that answers one fixed box: the place to test what the mesh makes of a given crop."""
+
+    def __init__(self, box: Box):
+        self.box, self.followed = box, []
+
+    def find(self, grey: np.ndarray) -> Box | None:
+        return self.box
+
+    def follow(self, face: Box) -> None:
+        self.followed.append(face)
+
+
+def analyzer_over(box: Box) -> tuple[Analyzer, AlwaysHere]:
+    real = Analyzer.from_config(Config(), video=True)
+    faces = AlwaysHere(box)
+    real.mesh.faces = faces
+    return real, faces
+
+
+def test_an_untrusted_mesh_leaves_the_measures_null_and_the_face_standing():
+    analyzer, _ = analyzer_over(Box(0, 250, 80, 80))  # the seat below the driver: no face there
+    result = analyzer.analyze(cv2.imread(str(FRAME)), "frame", 0.0)
+    assert result.face == Box(0, 250, 80, 80) and result.emotion is not None
+    assert result.eyes is None and result.head is None and result.mouth is None
+    assert analyzer.mesh.track is None  # nothing to track from
+
+
+def test_the_mesh_hands_the_face_back_to_the_detector_when_it_loses_it():
+    frame, empty = cv2.imread(str(FRAME)), cv2.imread(str(SAMPLES / "cabin_noface.jpg"))
+    empty = cv2.resize(empty, (frame.shape[1], frame.shape[0]))
+    analyzer, faces = analyzer_over(Box(176, 83, 86, 86))
+    first = analyzer.analyze(frame, "frame", 0.0)  # the detector's face, then the mesh takes over
+    second = analyzer.analyze(frame, "frame", 0.1)
+    assert first.eyes is not None and analyzer.mesh.track is not None
+    assert faces.followed and iou(faces.followed[-1], second.face) == 1.0
+    assert iou(second.face, Box(176, 83, 86, 86)) > 0.8
+    analyzer.analyze(empty, "empty", 0.2)  # the face is gone: the mesh lets go
+    assert analyzer.mesh.track is None
+
+
+@pytest.mark.parametrize("kind", ["missing", "not_onnx", "wrong_task"])
+def test_a_bad_landmarks_model_is_one_line_and_exit_2(tmp_path, kind):
+    path = tmp_path / "mesh.onnx"
+    if kind == "not_onnx":
+        path.write_text("hello")
+    elif kind == "wrong_task":
+        path.write_bytes((SAMPLES.parent / "models" / "emotion.fp32.onnx").read_bytes())
+    config = write_config(tmp_path / "c.yaml", f"landmarks:\n  path: {path}\n")
+    result = run_dmsd("--config", str(config), "--once", str(FRAME))
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith(f"dmsd: {path}: ")
+    if kind == "missing":
+        assert "landmarks.enabled: false" in result.stderr  # the way out for a models.dir without the mesh
