@@ -2,6 +2,8 @@
 head poses (../shared/data), and the bundled frames turned and mirrored."""
 
 import csv
+import json
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -87,3 +89,57 @@ def test_roll_follows_the_head_tilting_clockwise_and_the_mouth_is_shut():
         rolls.append(head_pose(points, width, height).roll)
     assert rolls[0] < rolls[1] < rolls[2] and rolls[2] - rolls[0] > 20
     assert mouth(model.predict(image, FACE).points).openness < 0.2  # the driver's mouth is shut
+
+
+def run_evaluate(*args: str):
+    from conftest import run_dmsd
+
+    return run_dmsd("evaluate", *args)
+
+
+def test_evaluate_eyes_on_the_held_out_split():
+    result = run_evaluate("--task", "eyes", "--data", str(EYES), "--split", "valid", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["images"] == 100 and report["faces"] >= 50 and report["n"] >= 50
+    assert report["accuracy"] >= 0.85 and report["closed_recall"] >= 0.8
+    assert [row["threshold"] for row in report["thresholds"]][:2] == [0.15, 0.16]
+    at_default = next(row for row in report["thresholds"] if row["threshold"] == report["threshold"])
+    assert at_default["accuracy"] == report["accuracy"]
+
+
+def test_evaluate_eyes_takes_closed_and_open_folders(tmp_path):
+    with open(EYES / "labels.csv", newline="", encoding="utf-8") as handle:
+        rows = [row for row in csv.DictReader(handle) if row["split"] == "valid"][:30]
+    for row in rows:
+        folder = tmp_path / row["eye_state"]
+        folder.mkdir(exist_ok=True)
+        (folder / Path(row["path"]).name).write_bytes((EYES / row["path"]).read_bytes())
+    report = json.loads(run_evaluate("--task", "eyes", "--data", str(tmp_path), "--json").stdout)
+    assert report["images"] == 30 and report["n"] > 0
+
+
+def test_evaluate_head_pose_on_pointing04():
+    result = run_evaluate("--task", "head-pose", "--data", str(HEAD_POSE), "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["images"] == 372 and report["n"] >= 100
+    near = report["in_range"]
+    assert near["n"] >= 80 and near["mae_yaw_deg"] <= 10 and near["mae_pitch_deg"] <= 15
+
+
+@pytest.mark.parametrize("args, labels, message", [
+    (["--task", "eyes"], "path,eye_state\na.jpg,shut\n",
+     "labels.csv:2: unknown eye_state 'shut' (allowed: closed, open)"),
+    (["--task", "eyes"], "path,eye_state\nmissing.jpg,open\n", "labels.csv:2: no such file missing.jpg"),
+    (["--task", "head-pose"], "path,yaw_deg,pitch_deg\na.jpg,left,0\n", "labels.csv:2: yaw_deg 'left' and pitch_deg"),
+    (["--task", "head-pose"], "path,yaw\na.jpg,0\n", "needs a header line with path,pitch_deg,yaw_deg"),
+    (["--task", "eyes", "--split", "test"], "path,eye_state,split\na.jpg,open,train\n", "no rows of split 'test'"),
+    (["--task", "head-pose", "--split", "valid"], "path,yaw_deg,pitch_deg\na.jpg,0,0\n", "--split only applies"),
+])
+def test_bad_labels_are_one_line_naming_the_row(tmp_path, args, labels, message):
+    (tmp_path / "a.jpg").write_bytes((SAMPLES / "cabin_frame060.jpg").read_bytes())
+    (tmp_path / "labels.csv").write_text(labels)
+    result = run_evaluate(*args, "--data", str(tmp_path / "labels.csv"))
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith("dmsd evaluate: ") and message in result.stderr

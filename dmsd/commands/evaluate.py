@@ -1,4 +1,5 @@
-"""`dmsd evaluate`: accuracy of a model on a labeled set, through the daemon's own code path.
+"""`dmsd evaluate`: accuracy of a model on a labeled set, through the daemon's own code path (eyes and head pose:
+dmsd.commands.evaluate_measures).
 
     dmsd evaluate --task emotion --data fer2013.csv.gz --usage PublicTest [--model PATH] [--json]
     dmsd evaluate --task seatbelt --data labels.csv|folder [--model PATH] [--json]
@@ -35,12 +36,15 @@ from dmsd.vision.results import FrameResult
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--task", required=True, choices=["emotion", "seatbelt"])
+    parser.add_argument("--task", required=True, choices=["emotion", "seatbelt", "eyes", "head-pose"])
     parser.add_argument("--data", required=True, metavar="PATH",
                         help="emotion: FER2013 .csv/.csv.gz or folder per class; seatbelt: labels.csv or a folder "
-                             "with worn/ and not_worn/")
-    parser.add_argument("--model", metavar="PATH", help="the ONNX model (default: the configured one)")
+                             "with worn/ and not_worn/; eyes: labels.csv (path,eye_state) or a folder with closed/ "
+                             "and open/; head-pose: labels.csv (path,yaw_deg,pitch_deg)")
+    parser.add_argument("--model", metavar="PATH",
+                        help="the ONNX model (default: the configured one; eyes and head-pose: the landmarks model)")
     parser.add_argument("--usage", choices=USAGES, help="emotion CSV: only rows of this split")
+    parser.add_argument("--split", metavar="NAME", help="eyes labels.csv: only rows of this split (e.g. valid)")
     parser.add_argument("--label", choices=SEATBELT_LABELS,
                         help="seatbelt, a video file as --data: the truth for every frame")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -158,8 +162,12 @@ def format_report(report: dict) -> str:
 
 
 def run(config: Config, args: argparse.Namespace) -> int:
-    if args.task == "seatbelt" and args.usage:
+    if args.task != "emotion" and args.usage:
         raise DmsdError("--usage only applies to --task emotion")
+    if args.task != "eyes" and args.split:
+        raise DmsdError("--split only applies to --task eyes (--usage picks emotion's split)")
+    if args.task in ("eyes", "head-pose"):
+        return run_measures(config, args)
     video = args.task == "seatbelt" and Path(args.data).is_file() and Path(args.data).suffix.lower() != ".csv"
     if args.label and not video:
         raise DmsdError("--label only applies to --task seatbelt with a video file as --data "
@@ -177,4 +185,22 @@ def run(config: Config, args: argparse.Namespace) -> int:
     if report["n"] == 0:
         raise DmsdError(f"{args.data}: nothing to score (no faces found in any image)")
     print(json.dumps(report) if args.json else format_report(report))
+    return 0
+
+
+def run_measures(config: Config, args: argparse.Namespace) -> int:
+    """--task eyes and head-pose: the face mesh's measures (dmsd.commands.evaluate_measures)."""
+    from dmsd.commands import evaluate_measures
+
+    if args.label:
+        raise DmsdError("--label only applies to --task seatbelt")
+    if args.task == "eyes":
+        report = evaluate_measures.evaluate_eyes(config, args.data, args.split, args.model)
+    else:
+        report = evaluate_measures.evaluate_head_pose(config, args.data, args.model)
+    for problem in report["unreadable_files"]:
+        print(f"dmsd evaluate: {problem} (skipped)", file=sys.stderr)
+    if report["n"] == 0:
+        raise DmsdError(f"{args.data}: nothing to score (no face the mesh could measure in any image)")
+    print(json.dumps(report) if args.json else evaluate_measures.format_report(report))
     return 0

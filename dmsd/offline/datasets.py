@@ -15,6 +15,7 @@ import csv
 import gzip
 import io
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -210,3 +211,90 @@ def load_labeled_images(path: str | Path) -> list[LabeledImage]:
     if not images:
         raise DmsdError(f"{csv_path}: no rows")
     return images
+
+
+EYE_STATES = ("closed", "open")
+
+
+@dataclass(frozen=True)
+class EyeImage:
+    path: Path
+    closed: bool
+    split: str | None = None
+
+
+@dataclass(frozen=True)
+class PoseImage:
+    path: Path
+    yaw: float
+    pitch: float
+
+
+def _labels_csv(path: Path, columns: set[str]) -> Path:
+    """The labels.csv that `path` names or holds, with `columns` in its header."""
+    csv_path = path / "labels.csv" if path.is_dir() else path
+    if not csv_path.is_file():
+        raise DmsdError(f"{csv_path}: no such labels file")
+    with open(csv_path, newline="", encoding="utf-8") as handle:
+        header = next(csv.reader(handle), [])
+    if not columns <= set(header):
+        raise DmsdError(f"{csv_path}: needs a header line with {','.join(sorted(columns))}")
+    return csv_path
+
+
+def _rows(csv_path: Path, parse: Callable[[dict], object]) -> list:
+    """parse(row) for every row; a bad row (ValueError, or a missing file) is reported with its line number."""
+    items, problems = [], []
+    with open(csv_path, newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        for row in reader:
+            try:
+                if not (csv_path.parent / row["path"]).is_file():
+                    raise ValueError(f"no such file {row['path']}")
+                items.append(parse(row))
+            except ValueError as exc:
+                problems.append(f"{csv_path}:{reader.line_num}: {exc}")
+    if problems:
+        shown = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
+        raise DmsdError(f"{len(problems)} bad row(s): {shown}")
+    if not items:
+        raise DmsdError(f"{csv_path}: no rows")
+    return items
+
+
+def load_eye_states(path: str | Path, split: str | None = None) -> list[EyeImage]:
+    """Faces labelled closed/open: a labels.csv of path,eye_state[,split] (the file or a folder holding it), or a
+    folder with closed/ and open/. `split` keeps the rows of that split."""
+    path = Path(path)
+    if path.is_dir() and not (path / "labels.csv").is_file():
+        images = [EyeImage(p, state == "closed") for state in EYE_STATES if (path / state).is_dir()
+                  for p in sorted((path / state).iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES]
+        if not images:
+            raise DmsdError(f"{path}: no labels.csv and no images in closed/ or open/")
+        return images
+    csv_path = _labels_csv(path, {"path", "eye_state"})
+
+    def parse(row: dict) -> EyeImage:
+        if row["eye_state"] not in EYE_STATES:
+            raise ValueError(f"unknown eye_state {row['eye_state']!r} (allowed: {', '.join(EYE_STATES)})")
+        return EyeImage(csv_path.parent / row["path"], row["eye_state"] == "closed", row.get("split") or None)
+
+    images = _rows(csv_path, parse)
+    if split is not None:
+        images = [image for image in images if image.split == split]
+        if not images:
+            raise DmsdError(f"{csv_path}: no rows of split {split!r}")
+    return images
+
+
+def load_head_poses(path: str | Path) -> list[PoseImage]:
+    """Faces with their head pose: a labels.csv of path,yaw_deg,pitch_deg (the file or a folder holding it)."""
+    csv_path = _labels_csv(Path(path), {"path", "yaw_deg", "pitch_deg"})
+
+    def parse(row: dict) -> PoseImage:
+        try:
+            return PoseImage(csv_path.parent / row["path"], float(row["yaw_deg"]), float(row["pitch_deg"]))
+        except ValueError:
+            raise ValueError(f"yaw_deg {row['yaw_deg']!r} and pitch_deg {row['pitch_deg']!r} must be numbers") from None
+
+    return _rows(csv_path, parse)
