@@ -132,6 +132,35 @@ class StateConfig:
 
 
 @dataclass
+class AlertnessConfig:
+    """Eyes, head and mouth over time (dmsd.driver.alertness); the timings default to Euro NCAP's."""
+
+    baseline_min_s: float = _opt(3.0, low=0.5, high=600, doc="face seen this long before eyes and head are judged")
+    baseline_s: float = _opt(60.0, low=1.0, high=3600, doc="the driver's open eyes and forward pose are learned "
+                                                          "over their first this-many seconds present")
+    eyes_closed_below: float = _opt(0.65, low=0.1, high=0.95, doc="closed under this share of the driver's own "
+                                                                  "open-eye level")
+    microsleep_s: float = _opt(1.0, low=0.1, high=60, doc="a closure at least this long, under asleep_s, is a "
+                                                          "microsleep")
+    asleep_s: float = _opt(3.0, low=0.5, high=60)
+    perclos_window_s: float = _opt(60.0, low=5, high=3600)
+    perclos_min_s: float = _opt(10.0, low=1, high=3600, doc="eyes measured this long in the window before PERCLOS "
+                                                            "counts")
+    drowsy_perclos: float = _opt(0.15, low=0.01, high=1.0)
+    alert_perclos: float = _opt(0.10, low=0.0, high=1.0)
+    drowsy_microsleeps: int = _opt(3, low=1, high=100, doc="this many microsleeps within perclos_window_s")
+    away_yaw_deg: float = _opt(30.0, low=5, high=90, doc="head turned this far from the driver's forward is away")
+    away_pitch_deg: float = _opt(20.0, low=5, high=90)
+    long_distraction_s: float = _opt(3.0, low=0.5, high=60)
+    time_sharing_s: float = _opt(10.0, low=1, high=600, doc="away this long in all within time_sharing_window_s")
+    time_sharing_window_s: float = _opt(30.0, low=1, high=3600)
+    time_sharing_reset_s: float = _opt(2.0, low=0.1, high=60, doc="on the road this long restarts the window")
+    unresponsive_s: float = _opt(6.0, low=1, high=600, doc="eyes closed or away this long")
+    yawn_openness: float = _opt(0.5, low=0.1, high=2.0, doc="mouth openness of a yawn")
+    yawn_s: float = _opt(1.5, low=0.1, high=60)
+
+
+@dataclass
 class TlsConfig:
     enabled: bool = _opt(False)
     ca_certs: str | None = _opt(None)
@@ -181,6 +210,7 @@ class Config:
     landmarks: LandmarksConfig = field(default_factory=LandmarksConfig)
     chest: ChestConfig = field(default_factory=ChestConfig)
     state: StateConfig = field(default_factory=StateConfig)
+    alertness: AlertnessConfig = field(default_factory=AlertnessConfig)
     mqtt: MqttConfig = field(default_factory=MqttConfig)
 
     @property
@@ -232,6 +262,13 @@ def check(config: Config) -> None:
         raise DmsdError("mqtt.reconnect_min_s must not exceed mqtt.reconnect_max_s")
     if config.source.reopen_min_s > config.source.reopen_max_s:
         raise DmsdError("source.reopen_min_s must not exceed source.reopen_max_s")
+    a = config.alertness
+    if a.microsleep_s >= a.asleep_s:
+        raise DmsdError("alertness.microsleep_s must be under alertness.asleep_s")
+    if a.alert_perclos > a.drowsy_perclos:
+        raise DmsdError("alertness.alert_perclos must not exceed alertness.drowsy_perclos")
+    if a.baseline_min_s > a.baseline_s:
+        raise DmsdError("alertness.baseline_min_s must not exceed alertness.baseline_s")
 
 
 def build(cls: type[T], data: object, prefix: str) -> T:

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import CLIP, SAMPLES, Broker, EventListener, run_dmsd, running_dmsd, write_config
+from conftest import CLIP, SAMPLES, SHARED, Broker, EventListener, run_dmsd, running_dmsd, write_config
 from dmsd.driver.events import EVENT_TYPES
 
 
@@ -41,6 +41,8 @@ def test_clip_end_to_end(broker, subscribe, tmp_path):
     assert {e["type"] for e in events} <= set(EVENT_TYPES)
     assert any(e["type"] == "emotion_changed" for e in events)
     assert any(e["type"].startswith("seatbelt_") for e in events)
+    # An attentive driver, eyes open, looking ahead (from a camera off to the side): no alertness alarm.
+    assert not {"asleep", "drowsy", "unresponsive", "microsleep", "distracted"} & {e["type"] for e in events}
     for event in events:
         assert set(event) == {"type", "ts", "before", "after", "seq"}
     assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
@@ -54,6 +56,9 @@ def test_clip_end_to_end(broker, subscribe, tmp_path):
     assert len(final["face"]["box"]) == 4
     assert set(final["emotion"]) == {"label", "confidence"}
     assert isinstance(final["seatbelt"]["worn"], bool)
+    assert final["attention"]["state"] == "attentive" and final["drowsiness"]["state"] == "alert"
+    assert 20 < final["head"]["forward"]["yaw"] < 45 and final["head"]["on_road"] is True
+    assert final["eyes"]["closed"] is False
     assert final == printed(result.stdout, "state")[-1]
 
     # stats: frames per second, per-stage p50/p99, drops, uptime, version
@@ -204,3 +209,32 @@ def test_full_queue_drops_the_oldest_counts_and_logs(own_broker, subscribe, tmp_
     dropped = len(raised) - 2
     assert stderr.count("dropped the oldest event") == dropped
     assert printed(stdout, "stats")[-1]["events_dropped"] == dropped
+
+
+EYES = SHARED / "eyes" / "roboflow_eye_detector" / "images" / "valid"
+OPEN_FACE = EYES / "open_-58-_jpg.rf.ed287b41b44fbfbf4e5f13cc65c1b1ad.jpg"  # both 183x275, faces found by the pipeline
+CLOSED_FACE = EYES / "closed_-223-_jpg.rf.c96fee6a2ce442c948bac2ace6caf7cd.jpg"
+
+
+def test_eyes_held_shut_for_4_seconds_is_one_asleep_at_3_seconds(broker, subscribe, tmp_path):
+    """Real faces as a camera at 5 frames/s: 5 s of open eyes (the driver's baseline), 4 s of a closed-eyes face,
+    1 s open again. Exactly one asleep, 3.0 s into the closure, then awake; published through a real broker."""
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    sequence = [OPEN_FACE] * 25 + [CLOSED_FACE] * 20 + [OPEN_FACE] * 5
+    for i, face in enumerate(sequence):
+        (frames / f"f{i:03d}.jpg").write_bytes(face.read_bytes())
+    sub = subscribe(broker, "dms/sleepy/#")
+    config = write_config(tmp_path / "c.yaml", "device_id: sleepy\nsource:\n  fps: 5\n")
+    result = run_dmsd("--config", str(config), "--source", str(frames), "--mqtt", broker.address)
+    assert result.returncode == 0, result.stderr
+    sub.wait_offline()
+    events = sub.payloads("events")
+    start = next(e["ts"] for e in events if e["type"] == "driver_present")
+    alertness = [(e["type"], round(e["ts"] - start, 2)) for e in events
+                 if e["type"] in ("asleep", "awake", "microsleep", "drowsy", "unresponsive")]
+    # The closure starts at frame 25 (5.0 s): asleep at 8.0 s, awake at 9.0 s when the eyes open again.
+    assert alertness[:2] == [("asleep", 8.0), ("awake", 9.0)]
+    assert [kind for kind, _ in alertness].count("asleep") == 1
+    asleep = next(e for e in events if e["type"] == "asleep")
+    assert asleep["after"] == {"drowsiness": "asleep", "closed_s": 3.0}

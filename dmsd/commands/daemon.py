@@ -61,7 +61,7 @@ class Daemon:
         self.source.open()  # a finite source that cannot be read raises DmsdError here; a camera retries on its own
         self.publishers: list[Publisher] = make_publishers(config, options.print_lines)
         self.notifier = SystemdNotifier()
-        self.tracker = DriverStateTracker(config.state)
+        self.tracker = DriverStateTracker(config.state, config.alertness)
         self.numbering = EventNumbering()
         self.stats = PipelineStats()
         self.stop = threading.Event()

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from dmsd.config import StateConfig
+from dmsd.config import AlertnessConfig, StateConfig
+from dmsd.driver.alertness import AlertnessTracker
 from dmsd.driver.events import Event
 from dmsd.vision.geometry import Box
 from dmsd.vision.results import EmotionResult, FrameResult, SeatbeltResult, latency_dict, observation_dict
@@ -32,23 +33,28 @@ class DriverState:
     emotion: EmotionResult | None = None
     seatbelt: SeatbeltResult | None = None
     latency_ms: dict[str, float] = field(default_factory=dict)
+    alertness: dict = field(default_factory=dict)  # eyes, head, attention, drowsiness (dmsd.driver.alertness)
 
     def key(self) -> tuple:
         """What counts as a change worth publishing at once (not the face box or a confidence wobble)."""
+        attention, drowsiness = self.alertness.get("attention"), self.alertness.get("drowsiness")
         return (self.camera_ok, self.driver_present, self.emotion and self.emotion.label,
-                self.seatbelt and self.seatbelt.worn)
+                self.seatbelt and self.seatbelt.worn, attention and (attention["state"], attention["unresponsive"]),
+                drowsiness and drowsiness["state"])
 
     def to_dict(self, include_probs: bool = False) -> dict:
         return {"source": self.source, "ts": round(self.ts, 3),
                 **observation_dict(self.face, self.emotion, self.seatbelt, include_probs),
+                **{block: self.alertness.get(block) for block in ("eyes", "head", "attention", "drowsiness")},
                 "driver_present": self.driver_present, "camera": "ok" if self.camera_ok else "lost",
                 "latency_ms": latency_dict(self.latency_ms)}
 
 
 class DriverStateTracker:
-    def __init__(self, config: StateConfig):
+    def __init__(self, config: StateConfig, alertness: AlertnessConfig | None = None):
         self.config = config
         self.state = DriverState()
+        self.alertness = AlertnessTracker(alertness or AlertnessConfig())
         self._probs: dict[str, float] | None = None  # smoothed emotion probabilities
         self._candidate: tuple[str, float] | None = None  # (emotion, since) leading but not yet held long enough
         self._p_worn: float | None = None  # smoothed belt probability
@@ -77,6 +83,9 @@ class DriverStateTracker:
         events: list[Event] = []
         if result.face is None:
             state.face = None
+            if state.driver_present:
+                events += self.alertness.update(now, result)  # a face lost for a moment: away, not absent
+                state.alertness = self.alertness.blocks(now)
             return events + self._check_absent(now)
 
         self._last_face_at = now
@@ -89,6 +98,8 @@ class DriverStateTracker:
             events += self._update_emotion(result.emotion.probs, now)
         if result.seatbelt is not None:
             events += self._update_seatbelt(result.seatbelt.p_worn, now)
+        events += self.alertness.update(now, result)
+        state.alertness = self.alertness.blocks(now)
         return events
 
     def tick(self, now: float) -> list[Event]:
@@ -109,6 +120,8 @@ class DriverStateTracker:
         """Without a face, emotion and belt are unknown (null), never guessed, and smoothing starts afresh."""
         self._probs, self._candidate, self._p_worn, self._belt_pending = None, None, None, None
         self.state.face, self.state.emotion, self.state.seatbelt = None, None, None
+        self.alertness.reset()  # the next driver's eyes and forward pose are learned afresh
+        self.state.alertness = {}
 
     def _update_emotion(self, probs: dict[str, float], now: float) -> list[Event]:
         alpha = self.config.smoothing

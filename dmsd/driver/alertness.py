@@ -1,0 +1,279 @@
+"""Drowsiness and distraction over time, from the face mesh's eyes and head, on Euro NCAP's clock.
+
+Every judgement is against the driver's own baseline, learned over their first `baseline_s` present (after
+`baseline_min_s`, until then nothing is judged): their open-eye level (the 80th percentile of their eye aspect
+ratio: closed frames are the minority) and their forward pose (the median yaw and pitch: a camera off to the
+side puts "ahead" at 30 degrees of yaw, not 0). A new driver (after `driver_absent`) is learned afresh.
+
+- Eyes are closed under `eyes_closed_below` of the open-eye level. A closure shorter than `microsleep_s` is a
+  blink; up to `asleep_s` a `microsleep` (sent when the eyes reopen, with its duration); reaching `asleep_s`,
+  `asleep`, then `awake` when they reopen. PERCLOS is the share of the last `perclos_window_s` with eyes closed;
+  `drowsy` at `drowsy_perclos` or `drowsy_microsleeps` microsleeps in that window, `alert` again under
+  `alert_perclos` with fewer microsleeps.
+- The head is away when yaw or pitch differ from forward by more than `away_yaw_deg` / `away_pitch_deg`. Away for
+  `long_distraction_s` at a stretch is `distracted` of kind `long`; away for `time_sharing_s` in all within
+  `time_sharing_window_s` is kind `time_sharing`; the window restarts once the head has been back on the road for
+  `time_sharing_reset_s`, and then `attentive` ends a distraction. Eyes closed or away for `unresponsive_s` at a
+  stretch is `unresponsive`.
+- A mouth held open past `yawn_openness` for `yawn_s` is a `yawn`.
+
+A face lost while the driver is still present (looking over the shoulder turns the face from the frontal
+detector) counts as away, and leaves the eyes as they were last seen: a closure goes on. Time is the frames' own.
+"""
+
+from __future__ import annotations
+
+import collections
+from dataclasses import dataclass
+
+import numpy as np
+
+from dmsd.config import AlertnessConfig
+from dmsd.driver.events import Event
+from dmsd.vision.results import FrameResult
+
+MAX_STEP_S = 1.0  # a gap between frames counts at most this long (a stalled camera is not time spent)
+
+
+class Baseline:
+    """The driver's own open-eye level and forward pose, learned while they are present."""
+
+    def __init__(self, config: AlertnessConfig):
+        self.config = config
+        self.started: float | None = None
+        self.eye_samples: list[float] = []
+        self.pose_samples: list[tuple[float, float]] = []
+
+    def add(self, now: float, result: FrameResult) -> None:
+        if self.started is None:
+            self.started = now
+        if now - self.started > self.config.baseline_s:
+            return  # learned: kept for as long as this driver stays
+        if result.eyes is not None:
+            self.eye_samples.append((result.eyes.left + result.eyes.right) / 2)
+        if result.head is not None:
+            self.pose_samples.append((result.head.yaw, result.head.pitch))
+
+    def ready(self, now: float) -> bool:
+        return (self.started is not None and now - self.started >= self.config.baseline_min_s
+                and bool(self.eye_samples) and bool(self.pose_samples))
+
+    @property
+    def eye_level(self) -> float:
+        return float(np.percentile(self.eye_samples, 80))
+
+    @property
+    def forward(self) -> tuple[float, float]:
+        yaws, pitches = zip(*self.pose_samples, strict=True)
+        return float(np.median(yaws)), float(np.median(pitches))
+
+
+@dataclass
+class Span:
+    """Something that started at `since` and is still going (a closure, a glance away, a yawn)."""
+
+    since: float
+    reported: bool = False
+
+    def length(self, now: float) -> float:
+        return now - self.since
+
+
+class AlertnessTracker:
+    def __init__(self, config: AlertnessConfig):
+        self.config = config
+        self.reset()
+
+    def reset(self) -> None:
+        """A new driver, or none: everything is learned and timed afresh."""
+        self.baseline = Baseline(self.config)
+        self.last_ts: float | None = None
+        self.closed: bool | None = None
+        self.openness: float | None = None
+        self.on_road: bool | None = None
+        self.closure: Span | None = None
+        self.away: Span | None = None
+        self.on_road_since: float | None = None
+        self.inattentive: Span | None = None
+        self.yawn: Span | None = None
+        self.blinks = 0
+        self.eye_time: collections.deque[tuple[float, float, bool]] = collections.deque()  # (ts, dt, closed)
+        self.away_time: collections.deque[tuple[float, float]] = collections.deque()  # (ts, dt) since the restart
+        self.microsleeps: collections.deque[float] = collections.deque()
+        self.asleep = self.drowsy = self.unresponsive = False
+        self.distracted: str | None = None
+        self.head = None
+        self.eyes = None
+
+    def update(self, now: float, result: FrameResult) -> list[Event]:
+        """One frame while the driver is present (result.face may be None: a face lost for a moment)."""
+        step = min(max(now - self.last_ts, 0.0), MAX_STEP_S) if self.last_ts is not None else 0.0
+        self.last_ts = now
+        if result.face is not None:
+            self.baseline.add(now, result)
+        if not self.baseline.ready(now):
+            return []
+        events = self._eyes(now, step, result) + self._head(now, step, result)
+        return events + self._drowsiness(now) + self._unresponsive(now) + self._yawn(now, result)
+
+    # -- eyes ------------------------------------------------------------------------------------------------
+    def _eyes(self, now: float, step: float, result: FrameResult) -> list[Event]:
+        if result.face is not None:
+            self.eyes = result.eyes
+            if result.eyes is None:
+                self.closed, self.openness = None, None
+            else:
+                self.openness = (result.eyes.left + result.eyes.right) / 2 / self.baseline.eye_level
+                self.closed = self.openness < self.config.eyes_closed_below
+        if self.closed is None:
+            return []
+        self.eye_time.append((now, step, self.closed))
+        while self.eye_time and self.eye_time[0][0] <= now - self.config.perclos_window_s:
+            self.eye_time.popleft()
+        if self.closed:
+            if self.closure is None:
+                self.closure = Span(now)
+            if not self.closure.reported and self.closure.length(now) >= self.config.asleep_s:
+                self.closure.reported, self.asleep = True, True
+                return [Event("asleep", now, {"drowsiness": self._drowsiness_state(sleeping=False)},
+                              {"drowsiness": "asleep", "closed_s": round(self.closure.length(now), 2)})]
+            return []
+        if self.closure is None:
+            return []
+        closure, self.closure = self.closure, None
+        duration = round(closure.length(now), 2)
+        if closure.reported:
+            self.asleep = False
+            return [Event("awake", now, {"drowsiness": "asleep"},
+                          {"drowsiness": self._drowsiness_state(), "closed_s": duration})]
+        if duration >= self.config.microsleep_s:
+            self.microsleeps.append(now)
+            return [Event("microsleep", now, {}, {"duration_s": duration})]
+        self.blinks += 1
+        return []
+
+    # -- head ------------------------------------------------------------------------------------------------
+    def _head(self, now: float, step: float, result: FrameResult) -> list[Event]:
+        if result.face is None:
+            away = True  # the face turned from the detector: looking over the shoulder, not ahead
+        elif result.head is None:
+            self.head, self.on_road = None, None
+            return []
+        else:
+            self.head = result.head
+            yaw, pitch = self.baseline.forward
+            away = (abs(result.head.yaw - yaw) > self.config.away_yaw_deg
+                    or abs(result.head.pitch - pitch) > self.config.away_pitch_deg)
+        self.on_road = not away
+        events: list[Event] = []
+        if away:
+            self.on_road_since = None
+            if self.away is None:
+                self.away = Span(now)
+            self.away_time.append((now, step))
+            while self.away_time and self.away_time[0][0] <= now - self.config.time_sharing_window_s:
+                self.away_time.popleft()
+            if self.distracted is None:
+                if self.away.length(now) >= self.config.long_distraction_s:
+                    self.distracted = "long"
+                elif sum(dt for _, dt in self.away_time) >= self.config.time_sharing_s:
+                    self.distracted = "time_sharing"
+                if self.distracted:
+                    events.append(Event("distracted", now, {"attention": "attentive"},
+                                        {"attention": "distracted", "kind": self.distracted,
+                                         "away_s": round(self.away.length(now), 2),
+                                         "away_in_window_s": round(sum(dt for _, dt in self.away_time), 2)}))
+            return events
+        self.away = None
+        if self.on_road_since is None:
+            self.on_road_since = now
+        if now - self.on_road_since >= self.config.time_sharing_reset_s:
+            self.away_time.clear()  # the time-sharing window restarts
+            if self.distracted is not None:
+                kind, self.distracted = self.distracted, None
+                events.append(Event("attentive", now, {"attention": "distracted", "kind": kind},
+                                    {"attention": "attentive"}))
+        return events
+
+    # -- drowsiness, unresponsiveness, yawns -----------------------------------------------------------------
+    def perclos(self) -> float | None:
+        measured = sum(dt for _, dt, _ in self.eye_time)
+        if measured < self.config.perclos_min_s:
+            return None
+        return sum(dt for _, dt, closed in self.eye_time if closed) / measured
+
+    def _drowsiness_state(self, sleeping: bool | None = None) -> str | None:
+        if self.closed is None and not self.eye_time:
+            return None
+        asleep = self.asleep if sleeping is None else sleeping
+        return "asleep" if asleep else "drowsy" if self.drowsy else "alert"
+
+    def _drowsiness(self, now: float) -> list[Event]:
+        while self.microsleeps and self.microsleeps[0] <= now - self.config.perclos_window_s:
+            self.microsleeps.popleft()
+        perclos, sleeps = self.perclos(), len(self.microsleeps)
+        over = ((perclos is not None and perclos >= self.config.drowsy_perclos)
+                or sleeps >= self.config.drowsy_microsleeps)
+        under = (perclos is None or perclos < self.config.alert_perclos) and sleeps < self.config.drowsy_microsleeps
+        if not self.drowsy and over:
+            self.drowsy = True
+            return [Event("drowsy", now, {"drowsiness": "alert"},
+                          {"drowsiness": "drowsy", "perclos": _round(perclos), "microsleeps": sleeps})]
+        if self.drowsy and under:
+            self.drowsy = False
+            return [Event("alert", now, {"drowsiness": "drowsy"},
+                          {"drowsiness": "alert", "perclos": _round(perclos), "microsleeps": sleeps})]
+        return []
+
+    def _unresponsive(self, now: float) -> list[Event]:
+        if not (self.closed or self.on_road is False):
+            self.inattentive, self.unresponsive = None, False
+            return []
+        if self.inattentive is None:
+            self.inattentive = Span(now)
+        if self.inattentive.reported or self.inattentive.length(now) < self.config.unresponsive_s:
+            return []
+        self.inattentive.reported, self.unresponsive = True, True
+        return [Event("unresponsive", now, {}, {"eyes_closed": bool(self.closed), "away": self.on_road is False,
+                                                "for_s": round(self.inattentive.length(now), 2)})]
+
+    def _yawn(self, now: float, result: FrameResult) -> list[Event]:
+        if result.mouth is None or result.mouth.openness < self.config.yawn_openness:
+            self.yawn = None
+            return []
+        if self.yawn is None:
+            self.yawn = Span(now)
+        if self.yawn.reported or self.yawn.length(now) < self.config.yawn_s:
+            return []
+        self.yawn.reported = True
+        return [Event("yawn", now, {}, {"duration_s": round(self.yawn.length(now), 2)})]
+
+    # -- the state's blocks ----------------------------------------------------------------------------------
+    def blocks(self, now: float) -> dict:
+        """The state's `eyes`, `head`, `attention` and `drowsiness` (null while nothing is known)."""
+        ready = self.baseline.ready(now) if self.last_ts is not None else False
+        eyes = None
+        if ready and self.eyes is not None and self.closed is not None:
+            eyes = {**self.eyes.to_dict(), "openness": round(self.openness, 3), "closed": self.closed,
+                    "closed_s": round(self.closure.length(now), 2) if self.closure else 0.0, "blinks": self.blinks,
+                    "perclos": _round(self.perclos())}
+        head = None
+        if ready and self.head is not None:
+            yaw, pitch = self.baseline.forward
+            head = {**self.head.to_dict(), "forward": {"yaw": round(yaw, 1), "pitch": round(pitch, 1)},
+                    "on_road": self.on_road}
+        attention = None
+        if ready and self.on_road is not None:
+            attention = {"state": "distracted" if self.distracted else "attentive", "kind": self.distracted,
+                         "away_s": round(self.away.length(now), 2) if self.away else 0.0,
+                         "away_in_window_s": round(sum(dt for _, dt in self.away_time), 2),
+                         "unresponsive": self.unresponsive}
+        drowsiness = None
+        if ready and self._drowsiness_state() is not None:
+            drowsiness = {"state": self._drowsiness_state(), "perclos": _round(self.perclos()),
+                          "microsleeps": len(self.microsleeps)}
+        return {"eyes": eyes, "head": head, "attention": attention, "drowsiness": drowsiness}
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)

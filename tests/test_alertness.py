@@ -1,0 +1,185 @@
+"""Drowsiness and distraction timers on exact sequences of frames (Euro NCAP's numbers as defaults)."""
+
+import numpy as np
+import pytest
+
+from dmsd.config import AlertnessConfig, StateConfig
+from dmsd.driver.alertness import AlertnessTracker
+from dmsd.driver.state import DriverStateTracker
+from dmsd.vision.face_measures import Eyes, HeadPose, Mouth
+from dmsd.vision.geometry import Box
+from dmsd.vision.results import FrameResult
+
+FPS = 10
+OPEN, SHUT = 0.30, 0.10  # eye aspect ratios; the driver's open level is learned as 0.30
+FORWARD = 30.0  # the driver's own forward yaw (a camera off to the side)
+
+
+def frame(t, ear=OPEN, yaw=FORWARD, pitch=0.0, mouth=0.05, face=True):
+    if not face:
+        return FrameResult("test", t, None, None, None)
+    return FrameResult("test", t, Box(100, 80, 90, 90), None, None, eyes=Eyes(ear, ear, ear < 0.26),
+                       head=HeadPose(yaw, pitch, 0.0), mouth=Mouth(mouth))
+
+
+def times(start, seconds):
+    return [round(start + i / FPS, 3) for i in range(round(seconds * FPS))]
+
+
+def run(tracker, frames):
+    events = []
+    for f in frames:
+        events += [(round(e.ts, 3), e) for e in tracker.update(f.ts, f)]
+    return events
+
+
+def types(events):
+    return [e.type for _, e in events]
+
+
+@pytest.fixture
+def tracker():
+    """A driver learned over 5 s of open eyes looking ahead (baseline_min_s 3 s)."""
+    t = AlertnessTracker(AlertnessConfig())
+    assert run(t, [frame(s) for s in times(0, 5)]) == []
+    return t
+
+
+def test_nothing_is_judged_before_the_baseline():
+    t = AlertnessTracker(AlertnessConfig())
+    assert run(t, [frame(s, ear=SHUT, yaw=80) for s in times(0, 2.9)]) == []
+    assert t.blocks(2.9)["eyes"] is None and t.blocks(2.9)["attention"] is None
+
+
+def test_asleep_at_3_seconds_not_at_2_9_then_awake(tracker):
+    events = run(tracker, [frame(s, ear=SHUT) for s in times(5.0, 3.0)])  # closed 5.0 .. 7.9
+    assert types(events) == []  # 2.9 s closed: not yet
+    events = run(tracker, [frame(8.0, ear=SHUT)])
+    assert types(events) == ["asleep"] and events[0][0] == 8.0 and events[0][1].after["closed_s"] == 3.0
+    events = run(tracker, [frame(s, ear=SHUT) for s in times(8.1, 1)] + [frame(9.1)])
+    assert types(events) == ["awake"] and events[0][1].after["closed_s"] == 4.1
+    assert "microsleep" not in types(events)  # an asleep closure is not also a microsleep
+
+
+def test_microsleeps_and_blinks_by_duration(tracker):
+    events = run(tracker, [frame(s, ear=SHUT) for s in times(5.0, 0.5)] + [frame(5.5)])  # 0.5 s: a blink
+    assert events == [] and tracker.blinks == 1
+    events = run(tracker, [frame(s, ear=SHUT) for s in times(6.0, 1.5)] + [frame(7.5)])  # 1.5 s: a microsleep
+    assert types(events) == ["microsleep"] and events[0][1].after == {"duration_s": 1.5} and events[0][0] == 7.5
+
+
+def test_three_microsleeps_in_a_minute_are_drowsy_and_alert_comes_back(tracker):
+    # 30 s of open eyes first, so that PERCLOS stays under 0.15 and the count of microsleeps is what decides.
+    events = run(tracker, [frame(s) for s in times(5.0, 30)])
+    for start in (36.0, 40.0, 44.0):
+        events += run(tracker, [frame(s, ear=SHUT) for s in times(start, 1.2)] + [frame(start + 1.2)])
+        events += run(tracker, [frame(s) for s in times(start + 1.3, 2.5)])
+    assert types(events) == ["microsleep", "microsleep", "microsleep", "drowsy"]
+    assert events[-1][1].after["microsleeps"] == 3
+    # Open eyes for a minute: the microsleeps leave the window and PERCLOS falls under 0.10.
+    assert events[-1][1].after["perclos"] < 0.15
+    events = run(tracker, [frame(s) for s in times(48.0, 60)])
+    assert types(events) == ["alert"]
+
+
+def test_perclos_makes_drowsy_with_hysteresis(tracker):
+    # Eyes shut 0.2 s of every second (short blinks, no microsleep): PERCLOS 0.2 over the window.
+    pattern = [frame(s, ear=SHUT if (i % 10) < 2 else OPEN) for i, s in enumerate(times(5, 20))]
+    events = run(tracker, pattern)
+    assert types(events) == ["drowsy"] and events[0][1].after["perclos"] >= 0.15
+    # PERCLOS between 0.10 and 0.15: still drowsy (hysteresis); under 0.10: alert.
+    assert tracker.blocks(25)["drowsiness"]["state"] == "drowsy"
+    events = run(tracker, [frame(s) for s in times(25, 60)])
+    assert types(events) == ["alert"]
+
+
+def test_a_long_glance_away_is_distracted_at_3_seconds(tracker):
+    events = run(tracker, [frame(s, yaw=FORWARD + 45) for s in times(5.0, 3.0)])  # away 5.0 .. 7.9
+    assert events == []
+    events = run(tracker, [frame(8.0, yaw=FORWARD + 45)])
+    assert types(events) == ["distracted"] and events[0][1].after["kind"] == "long"
+    events = run(tracker, [frame(s) for s in times(8.1, 1.9)])  # back on the road 1.9 s: not yet attentive
+    assert events == []
+    events = run(tracker, [frame(10.1)])
+    assert types(events) == ["attentive"]
+
+
+def test_time_sharing_adds_up_glances_and_restarts_after_2_seconds_on_the_road(tracker):
+    # Glances of 2.5 s away (never 3 s at a stretch), 1.5 s back: 10 s away after the fourth glance.
+    events, t = [], 5.0
+    for _ in range(5):
+        events += run(tracker, [frame(s, yaw=FORWARD - 40) for s in times(t, 2.5)])
+        events += run(tracker, [frame(s) for s in times(t + 2.5, 1.5)])
+        t += 4.0
+    assert types(events) == ["distracted"] and events[0][1].after["kind"] == "time_sharing"
+    assert events[0][1].after["away_in_window_s"] >= 10.0
+    # The same glances with 2 s back on the road between them: the window restarts every time.
+    fresh = AlertnessTracker(AlertnessConfig())
+    run(fresh, [frame(s) for s in times(0, 5)])
+    events, t = [], 5.0
+    for _ in range(8):
+        events += run(fresh, [frame(s, yaw=FORWARD - 40) for s in times(t, 2.5)])
+        events += run(fresh, [frame(s) for s in times(t + 2.5, 2.5)])  # on the road 2.4 s: past the 2 s reset
+        t += 5.0
+    assert events == []
+
+
+def test_unresponsive_after_6_seconds_of_closed_eyes_or_looking_away(tracker):
+    frames = ([frame(s, ear=SHUT) for s in times(5.0, 3.5)]            # closed (asleep at 8.0)
+              + [frame(s, ear=OPEN, yaw=FORWARD + 50) for s in times(8.5, 2.6)])  # then away: 6 s at 11.0
+    events = run(tracker, frames)
+    assert types(events) == ["asleep", "awake", "unresponsive"] and events[-1][0] == 11.0
+    assert tracker.blocks(11.0)["attention"]["unresponsive"] is True
+
+
+def test_a_yawn_is_the_mouth_held_open(tracker):
+    assert run(tracker, [frame(s, mouth=0.8) for s in times(5.0, 1.4)] + [frame(6.4)]) == []
+    events = run(tracker, [frame(s, mouth=0.8) for s in times(7.0, 2.0)])
+    assert types(events) == ["yawn"] and events[0][0] == 8.5
+
+
+def test_a_face_lost_for_a_moment_is_away_and_keeps_a_closure_going():
+    """Looking over the shoulder turns the face from the detector: the driver is away, not absent (until
+    state.absent_after_s), and eyes last seen closed stay closed."""
+    state = DriverStateTracker(StateConfig(absent_after_s=5.0), AlertnessConfig())
+    events = []
+    for f in [frame(s) for s in times(0, 5)] + [frame(s, face=False) for s in times(5, 3.5)]:
+        events += state.update(f)
+    assert [e.type for e in events] == ["driver_present", "distracted"]
+    assert events[-1].after["kind"] == "long" and events[-1].ts == 8.0
+    assert state.state.driver_present is True
+    # Absent at last: the driver's baseline is forgotten and their timers with it.
+    for f in [frame(s, face=False) for s in times(8.5, 2)]:
+        events += state.update(f)
+    assert [e.type for e in events][-1] == "driver_absent"
+    assert state.state.to_dict()["attention"] is None and state.alertness.baseline.started is None
+
+
+def test_the_state_carries_the_blocks_and_landmarks_off_leaves_them_null():
+    state = DriverStateTracker(StateConfig(), AlertnessConfig())
+    for f in [frame(s) for s in times(0, 5)]:
+        state.update(f)
+    payload = state.state.to_dict()
+    assert payload["eyes"]["openness"] == pytest.approx(1.0, abs=0.01) and payload["eyes"]["closed"] is False
+    assert payload["head"]["forward"] == {"yaw": FORWARD, "pitch": 0.0} and payload["head"]["on_road"] is True
+    assert payload["attention"]["state"] == "attentive" and payload["drowsiness"]["state"] == "alert"
+    off = DriverStateTracker(StateConfig(), AlertnessConfig())
+    for t in times(0, 5):
+        off.update(FrameResult("test", t, Box(100, 80, 90, 90), None, None))  # no eyes, head or mouth
+    blocks = off.state.to_dict()
+    assert blocks["eyes"] is None and blocks["head"] is None and blocks["attention"] is None
+    assert blocks["drowsiness"] is None
+
+
+def test_every_number_is_validated(tmp_path):
+    from dmsd.config import load_config
+    from dmsd.errors import DmsdError
+
+    for text, message in (
+            ("alertness:\n  asleep_s: 0\n", "alertness.asleep_s: 0.0 is out of range (0.5..60)"),
+            ("alertness:\n  microsleep_s: 4\n", "alertness.microsleep_s must be under alertness.asleep_s"),
+            ("alertness:\n  alert_perclos: 0.5\n", "alert_perclos must not exceed alertness.drowsy_perclos")):
+        (tmp_path / "c.yaml").write_text(text)
+        with pytest.raises(DmsdError, match=message.replace("(", r"\(").replace(")", r"\)").replace(".", r"\.")):
+            load_config(tmp_path / "c.yaml")
+    assert np.isclose(AlertnessConfig().asleep_s, 3.0)
