@@ -130,3 +130,18 @@ def test_runs_from_any_directory_of_a_checkout(tmp_path):
     result = run_dmsd("--once", str(FRAMES[0]), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert lines(result.stdout)[0]["emotion"] is not None
+
+
+def test_annotate_draws_the_head_direction_and_the_eyes(tmp_path):
+    frame = SAMPLES / "cabin_frame060.jpg"
+    off = write_config(tmp_path / "off.yaml", "landmarks:\n  enabled: false\n")
+    result = run_dmsd("--once", str(frame), "--annotate", str(tmp_path / "on"))
+    run_dmsd("--config", str(off), "--once", str(frame), "--annotate", str(tmp_path / "off"))
+    x, y, w, h = lines(result.stdout)[0]["face"]["box"]
+    on_image, off_image = (cv2.imread(str(tmp_path / name / "cabin_frame060.jpg")) for name in ("on", "off"))
+    inside = (slice(y + 5, y + h - 5), slice(x + 5, x + w - 5))  # the arrow starts at the face's centre
+    changed = np.abs(on_image[inside].astype(int) - off_image[inside].astype(int)).max(axis=2) > 100
+    assert changed.sum() > 20
+    # The arrow points where the face turns: to the image's left here (yaw about +33 degrees).
+    columns = np.nonzero(changed.any(axis=0))[0]
+    assert columns.min() < w // 2 - 15

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -60,7 +61,7 @@ def run_once(config: Config, inputs: list[str], annotate: str | None) -> int:
 
 
 def draw(image: np.ndarray, result: FrameResult, analyzer: Analyzer) -> np.ndarray:
-    """The face box with its emotion, and the chest region with the belt verdict."""
+    """The face box with its emotion, the chest region with the belt verdict, the head's direction and the eyes."""
     out = image.copy()
     height, width = out.shape[:2]
     thickness = max(1, round(width / 400))
@@ -79,4 +80,34 @@ def draw(image: np.ndarray, result: FrameResult, analyzer: Analyzer) -> np.ndarr
         cv2.rectangle(out, (region.x, region.y), (region.x + region.w, region.y + region.h), colour, thickness)
         cv2.putText(out, text, (region.x + 4, region.y + round(22 * scale)), cv2.FONT_HERSHEY_SIMPLEX, scale,
                     colour, thickness)
+    draw_alertness(out, result, thickness, scale)
     return out
+
+
+def draw_alertness(out: np.ndarray, result: FrameResult, thickness: int, scale: float) -> None:
+    """The head's direction as an arrow from the face's centre, and the eyes' verdict with the head's angles.
+
+    A still photo has no time, so no driver baseline: the eyes are judged by the still-photo threshold and the
+    arrow shows the angle to the camera (a camera off to the side makes "ahead" an angle too).
+    """
+    if result.face is None or (result.eyes is None and result.head is None):
+        return
+    f = result.face
+    cx, cy = f.x + f.w // 2, f.y + f.h // 2
+    lines = []
+    if result.head is not None:
+        # yaw > 0: the face turns toward the image's left; pitch > 0: looking up. The arrow is where the nose points.
+        length = f.w * 0.8
+        tip = (round(cx - length * math.sin(math.radians(result.head.yaw))),
+               round(cy - length * math.sin(math.radians(result.head.pitch))))
+        cv2.arrowedLine(out, (cx, cy), tip, (255, 200, 0), thickness + 1, tipLength=0.25)
+        lines.append((f"yaw {result.head.yaw:.0f} pitch {result.head.pitch:.0f}", (255, 200, 0)))
+    if result.eyes is not None:
+        closed = result.eyes.closed
+        lines.append((f"eyes {'CLOSED' if closed else 'open'}", (0, 0, 255) if closed else (0, 200, 0)))
+    widest = max(cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale * 0.8, thickness)[0][0] for text, _ in lines)
+    beside = f.x + f.w + 6 + widest <= out.shape[1]  # right of the face if it fits: below it is the belt's place
+    for i, (text, colour) in enumerate(lines):
+        x, y = (f.x + f.w + 6, f.y + round((14 + 20 * i) * scale)) if beside else \
+               (f.x, f.y + f.h + round((18 + 20 * i) * scale))
+        cv2.putText(out, text, (x, y), cv2.FONT_HERSHEY_SIMPLEX, scale * 0.8, colour, thickness)
