@@ -98,8 +98,8 @@ class ModelsConfig:
 class LandmarksConfig:
     enabled: bool = _opt(True, doc="run the face mesh on the driver's face every frame (eyes, head, mouth)")
     path: str | None = _opt(None, doc="default: landmarks.fp32.onnx in models.dir")
-    min_presence: float = _opt(0.5, low=0.0, high=1.0, doc="below this the mesh is not trusted: eyes, head and "
-                                                            "mouth are null")
+    min_presence: float = _opt(0.5, low=0.0, high=1.0, doc="the mesh confirms a face at this presence; the first "
+                                                            "face it confirms is the driver's")
     track: bool = _opt(True, doc="on video, each frame's face comes from the last frame's mesh; the detector "
                                  "runs only to find the driver again")
 

@@ -2,6 +2,7 @@
 to the emotion model and the chest rule; an untrusted mesh leaves the measures null; a bad landmarks model file is
 one line."""
 
+import json
 from dataclasses import replace
 
 import cv2
@@ -106,3 +107,24 @@ def test_a_bad_landmarks_model_is_one_line_and_exit_2(tmp_path, kind):
     assert result.stderr.count("\n") == 1 and result.stderr.startswith(f"dmsd: {path}: ")
     if kind == "missing":
         assert "landmarks.enabled: false" in result.stderr  # the way out for a models.dir without the mesh
+
+
+def test_the_mesh_prefers_the_face_to_a_headrest_the_cascade_prefers(tmp_path):
+    """Frames 83-86 of the clip as stills: the full search's largest "face" is the headrest (about x 265), in 84-86
+    the driver's face (about x 160) beside it. The mesh confirms the face (presence 1.00), not the headrest (0.00)."""
+    capture, index = cv2.VideoCapture(str(CLIP)), 0
+    while index <= 86:
+        ok, frame = capture.read()
+        assert ok
+        if index >= 83:
+            cv2.imwrite(str(tmp_path / f"frame{index}.png"), frame)
+        index += 1
+    off = write_config(tmp_path / "off.yaml", "landmarks:\n  enabled: false\n")
+    with_mesh = [json.loads(line) for line in run_dmsd("--once", str(tmp_path)).stdout.splitlines()]
+    without = [json.loads(line) for line in run_dmsd("--config", str(off), "--once", str(tmp_path)).stdout.splitlines()]
+    assert len(with_mesh) == len(without) == 4
+    assert all(out["face"]["box"][0] > 240 for out in without)  # the headrest, every time
+    # Frame 83: the cascade finds only the headrest; it stands, but the mesh does not vouch for it.
+    assert with_mesh[0]["face"]["box"][0] > 240 and with_mesh[0]["eyes"] is None and with_mesh[0]["head"] is None
+    # Frames 84-86: both found; the mesh chooses the driver's face.
+    assert all(out["face"]["box"][0] < 200 and out["eyes"] is not None for out in with_mesh[1:])

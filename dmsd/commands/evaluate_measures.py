@@ -24,7 +24,7 @@ from dmsd.offline.datasets import load_eye_states, load_head_poses
 from dmsd.vision.analyzer import Analyzer
 from dmsd.vision.face_measures import EYES_CLOSED_BELOW
 
-THRESHOLDS = [round(t, 2) for t in np.arange(0.15, 0.36, 0.01)]
+THRESHOLDS = sorted({round(t, 2) for t in np.arange(0.15, 0.36, 0.01)} | {EYES_CLOSED_BELOW})
 POSE_RANGE = (45.0, 30.0)  # |yaw|, |pitch| a frontal face detector covers
 
 

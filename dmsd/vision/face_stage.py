@@ -32,6 +32,11 @@ class FaceStage(ABC):
     def find(self, grey: np.ndarray) -> Box | None:
         """The driver's face in this frame, or None."""
 
+    def candidates(self, grey: np.ndarray) -> list[Box]:
+        """Faces that could be the driver's, the seat rule's choice first; by default only that choice."""
+        face = self.find(grey)
+        return [face] if face is not None else []
+
     def follow(self, face: Box) -> None:  # noqa: B027 (only a tracker has anything to update)
         """The driver's face in this frame as found by other means (the face mesh): track from here."""
 
@@ -43,9 +48,17 @@ class SearchEveryFrame(FaceStage):
         self.detector, self.seat_side = detector, seat_side
 
     def find(self, grey: np.ndarray) -> Box | None:
+        found = self.candidates(grey)
+        return found[0] if found else None
+
+    def candidates(self, grey: np.ndarray) -> list[Box]:
         height, width = grey.shape
         faces = [b for b in (f.clipped(width, height) for f in self.detector.detect(grey)) if b]
-        return pick_driver(faces, width, self.seat_side)
+        ranked = []
+        while faces:  # the seat rule's order: its pick, then its pick among the rest
+            ranked.append(pick_driver(faces, width, self.seat_side))
+            faces.remove(ranked[-1])
+        return ranked
 
 
 class DriverTracker(FaceStage):
