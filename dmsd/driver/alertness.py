@@ -38,11 +38,16 @@ MAX_STEP_S = 1.0  # a gap between frames counts at most this long (a stalled cam
 class Baseline:
     """The driver's own open-eye level and forward pose, learned while they are present."""
 
+    REFRESH_S = 1.0  # the estimates are recomputed at most this often while learning: a percentile a frame is waste
+
     def __init__(self, config: AlertnessConfig):
         self.config = config
         self.started: float | None = None
         self.eye_samples: list[float] = []
         self.pose_samples: list[tuple[float, float]] = []
+        self.eye_level = 0.0
+        self.forward = (0.0, 0.0)
+        self._estimated_at: float | None = None
 
     def add(self, now: float, result: FrameResult) -> None:
         if self.started is None:
@@ -53,19 +58,21 @@ class Baseline:
             self.eye_samples.append((result.eyes.left + result.eyes.right) / 2)
         if result.head is not None:
             self.pose_samples.append((result.head.yaw, result.head.pitch))
+        if self._estimated_at is None or now - self._estimated_at >= self.REFRESH_S or \
+                now - self.started >= self.config.baseline_s:
+            self._estimate(now)
+
+    def _estimate(self, now: float) -> None:
+        if self.eye_samples:
+            self.eye_level = float(np.percentile(self.eye_samples, 80))
+        if self.pose_samples:
+            yaws, pitches = zip(*self.pose_samples, strict=True)
+            self.forward = float(np.median(yaws)), float(np.median(pitches))
+        self._estimated_at = now
 
     def ready(self, now: float) -> bool:
         return (self.started is not None and now - self.started >= self.config.baseline_min_s
                 and bool(self.eye_samples) and bool(self.pose_samples))
-
-    @property
-    def eye_level(self) -> float:
-        return float(np.percentile(self.eye_samples, 80))
-
-    @property
-    def forward(self) -> tuple[float, float]:
-        yaws, pitches = zip(*self.pose_samples, strict=True)
-        return float(np.median(yaws)), float(np.median(pitches))
 
 
 @dataclass
