@@ -44,6 +44,22 @@ class InputSpec:
         return result
 
 
+def open_session(path: Path, intra_op_threads: int = 1, inter_op_threads: int = 1) -> ort.InferenceSession:
+    """An ONNX Runtime CPU session for one of our models, or DmsdError naming the file when it cannot be loaded."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = intra_op_threads
+    options.inter_op_num_threads = inter_op_threads
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.log_severity_level = 3
+    # Extra threads would otherwise spin between these sub-millisecond runs, taking CPU from the face stage.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    try:
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own untyped errors for every kind of bad file
+        first_line = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        raise DmsdError(f"{path}: not a loadable ONNX model ({first_line})") from None
+
+
 class Classifier:
     """One ONNX model that classifies an image region."""
 
@@ -51,18 +67,7 @@ class Classifier:
         self.path, self.task = Path(path), task
         if not self.path.is_file():
             raise DmsdError(f"{self.path}: no such model file (models.{task}.path or models.dir)")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = intra_op_threads
-        options.inter_op_num_threads = inter_op_threads
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.log_severity_level = 3
-        # Extra threads would otherwise spin between these sub-millisecond runs, taking CPU from the face stage.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        try:
-            self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own untyped errors for every kind of bad file
-            first_line = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
-            raise DmsdError(f"{self.path}: not a loadable ONNX model ({first_line})") from None
+        self.session = open_session(self.path, intra_op_threads, inter_op_threads)
         meta = self.session.get_modelmeta().custom_metadata_map
         missing = [k for k in ("dmsd.task", "dmsd.labels", "dmsd.input") if k not in meta]
         if missing:

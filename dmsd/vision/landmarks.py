@@ -15,10 +15,9 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import onnxruntime as ort
 
 from dmsd.errors import DmsdError
-from dmsd.vision.classifier import InputSpec
+from dmsd.vision.classifier import InputSpec, open_session
 from dmsd.vision.geometry import Box
 
 
@@ -45,16 +44,7 @@ class LandmarkModel:
         if not self.path.is_file():
             raise DmsdError(f"{self.path}: no such landmarks model file (set landmarks.path, or "
                             "landmarks.enabled: false)")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = intra_op_threads
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        try:
-            self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own untyped errors for every kind of bad file
-            first_line = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
-            raise DmsdError(f"{self.path}: not a loadable ONNX model ({first_line})") from None
+        self.session = open_session(self.path, intra_op_threads)
         meta = self.session.get_modelmeta().custom_metadata_map
         if meta.get("dmsd.task", "landmarks") != "landmarks":
             raise DmsdError(f"{self.path}: is a {meta['dmsd.task']!r} model, expected 'landmarks'")
