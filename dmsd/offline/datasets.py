@@ -188,29 +188,22 @@ def load_labeled_images(path: str | Path) -> list[LabeledImage]:
     csv_path = path / "labels.csv" if path.is_dir() else path
     if not csv_path.is_file():
         raise DmsdError(f"{csv_path}: no such labels file (expected labels.csv, or worn/ and not_worn/ folders)")
-    problems, images, seen = [], [], {}
     with open(csv_path, newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        if not reader.fieldnames or not {"path", "label"} <= set(reader.fieldnames):
-            raise DmsdError(f"{csv_path}: needs a header line with path,label")
-        for row in reader:
-            line = reader.line_num
-            if row["label"] not in SEATBELT_LABELS:
-                problems.append(f"{csv_path}:{line}: unknown label {row['label']!r} "
-                                f"(allowed: {', '.join(SEATBELT_LABELS)})")
-            elif not (csv_path.parent / row["path"]).is_file():
-                problems.append(f"{csv_path}:{line}: no such file {row['path']}")
-            elif row["path"] in seen:
-                problems.append(f"{csv_path}:{line}: duplicate of line {seen[row['path']]} ({row['path']})")
-            else:
-                seen[row["path"]] = line
-                images.append(LabeledImage(csv_path.parent / row["path"], row["label"], line, row.get("split") or None))
-    if problems:
-        shown = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
-        raise DmsdError(f"{len(problems)} bad row(s): {shown}")
-    if not images:
-        raise DmsdError(f"{csv_path}: no rows")
-    return images
+        header = next(csv.reader(handle), [])
+    if not {"path", "label"} <= set(header):
+        raise DmsdError(f"{csv_path}: needs a header line with path,label")
+    seen: dict[str, int] = {}
+
+    def parse(row: dict, line: int) -> LabeledImage:
+        if row["label"] not in SEATBELT_LABELS:
+            raise ValueError(f"unknown label {row['label']!r} (allowed: {', '.join(SEATBELT_LABELS)})")
+        path = _image_path(csv_path, row)
+        if row["path"] in seen:
+            raise ValueError(f"duplicate of line {seen[row['path']]} ({row['path']})")
+        seen[row["path"]] = line
+        return LabeledImage(path, row["label"], line, row.get("split") or None)
+
+    return _rows(csv_path, parse)
 
 
 EYE_STATES = ("closed", "open")
@@ -242,16 +235,23 @@ def _labels_csv(path: Path, columns: set[str]) -> Path:
     return csv_path
 
 
-def _rows(csv_path: Path, parse: Callable[[dict], object]) -> list:
-    """parse(row) for every row; a bad row (ValueError, or a missing file) is reported with its line number."""
+def _image_path(csv_path: Path, row: dict) -> Path:
+    """The row's image, relative to the labels file; ValueError if there is no such file."""
+    path = csv_path.parent / row["path"]
+    if not path.is_file():
+        raise ValueError(f"no such file {row['path']}")
+    return path
+
+
+def _rows(csv_path: Path, parse: Callable[[dict, int], object]) -> list:
+    """parse(row, line) for every row of a labels CSV; every bad row (a ValueError) is reported with its line
+    number, three in the message, and none is guessed."""
     items, problems = [], []
     with open(csv_path, newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
         for row in reader:
             try:
-                if not (csv_path.parent / row["path"]).is_file():
-                    raise ValueError(f"no such file {row['path']}")
-                items.append(parse(row))
+                items.append(parse(row, reader.line_num))
             except ValueError as exc:
                 problems.append(f"{csv_path}:{reader.line_num}: {exc}")
     if problems:
@@ -274,10 +274,10 @@ def load_eye_states(path: str | Path, split: str | None = None) -> list[EyeImage
         return images
     csv_path = _labels_csv(path, {"path", "eye_state"})
 
-    def parse(row: dict) -> EyeImage:
+    def parse(row: dict, line: int) -> EyeImage:
         if row["eye_state"] not in EYE_STATES:
             raise ValueError(f"unknown eye_state {row['eye_state']!r} (allowed: {', '.join(EYE_STATES)})")
-        return EyeImage(csv_path.parent / row["path"], row["eye_state"] == "closed", row.get("split") or None)
+        return EyeImage(_image_path(csv_path, row), row["eye_state"] == "closed", row.get("split") or None)
 
     images = _rows(csv_path, parse)
     if split is not None:
@@ -291,10 +291,11 @@ def load_head_poses(path: str | Path) -> list[PoseImage]:
     """Faces with their head pose: a labels.csv of path,yaw_deg,pitch_deg (the file or a folder holding it)."""
     csv_path = _labels_csv(Path(path), {"path", "yaw_deg", "pitch_deg"})
 
-    def parse(row: dict) -> PoseImage:
+    def parse(row: dict, line: int) -> PoseImage:
         try:
-            return PoseImage(csv_path.parent / row["path"], float(row["yaw_deg"]), float(row["pitch_deg"]))
+            yaw, pitch = float(row["yaw_deg"]), float(row["pitch_deg"])
         except ValueError:
             raise ValueError(f"yaw_deg {row['yaw_deg']!r} and pitch_deg {row['pitch_deg']!r} must be numbers") from None
+        return PoseImage(_image_path(csv_path, row), yaw, pitch)
 
     return _rows(csv_path, parse)
