@@ -106,6 +106,8 @@ class AlertnessTracker:
         self.blinks = 0
         self.eye_time: collections.deque[tuple[float, float, bool]] = collections.deque()  # (ts, dt, closed)
         self.away_time: collections.deque[tuple[float, float]] = collections.deque()  # (ts, dt) since the restart
+        self.perclos: float | None = None  # of eye_time, worked out once a frame
+        self.away_in_window = 0.0  # of away_time, likewise
         self.microsleeps: collections.deque[float] = collections.deque()
         self.asleep = self.drowsy = self.unresponsive = False
         self.distracted: str | None = None
@@ -137,6 +139,9 @@ class AlertnessTracker:
         self.eye_time.append((now, step, self.closed))
         while self.eye_time and self.eye_time[0][0] <= now - self.config.perclos_window_s:
             self.eye_time.popleft()
+        measured = sum(dt for _, dt, _ in self.eye_time)
+        self.perclos = (sum(dt for _, dt, closed in self.eye_time if closed) / measured
+                        if measured >= self.config.perclos_min_s else None)
         if self.closed:
             if self.closure is None:
                 self.closure = Span(now)
@@ -180,22 +185,24 @@ class AlertnessTracker:
             self.away_time.append((now, step))
             while self.away_time and self.away_time[0][0] <= now - self.config.time_sharing_window_s:
                 self.away_time.popleft()
+            self.away_in_window = sum(dt for _, dt in self.away_time)
             if self.distracted is None:
                 if self.away.length(now) >= self.config.long_distraction_s:
                     self.distracted = "long"
-                elif sum(dt for _, dt in self.away_time) >= self.config.time_sharing_s:
+                elif self.away_in_window >= self.config.time_sharing_s:
                     self.distracted = "time_sharing"
                 if self.distracted:
                     events.append(Event("distracted", now, {"attention": "attentive"},
                                         {"attention": "distracted", "kind": self.distracted,
                                          "away_s": round(self.away.length(now), 2),
-                                         "away_in_window_s": round(sum(dt for _, dt in self.away_time), 2)}))
+                                         "away_in_window_s": round(self.away_in_window, 2)}))
             return events
         self.away = None
         if self.on_road_since is None:
             self.on_road_since = now
         if now - self.on_road_since >= self.config.time_sharing_reset_s:
             self.away_time.clear()  # the time-sharing window restarts
+            self.away_in_window = 0.0
             if self.distracted is not None:
                 kind, self.distracted = self.distracted, None
                 events.append(Event("attentive", now, {"attention": "distracted", "kind": kind},
@@ -203,12 +210,6 @@ class AlertnessTracker:
         return events
 
     # -- drowsiness, unresponsiveness, yawns -----------------------------------------------------------------
-    def perclos(self) -> float | None:
-        measured = sum(dt for _, dt, _ in self.eye_time)
-        if measured < self.config.perclos_min_s:
-            return None
-        return sum(dt for _, dt, closed in self.eye_time if closed) / measured
-
     def _drowsiness_state(self, sleeping: bool | None = None) -> str | None:
         if self.closed is None and not self.eye_time:
             return None
@@ -218,7 +219,7 @@ class AlertnessTracker:
     def _drowsiness(self, now: float) -> list[Event]:
         while self.microsleeps and self.microsleeps[0] <= now - self.config.perclos_window_s:
             self.microsleeps.popleft()
-        perclos, sleeps = self.perclos(), len(self.microsleeps)
+        perclos, sleeps = self.perclos, len(self.microsleeps)
         over = ((perclos is not None and perclos >= self.config.drowsy_perclos)
                 or sleeps >= self.config.drowsy_microsleeps)
         under = (perclos is None or perclos < self.config.alert_perclos) and sleeps < self.config.drowsy_microsleeps
@@ -263,7 +264,7 @@ class AlertnessTracker:
         if ready and self.eyes is not None and self.closed is not None:
             eyes = {**self.eyes.to_dict(), "openness": round(self.openness, 3), "closed": self.closed,
                     "closed_s": round(self.closure.length(now), 2) if self.closure else 0.0, "blinks": self.blinks,
-                    "perclos": _round(self.perclos())}
+                    "perclos": _round(self.perclos)}
         head = None
         if ready and self.head is not None:
             yaw, pitch = self.baseline.forward
@@ -273,11 +274,11 @@ class AlertnessTracker:
         if ready and self.on_road is not None:
             attention = {"state": "distracted" if self.distracted else "attentive", "kind": self.distracted,
                          "away_s": round(self.away.length(now), 2) if self.away else 0.0,
-                         "away_in_window_s": round(sum(dt for _, dt in self.away_time), 2),
+                         "away_in_window_s": round(self.away_in_window, 2),
                          "unresponsive": self.unresponsive}
         drowsiness = None
         if ready and self._drowsiness_state() is not None:
-            drowsiness = {"state": self._drowsiness_state(), "perclos": _round(self.perclos()),
+            drowsiness = {"state": self._drowsiness_state(), "perclos": _round(self.perclos),
                           "microsleeps": len(self.microsleeps)}
         return {"eyes": eyes, "head": head, "attention": attention, "drowsiness": drowsiness}
 
