@@ -20,7 +20,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from dmsd.config import DetectorConfig
+from dmsd.commands.bench import load_frames
+from dmsd.config import Config, DetectorConfig
 from dmsd.vision.detectors.haar import HaarFaceDetector
 from dmsd.vision.face_mesh import ANCHORS, box_from_mesh, mesh_features
 from dmsd.vision.face_stage import SearchEveryFrame
@@ -56,12 +57,7 @@ def training_images() -> list[np.ndarray]:
 
 
 def clip_images() -> list[np.ndarray]:
-    capture, images = cv2.VideoCapture(str(ROOT / "samples" / "incabin_belted_driver.mp4")), []
-    while True:
-        ok, image = capture.read()
-        if not ok:
-            return images
-        images.append(image)
+    return load_frames(Config(), str(ROOT / "samples" / "incabin_belted_driver.mp4"), None, None)[0]
 
 
 def fit(found: list[tuple[np.ndarray, Box]]) -> np.ndarray:

@@ -19,7 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from dmsd.commands.bench import FerStylePipeline, letterbox
+from dmsd.commands.bench import FerStylePipeline, letterbox, load_frames
 from dmsd.config import Config, DetectorConfig
 from dmsd.publish.stats import percentiles
 from dmsd.vision.detectors.haar import HaarFaceDetector
@@ -35,12 +35,7 @@ STILL_SETTINGS = [dict(), dict(min_neighbors=4), dict(min_neighbors=5), dict(min
 
 
 def clip_frames() -> list[np.ndarray]:
-    capture, frames = cv2.VideoCapture(str(CLIP)), []
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            return frames
-        frames.append(frame)
+    return load_frames(Config(), str(CLIP), None, None)[0]
 
 
 def face_stage(settings: dict):

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import CLIP, SAMPLES, run_dmsd, write_config
+from dmsd.commands.bench import load_frames
 from dmsd.config import Config
 from dmsd.vision.analyzer import Analyzer
 from dmsd.vision.face_stage import FaceStage
@@ -19,12 +20,7 @@ FRAME = SAMPLES / "cabin_frame060.jpg"
 
 
 def clip_frames() -> list[np.ndarray]:
-    capture, frames = cv2.VideoCapture(str(CLIP)), []
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            return frames
-        frames.append(frame)
+    return load_frames(Config(), str(CLIP), None, None)[0]  # every frame, as the daemon's file source decodes them
 
 
 def run_clip(config: Config) -> list:
