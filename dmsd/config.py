@@ -29,7 +29,10 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 def _opt(default: object, *, low: float | None = None, high: float | None = None,
          choices: tuple[str, ...] | Callable[[], tuple[str, ...]] | None = None, doc: str = "") -> Any:
     """A field with its allowed values recorded for validation; `choices` may be a function asked at load time."""
-    return field(default=default, metadata={"low": low, "high": high, "choices": choices, "doc": doc})
+    metadata = {"low": low, "high": high, "choices": choices, "doc": doc}
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata=metadata)
+    return field(default=default, metadata=metadata)
 
 
 def detector_types() -> tuple[str, ...]:
@@ -187,6 +190,21 @@ class MqttConfig:
     reconnect_max_s: float = _opt(30.0, low=0.1, high=3600)
     stats_interval_s: float = _opt(10.0, low=0.5, high=86400)
     drain_timeout_s: float = _opt(5.0, low=0.0, high=600)
+    outbox: str | None = _opt("outbox.sqlite", doc="SQLite file events wait in until the broker acknowledges them; "
+                                                   "relative to the state directory; null: in memory only")
+    queue_max_mb: float = _opt(16.0, low=0.01, high=4096, doc="the outbox's size limit beside queue_size")
+
+    def outbox_path(self) -> Path | None:
+        """mqtt.outbox, a relative path under the state directory: $STATE_DIRECTORY (systemd's StateDirectory=),
+        else $XDG_STATE_HOME/dmsd, else ~/.local/state/dmsd."""
+        if self.outbox is None:
+            return None
+        path = Path(self.outbox).expanduser()
+        if path.is_absolute():
+            return path
+        if os.environ.get("STATE_DIRECTORY"):
+            return Path(os.environ["STATE_DIRECTORY"].split(":")[0]) / path
+        return Path(os.environ.get("XDG_STATE_HOME") or "~/.local/state").expanduser() / "dmsd" / path
 
     def resolve_password(self) -> str | None:
         """The password from, in order: the environment variable, the file, the config. Never logged."""
@@ -201,6 +219,28 @@ class MqttConfig:
 
 
 @dataclass
+class HomeAssistantConfig:
+    enabled: bool = _opt(True, doc="announce the driver's sensors to Home Assistant (MQTT discovery); false removes "
+                                   "them")
+    prefix: str = _opt("homeassistant", doc="Home Assistant's discovery prefix")
+    support_url: str | None = _opt(None, doc="an http(s) page for this installation, shown as the origin's support "
+                                             "link")
+
+
+@dataclass
+class VehicleConfig:
+    """Alerts gated by the vehicle's speed and gear from `<prefix>/vehicle` (dmsd.driver.vehicle)."""
+
+    enabled: bool = _opt(True, doc="read <prefix>/vehicle and hold alerts that do not matter at this speed")
+    max_age_s: float = _opt(5.0, low=0.1, high=3600, doc="older vehicle data gates nothing")
+    distraction_min_speed_kmh: float = _opt(10.0, low=0, high=300)
+    not_forward_gears: list[str] = _opt(["P", "R", "N"], doc="gears in which distraction alerts are held")
+    drowsiness_min_speed_kmh: float = _opt(10.0, low=0, high=300)
+    seatbelt_min_speed_kmh: float = _opt(25.0, low=0, high=300)
+    seatbelt_after_s: float = _opt(60.0, low=0, high=86400, doc="or this long after dmsd started (the ignition)")
+
+
+@dataclass
 class Config:
     device_id: str | None = _opt(None, doc="defaults to the host name")
     log_level: str = _opt("INFO", choices=LOG_LEVELS)
@@ -212,6 +252,8 @@ class Config:
     state: StateConfig = field(default_factory=StateConfig)
     alertness: AlertnessConfig = field(default_factory=AlertnessConfig)
     mqtt: MqttConfig = field(default_factory=MqttConfig)
+    homeassistant: HomeAssistantConfig = field(default_factory=HomeAssistantConfig)
+    vehicle: VehicleConfig = field(default_factory=VehicleConfig)
 
     @property
     def device(self) -> str:
@@ -269,6 +311,17 @@ def check(config: Config) -> None:
         raise DmsdError("alertness.alert_perclos must not exceed alertness.drowsy_perclos")
     if a.baseline_min_s > a.baseline_s:
         raise DmsdError("alertness.baseline_min_s must not exceed alertness.baseline_s")
+    prefixes = (("mqtt.topic_prefix", config.topic_prefix), ("homeassistant.prefix", config.homeassistant.prefix))
+    for key, topic in prefixes:
+        if not topic.strip("/") or any(c in topic for c in "+#\0") or topic.startswith("/") or "//" in topic:
+            raise DmsdError(f"{key}: {topic!r} is not a usable MQTT topic prefix (allowed: non-empty levels joined "
+                            f"by '/', without '+', '#' or a leading '/')")
+    url = config.homeassistant.support_url
+    if url is not None and not url.startswith(("http://", "https://")):
+        raise DmsdError(f"homeassistant.support_url: {url!r} is not allowed (allowed: an http:// or https:// URL, "
+                        f"or null)")
+    if m.outbox is not None and not m.outbox.strip():
+        raise DmsdError("mqtt.outbox: an empty path (allowed: a file path, or null for an in-memory queue)")
 
 
 def build(cls: type[T], data: object, prefix: str) -> T:
@@ -294,6 +347,10 @@ def _convert(hint: object, value: object, name: str, meta: Mapping[str, object])
         if value is None:
             return None
         hint = next(a for a in typing.get_args(hint) if a is not type(None))
+    if typing.get_origin(hint) is list:
+        if not isinstance(value, list):
+            raise DmsdError(f"{name}: expected a list, got {_kind(value)}")
+        return [_convert(typing.get_args(hint)[0], item, f"{name}[{i}]", {}) for i, item in enumerate(value)]
     if hint is bool:
         if not isinstance(value, bool):
             raise DmsdError(f"{name}: expected true or false, got {_kind(value)}")

@@ -44,8 +44,9 @@ def test_clip_end_to_end(broker, subscribe, tmp_path):
     # An attentive driver, eyes open, looking ahead (from a camera off to the side): no alertness alarm.
     assert not {"asleep", "drowsy", "unresponsive", "microsleep", "distracted"} & {e["type"] for e in events}
     for event in events:
-        assert set(event) == {"type", "ts", "before", "after", "seq"}
+        assert set(event) == {"type", "ts", "before", "after", "seq", "run"}
     assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+    assert len({e["run"] for e in events}) == 1
     ts = [e["ts"] for e in events]
     assert ts == sorted(ts)
 

@@ -98,7 +98,8 @@ def test_both_publishers_meet_the_publisher_interface():
 
     wanted = [name for name in dir(Publisher) if not name.startswith("_")]
     assert set(wanted) == {"queued_events", "dropped_events", "start", "state", "event", "stats", "close"}
-    for publisher in (JsonLinesPrinter("dms/x"), MqttPublisher(MqttConfig(), "dms/x", "dmsd-test")):
+    mqtt = MqttPublisher(MqttConfig(outbox=None), "dms/x", "dmsd-test", "test")
+    for publisher in (JsonLinesPrinter("dms/x"), mqtt):
         for name in wanted:
             assert hasattr(publisher, name), (type(publisher).__name__, name)
         assert publisher.queued_events == 0 and publisher.dropped_events == 0

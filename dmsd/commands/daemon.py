@@ -1,6 +1,7 @@
 """The daemon: frames in, driver state and events out, until the source ends or a signal says stop.
 
-    FrameSource -> Analyzer (face, emotion, seatbelt) -> DriverStateTracker -> publishers (MQTT, --print)
+    FrameSource -> Analyzer (face, emotion, seatbelt) -> DriverStateTracker -> AlertGate -> publishers
+                                                                                  ^ vehicle data (MQTT)
 
 `run` opens everything, loops (read -> analyze -> track -> publish -> watchdog), then closes, publishing the
 final state, stats and `offline` on the way out.
@@ -21,6 +22,7 @@ from dmsd import __version__
 from dmsd.config import Config
 from dmsd.driver.events import Event, EventNumbering
 from dmsd.driver.state import DriverStateTracker
+from dmsd.driver.vehicle import AlertGate, VehicleInbox
 from dmsd.frames.sources import EndOfSource, Frame, FrameSource, make_source
 from dmsd.publish.notify import SystemdNotifier
 from dmsd.publish.publisher import Publisher, make_publishers
@@ -59,9 +61,12 @@ class Daemon:
         self.analyzer = Analyzer.from_config(config)
         self.source: FrameSource = make_source(config.source)
         self.source.open()  # a finite source that cannot be read raises DmsdError here; a camera retries on its own
-        self.publishers: list[Publisher] = make_publishers(config, options.print_lines)
+        self.vehicle = VehicleInbox()
+        self.publishers: list[Publisher] = make_publishers(
+            config, options.print_lines, self.vehicle.receive if config.vehicle.enabled else None)
         self.notifier = SystemdNotifier()
         self.tracker = DriverStateTracker(config.state, config.alertness)
+        self.gate = AlertGate(config.vehicle, self.vehicle)
         self.numbering = EventNumbering()
         self.stats = PipelineStats()
         self.stop = threading.Event()
@@ -98,7 +103,8 @@ class Daemon:
                 return
 
     def observe(self, frame: Frame | None) -> list[Event]:
-        """Analyze the frame, if one came, and track the driver: the events this brings."""
+        """Analyze the frame, if one came, and track the driver: the events this brings, less the alerts the
+        vehicle's speed and gear hold back."""
         now = frame.ts if frame is not None else time.time()
         events = self.tracker.camera(self.source.healthy, now)
         if frame is not None:
@@ -107,17 +113,17 @@ class Daemon:
             events += self.tracker.update(result)
         elif self.source.healthy:
             events += self.tracker.tick(now)  # a slow camera: time passes all the same
-        return events
+        return self.gate.filter(events, now)
 
     def publish(self, events: list[Event]) -> None:
         """Events at once; the state when it changes or the heartbeat is due; stats at their interval."""
         for event in events:
-            log.info("event %s: %s -> %s", event.type, event.before, event.after)
             payload = self.numbering.payload(event)
-            for publisher in self.publishers:
+            for publisher in self.publishers:  # MQTT's outbox first
                 publisher.event(payload)
+            log.info("event %s: %s -> %s", event.type, event.before, event.after)
         clock = time.monotonic()
-        key = self.tracker.state.key()
+        key = (self.tracker.state.key(), self.gate.key())
         if key != self._published_key or clock - self._state_at >= self.config.state.heartbeat_s:
             self.publish_state()
             self._published_key, self._state_at = key, clock
@@ -126,7 +132,7 @@ class Daemon:
             self._stats_at = clock
 
     def publish_state(self) -> None:
-        payload = self.tracker.state.to_dict(self.config.state.include_probs)
+        payload = {**self.tracker.state.to_dict(self.config.state.include_probs), "vehicle": self.gate.block()}
         for publisher in self.publishers:
             publisher.state(payload)
 

@@ -1,27 +1,34 @@
-"""The one MQTT client wrapper: availability, retained state, queued events, stats.
+"""The one MQTT client wrapper: availability, retained state, events through the outbox, stats, Home Assistant
+discovery, and the topics dmsd listens to (the vehicle's speed and gear, Home Assistant's birth message).
 
-Events are never dropped for being disconnected. They wait in a bounded queue (`mqtt.queue_size`; when it
-is full the oldest go first, counted and logged) and a sender thread hands them to paho one at a time, only
-while connected, waiting for each PUBACK: so they arrive in order, and paho itself resends the one in flight
-if the connection drops under it. On every (re)connect, availability and the latest state are republished.
+Events are never dropped for being disconnected. Each is written to the outbox (dmsd.publish.outbox: a SQLite file
+by default, so they outlive the process) before anything else happens to it, and a sender thread hands them to
+paho one at a time, oldest first, only while connected, deleting each only when its PUBACK comes: so they arrive in
+order, and paho itself resends the one in flight if the connection drops under it. The outbox is bounded
+(`mqtt.queue_size`, `mqtt.queue_max_mb`); when it is full the oldest go first, counted and logged. On every
+(re)connect, availability, the discovery message and the latest state are republished.
 """
 
 from __future__ import annotations
 
-import collections
 import json
 import logging
 import ssl
 import sys
 import threading
 import time
+from collections.abc import Callable
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from dmsd.config import MqttConfig
+from dmsd.config import HomeAssistantConfig, MqttConfig
+from dmsd.publish.homeassistant import discovery_payload, discovery_topic
+from dmsd.publish.outbox import open_outbox
+
+MessageHandler = Callable[[str, bytes], None]
 
 log = logging.getLogger(__name__)
 
@@ -29,17 +36,25 @@ log = logging.getLogger(__name__)
 class MqttPublisher:
     """A Publisher (dmsd.publish.publisher) over paho-mqtt."""
 
-    def __init__(self, config: MqttConfig, prefix: str, client_id: str):
+    def __init__(self, config: MqttConfig, prefix: str, client_id: str, device: str,
+                 homeassistant: HomeAssistantConfig | None = None, vehicle: MessageHandler | None = None):
         self.config, self.prefix = config, prefix
-        self.topics = {name: f"{prefix}/{name}" for name in ("availability", "state", "events", "stats")}
-        self._queue: collections.deque[bytes] = collections.deque()
+        self.topics = {name: f"{prefix}/{name}" for name in ("availability", "state", "events", "stats", "vehicle")}
+        self.homeassistant = homeassistant or HomeAssistantConfig()
+        self.discovery_topic = discovery_topic(self.homeassistant.prefix, device)
+        self.discovery = json.dumps(discovery_payload(device, self.topics, self.homeassistant.support_url)).encode()
+        self.handlers: dict[str, MessageHandler] = {}
+        if self.homeassistant.enabled:
+            self.handlers[f"{self.homeassistant.prefix}/status"] = self._on_homeassistant_status
+        if vehicle is not None:
+            self.handlers[self.topics["vehicle"]] = vehicle
+        self.outbox_path = config.outbox_path()
+        self.outbox = open_outbox(self.outbox_path, config.queue_size, int(config.queue_max_mb * 1_000_000))
         self._cond = threading.Condition()
         self._connected = False
         self._closing = False
         self._state: bytes | None = None
-        self.dropped_events = 0
         self._last_refusal: str | None = None
-        self._in_flight = False
         self._acked: set[int] = set()
 
         self.client_id = config.client_id or client_id
@@ -57,6 +72,7 @@ class MqttPublisher:
         client.on_disconnect = self._on_disconnect
         client.on_connect_fail = self._on_connect_fail
         client.on_publish = self._on_publish
+        client.on_message = self._on_message
         self.client = client
         self._sender = threading.Thread(target=self._send_events, name="mqtt-events", daemon=True)
 
@@ -73,13 +89,19 @@ class MqttPublisher:
         timeout = self.config.drain_timeout_s if timeout is None else timeout
         deadline = time.monotonic() + timeout
         with self._cond:
-            while (self._queue or self._in_flight) and time.monotonic() < deadline:
+            while len(self.outbox) and time.monotonic() < deadline:
                 self._cond.wait(min(0.1, max(0.0, deadline - time.monotonic())))
-            left = len(self._queue) + (1 if self._in_flight else 0)
+            left = len(self.outbox)
             self._closing = True
             self._cond.notify_all()
+        self._sender.join(timeout=2)
         if left:
-            log.error("MQTT: %d event(s) not delivered: broker unreachable for the last %.1f s", left, timeout)
+            kept = (f"; kept in {self.outbox_path}, the next run sends them first" if self.outbox_path
+                    else "; lost (mqtt.outbox is null)")
+            log.error("MQTT: %d event(s) not delivered: broker unreachable for the last %.1f s%s", left, timeout,
+                      kept)
+        with self._cond:
+            self.outbox.close()
         if self._connected:
             info = self.client.publish(self.topics["availability"], "offline", qos=1, retain=True)
             try:
@@ -98,12 +120,7 @@ class MqttPublisher:
 
     def event(self, payload: dict) -> None:
         with self._cond:
-            if len(self._queue) >= self.config.queue_size:
-                self._queue.popleft()
-                self.dropped_events += 1
-                log.warning("MQTT: event queue full (%d), dropped the oldest event (%d dropped so far)",
-                            self.config.queue_size, self.dropped_events)
-            self._queue.append(json.dumps(payload).encode())
+            self.outbox.put(self.topics["events"], json.dumps(payload).encode())
             self._cond.notify_all()
 
     def stats(self, payload: dict) -> None:
@@ -112,7 +129,16 @@ class MqttPublisher:
 
     @property
     def queued_events(self) -> int:
-        return len(self._queue)
+        return len(self.outbox)
+
+    @property
+    def dropped_events(self) -> int:
+        return self.outbox.dropped
+
+    def announce(self) -> None:
+        """Home Assistant's discovery message, retained; an empty one removes the entities when it is disabled."""
+        payload = self.discovery if self.homeassistant.enabled else b""
+        self.client.publish(self.discovery_topic, payload, qos=1, retain=True)
 
     # -- paho callbacks (paho's network thread) --------------------------------------------------------
     def _on_connect(self, client: mqtt.Client, userdata: object, flags: mqtt.ConnectFlags, reason_code: ReasonCode,
@@ -126,6 +152,9 @@ class MqttPublisher:
         self._last_refusal = None
         log.info("MQTT: connected to %s:%d", self.config.host, self.config.port)
         client.publish(self.topics["availability"], "online", qos=1, retain=True)
+        self.announce()
+        for topic in self.handlers:
+            client.subscribe(topic, qos=1)
         if self._state is not None:
             client.publish(self.topics["state"], self._state, qos=1, retain=True)
         with self._cond:
@@ -138,7 +167,7 @@ class MqttPublisher:
             was_connected, self._connected = self._connected, False
         if was_connected and not self._closing:
             log.warning("MQTT: disconnected (%s); %d event(s) queued, reconnecting", reason_code,
-                        len(self._queue))
+                        len(self.outbox))
 
     def _on_connect_fail(self, client: mqtt.Client, userdata: object) -> None:
         # paho calls this from inside its `except OSError`, so the cause is still at hand.
@@ -155,28 +184,37 @@ class MqttPublisher:
             self._acked.add(mid)
             self._cond.notify_all()
 
+    def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
+        handler = self.handlers.get(message.topic)
+        if handler is not None:
+            handler(message.topic, message.payload)
+
+    def _on_homeassistant_status(self, topic: str, payload: bytes) -> None:
+        if payload.strip().lower() == b"online":  # Home Assistant (re)started: it wants the discovery again
+            log.info("MQTT: Home Assistant announced itself on %s; discovery sent again", topic)
+            self.announce()
+
     # -- the sender thread -----------------------------------------------------------------------------
     def _send_events(self) -> None:
         while True:
             with self._cond:
-                while not self._closing and not (self._connected and self._queue):
+                while not self._closing and not (self._connected and (pending := self.outbox.oldest())):
                     self._cond.wait()
                 if self._closing:
                     return
-                payload = self._queue.popleft()
-                self._in_flight = True
             # Outside the lock: paho calls on_publish with its own locks held.
-            info = self.client.publish(self.topics["events"], payload, qos=1, retain=False)
+            info = self.client.publish(pending.topic, pending.payload, qos=1, retain=False)
             with self._cond:
                 if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
                     log.error("MQTT: event publish failed (%s), will retry", mqtt.error_string(info.rc))
-                    self._queue.appendleft(payload)
                     self._cond.wait(1.0)
                 else:
                     # paho keeps a QoS 1 message it accepted and resends it after a reconnect, so we wait
-                    # for its PUBACK rather than publish again, which would deliver it twice.
+                    # for its PUBACK rather than publish again, which would deliver it twice. Unacknowledged
+                    # at close, it stays in the outbox for the next run.
                     while info.mid not in self._acked and not self._closing:
                         self._cond.wait()
+                    if info.mid in self._acked:
+                        self.outbox.ack(pending.id)
                 self._acked.clear()  # only one event is ever in flight; other acks are state's
-                self._in_flight = False
                 self._cond.notify_all()

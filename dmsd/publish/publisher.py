@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 from dmsd.config import Config
@@ -31,15 +32,21 @@ class Publisher(Protocol):
     def close(self, timeout: float | None = None) -> None: ...
 
 
-def make_publishers(config: Config, print_lines: bool) -> list[Publisher]:
-    """`--print`'s JSON lines when asked, and MQTT when enabled (imported only then: paho is not needed otherwise)."""
+def make_publishers(config: Config, print_lines: bool,
+                    vehicle: Callable[[str, bytes], None] | None = None) -> list[Publisher]:
+    """MQTT when enabled (imported only then: paho is not needed otherwise), first, so an event is in its outbox
+    before anything else happens to it; then `--print`'s JSON lines when asked.
+
+    vehicle: handed each message on `<prefix>/vehicle` (MQTT's thread).
+    """
     publishers: list[Publisher] = []
+    if config.mqtt.enabled:
+        from dmsd.publish.mqtt import MqttPublisher
+
+        publishers.append(MqttPublisher(config.mqtt, config.topic_prefix, f"dmsd-{config.device}", config.device,
+                                        config.homeassistant, vehicle))
     if print_lines:
         from dmsd.publish.printer import JsonLinesPrinter
 
         publishers.append(JsonLinesPrinter(config.topic_prefix))
-    if config.mqtt.enabled:
-        from dmsd.publish.mqtt import MqttPublisher
-
-        publishers.append(MqttPublisher(config.mqtt, config.topic_prefix, f"dmsd-{config.device}"))
     return publishers
