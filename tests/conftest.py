@@ -115,12 +115,17 @@ def own_broker(tmp_path):
 class Subscriber:
     """A real MQTT client that records every message on a topic filter, with a persistent QoS 1 session."""
 
-    def __init__(self, broker: Broker, topic: str):
+    def __init__(self, broker: Broker, topic: str, username: str | None = None, password: str | None = None,
+                 ca_certs: str | None = None):
         self.topic = topic
         self.messages: list[tuple[str, bytes, bool]] = []
         self.cond = threading.Condition()
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"test-sub-{free_port()}",
                                   clean_session=False)
+        if username:
+            self.client.username_pw_set(username, password)
+        if ca_certs:
+            self.client.tls_set(ca_certs=ca_certs)
         self.client.on_connect = lambda c, u, f, rc, p: c.subscribe(topic, qos=1)
         self.client.on_message = self._on_message
         self.client.reconnect_delay_set(1, 1)
@@ -204,8 +209,8 @@ class EventListener:
 def subscribe():
     made = []
 
-    def factory(broker: Broker, topic: str) -> Subscriber:
-        made.append(Subscriber(broker, topic))
+    def factory(broker: Broker, topic: str, **credentials) -> Subscriber:
+        made.append(Subscriber(broker, topic, **credentials))
         return made[-1]
 
     yield factory
