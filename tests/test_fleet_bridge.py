@@ -5,9 +5,10 @@ import re
 import subprocess
 import time
 
-from conftest import ROOT, Broker, printed_events, run_dmsd, running_dmsd, write_config
 from test_daemon_mqtt import alternating_frames
 from test_mqtt_tls import make_certificates
+
+from conftest import ROOT, Broker, printed_events, run_dmsd, running_dmsd, write_config
 
 BRIDGE = ROOT / "fleet" / "mosquitto-bridge.conf"
 

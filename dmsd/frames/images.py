@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import struct
+import sys
+import tempfile
+import threading
 from pathlib import Path
 
 import cv2
@@ -13,6 +17,10 @@ from dmsd.errors import DmsdError
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".pgm", ".ppm")
 MIN_SIDE = 24  # the Haar cascade's window: nothing smaller can hold a face
 MAX_PIXELS = 50_000_000  # a 50-megapixel frame already takes 150 MB decoded; refuse before decoding
+# What libjpeg and libpng write to stderr on a damaged file that still decodes: the picture is partly garbage.
+DECODER_COMPLAINTS = ("Corrupt JPEG data", "Premature end of JPEG", "Invalid SOS", "libpng warning", "libpng error",
+                      "Warning:", "Bogus")
+_stderr_lock = threading.Lock()
 
 
 def list_images(directory: Path) -> list[Path]:
@@ -44,7 +52,9 @@ def read_image(path: Path) -> np.ndarray:
         raise DmsdError(f"{path}: truncated JPEG (no end-of-image marker)")
     if data[:8] == b"\x89PNG\r\n\x1a\n" and b"IEND" not in data[-32:]:
         raise DmsdError(f"{path}: truncated PNG (no IEND chunk)")
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    image, complaint = _decode(data)
+    if complaint:
+        raise DmsdError(f"{path}: corrupt image data ({complaint})")
     if image is None:
         raise DmsdError(f"{path}: not a readable image (unsupported format or corrupt data)")
     height, width = image.shape[:2]
@@ -54,6 +64,27 @@ def read_image(path: Path) -> np.ndarray:
     if height * width > MAX_PIXELS:
         raise DmsdError(f"{path}: {width}x{height} is over the {MAX_PIXELS // 1_000_000}-megapixel limit")
     return image
+
+
+def _decode(data: bytes) -> tuple[np.ndarray | None, str | None]:
+    """cv2.imdecode, with what the codec libraries print to stderr caught: their first complaint is returned (to
+    become our one line); anything else written to stderr meanwhile (another thread's log line) is passed on."""
+    with _stderr_lock, tempfile.TemporaryFile() as caught:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        os.dup2(caught.fileno(), 2)
+        try:
+            image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        caught.seek(0)
+        lines = caught.read().decode(errors="replace").splitlines()
+    complaints = [line.strip() for line in lines if line.strip().startswith(DECODER_COMPLAINTS)]
+    others = [line for line in lines if line.strip() and not line.strip().startswith(DECODER_COMPLAINTS)]
+    if others:
+        sys.stderr.write("\n".join(others) + "\n")
+    return image, complaints[0] if complaints else None
 
 
 def header_size(data: bytes) -> tuple[int, int] | None:
