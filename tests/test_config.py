@@ -42,6 +42,15 @@ def test_every_default_key_is_documented_in_config_yaml():
     ("landmarks:\n  min_presence: 1.5\n", "landmarks.min_presence: 1.5 is out of range (0.0..1.0)"),
     ("landmarks:\n  enabled: yes please\n", "landmarks.enabled: expected true or false"),
     ("landmarks:\n  tracker: true\n", "unknown key 'landmarks.tracker' (allowed: enabled, path, min_presence, track)"),
+    ("mqtt:\n  outbox: ''\n", "mqtt.outbox: an empty path (allowed: a file path, or null for an in-memory queue)"),
+    ("mqtt:\n  queue_max_mb: 0\n", "mqtt.queue_max_mb: 0.0 is out of range (0.01..4096)"),
+    ("mqtt:\n  topic_prefix: dms/+/x\n", "mqtt.topic_prefix: 'dms/+/x' is not a usable MQTT topic prefix"),
+    ("homeassistant:\n  prefix: /ha\n", "homeassistant.prefix: '/ha' is not a usable MQTT topic prefix"),
+    ("homeassistant:\n  support_url: ftp://x\n", "homeassistant.support_url: 'ftp://x' is not allowed (allowed: an "
+                                                  "http:// or https:// URL, or null)"),
+    ("vehicle:\n  not_forward_gears: P\n", "vehicle.not_forward_gears: expected a list, got str 'P'"),
+    ("vehicle:\n  not_forward_gears: [P, [R]]\n", "vehicle.not_forward_gears[1]: expected text, got list"),
+    ("vehicle:\n  max_age_s: 0\n", "vehicle.max_age_s: 0.0 is out of range (0.1..3600)"),
 ])
 def test_bad_values_name_the_key(tmp_path, text, message):
     path = write_config(tmp_path / "bad.yaml", text)

@@ -38,7 +38,7 @@ def test_events_outlive_the_process_in_order_and_leave_only_when_acknowledged(tm
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     db.close()
     again = SqliteOutbox(path, max_events=100, max_bytes=1_000_000)
-    assert len(again) == 4 and seqs(again) == [1, 2, 3, 4] and len(again) == 0
+    assert again.persistent and len(again) == 4 and seqs(again) == [1, 2, 3, 4] and len(again) == 0
 
 
 def test_full_outbox_drops_the_oldest_by_count_and_by_size(tmp_path, caplog):
@@ -70,7 +70,7 @@ def test_an_outbox_that_cannot_be_made_keeps_events_in_memory(tmp_path, caplog):
     blocker.write_text("a file where the state directory should be")
     with caplog.at_level(logging.ERROR):
         outbox = SqliteOutbox(blocker / "outbox.sqlite", max_events=10, max_bytes=10_000)
-    assert "events wait in memory" in caplog.text and len(caplog.records) == 1
+    assert "events wait in memory" in caplog.text and len(caplog.records) == 1 and not outbox.persistent
     fill(outbox, 3)
     assert seqs(outbox) == [0, 1, 2]
 

@@ -35,6 +35,8 @@ def test_unprivileged_with_the_camera_and_hardened():
                        "DeviceAllow": "char-video4linux rw"}.items():
         assert service[key] == value, key
     assert "PrivateDevices" not in service  # it would hide /dev/video*
+    assert service["StateDirectory"] == "dmsd"  # /var/lib/dmsd: the MQTT outbox
+    assert service["MemoryDenyWriteExecute"] == "yes" and service["SystemCallErrorNumber"] == "EPERM"
     assert "AF_UNIX" in service["RestrictAddressFamilies"]  # the notify socket
 
 

@@ -96,8 +96,8 @@ class MqttPublisher:
             self._cond.notify_all()
         self._sender.join(timeout=2)
         if left:
-            kept = (f"; kept in {self.outbox_path}, the next run sends them first" if self.outbox_path
-                    else "; lost (mqtt.outbox is null)")
+            kept = (f"; kept in {self.outbox_path}, the next run sends them first" if self.outbox.persistent
+                    else "; lost (they were in memory only)")
             log.error("MQTT: %d event(s) not delivered: broker unreachable for the last %.1f s%s", left, timeout,
                       kept)
         with self._cond:

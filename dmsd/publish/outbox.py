@@ -32,6 +32,9 @@ class Outbox(Protocol):
     @property
     def dropped(self) -> int: ...
 
+    @property
+    def persistent(self) -> bool: ...
+
     def put(self, topic: str, payload: bytes) -> None: ...
 
     def oldest(self) -> Pending | None: ...
@@ -65,6 +68,8 @@ class _Bounds:
 
 class MemoryOutbox(_Bounds):
     """Events kept in this process only (`mqtt.outbox: null`): lost if it dies before the broker is back."""
+
+    persistent = False
 
     def __init__(self, max_events: int, max_bytes: int, pending: list[Pending] | None = None):
         super().__init__(max_events, max_bytes)
@@ -212,6 +217,10 @@ class SqliteOutbox(_Bounds):
     @property
     def dropped(self) -> int:
         return self._dropped + (self._fallback.dropped if self._fallback is not None else 0)
+
+    @property
+    def persistent(self) -> bool:
+        return self._fallback is None
 
     def close(self) -> None:
         if self._db is not None:
