@@ -8,7 +8,7 @@ import time
 
 from test_daemon_mqtt import alternating_frames
 
-from conftest import Broker, LineReader, printed_events, running_dmsd, write_config
+from conftest import CLIP, Broker, LineReader, printed_events, run_dmsd, running_dmsd, write_config
 from dmsd.config import Config, load_config
 from dmsd.publish.outbox import SqliteOutbox
 
@@ -132,3 +132,19 @@ def test_sigkill_while_the_broker_is_down_loses_nothing(tmp_path, subscribe):
     assert received[len(from_first):] == raised_second and raised_second[0]["run"] != first_run
     ids = [(e["run"], e["seq"]) for e in received]
     assert len(ids) == len(set(ids))
+
+
+def test_the_daemon_with_a_corrupt_outbox_logs_one_line_and_delivers(broker, subscribe, tmp_path):
+    state = tmp_path / "state"
+    (state / "dmsd").mkdir(parents=True)
+    (state / "dmsd" / "outbox.sqlite").write_bytes(b"\x00garbage after a power cut" * 500)
+    sub = subscribe(broker, "dms/corrupt-car/events")
+    config = write_config(tmp_path / "c.yaml", "device_id: corrupt-car\n")
+    result = run_dmsd("--config", str(config), "--source", str(CLIP), "--max-frames", "40", "--mqtt",
+                      broker.address, "--print", env={"XDG_STATE_HOME": str(state)})
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count("was unusable") == 1 and "Traceback" not in result.stderr
+    raised = printed_events(result.stdout.splitlines())
+    sub.wait_for(lambda m: len(m) >= len(raised), timeout=20)
+    assert raised and sub.payloads("events") == raised
+    assert len(list((state / "dmsd").glob("outbox.sqlite.bad-*"))) == 1
