@@ -1,7 +1,7 @@
 """The reliability proof: dmsd against real processes (Mosquitto brokers, an MJPEG camera, SIGKILL, systemd's own
 audit), one row per claim, as a table.
 
-    python -m scripts.reliability                  # everything, at the README's counts (about 15 minutes)
+    python -m scripts.reliability                  # everything, at the README's counts (about 5 minutes)
     python -m scripts.reliability --only fuzz --images 40 --configs 20   # one row, fewer tries (what CI runs)
 
 Rows: outages (broker stopped and started during a run), kill (SIGKILL while the broker is down, restarted each
