@@ -62,29 +62,36 @@ def delivery(raised: list[dict], received: list[dict]) -> dict:
 
 
 # -- rows ----------------------------------------------------------------------------------------------------
+def through_cuts(work: Path, device: str, publish_to: Broker, cut: Broker, sub: Subscriber, cycles: int,
+                 down_s: float) -> tuple[list[dict], list[dict], list[tuple[float, float]]]:
+    """dmsd raising events into `publish_to` while `cut` is stopped for `down_s` and started again, `cycles` times:
+    the events it raised, those `sub` received, and the outage windows."""
+    config = _write(work / "c.yaml", f"device_id: {device}\n" + FAST_EVENTS)
+    daemon = dmsd("--config", str(config), "--source", str(alternating(work / "frames")), "--mqtt",
+                  publish_to.address, "--print")
+    reader = LineReader(daemon)
+    windows = []
+    time.sleep(3)
+    for _ in range(cycles):
+        cut.stop()
+        down = time.time()
+        time.sleep(down_s)
+        windows.append((down, time.time()))
+        cut.start()
+        time.sleep(down_s)
+    daemon.send_signal(signal.SIGTERM)
+    daemon.wait(60)
+    raised = printed_events(reader.finish())
+    sub.wait_for(lambda m: len(m) >= len(raised), timeout=90)
+    time.sleep(1)
+    return raised, sub.payloads("events"), windows
+
+
 def outages(work: Path, cycles: int) -> dict:
     broker = Broker(_dir(work / "broker")).start()
     sub = Subscriber(broker, "dms/outage-car/events")
-    config = _write(work / "c.yaml", "device_id: outage-car\n" + FAST_EVENTS)
-    daemon = dmsd("--config", str(config), "--source", str(alternating(work / "frames")), "--mqtt", broker.address,
-                  "--print")
-    reader = LineReader(daemon)
-    windows = []
     try:
-        time.sleep(3)
-        for _ in range(cycles):
-            broker.stop()
-            down = time.time()
-            time.sleep(2.5)
-            windows.append((down, time.time()))
-            broker.start()
-            time.sleep(2.5)
-        daemon.send_signal(signal.SIGTERM)
-        daemon.wait(60)
-        raised = printed_events(reader.finish())
-        sub.wait_for(lambda m: len(m) >= len(raised), timeout=60)
-        time.sleep(1)
-        received = sub.payloads("events")
+        raised, received, windows = through_cuts(work, "outage-car", broker, broker, sub, cycles, 2.5)
     finally:
         sub.close()
         broker.stop()
@@ -130,23 +137,8 @@ def bridge(work: Path, cycles: int) -> dict:
     vehicle = vehicle_broker(work / "vehicle", fleet).start()
     sub = Subscriber(fleet, "dms/bridge-car/events", username="dashboard", password="dash-secret",
                      ca_certs=str(fleet.workdir / "ca.crt"))
-    config = _write(work / "c.yaml", "device_id: bridge-car\n" + FAST_EVENTS)
-    daemon = dmsd("--config", str(config), "--source", str(alternating(work / "frames")), "--mqtt", vehicle.address,
-                  "--print")
-    reader = LineReader(daemon)
     try:
-        time.sleep(3)
-        for _ in range(cycles):
-            fleet.stop()
-            time.sleep(3)
-            fleet.start()
-            time.sleep(3)
-        daemon.send_signal(signal.SIGTERM)
-        daemon.wait(60)
-        raised = printed_events(reader.finish())
-        sub.wait_for(lambda m: len(m) >= len(raised), timeout=90)
-        time.sleep(1)
-        received = sub.payloads("events")
+        raised, received, _ = through_cuts(work, "bridge-car", vehicle, fleet, sub, cycles, 3.0)
     finally:
         sub.close()
         vehicle.stop()
