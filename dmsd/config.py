@@ -70,6 +70,9 @@ class DetectorConfig:
     track_hold_frames: int = _opt(5, low=1, high=1000)
     scan_slices: int = _opt(8, low=1, high=30)
     threads: int = _opt(1, low=1, high=256)
+    still_aspects: list[float] = _opt([0.75, 1.33], doc="stills only: where no face is found, search copies "
+                                                        "squeezed to these shares of the width (stretched photos)")
+    still_profile: bool = _opt(True, doc="stills only: then the profile cascade, both ways round (turned heads)")
 
 
 @dataclass
@@ -119,6 +122,8 @@ class ChestConfig:
     top: float = _opt(0.1, low=-0.5, high=2.0, doc="gap from the chin (face bottom) to the region's top / face height")
     height: float = _opt(1.8, low=0.3, high=5.0, doc="region height / face height")
     min_visible: float = _opt(0.4, low=0.05, high=1.0, doc="least share of the region in the frame to be usable")
+    from_landmarks: bool = _opt(False, doc="where the face mesh confirms the face, hang the region from the neck "
+                                           "(the head's turning axis and the chin) rather than the face box")
 
 
 @dataclass
@@ -316,6 +321,9 @@ def check(config: Config) -> None:
         if not topic.strip("/") or any(c in topic for c in "+#\0") or topic.startswith("/") or "//" in topic:
             raise DmsdError(f"{key}: {topic!r} is not a usable MQTT topic prefix (allowed: non-empty levels joined "
                             f"by '/', without '+', '#' or a leading '/')")
+    for i, aspect in enumerate(config.detector.still_aspects):
+        if not 0.25 <= aspect <= 4.0:
+            raise DmsdError(f"detector.still_aspects[{i}]: {aspect} is out of range (0.25..4.0)")
     url = config.homeassistant.support_url
     if url is not None and not url.startswith(("http://", "https://")):
         raise DmsdError(f"homeassistant.support_url: {url!r} is not allowed (allowed: an http:// or https:// URL, "

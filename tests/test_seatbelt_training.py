@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import SAMPLES, SHARED, run_dmsd
+from conftest import ROOT, SAMPLES, SHARED, run_dmsd
 from dmsd.config import ChestConfig, DetectorConfig
 
 SEATBELT = SHARED / "seatbelt"
@@ -81,7 +81,7 @@ def test_init_from_copies_the_emotion_trunk(tmp_path):
         np.testing.assert_array_equal(a.get_weights()[0], b.get_weights()[0])
     with pytest.raises(DmsdError, match="do not match"):
         seatbelt.init_from(seatbelt.build_model(8), str(tmp_path / "faces.keras"))
-    with pytest.raises(DmsdError, match="no such Keras model"):
+    with pytest.raises(DmsdError, match="no such model file"):
         seatbelt.init_from(belt, str(tmp_path / "missing.keras"))
     # Two stages frozen: stage one's convolution and stage two's two, each with its batch norm.
     assert seatbelt.freeze_stages(belt, 2) == 6
@@ -91,6 +91,34 @@ def test_init_from_copies_the_emotion_trunk(tmp_path):
     belt.fit(np.random.rand(8, 64, 64, 1), keras.utils.to_categorical(np.arange(8) % 2, 2), verbose=0)
     np.testing.assert_array_equal(conv(belt)[0].get_weights()[0], kept[0])
     assert not np.array_equal(conv(belt)[3].get_weights()[0], conv(faces)[3].get_weights()[0])
+
+
+def test_init_from_the_shipped_onnx_emotion_model_is_the_same_function():
+    """No emotion run at hand: the shipped FP32 ONNX model's folded convolutions give the same features."""
+    import keras
+    import onnx
+    import onnxruntime as ort
+    from onnx import numpy_helper
+
+    from dmsd.errors import DmsdError
+    from train import seatbelt
+
+    shipped = ROOT / "models" / "emotion.fp32.onnx"
+    belt = seatbelt.build_model(16, 48)
+    assert seatbelt.init_from(belt, str(shipped)) == 14
+    trunk = keras.Model(belt.inputs, belt.get_layer(index=-3).output)  # the pooled features
+    graph = onnx.load(str(shipped)).graph
+    weights = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    dense = next(n for n in graph.node if n.op_type == "MatMul").input[1]
+    bias = next(n for n in graph.node if n.op_type == "Add").input[1]
+    faces = np.random.default_rng(0).random((4, 48, 48, 1)).astype(np.float32)
+    logits = trunk.predict(faces, verbose=0) @ weights[dense] + weights[bias]
+    ours = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    session = ort.InferenceSession(str(shipped))
+    theirs = session.run(None, {session.get_inputs()[0].name: faces.transpose(0, 3, 1, 2)})[0]
+    np.testing.assert_allclose(ours, theirs, atol=1e-5)
+    with pytest.raises(DmsdError, match="a quantized model"):
+        seatbelt.init_from(belt, str(ROOT / "models" / "emotion.int8.onnx"))
 
 
 def test_near_duplicates_share_a_split():

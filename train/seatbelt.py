@@ -44,6 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--person-box-fallback", action="store_true",
                         help="where no face is found in a one-person training crop, take the region where chests lie "
                              "in such crops (training data only)")
+    parser.add_argument("--chest-from-landmarks", action="store_true",
+                        help="hang the chest region from the neck where the face mesh confirms the face, as the "
+                             "daemon does with chest.from_landmarks: true")
     parser.add_argument("--init-from", default=None, metavar="KERAS",
                         help="start the convolutions from a trained model of the same shape, such as the emotion "
                              "run's best.keras (plain_lean, same width): features learnt on 28k faces")
@@ -75,23 +78,57 @@ def build_model(width: int, size: int = SIZE):
 
 def init_from(model, path: str) -> int:
     """Copy the convolution and batch-norm weights of the model at `path`, layer by layer in order; returns how
-    many layers were copied. The two must share the convolutional trunk (the emotion net's plain_lean shape)."""
+    many layers were copied. The two must share the convolutional trunk (the emotion net's plain_lean shape).
+
+    `path` is a Keras file (an emotion run's best.keras) or the shipped FP32 ONNX model (models/emotion.fp32.onnx),
+    whose convolutions have their batch norm folded in: each comes back as its convolution and an identity batch
+    norm carrying the folded bias, the same function."""
     import keras
     from keras import layers
 
     path = Path(path)
     if not path.is_file():
-        raise DmsdError(f"--init-from {path}: no such Keras model file")
+        raise DmsdError(f"--init-from {path}: no such model file (a .keras run checkpoint or an FP32 .onnx model)")
     trunk = (layers.Conv2D, layers.BatchNormalization)
-    source = [layer for layer in keras.models.load_model(path, compile=False).layers if isinstance(layer, trunk)]
     target = [layer for layer in model.layers if isinstance(layer, trunk)]
-    shapes = lambda found: [tuple(w.shape for w in layer.get_weights()) for layer in found]  # noqa: E731
-    if shapes(source) != shapes(target):
+    if path.suffix == ".onnx":
+        weights = onnx_trunk(path)
+    else:
+        source = [layer for layer in keras.models.load_model(path, compile=False).layers if isinstance(layer, trunk)]
+        weights = [layer.get_weights() for layer in source]
+    shapes = lambda found: [tuple(w.shape for w in layer) for layer in found]  # noqa: E731
+    if shapes(weights) != shapes([layer.get_weights() for layer in target]):
         raise DmsdError(f"--init-from {path}: its convolutions do not match this network's "
-                        f"({len(source)} vs {len(target)} layers; the same --width as its run?)")
-    for src, dst in zip(source, target, strict=True):
-        dst.set_weights(src.get_weights())
+                        f"({len(weights)} vs {len(target)} layers; the same --width as its run?)")
+    for values, dst in zip(weights, target, strict=True):
+        dst.set_weights(values)
     return len(target)
+
+
+def onnx_trunk(path: Path) -> list[list[np.ndarray]]:
+    """The convolutions of an FP32 ONNX export in graph order, each as Keras weights: [kernel] for the Conv2D and
+    [gamma, beta, mean, variance] for a batch norm that adds the folded bias and changes nothing else."""
+    import onnx
+    from onnx import numpy_helper
+
+    try:
+        graph = onnx.load(str(path)).graph
+    except Exception as exc:  # onnx raises its own DecodeError types
+        raise DmsdError(f"--init-from {path}: not a readable ONNX model ({exc})") from None
+    initializers = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    out = []
+    for node in graph.node:
+        if node.op_type != "Conv":
+            continue
+        if node.input[1] not in initializers:
+            raise DmsdError(f"--init-from {path}: a quantized model; use the FP32 file")
+        kernel = initializers[node.input[1]].transpose(2, 3, 1, 0)  # OIHW -> HWIO
+        channels = kernel.shape[-1]
+        bias = initializers[node.input[2]] if len(node.input) > 2 else np.zeros(channels, np.float32)
+        epsilon = 1e-3  # Keras' default: variance 1 - epsilon makes the batch norm an identity
+        out += [[kernel], [np.ones(channels, np.float32), bias.astype(np.float32), np.zeros(channels, np.float32),
+                           np.full(channels, 1 - epsilon, np.float32)]]
+    return out
 
 
 def freeze_stages(model, stages: int) -> int:
@@ -149,8 +186,15 @@ def load_regions(args: argparse.Namespace, out: Path) -> dict:
         if args.limit:  # both classes and both splits, spread over the source
             found = found[:: max(1, len(found) // args.limit)][: args.limit]
         samples += found
-    data = seatbelt_data.build(samples, DetectorConfig(), ChestConfig(), args.size, args.profile_fallback,
-                               args.person_box_fallback)
+    landmarks = None
+    if args.chest_from_landmarks:
+        from dmsd.config import Config
+        from dmsd.vision.landmarks import LandmarkModel
+
+        config = Config()
+        landmarks = LandmarkModel(config.landmarks.resolve(config.models), 1)
+    data = seatbelt_data.build(samples, DetectorConfig(), ChestConfig(from_landmarks=args.chest_from_landmarks),
+                               args.size, args.profile_fallback, args.person_box_fallback, landmarks)
     np.savez_compressed(cache, **{k: v for k, v in data.items() if k != "report"})
     record.write_json(out / "dataset.json", data["report"])
     return data

@@ -25,9 +25,11 @@ import numpy as np
 from dmsd.config import ChestConfig, DetectorConfig
 from dmsd.labels import SEATBELT_LABELS
 from dmsd.offline.datasets import load_labeled_images
+from dmsd.vision.detectors import make_detector
 from dmsd.vision.detectors.haar import HaarFaceDetector
-from dmsd.vision.face_stage import SearchEveryFrame
-from dmsd.vision.geometry import Box, chest_region
+from dmsd.vision.face_stage import SearchEveryFrame, make_face_stage
+from dmsd.vision.geometry import Box, chest_region, neck_aligned
+from dmsd.vision.landmarks import LandmarkModel
 
 log = logging.getLogger(__name__)
 
@@ -142,8 +144,13 @@ def find_face(image: np.ndarray, frontal: SearchEveryFrame, profile: SearchEvery
 
 
 def build(samples: list[Sample], detector: DetectorConfig, chest: ChestConfig, size: int,
-          profile_fallback: bool = False, person_box_fallback: bool = False) -> dict:
+          profile_fallback: bool = False, person_box_fallback: bool = False,
+          landmarks: LandmarkModel | None = None, min_presence: float = 0.5) -> dict:
     """Chest regions (grey, size x size) for every sample with a face; plus the per-source report.
+
+    The face is found by the daemon's still-image search (`--once`'s, with `detector.still_*`); with `landmarks`
+    (and `chest.from_landmarks`), the region hangs from the neck as the daemon's does where the mesh confirms the
+    face (dmsd.vision.geometry.neck_aligned).
 
     Two fallbacks for where the daemon's frontal detector finds nothing, both for training data only (the
     validation split keeps exactly what the daemon would see, so its accuracy is the daemon's):
@@ -151,7 +158,7 @@ def build(samples: list[Sample], detector: DetectorConfig, chest: ChestConfig, s
     person_box_fallback: in a training image of a one-person source (PERSON_BOX_SOURCES), take the region where
     the chest lies in such crops (PERSON_BOX_CHEST).
     """
-    face_finder = SearchEveryFrame(HaarFaceDetector(detector))
+    face_finder = make_face_stage(make_detector(detector), detector, video=False)
     profile = (SearchEveryFrame(HaarFaceDetector(replace(detector, cascade="haarcascade_profileface.xml")))
                if profile_fallback else None)
     regions, labels, splits, sources, groups = [], [], [], [], []
@@ -170,7 +177,13 @@ def build(samples: list[Sample], detector: DetectorConfig, chest: ChestConfig, s
         if face is not None:
             stats["face"] += 1
             stats["profile_face"] += how == "profile"
-            region = chest_region(face, width, height, chest)
+            anchor = face
+            if landmarks is not None and chest.from_landmarks:
+                mesh = landmarks.predict(image, face)
+                if mesh.presence >= min_presence:
+                    anchor = neck_aligned(face, mesh.points)
+                    stats["mesh"] = stats.get("mesh", 0) + 1
+            region = chest_region(anchor, width, height, chest)
             stats["region"] += region is not None
         elif person_box_fallback and sample.split == "train" and sample.source in PERSON_BOX_SOURCES:
             region = person_box_region(width, height)

@@ -14,7 +14,7 @@ from dmsd.vision.detectors import make_detector
 from dmsd.vision.face_measures import eyes, head_pose, mouth
 from dmsd.vision.face_mesh import FaceMesh
 from dmsd.vision.face_stage import FaceStage, make_face_stage
-from dmsd.vision.geometry import chest_region
+from dmsd.vision.geometry import chest_region, neck_aligned
 from dmsd.vision.landmarks import LandmarkModel
 from dmsd.vision.results import EmotionResult, FrameResult, SeatbeltResult
 
@@ -63,7 +63,10 @@ class Analyzer:
         t2 = time.perf_counter()
 
         seatbelt = None
-        region = chest_region(face, width, height, self.chest)
+        anchor = face
+        if landmarks is not None and self.chest.from_landmarks:
+            anchor = neck_aligned(face, landmarks.points)  # a turned head moves the chest less than the face box
+        region = chest_region(anchor, width, height, self.chest)
         if region is not None:
             p_worn = self.seatbelt.predict(image, grey, region)["worn"]
             seatbelt = SeatbeltResult(p_worn >= 0.5, max(p_worn, 1.0 - p_worn))
