@@ -218,6 +218,10 @@ def test_nothing_to_train_on(tmp_path, capsys):
     (["--size", "8"], "--size 8: allowed 16 to 256"),
     (["--freeze-stages", "2"], "needs --init-from"),
     (["--freeze-stages", "5", "--init-from", "x.keras"], "--freeze-stages 5: allowed 0 to 4"),
+    (["--synthesize", "10", "--synth-kinds", "belt_drawn,band_painted_out"],
+     "--synth-kinds belt_drawn,band_painted_out: every synthesized region would be worn"),
+    (["--synthesize", "10", "--synth-kinds", "belt_drawn,glitter"], "--synth-kinds: glitter not allowed"),
+    (["--synthesize", "-1"], "--synthesize -1: allowed 0"),
 ])
 def test_bad_model_arguments(tmp_path, capsys, argv, message):
     from train.__main__ import main as train_main
@@ -239,3 +243,75 @@ def test_select_last_keeps_the_final_weights(tmp_path):
     kept = keras.models.load_model(tmp_path / "best.keras")
     for a, b in zip(kept.get_weights(), model.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_synthesize_refuses_sources_without_belt_boxes(tmp_path, capsys):
+    from train.__main__ import main as train_main
+
+    argv = ["seatbelt", "--sources", "person_crops", "--limit", "20", "--epochs", "1", "--synthesize", "5", "--out",
+            str(tmp_path / "r")]
+    assert train_main(argv) == 2
+    assert "--synthesize: no training region with a marked belt; include incabin_belt_boxes" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def belted_regions():
+    """Real incabin_belt_boxes chest regions (64x64) with their marked belts, as the trainer cuts them."""
+    from train import seatbelt_data
+
+    samples = [s for s in seatbelt_data.incabin_belt_boxes(SEATBELT / "incabin_belt_boxes") if s.split == "train"]
+    data = seatbelt_data.build(samples[:60], DetectorConfig(), ChestConfig(), 64)
+    from dmsd.vision.geometry import Box
+
+    found: dict[int, list] = {}
+    for index, box in zip(data["belt_index"], data["belt_box"], strict=True):
+        found.setdefault(int(index), []).append(Box(*(int(v) for v in box)))
+    return [(data["x"][i], boxes) for i, boxes in found.items()]
+
+
+def test_a_removed_belt_changes_its_box_and_nothing_far_from_it(belted_regions):
+    from train import seatbelt_synth
+
+    assert len(belted_regions) >= 5
+    rng = np.random.default_rng(0)
+    for grey, belts in belted_regions[:5]:
+        edited = seatbelt_synth.remove_belt(grey, belts, rng)
+        changed = np.abs(edited.astype(int) - grey.astype(int)) > 2
+        near = np.zeros_like(changed)
+        for b in belts:  # the box, grown by the band's reach past its corners
+            grow = max(4, round(0.25 * max(b.w, b.h)))
+            near[max(0, b.y - grow):b.y + b.h + grow, max(0, b.x - grow):b.x + b.w + grow] = True
+        assert changed.any() and not (changed & ~near).any()
+        inside = np.zeros_like(changed)
+        for b in belts:
+            inside[b.y:b.y + b.h, b.x:b.x + b.w] = True
+        assert changed[inside].mean() > 0.15  # a band through the box, not a speck
+
+
+@pytest.mark.parametrize("angle", [45, -45])
+def test_a_drawn_belt_lies_on_the_diagonal(belted_regions, angle):
+    from train import seatbelt_synth
+
+    grey = belted_regions[0][0]
+    rng = np.random.default_rng(1)
+    drawn = seatbelt_synth.draw_band(grey, angle, rng, infrared=False)
+    changed = np.argwhere(np.abs(drawn.astype(int) - grey.astype(int)) > 10)  # (row, col)
+    assert len(changed) > 0.1 * grey.size
+    ys, xs = changed[:, 0] - changed[:, 0].mean(), changed[:, 1] - changed[:, 1].mean()
+    covariance = np.cov(np.stack([xs, ys]))
+    direction = np.linalg.eigh(covariance)[1][:, -1]  # the band's long axis
+    measured = np.degrees(np.arctan2(direction[1], direction[0]))
+    measured = (measured + 90) % 180 - 90  # an axis, not an arrow
+    assert abs(measured - angle) < 12, measured
+
+
+def test_synthesis_makes_both_classes_from_every_kind_of_edit(belted_regions):
+    from train import seatbelt_synth
+
+    regions = np.stack([g for g, _ in belted_regions])
+    labels = np.array([i % 2 for i in range(len(regions))])  # some regions stand in for unbelted ones
+    images, classes, kinds = seatbelt_synth.synthesize(regions, labels, belted_regions, 6, np.random.default_rng(2))
+    assert images.shape == (24, 64, 64) and images.dtype == np.uint8
+    expected = {"belt_removed": 0, "band_painted_out": 1, "belt_drawn": 1, "strap_drawn": 0}
+    assert {k: set(classes[kinds == k]) for k in expected} == {k: {v} for k, v in expected.items()}
+    assert (classes == 0).sum() == (classes == 1).sum()  # each class gets an inpainting and a drawing

@@ -20,10 +20,13 @@ import numpy as np
 from dmsd.config import ChestConfig, DetectorConfig
 from dmsd.errors import DmsdError
 from dmsd.labels import SEATBELT_LABELS
+from dmsd.vision.geometry import Box
 from train import record, seatbelt_data
 
 log = logging.getLogger(__name__)
 SIZE = 64  # default input side; --size changes it (the model's metadata tells the runtime)
+# Each kind of synthesized region and the label it carries (train/seatbelt_synth.py).
+SYNTH_KINDS = {"belt_removed": "not_worn", "band_painted_out": "worn", "belt_drawn": "worn", "strap_drawn": "not_worn"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -56,6 +59,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--select", default="balanced", choices=["balanced", "accuracy", "last"],
                         help="keep the checkpoint with the best validation balanced accuracy (default) or plain "
                              "accuracy, or the last epoch's (validation then chooses nothing: an unbiased measure)")
+    parser.add_argument("--synthesize", type=int, default=0, metavar="N",
+                        help="add N synthesized training regions of each kind in --synth-kinds (belts painted out of "
+                             "incabin_belt_boxes, belts drawn on unbelted chests, and the same edits on the other "
+                             "class; see train/seatbelt_synth.py); a contact sheet goes to synthesized.png")
+    parser.add_argument("--synth-kinds", default=",".join(SYNTH_KINDS),
+                        help=f"which edits to synthesize (default all: {', '.join(SYNTH_KINDS)})")
     parser.add_argument("--limit", type=int, default=None, help="use only N images per source (smoke tests)")
     parser.add_argument("--seed", type=int, default=1)
 
@@ -206,8 +215,45 @@ def check_arguments(args: argparse.Namespace) -> None:
         raise DmsdError("--freeze-stages keeps copied weights: it needs --init-from")
     if not 0 <= args.freeze_stages <= 4:
         raise DmsdError(f"--freeze-stages {args.freeze_stages}: allowed 0 to 4 (the network has 4 stages)")
+    if args.synthesize < 0:
+        raise DmsdError(f"--synthesize {args.synthesize}: allowed 0 (none) or more regions per kind")
+    kinds = [k for k in args.synth_kinds.split(",") if k]
+    unknown = [k for k in kinds if k not in SYNTH_KINDS]
+    if unknown:
+        raise DmsdError(f"--synth-kinds: {', '.join(unknown)} not allowed (allowed: {', '.join(SYNTH_KINDS)})")
+    if args.synthesize and len({SYNTH_KINDS[k] for k in kinds}) < 2:
+        raise DmsdError(f"--synth-kinds {args.synth_kinds}: every synthesized region would be "
+                        f"{SYNTH_KINDS[kinds[0]] if kinds else 'nothing'}; the mix must make both classes")
     if not 16 <= args.size <= 256:  # four 2x poolings need at least 16 pixels; beyond 256 is not a small CNN
         raise DmsdError(f"--size {args.size}: allowed 16 to 256 pixels")
+
+
+def synthesized(args: argparse.Namespace, data: dict, train: np.ndarray, out: Path
+                ) -> tuple[np.ndarray, np.ndarray, dict]:
+    """The --synthesize regions (N x size x size x 1 in [0, 1]) and labels, their mix, and the contact sheet."""
+    import cv2
+
+    from train import seatbelt_synth
+
+    boxes: dict[int, list] = {}
+    for index, (x, y, w, h) in zip(data["belt_index"], data["belt_box"], strict=True):
+        if train[index]:
+            boxes.setdefault(int(index), []).append(Box(int(x), int(y), int(w), int(h)))
+    if not boxes:
+        raise DmsdError("--synthesize: no training region with a marked belt; include incabin_belt_boxes in "
+                        "--sources (the only source with belt boxes)")
+    if not (data["y"][train] == 0).any():
+        raise DmsdError("--synthesize: no not-worn training regions to draw belts on")
+    rng = np.random.default_rng(args.seed)
+    belted = [(data["x"][i], found) for i, found in boxes.items()]
+    images, labels, kinds = seatbelt_synth.synthesize(data["x"][train], data["y"][train], belted, args.synthesize,
+                                                      rng)
+    keep = np.isin(kinds, [k for k in args.synth_kinds.split(",") if k])
+    images, labels, kinds = images[keep], labels[keep], kinds[keep]
+    cv2.imwrite(str(out / "synthesized.png"),
+                seatbelt_synth.contact_sheet(data["x"][train], data["y"][train], images, kinds))
+    mix = {kind: int((kinds == kind).sum()) for kind in SYNTH_KINDS if (kinds == kind).any()}
+    return (images.astype(np.float32) / 255.0)[..., None], labels, mix
 
 
 def split_regions(data: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -253,15 +299,22 @@ def run(args: argparse.Namespace) -> dict:
     data = load_regions(args, out)
     log.info("regions per source: %s", data["report"])
     x, train, valid = split_regions(data)
-    record.write_config(out, args, train_regions=int(train.sum()), valid_regions=int(valid.sum()))
-    counts = np.bincount(data["y"][train], minlength=2)
-    weights = {i: float(train.sum() / (2 * max(c, 1))) for i, c in enumerate(counts)}
+    x_train, y_train = x[train], data["y"][train]
+    mix = {}
+    if args.synthesize:
+        synth_x, synth_y, mix = synthesized(args, data, train, out)
+        x_train, y_train = np.concatenate([x_train, synth_x]), np.concatenate([y_train, synth_y])
+        log.info("synthesized training regions: %s (contact sheet: %s)", mix, out / "synthesized.png")
+    record.write_config(out, args, train_regions=len(x_train), valid_regions=int(valid.sum()), synthesized=mix)
+    counts = np.bincount(y_train, minlength=2)
+    weights = {i: float(len(y_train) / (2 * max(c, 1))) for i, c in enumerate(counts)}
     y = keras.utils.to_categorical(data["y"], 2)
     augment = augmentation()
-    train_ds = (tf.data.Dataset.from_tensor_slices((x[train], y[train])).shuffle(int(train.sum()), seed=args.seed)
+    train_ds = (tf.data.Dataset.from_tensor_slices((x_train, keras.utils.to_categorical(y_train, 2)))
+                .shuffle(len(x_train), seed=args.seed)
                 .batch(args.batch).map(lambda a, b: (augment(a, training=True), b)).prefetch(2))
     valid_ds = tf.data.Dataset.from_tensor_slices((x[valid], y[valid])).batch(256)
-    model = compiled_model(args, int(train.sum()))
+    model = compiled_model(args, len(x_train))
     started = time.time()
     monitor = {"balanced": "val_balanced_accuracy", "accuracy": "val_accuracy", "last": None}[args.select]
     model.fit(train_ds, validation_data=valid_ds, epochs=args.epochs, class_weight=weights, verbose=2,

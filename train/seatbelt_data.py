@@ -162,6 +162,7 @@ def build(samples: list[Sample], detector: DetectorConfig, chest: ChestConfig, s
     profile = (SearchEveryFrame(HaarFaceDetector(replace(detector, cascade="haarcascade_profileface.xml")))
                if profile_fallback else None)
     regions, labels, splits, sources, groups = [], [], [], [], []
+    belt_index, belt_box = [], []  # the marked belts inside the regions: which region, and where
     report: dict[str, dict] = {}
     for sample in samples:
         stats = report.setdefault(sample.source, {"images": 0, "unreadable": 0, "face": 0, "profile_face": 0,
@@ -197,6 +198,13 @@ def build(samples: list[Sample], detector: DetectorConfig, chest: ChestConfig, s
             if belts:
                 covered = sum(region.intersection_area(b) for b in belts)
                 stats["belt_covered"].append(covered / sum(b.area for b in belts))
+            for belt in belts:  # in the region's resized coordinates, for the synthesizer (train/seatbelt_synth)
+                inside = Box(belt.x - region.x, belt.y - region.y, belt.w, belt.h).clipped(region.w, region.h)
+                if inside is not None and inside.area >= 0.2 * belt.area:
+                    sx, sy = size / region.w, size / region.h
+                    belt_index.append(len(regions))
+                    belt_box.append((round(inside.x * sx), round(inside.y * sy), max(1, round(inside.w * sx)),
+                                     max(1, round(inside.h * sy))))
         crop = image[region.y:region.y + region.h, region.x:region.x + region.w]
         regions.append(cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA))
         labels.append(sample.label)
@@ -209,4 +217,5 @@ def build(samples: list[Sample], detector: DetectorConfig, chest: ChestConfig, s
             stats["belt_area_in_region_median"] = round(float(np.median(covered)), 3)
     return {"x": np.stack(regions) if regions else np.zeros((0, size, size), np.uint8),
             "y": np.array(labels, dtype=np.int64), "split": np.array(splits), "source": np.array(sources),
-            "group": np.array(groups), "report": report}
+            "group": np.array(groups), "belt_index": np.array(belt_index, np.int64),
+            "belt_box": np.array(belt_box, np.int64).reshape(-1, 4), "report": report}

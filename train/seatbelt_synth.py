@@ -1,0 +1,155 @@
+"""Synthesized chest regions, both ways, so that neither class carries a tell of its own.
+
+There is no public in-cabin set of unbelted drivers, and our belted and unbelted regions come from different kinds
+of photo. So each class is also made from the other, and every kind of edit is applied to both classes:
+
+  belt removed      an incabin_belt_boxes region with its marked belt painted out (OpenCV inpainting along the
+                    belt's diagonal inside its box)                                         -> not_worn
+  band painted out  the same inpainting along a band away from the belt, in a belted region    -> worn
+  belt drawn        a diagonal band from a shoulder to the opposite hip, on a not-worn region: varied width, angle,
+                    shade (dark or light, as under infrared), weave texture, soft edges and a shadow -> worn
+  strap drawn       the same kind of band, but upright or level (a zip, a bag's edge, an arm), on a not-worn
+                    region                                                                   -> not_worn
+
+So "was inpainted" and "has a drawn band" predict nothing; only a band on the shoulder-to-hip diagonal does.
+"""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+
+from dmsd.vision.geometry import Box
+
+NOT_WORN, WORN = 0, 1
+
+
+def belt_direction(grey: np.ndarray, box: Box) -> int:
+    """+1 if the belt in `box` runs from top-left to bottom-right, -1 for top-right to bottom-left: the diagonal
+    whose line crosses the stronger edges at right angles (a band's edges run along it)."""
+    patch = grey[box.y:box.y + box.h, box.x:box.x + box.w].astype(np.float32)
+    if patch.size < 16:
+        return 1
+    gx, gy = cv2.Sobel(patch, cv2.CV_32F, 1, 0), cv2.Sobel(patch, cv2.CV_32F, 0, 1)
+    # Along a "\" band the gradient points along (1, -1); along a "/" band along (1, 1).
+    back = np.abs(gx - gy).sum()
+    forward = np.abs(gx + gy).sum()
+    return 1 if back >= forward else -1
+
+
+def band_mask(shape: tuple[int, int], start: tuple[float, float], end: tuple[float, float], width: float
+              ) -> np.ndarray:
+    mask = np.zeros(shape, np.uint8)
+    cv2.line(mask, (round(start[0]), round(start[1])), (round(end[0]), round(end[1])), 255,
+             thickness=max(1, round(width)), lineType=cv2.LINE_AA)
+    return mask
+
+
+def paint_out(grey: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """OpenCV's Telea inpainting over the mask, grown a little so no edge of the band is left."""
+    grown = cv2.dilate(mask, np.ones((3, 3), np.uint8))
+    return cv2.inpaint(grey, grown, 5, cv2.INPAINT_TELEA)
+
+
+def remove_belt(grey: np.ndarray, belts: list[Box], rng: np.random.Generator) -> np.ndarray:
+    """The image with each marked belt painted out along its diagonal (the box is a belt's bounding box)."""
+    out = grey
+    for box in belts:
+        direction = belt_direction(out, box)
+        x0, x1 = (box.x, box.x + box.w) if direction > 0 else (box.x + box.w, box.x)
+        width = max(4.0, 0.35 * min(box.w, box.h), 0.08 * max(box.w, box.h)) * rng.uniform(1.0, 1.3)
+        out = paint_out(out, band_mask(out.shape, (x0, box.y), (x1, box.y + box.h), width))
+    return out
+
+
+def paint_out_elsewhere(grey: np.ndarray, belts: list[Box], rng: np.random.Generator) -> np.ndarray:
+    """The same inpainting on a band that misses the belts: a belted image stays belted, edited all the same."""
+    height, width = grey.shape
+    for _ in range(20):
+        angle = rng.uniform(0, math.pi)
+        length = rng.uniform(0.3, 0.7) * min(height, width)
+        cx, cy = rng.uniform(0.2, 0.8) * width, rng.uniform(0.2, 0.8) * height
+        dx, dy = math.cos(angle) * length / 2, math.sin(angle) * length / 2
+        band = max(4.0, rng.uniform(0.05, 0.12) * min(height, width))
+        mask = band_mask(grey.shape, (cx - dx, cy - dy), (cx + dx, cy + dy), band)
+        touches = any(mask[b.y:b.y + b.h, b.x:b.x + b.w].any() for b in belts)
+        if not touches:
+            return paint_out(grey, mask)
+    return grey.copy()
+
+
+def draw_band(region: np.ndarray, angle_deg: float, rng: np.random.Generator, infrared: bool) -> np.ndarray:
+    """A belt-like band through the region at `angle_deg` (0: level; 45: top-left to bottom-right): webbing shade
+    dark or light, a weave texture, soft edges and a shadow on one side."""
+    size = region.shape[0]
+    out = region.astype(np.float32)
+    width = rng.uniform(0.10, 0.22) * size
+    angle = math.radians(angle_deg)
+    # The band's centre line passes near the region's centre (a shoulder strap crosses the chest).
+    cx, cy = size / 2 + rng.uniform(-0.15, 0.15) * size, size / 2 + rng.uniform(-0.15, 0.15) * size
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    # Signed distance from the centre line, and the position along it.
+    across = (xx - cx) * -math.sin(angle) + (yy - cy) * math.cos(angle)
+    along = (xx - cx) * math.cos(angle) + (yy - cy) * math.sin(angle)
+    softness = rng.uniform(0.5, 2.5)
+    inside = np.clip((width / 2 - np.abs(across)) / softness + 0.5, 0, 1)
+    base = out.mean()
+    shade = rng.uniform(20, 70) if (infrared and rng.random() < 0.5) or base > 110 else rng.uniform(150, 235)
+    weave = 1 + rng.uniform(0.02, 0.10) * np.sin(along * rng.uniform(1.0, 2.5))
+    texture = shade * weave + rng.normal(0, rng.uniform(1, 6), out.shape)
+    shadow_side = rng.choice([-1.0, 1.0])
+    shadow = np.clip((np.abs(across - shadow_side * width * 0.6) < width * 0.25) * (1 - inside), 0, 1)
+    out = out * (1 - 0.35 * shadow * rng.uniform(0.3, 1.0))
+    out = out * (1 - inside) + texture * inside
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def synthesize(regions: np.ndarray, labels: np.ndarray, belted_regions: list[tuple[np.ndarray, list[Box]]],
+               count: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`count` synthesized regions per kind of edit: (images, labels, kinds).
+
+    regions/labels: the real training regions (size x size, grey); belted_regions: chest regions of
+    incabin_belt_boxes images with their belt boxes in region coordinates (the belts to paint out).
+    """
+    unbelted = regions[labels == NOT_WORN]
+    if not len(unbelted):
+        raise ValueError("no not-worn training regions to draw belts on")
+    if not belted_regions:
+        raise ValueError("no regions with marked belts to paint out")
+    size = regions.shape[1]
+    images, classes, kinds = [], [], []
+
+    def add(image: np.ndarray, label: int, kind: str) -> None:
+        images.append(cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA) if image.shape[0] != size
+                      else image)
+        classes.append(label)
+        kinds.append(kind)
+
+    for i in range(count):
+        grey, belts = belted_regions[i % len(belted_regions)]
+        add(remove_belt(grey, belts, rng), NOT_WORN, "belt_removed")
+        add(paint_out_elsewhere(grey, belts, rng), WORN, "band_painted_out")
+        base = unbelted[rng.integers(len(unbelted))]
+        infrared = rng.random() < 0.5
+        side = rng.choice([-1.0, 1.0])  # the driver's outer shoulder is left or right in the picture
+        add(draw_band(base, side * rng.uniform(35, 65), rng, infrared), WORN, "belt_drawn")
+        base = unbelted[rng.integers(len(unbelted))]
+        upright = rng.choice([rng.uniform(-12, 12), 90 + rng.uniform(-12, 12)])
+        add(draw_band(base, upright, rng, infrared), NOT_WORN, "strap_drawn")
+    return np.stack(images), np.array(classes, np.int64), np.array(kinds)
+
+
+def contact_sheet(real: np.ndarray, real_labels: np.ndarray, synth: np.ndarray, kinds: np.ndarray,
+                  per_row: int = 12) -> np.ndarray:
+    """A PNG-ready grid: a row of real not-worn, real worn, then a row per kind of edit."""
+    rows = [real[real_labels == NOT_WORN][:per_row], real[real_labels == WORN][:per_row]]
+    rows += [synth[kinds == kind][:per_row] for kind in ("belt_removed", "band_painted_out", "belt_drawn",
+                                                         "strap_drawn")]
+    size = real.shape[1]
+    sheet = np.full((len(rows) * (size + 4), per_row * (size + 4)), 255, np.uint8)
+    for r, row in enumerate(rows):
+        for c, image in enumerate(row):
+            sheet[r * (size + 4):r * (size + 4) + size, c * (size + 4):c * (size + 4) + size] = image
+    return sheet
