@@ -117,6 +117,12 @@ def test_init_from_the_shipped_onnx_emotion_model_is_the_same_function():
     session = ort.InferenceSession(str(shipped))
     theirs = session.run(None, {session.get_inputs()[0].name: faces.transpose(0, 3, 1, 2)})[0]
     np.testing.assert_allclose(ours, theirs, atol=1e-5)
+    # With their statistics restored on real inputs, the batch norms keep that function, in training mode too
+    # (normalised by the batch), where identity batch norms would rescale every layer on the first step.
+    before = trunk.predict(faces, verbose=0)
+    seatbelt.restore_batch_norms(belt, faces)
+    np.testing.assert_allclose(trunk.predict(faces, verbose=0), before, atol=1e-5)
+    np.testing.assert_allclose(trunk(faces, training=True).numpy(), before, rtol=1e-3, atol=1e-4)
     with pytest.raises(DmsdError, match="a quantized model"):
         seatbelt.init_from(belt, str(ROOT / "models" / "emotion.int8.onnx"))
 

@@ -140,6 +140,25 @@ def onnx_trunk(path: Path) -> list[list[np.ndarray]]:
     return out
 
 
+def restore_batch_norms(model, samples: np.ndarray) -> None:
+    """Give the identity batch norms of an ONNX start the statistics of their inputs on our data, keeping the same
+    function: mean and variance measured, gamma = sqrt(variance + epsilon), beta = mean + the folded bias. In
+    training, a batch norm normalises by its batch: with gamma 1 and beta the folded bias, it would not give back
+    the convolution's own scale and offset, and the copied features would be lost on the first step."""
+    import keras
+    from keras import layers
+
+    norms = [layer for layer in model.layers if isinstance(layer, layers.BatchNormalization)]
+    convs = [layer for layer in model.layers if isinstance(layer, layers.Conv2D)]
+    probe = keras.Model(model.inputs, [conv.output for conv in convs])
+    outputs = probe.predict(samples, verbose=0, batch_size=128)
+    for norm, output in zip(norms, outputs, strict=True):
+        mean = output.mean(axis=(0, 1, 2))
+        variance = output.var(axis=(0, 1, 2))
+        _, bias, _, _ = norm.get_weights()
+        norm.set_weights([np.sqrt(variance + norm.epsilon), mean + bias, mean, variance])
+
+
 def freeze_stages(model, stages: int) -> int:
     """Keep the convolutions and batch norms of the first `stages` stages as they are (batch norm then runs in
     inference mode); returns how many layers were frozen."""
@@ -266,13 +285,17 @@ def split_regions(data: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return x, train, valid
 
 
-def compiled_model(args: argparse.Namespace, training_regions: int):
-    """The belt network, started from --init-from with --freeze-stages kept, Adam on a cosine schedule."""
+def compiled_model(args: argparse.Namespace, training_regions: int, samples: np.ndarray | None = None):
+    """The belt network, started from --init-from with --freeze-stages kept, Adam on a cosine schedule.
+
+    samples: training inputs, for the batch norms of an ONNX start (see `restore_batch_norms`)."""
     import keras
 
     model = build_model(args.width, args.size)
     if args.init_from:
         log.info("initialised %d layers from %s", init_from(model, args.init_from), args.init_from)
+        if args.init_from.endswith(".onnx") and samples is not None:
+            restore_batch_norms(model, samples)
         log.info("froze %d layers (%d stages)", freeze_stages(model, args.freeze_stages), args.freeze_stages)
     model.compile(optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(
                       args.lr, args.epochs * int(np.ceil(training_regions / args.batch)))),
@@ -314,7 +337,8 @@ def run(args: argparse.Namespace) -> dict:
                 .shuffle(len(x_train), seed=args.seed)
                 .batch(args.batch).map(lambda a, b: (augment(a, training=True), b)).prefetch(2))
     valid_ds = tf.data.Dataset.from_tensor_slices((x[valid], y[valid])).batch(256)
-    model = compiled_model(args, len(x_train))
+    probe = np.random.default_rng(args.seed).permutation(len(x_train))[:512]  # for an ONNX start's batch norms
+    model = compiled_model(args, len(x_train), x_train[probe])
     started = time.time()
     monitor = {"balanced": "val_balanced_accuracy", "accuracy": "val_accuracy", "last": None}[args.select]
     model.fit(train_ds, validation_data=valid_ds, epochs=args.epochs, class_weight=weights, verbose=2,
