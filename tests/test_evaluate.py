@@ -17,10 +17,11 @@ PERSON_CROPS = SHARED / "seatbelt" / "person_crops"
 # made (INT8 re-quantized with 7-bit weights since: see convert/quantize.py); this floor is a regression guard
 # with margin, not the measurement (that is all of PublicTest, in the card).
 EMOTION_FLOOR = 0.60
-# The shipped seatbelt model, through the whole pipeline, when it was made (INT8 and FP32 alike): 77.97% on the 59
-# person_crops valid images with a face and chest region (not-worn recall 78%), and 83.89% of the belted clip's
-# frames seen as worn. Floors with margin, as above; the model card has the measurement.
-SEATBELT_FLOORS = {"crops_accuracy": 0.70, "crops_not_worn_recall": 0.60, "clip_worn": 0.75}
+# The shipped seatbelt model (INT8), through the whole pipeline with today's still-image search: faces found in
+# 84% of person_crops' valid images, 70.79% right on the 89 scored (not-worn recall 60.5%), and 83.33% of the
+# belted clip's frames seen as worn. (With the frontal search alone it scored 75.0% on 60 easier images.) Floors
+# with margin, as above: one image is 1.1 points; the model card has the measurement.
+SEATBELT_FLOORS = {"crops_faces": 0.80, "crops_accuracy": 0.65, "crops_not_worn_recall": 0.55, "clip_worn": 0.75}
 
 
 @pytest.fixture(scope="module")
@@ -138,7 +139,8 @@ def test_shipped_seatbelt_model_above_its_floors(tmp_path):
         f"{PERSON_CROPS / row['path']},{row['label']}\n" for row in valid))
     crops = json.loads(run_dmsd("evaluate", "--task", "seatbelt", "--data", str(tmp_path / "labels.csv"),
                                 "--json").stdout)
-    assert crops["images"] == 125 and crops["n"] >= 50
+    assert crops["images"] == 125 and crops["n"] >= 80
+    assert crops["face_share"] >= SEATBELT_FLOORS["crops_faces"]
     assert crops["accuracy"] >= SEATBELT_FLOORS["crops_accuracy"]
     assert crops["per_class"]["not_worn"]["recall"] >= SEATBELT_FLOORS["crops_not_worn_recall"]
     clip = json.loads(run_dmsd("evaluate", "--task", "seatbelt", "--data", str(CLIP), "--label", "worn",
