@@ -14,10 +14,9 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-from dmsd.commands.evaluate import evaluate_seatbelt, evaluate_seatbelt_video, seatbelt_analyzer
+from dmsd.commands.evaluate import evaluate_seatbelt, evaluate_seatbelt_video, file_frames, seatbelt_analyzer
 from dmsd.config import Config, load_config
 from dmsd.driver.state import DriverStateTracker
-from dmsd.frames.sources import EndOfSource, VideoFileSource
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data"
@@ -38,19 +37,10 @@ def clip_events(config: Config, model: str) -> list[str]:
     """The seatbelt events the daemon's state tracker raises over the clip, as the daemon would."""
     analyzer = seatbelt_analyzer(config, model, video=True)
     tracker = DriverStateTracker(config.state, config.alertness)
-    source = VideoFileSource(str(CLIP), replace(config.source, uri=str(CLIP), realtime=False, loop=False))
-    source.open()
     events = []
-    try:
-        while True:
-            try:
-                frame = source.read(1.0)
-            except EndOfSource:
-                break
-            events += [e.type for e in tracker.update(analyzer.analyze(frame.image, frame.name, frame.ts))
-                       if e.type.startswith("seatbelt_")]
-    finally:
-        source.close()
+    for frame in file_frames(config, str(CLIP)):
+        events += [e.type for e in tracker.update(analyzer.analyze(frame.image, frame.name, frame.ts))
+                   if e.type.startswith("seatbelt_")]
     return events
 
 

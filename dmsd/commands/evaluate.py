@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -25,7 +26,7 @@ import numpy as np
 from dmsd.config import Config
 from dmsd.errors import DmsdError
 from dmsd.frames.images import read_image
-from dmsd.frames.sources import EndOfSource, VideoFileSource
+from dmsd.frames.sources import EndOfSource, Frame, VideoFileSource
 from dmsd.labels import EMOTION_LABELS, SEATBELT_LABELS
 from dmsd.offline.datasets import USAGES, load_fer2013, load_labeled_images
 from dmsd.offline.metrics import classification_report
@@ -120,20 +121,25 @@ def evaluate_seatbelt(config: Config, data: str, model_path: str | None) -> dict
     return tally.report(model=str(analyzer.seatbelt.path), data=str(data))
 
 
-def evaluate_seatbelt_video(config: Config, data: str, model_path: str | None, label: str) -> dict:
-    analyzer = seatbelt_analyzer(config, model_path, video=True)
+def file_frames(config: Config, data: str) -> Iterator[Frame]:
+    """Every frame of a video file, as fast as it decodes."""
     source = VideoFileSource(data, replace(config.source, uri=data, realtime=False, loop=False))
     source.open()
-    tally = SeatbeltTally()
     try:
         while True:
             try:
-                frame = source.read(1.0)
+                yield source.read(1.0)
             except EndOfSource:
-                break
-            tally.add(analyzer.analyze(frame.image, frame.name, frame.ts), label)
+                return
     finally:
         source.close()
+
+
+def evaluate_seatbelt_video(config: Config, data: str, model_path: str | None, label: str) -> dict:
+    analyzer = seatbelt_analyzer(config, model_path, video=True)
+    tally = SeatbeltTally()
+    for frame in file_frames(config, data):
+        tally.add(analyzer.analyze(frame.image, frame.name, frame.ts), label)
     return tally.report(model=str(analyzer.seatbelt.path), data=str(data), label=label)
 
 
