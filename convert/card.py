@@ -179,6 +179,16 @@ def imbalance_section(runs: list[Path]) -> str:
     return "\n".join(lines)
 
 
+def valid_labels(crops: Path, folder: Path) -> Path:
+    """person_crops' valid rows as a labels file of their own in `folder` (absolute paths: it lies elsewhere)."""
+    crops = crops.resolve()
+    with open(crops / "labels.csv", newline="", encoding="utf-8") as handle:
+        rows = [row for row in csv.DictReader(handle) if row["split"] == "valid"]
+    path = folder / "labels.csv"
+    path.write_text("path,label\n" + "".join(f"{crops / r['path']},{r['label']}\n" for r in rows))
+    return path
+
+
 def seatbelt_targets(models: Path, data: Path) -> dict:
     """The issue's two targets, measured through the daemon's own pipeline (`dmsd evaluate`'s code), per precision:
     accuracy on person_crops' valid split where a face is found, and the belted clip's frames seen as worn."""
@@ -187,15 +197,11 @@ def seatbelt_targets(models: Path, data: Path) -> dict:
     from dmsd.commands.evaluate import evaluate_seatbelt, evaluate_seatbelt_video
     from dmsd.config import Config
 
-    crops = (data / "seatbelt" / "person_crops").resolve()  # the labels file is written elsewhere
-    with open(crops / "labels.csv", newline="", encoding="utf-8") as handle:
-        rows = [row for row in csv.DictReader(handle) if row["split"] == "valid"]
     config = Config()
     config = replace(config, models=replace(config.models, intra_op_threads=1))
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
-        valid = Path(tmp) / "labels.csv"
-        valid.write_text("path,label\n" + "".join(f"{crops / r['path']},{r['label']}\n" for r in rows))
+        valid = valid_labels(data / "seatbelt" / "person_crops", Path(tmp))
         for precision in ("fp32", "int8"):
             model = str(models / f"seatbelt.{precision}.onnx")
             results[precision] = {

@@ -8,12 +8,12 @@ and the `seatbelt_unfastened` events the daemon's state tracker raises on the cl
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import tempfile
 from dataclasses import replace
 from pathlib import Path
 
+from convert.card import valid_labels
 from dmsd.commands.evaluate import evaluate_seatbelt, evaluate_seatbelt_video, file_frames, seatbelt_analyzer
 from dmsd.config import Config, load_config
 from dmsd.driver.state import DriverStateTracker
@@ -22,15 +22,6 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data"
 CROPS = DATA / "seatbelt" / "person_crops"
 CLIP = DATA / "driver_video" / "incabin_belted_driver.mp4"
-
-
-def valid_labels(folder: Path) -> Path:
-    """person_crops' valid rows as a labels file of their own (absolute paths)."""
-    with open(CROPS / "labels.csv", newline="", encoding="utf-8") as handle:
-        rows = [row for row in csv.DictReader(handle) if row["split"] == "valid"]
-    path = folder / "labels.csv"
-    path.write_text("path,label\n" + "".join(f"{(CROPS / r['path']).resolve()},{r['label']}\n" for r in rows))
-    return path
 
 
 def clip_events(config: Config, model: str) -> list[str]:
@@ -62,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     results = []
     with tempfile.TemporaryDirectory() as tmp:
-        labels = valid_labels(Path(tmp))
+        labels = valid_labels(CROPS, Path(tmp))
         for config_path in args.config or [None]:
             config = load_config(Path(config_path)) if config_path else Config()
             config = replace(config, models=replace(config.models, intra_op_threads=1))

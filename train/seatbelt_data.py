@@ -26,8 +26,8 @@ from dmsd.config import ChestConfig, DetectorConfig
 from dmsd.labels import SEATBELT_LABELS
 from dmsd.offline.datasets import load_labeled_images
 from dmsd.vision.detectors import make_detector
-from dmsd.vision.detectors.haar import HaarFaceDetector
-from dmsd.vision.face_stage import SearchEveryFrame, make_face_stage
+from dmsd.vision.detectors.base import FaceDetector
+from dmsd.vision.face_stage import PROFILE_CASCADE, FaceStage, both_ways, make_face_stage
 from dmsd.vision.geometry import Box, chest_region, neck_aligned
 from dmsd.vision.landmarks import LandmarkModel
 
@@ -129,18 +129,15 @@ def person_box_region(width: int, height: int) -> Box:
     return Box(round(x0 * width), round(y0 * height), round((x1 - x0) * width), round((y1 - y0) * height))
 
 
-def find_face(image: np.ndarray, frontal: SearchEveryFrame, profile: SearchEveryFrame | None
-              ) -> tuple[Box | None, str]:
-    """The daemon's still-image search (`--once`); then, for training only, a profile cascade both ways round."""
+def find_face(image: np.ndarray, frontal: FaceStage, profile: FaceDetector | None) -> tuple[Box | None, str]:
+    """The daemon's still-image search (`--once`); then, for training only, a profile cascade both ways round
+    (which adds nothing while `detector.still_profile` is on: the still search runs that cascade itself)."""
     face = frontal.find(image)
     if face is not None or profile is None:
         return face, "frontal"
-    width = image.shape[1]
-    face = profile.find(image)
-    mirrored = profile.find(cv2.flip(image, 1))
-    if mirrored is not None:
-        mirrored = Box(width - mirrored.x - mirrored.w, mirrored.y, mirrored.w, mirrored.h)
-    return max((f for f in (face, mirrored) if f is not None), key=lambda f: f.area, default=None), "profile"
+    height, width = image.shape[:2]
+    found = [b for b in (f.clipped(width, height) for f in both_ways(profile, image)) if b]
+    return max(found, key=lambda f: f.area, default=None), "profile"
 
 
 def build(samples: list[Sample], detector: DetectorConfig, chest: ChestConfig, size: int,
@@ -159,8 +156,7 @@ def build(samples: list[Sample], detector: DetectorConfig, chest: ChestConfig, s
     the chest lies in such crops (PERSON_BOX_CHEST).
     """
     face_finder = make_face_stage(make_detector(detector), detector, video=False)
-    profile = (SearchEveryFrame(HaarFaceDetector(replace(detector, cascade="haarcascade_profileface.xml")))
-               if profile_fallback else None)
+    profile = make_detector(replace(detector, type="haar", cascade=PROFILE_CASCADE)) if profile_fallback else None
     regions, labels, splits, sources, groups = [], [], [], [], []
     belt_index, belt_box = [], []  # the marked belts inside the regions: which region, and where
     report: dict[str, dict] = {}

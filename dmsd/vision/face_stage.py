@@ -69,15 +69,21 @@ class SearchEveryFrame(FaceStage):
             faces = [Box(round(f.x / aspect), f.y, round(f.w / aspect), f.h) for f in self.detector.detect(squeezed)]
             if faces:
                 break
-        if not faces and self.profile is not None:  # the profile cascade knows one side: look at both
-            mirrored = self.profile.detect(cv2.flip(grey, 1))
-            faces = self.profile.detect(grey) + [Box(width - f.x - f.w, f.y, f.w, f.h) for f in mirrored]
+        if not faces and self.profile is not None:
+            faces = both_ways(self.profile, grey)
         faces = [b for b in (f.clipped(width, height) for f in faces) if b]
         ranked = []
         while faces:  # the seat rule's order: its pick, then its pick among the rest
             ranked.append(pick_driver(faces, width, self.seat_side))
             faces.remove(ranked[-1])
         return ranked
+
+
+def both_ways(detector: FaceDetector, grey: np.ndarray) -> list[Box]:
+    """Faces in the image and in its mirror image (mapped back): the profile cascade knows one side only."""
+    width = grey.shape[1]
+    mirrored = detector.detect(cv2.flip(grey, 1))
+    return detector.detect(grey) + [Box(width - f.x - f.w, f.y, f.w, f.h) for f in mirrored]
 
 
 class DriverTracker(FaceStage):
