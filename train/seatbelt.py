@@ -22,11 +22,10 @@ from dmsd.errors import DmsdError
 from dmsd.labels import SEATBELT_LABELS
 from dmsd.vision.geometry import Box
 from train import record, seatbelt_data
+from train.seatbelt_synth import KINDS as SYNTH_KINDS
 
 log = logging.getLogger(__name__)
 SIZE = 64  # default input side; --size changes it (the model's metadata tells the runtime)
-# Each kind of synthesized region and the label it carries (train/seatbelt_synth.py).
-SYNTH_KINDS = {"belt_removed": "not_worn", "band_painted_out": "worn", "belt_drawn": "worn", "strap_drawn": "not_worn"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -43,7 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--profile-fallback", action="store_true",
-                        help="where no frontal face is found, try the profile cascade (training data only)")
+                        help="where no frontal face is found, try the profile cascade (training data only; adds "
+                             "nothing while detector.still_profile is on, as by default: the still search runs it)")
     parser.add_argument("--person-box-fallback", action="store_true",
                         help="where no face is found in a one-person training crop, take the region where chests lie "
                              "in such crops (training data only)")
@@ -236,15 +236,20 @@ def check_arguments(args: argparse.Namespace) -> None:
         raise DmsdError(f"--freeze-stages {args.freeze_stages}: allowed 0 to 4 (the network has 4 stages)")
     if args.synthesize < 0:
         raise DmsdError(f"--synthesize {args.synthesize}: allowed 0 (none) or more regions per kind")
-    kinds = [k for k in args.synth_kinds.split(",") if k]
+    kinds = synth_kinds(args)
     unknown = [k for k in kinds if k not in SYNTH_KINDS]
     if unknown:
         raise DmsdError(f"--synth-kinds: {', '.join(unknown)} not allowed (allowed: {', '.join(SYNTH_KINDS)})")
     if args.synthesize and len({SYNTH_KINDS[k] for k in kinds}) < 2:
-        raise DmsdError(f"--synth-kinds {args.synth_kinds}: every synthesized region would be "
-                        f"{SYNTH_KINDS[kinds[0]] if kinds else 'nothing'}; the mix must make both classes")
+        made = SEATBELT_LABELS[SYNTH_KINDS[kinds[0]]] if kinds else "nothing"
+        raise DmsdError(f"--synth-kinds {args.synth_kinds}: every synthesized region would be {made}; the mix must "
+                        f"make both classes")
     if not 16 <= args.size <= 256:  # four 2x poolings need at least 16 pixels; beyond 256 is not a small CNN
         raise DmsdError(f"--size {args.size}: allowed 16 to 256 pixels")
+
+
+def synth_kinds(args: argparse.Namespace) -> list[str]:
+    return [kind for kind in args.synth_kinds.split(",") if kind]
 
 
 def synthesized(args: argparse.Namespace, data: dict, train: np.ndarray, out: Path
@@ -267,7 +272,7 @@ def synthesized(args: argparse.Namespace, data: dict, train: np.ndarray, out: Pa
     belted = [(data["x"][i], found) for i, found in boxes.items()]
     images, labels, kinds = seatbelt_synth.synthesize(data["x"][train], data["y"][train], belted, args.synthesize,
                                                       rng)
-    keep = np.isin(kinds, [k for k in args.synth_kinds.split(",") if k])
+    keep = np.isin(kinds, synth_kinds(args))
     images, labels, kinds = images[keep], labels[keep], kinds[keep]
     cv2.imwrite(str(out / "synthesized.png"),
                 seatbelt_synth.contact_sheet(data["x"][train], data["y"][train], images, kinds))

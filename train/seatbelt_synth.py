@@ -23,7 +23,9 @@ import numpy as np
 
 from dmsd.vision.geometry import Box
 
-NOT_WORN, WORN = 0, 1
+NOT_WORN, WORN = 0, 1  # indices into dmsd.labels.SEATBELT_LABELS
+# Each kind of synthesized region and the class it carries.
+KINDS = {"belt_removed": NOT_WORN, "band_painted_out": WORN, "belt_drawn": WORN, "strap_drawn": NOT_WORN}
 
 
 def belt_direction(grey: np.ndarray, box: Box) -> int:
@@ -121,23 +123,23 @@ def synthesize(regions: np.ndarray, labels: np.ndarray, belted_regions: list[tup
     size = regions.shape[1]
     images, classes, kinds = [], [], []
 
-    def add(image: np.ndarray, label: int, kind: str) -> None:
+    def add(image: np.ndarray, kind: str) -> None:
         images.append(cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA) if image.shape[0] != size
                       else image)
-        classes.append(label)
+        classes.append(KINDS[kind])
         kinds.append(kind)
 
     for i in range(count):
         grey, belts = belted_regions[i % len(belted_regions)]
-        add(remove_belt(grey, belts, rng), NOT_WORN, "belt_removed")
-        add(paint_out_elsewhere(grey, belts, rng), WORN, "band_painted_out")
+        add(remove_belt(grey, belts, rng), "belt_removed")
+        add(paint_out_elsewhere(grey, belts, rng), "band_painted_out")
         base = unbelted[rng.integers(len(unbelted))]
         infrared = rng.random() < 0.5
         side = rng.choice([-1.0, 1.0])  # the driver's outer shoulder is left or right in the picture
-        add(draw_band(base, side * rng.uniform(35, 65), rng, infrared), WORN, "belt_drawn")
+        add(draw_band(base, side * rng.uniform(35, 65), rng, infrared), "belt_drawn")
         base = unbelted[rng.integers(len(unbelted))]
         upright = rng.choice([rng.uniform(-12, 12), 90 + rng.uniform(-12, 12)])
-        add(draw_band(base, upright, rng, infrared), NOT_WORN, "strap_drawn")
+        add(draw_band(base, upright, rng, infrared), "strap_drawn")
     return np.stack(images), np.array(classes, np.int64), np.array(kinds)
 
 
@@ -145,8 +147,7 @@ def contact_sheet(real: np.ndarray, real_labels: np.ndarray, synth: np.ndarray, 
                   per_row: int = 12) -> np.ndarray:
     """A PNG-ready grid: a row of real not-worn, real worn, then a row per kind of edit."""
     rows = [real[real_labels == NOT_WORN][:per_row], real[real_labels == WORN][:per_row]]
-    rows += [synth[kinds == kind][:per_row] for kind in ("belt_removed", "band_painted_out", "belt_drawn",
-                                                         "strap_drawn")]
+    rows += [synth[kinds == kind][:per_row] for kind in KINDS]
     size = real.shape[1]
     sheet = np.full((len(rows) * (size + 4), per_row * (size + 4)), 255, np.uint8)
     for r, row in enumerate(rows):
