@@ -70,8 +70,9 @@ class DetectorConfig:
     track_hold_frames: int = _opt(5, low=1, high=1000)
     scan_slices: int = _opt(8, low=1, high=30)
     threads: int = _opt(1, low=1, high=256)
-    still_aspects: list[float] = _opt([0.75, 1.33], doc="stills only: where no face is found, search copies "
-                                                        "squeezed to these shares of the width (stretched photos)")
+    still_aspects: list[float] = _opt([0.75, 1.33], low=0.25, high=4.0,
+                                      doc="stills only: where no face is found, search copies squeezed to these "
+                                          "shares of the width (stretched photos)")
     still_profile: bool = _opt(True, doc="stills only: then the profile cascade, both ways round (turned heads)")
 
 
@@ -321,9 +322,6 @@ def check(config: Config) -> None:
         if not topic.strip("/") or any(c in topic for c in "+#\0") or topic.startswith("/") or "//" in topic:
             raise DmsdError(f"{key}: {topic!r} is not a usable MQTT topic prefix (allowed: non-empty levels joined "
                             f"by '/', without '+', '#' or a leading '/')")
-    for i, aspect in enumerate(config.detector.still_aspects):
-        if not 0.25 <= aspect <= 4.0:
-            raise DmsdError(f"detector.still_aspects[{i}]: {aspect} is out of range (0.25..4.0)")
     url = config.homeassistant.support_url
     if url is not None and not url.startswith(("http://", "https://")):
         raise DmsdError(f"homeassistant.support_url: {url!r} is not allowed (allowed: an http:// or https:// URL, "
@@ -358,7 +356,8 @@ def _convert(hint: object, value: object, name: str, meta: Mapping[str, object])
     if typing.get_origin(hint) is list:
         if not isinstance(value, list):
             raise DmsdError(f"{name}: expected a list, got {_kind(value)}")
-        return [_convert(typing.get_args(hint)[0], item, f"{name}[{i}]", {}) for i, item in enumerate(value)]
+        # Each item is checked against the key's own range and choices.
+        return [_convert(typing.get_args(hint)[0], item, f"{name}[{i}]", meta) for i, item in enumerate(value)]
     if hint is bool:
         if not isinstance(value, bool):
             raise DmsdError(f"{name}: expected true or false, got {_kind(value)}")

@@ -51,6 +51,7 @@ def test_every_default_key_is_documented_in_config_yaml():
     ("vehicle:\n  not_forward_gears: P\n", "vehicle.not_forward_gears: expected a list, got str 'P'"),
     ("vehicle:\n  not_forward_gears: [P, [R]]\n", "vehicle.not_forward_gears[1]: expected text, got list"),
     ("vehicle:\n  max_age_s: 0\n", "vehicle.max_age_s: 0.0 is out of range (0.1..3600)"),
+    ("detector:\n  still_aspects: [0.75, 5]\n", "detector.still_aspects[1]: 5.0 is out of range (0.25..4.0)"),
 ])
 def test_bad_values_name_the_key(tmp_path, text, message):
     path = write_config(tmp_path / "bad.yaml", text)
