@@ -89,9 +89,10 @@ def init_from(model, path: str) -> int:
     """Copy the convolution and batch-norm weights of the model at `path`, layer by layer in order; returns how
     many layers were copied. The two must share the convolutional trunk (the emotion net's plain_lean shape).
 
-    `path` is a Keras file (an emotion run's best.keras) or the shipped FP32 ONNX model (models/emotion.fp32.onnx),
+    `path` is a Keras file (an emotion run's best.keras) or a shipped FP32 ONNX model (models/emotion.fp32.onnx),
     whose convolutions have their batch norm folded in: each comes back as its convolution and an identity batch
-    norm carrying the folded bias, the same function."""
+    norm carrying the folded bias, the same function. A seatbelt model (models/seatbelt.fp32.onnx, or a seatbelt
+    run's best.keras) also gives its classifier, so training goes on from that model: a fine-tune."""
     import keras
     from keras import layers
 
@@ -111,7 +112,37 @@ def init_from(model, path: str) -> int:
                         f"({len(weights)} vs {len(target)} layers; the same --width as its run?)")
     for values, dst in zip(weights, target, strict=True):
         dst.set_weights(values)
+    head = model.get_layer("probs")
+    found = onnx_head(path) if path.suffix == ".onnx" else keras_head(path)
+    if found is not None and [w.shape for w in found] == [w.shape for w in head.get_weights()]:
+        head.set_weights(found)
+        return len(target) + 1
     return len(target)
+
+
+def keras_head(path: Path) -> list[np.ndarray] | None:
+    import keras
+
+    dense = [layer for layer in keras.models.load_model(path, compile=False).layers
+             if isinstance(layer, keras.layers.Dense)]
+    return dense[-1].get_weights() if dense else None
+
+
+def onnx_head(path: Path) -> list[np.ndarray] | None:
+    """The last MatMul's weights and the Add after it (tf2onnx's export of a Dense layer), or None."""
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(path)).graph
+    initializers = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    matmuls = [n for n in graph.node if n.op_type == "MatMul" and n.input[1] in initializers]
+    if not matmuls:
+        return None
+    kernel = initializers[matmuls[-1].input[1]]
+    adds = [n for n in graph.node if n.op_type == "Add" and matmuls[-1].output[0] in n.input]
+    bias = next((initializers[i] for n in adds for i in n.input if i in initializers),
+                np.zeros(kernel.shape[1], np.float32))
+    return [kernel.astype(np.float32), bias.astype(np.float32)]
 
 
 def onnx_trunk(path: Path) -> list[list[np.ndarray]]:

@@ -10,6 +10,14 @@ of photo. So each class is also made from the other, and every kind of edit is a
                     shade (dark or light, as under infrared), weave texture, soft edges and a shadow -> worn
   strap drawn       the same kind of band, but upright or level (a zip, a bag's edge, an arm), on a not-worn
                     region                                                                   -> not_worn
+  belt pasted       a real marked belt cut from an incabin_belt_boxes region along its diagonal and laid on a
+                    not-worn region's shoulder-to-hip diagonal: real webbing, folds and light, with feathered
+                    edges, its shade varied, sometimes cut short where an arm or the region's edge would hide it
+                                                                                             -> worn
+  strap pasted      the same real belt laid upright or level on a not-worn region            -> not_worn
+
+The pasted kinds came after the drawn ones looked too clean on the contact sheet; they draw from the random
+generator after the first four, so a run asking for those four makes the same regions as before.
 
 So "was inpainted" and "has a drawn band" predict nothing; only a band on the shoulder-to-hip diagonal does.
 """
@@ -25,7 +33,8 @@ from dmsd.vision.geometry import Box
 
 NOT_WORN, WORN = 0, 1  # indices into dmsd.labels.SEATBELT_LABELS
 # Each kind of synthesized region and the class it carries.
-KINDS = {"belt_removed": NOT_WORN, "band_painted_out": WORN, "belt_drawn": WORN, "strap_drawn": NOT_WORN}
+KINDS = {"belt_removed": NOT_WORN, "band_painted_out": WORN, "belt_drawn": WORN, "strap_drawn": NOT_WORN,
+         "belt_pasted": WORN, "strap_pasted": NOT_WORN}
 
 
 def belt_direction(grey: np.ndarray, box: Box) -> int:
@@ -55,14 +64,21 @@ def paint_out(grey: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return cv2.inpaint(grey, grown, 5, cv2.INPAINT_TELEA)
 
 
+def belt_line(grey: np.ndarray, box: Box) -> tuple[tuple[float, float], tuple[float, float], float]:
+    """Where the belt in a marked box runs: its centre line (top end first, along the box's diagonal that
+    `belt_direction` picks) and the width of a band that covers it (a belt fills a thin box's short side and
+    about a third of a squarer one's)."""
+    x0, x1 = (box.x, box.x + box.w) if belt_direction(grey, box) > 0 else (box.x + box.w, box.x)
+    width = max(4.0, 0.35 * min(box.w, box.h), 0.08 * max(box.w, box.h))
+    return (float(x0), float(box.y)), (float(x1), float(box.y + box.h)), width
+
+
 def remove_belt(grey: np.ndarray, belts: list[Box], rng: np.random.Generator) -> np.ndarray:
     """The image with each marked belt painted out along its diagonal (the box is a belt's bounding box)."""
     out = grey
     for box in belts:
-        direction = belt_direction(out, box)
-        x0, x1 = (box.x, box.x + box.w) if direction > 0 else (box.x + box.w, box.x)
-        width = max(4.0, 0.35 * min(box.w, box.h), 0.08 * max(box.w, box.h)) * rng.uniform(1.0, 1.3)
-        out = paint_out(out, band_mask(out.shape, (x0, box.y), (x1, box.y + box.h), width))
+        start, end, width = belt_line(out, box)
+        out = paint_out(out, band_mask(out.shape, start, end, width * rng.uniform(1.0, 1.3)))
     return out
 
 
@@ -108,6 +124,46 @@ def draw_band(region: np.ndarray, angle_deg: float, rng: np.random.Generator, in
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
+def paste_belt(region: np.ndarray, source: np.ndarray, belt: Box, angle_deg: float, rng: np.random.Generator
+               ) -> np.ndarray:
+    """The real belt marked by `belt` in `source`, cut along its centre line and laid across `region` at
+    `angle_deg` (0: level; 45: top-left to bottom-right) through a point near the centre: scaled to a belt's
+    width there, feathered edges, shade varied, and in a third of cases cut short (an arm or a fold hides the
+    rest)."""
+    size = region.shape[0]
+    (sx0, sy0), (sx1, sy1), source_width = belt_line(source, belt)
+    angle = math.radians(angle_deg)
+    direction = np.array([math.cos(angle), math.sin(angle)])
+    normal = np.array([-direction[1], direction[0]])
+    centre = np.array([size / 2, size / 2]) + rng.uniform(-0.15, 0.15, 2) * size
+    length = rng.uniform(0.9, 1.5) * size  # a strap crosses the whole region, or nearly
+    width = rng.uniform(0.10, 0.22) * size
+    q0, q1 = centre - direction * length / 2, centre + direction * length / 2
+    # The source belt's top end goes to the band's start; its side to the band's side, so the weave keeps its
+    # orientation. Three point pairs fix the affine map.
+    p0, p1 = np.array([sx0, sy0]), np.array([sx1, sy1])
+    along = (p1 - p0) / max(np.linalg.norm(p1 - p0), 1e-6)
+    side = np.array([-along[1], along[0]])
+    src = np.float32([p0, p1, p0 + side * source_width / 2])
+    dst = np.float32([q0, q1, q0 + normal * width / 2])
+    matrix = cv2.getAffineTransform(src, dst)
+    belt_pixels = cv2.warpAffine(source.astype(np.float32), matrix, (size, size), flags=cv2.INTER_LINEAR,
+                                 borderMode=cv2.BORDER_REFLECT)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    across = (xx - centre[0]) * normal[0] + (yy - centre[1]) * normal[1]
+    position = (xx - q0[0]) * direction[0] + (yy - q0[1]) * direction[1]
+    softness = rng.uniform(0.6, 2.0)
+    alpha = np.clip((width / 2 - np.abs(across)) / softness + 0.5, 0, 1)
+    alpha *= np.clip(position / softness, 0, 1) * np.clip((length - position) / softness, 0, 1)
+    if rng.random() < 0.33:  # hidden past a point along it
+        cut = rng.uniform(0.35, 0.8) * length
+        alpha *= np.clip((cut - position) / (2 * softness), 0, 1) if rng.random() < 0.5 else \
+            np.clip((position - (length - cut)) / (2 * softness), 0, 1)
+    belt_pixels = belt_pixels * rng.uniform(0.75, 1.25) + rng.uniform(-25, 25)
+    out = region.astype(np.float32) * (1 - alpha) + belt_pixels * alpha
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
 def synthesize(regions: np.ndarray, labels: np.ndarray, belted_regions: list[tuple[np.ndarray, list[Box]]],
                count: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """`count` synthesized regions per kind of edit: (images, labels, kinds).
@@ -140,6 +196,19 @@ def synthesize(regions: np.ndarray, labels: np.ndarray, belted_regions: list[tup
         base = unbelted[rng.integers(len(unbelted))]
         upright = rng.choice([rng.uniform(-12, 12), 90 + rng.uniform(-12, 12)])
         add(draw_band(base, upright, rng, infrared), "strap_drawn")
+    # Belts long enough to lay across a region (a corner's worth of belt stretched over the chest looks like
+    # nothing); the pasted kinds draw after the first four so their regions stay as they were.
+    long_belts = [(grey, box) for grey, belts in belted_regions for box in belts
+                  if max(box.w, box.h) >= 0.3 * grey.shape[0]] or \
+        [(grey, box) for grey, belts in belted_regions for box in belts]
+    for _ in range(count):
+        grey, box = long_belts[rng.integers(len(long_belts))]
+        side = rng.choice([-1.0, 1.0])
+        add(paste_belt(unbelted[rng.integers(len(unbelted))], grey, box, side * rng.uniform(35, 65), rng),
+            "belt_pasted")
+        grey, box = long_belts[rng.integers(len(long_belts))]
+        upright = rng.choice([rng.uniform(-12, 12), 90 + rng.uniform(-12, 12)])
+        add(paste_belt(unbelted[rng.integers(len(unbelted))], grey, box, upright, rng), "strap_pasted")
     return np.stack(images), np.array(classes, np.int64), np.array(kinds)
 
 
