@@ -51,8 +51,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="hang the chest region from the neck where the face mesh confirms the face, as the "
                              "daemon does with chest.from_landmarks: true")
     parser.add_argument("--init-from", default=None, metavar="KERAS",
-                        help="start the convolutions from a trained model of the same shape, such as the emotion "
-                             "run's best.keras (plain_lean, same width): features learnt on 28k faces")
+                        help="start from a trained model of the same shape: the emotion model's convolutions "
+                             "(models/emotion.fp32.onnx or its run's best.keras: features learnt on 28k faces), or a "
+                             "whole seatbelt model to fine-tune (models/seatbelt.fp32.onnx, with a lower --lr)")
     parser.add_argument("--freeze-stages", type=int, default=0, metavar="N",
                         help="with --init-from: keep the first N of the 4 stages as copied (the model card measures "
                              "2: steadier on infrared frames, fewer unbelted drivers caught)")
