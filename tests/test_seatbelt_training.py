@@ -369,3 +369,8 @@ def test_synthesis_makes_both_classes_from_every_kind_of_edit(belted_regions):
                 "strap_pasted": 0}
     assert {k: set(classes[kinds == k]) for k in expected} == {k: {v} for k, v in expected.items()}
     assert (classes == 0).sum() == (classes == 1).sum()  # each class gets an inpainting, a drawing and a paste
+    # The contact sheet has a row for each real class and each kind made, no empty rows for kinds left out.
+    pasted = np.isin(kinds, ["belt_pasted", "strap_pasted"])
+    sheet = seatbelt_synth.contact_sheet(regions, labels, images[pasted], kinds[pasted])
+    assert sheet.shape[0] == 4 * (64 + 4)
+    assert (sheet[2 * 68:4 * 68, 150:] != 255).any() and (sheet[:, :150] != 255).any()  # regions, and row names

@@ -214,12 +214,18 @@ def synthesize(regions: np.ndarray, labels: np.ndarray, belted_regions: list[tup
 
 def contact_sheet(real: np.ndarray, real_labels: np.ndarray, synth: np.ndarray, kinds: np.ndarray,
                   per_row: int = 12) -> np.ndarray:
-    """A PNG-ready grid: a row of real not-worn, real worn, then a row per kind of edit."""
-    rows = [real[real_labels == NOT_WORN][:per_row], real[real_labels == WORN][:per_row]]
-    rows += [synth[kinds == kind][:per_row] for kind in KINDS]
-    size = real.shape[1]
-    sheet = np.full((len(rows) * (size + 4), per_row * (size + 4)), 255, np.uint8)
-    for r, row in enumerate(rows):
-        for c, image in enumerate(row):
-            sheet[r * (size + 4):r * (size + 4) + size, c * (size + 4):c * (size + 4) + size] = image
+    """A PNG-ready grid, each row named on its left: real not-worn, real worn, then a row per kind of edit made."""
+    from dmsd.labels import SEATBELT_LABELS
+
+    rows = [("real", NOT_WORN, real[real_labels == NOT_WORN]), ("real", WORN, real[real_labels == WORN])]
+    rows += [(kind, KINDS[kind], synth[kinds == kind]) for kind in KINDS if (kinds == kind).any()]
+    size, margin = real.shape[1], 150
+    sheet = np.full((len(rows) * (size + 4), margin + per_row * (size + 4)), 255, np.uint8)
+    for r, (name, label, images) in enumerate(rows):
+        top = r * (size + 4)
+        for line, text in enumerate((name, f"-> {SEATBELT_LABELS[label]}")):
+            cv2.putText(sheet, text, (4, top + size // 2 - 4 + 16 * line), cv2.FONT_HERSHEY_SIMPLEX, 0.45, 0, 1,
+                        cv2.LINE_AA)
+        for c, image in enumerate(images[:per_row]):
+            sheet[top:top + size, margin + c * (size + 4):margin + c * (size + 4) + size] = image
     return sheet
