@@ -374,3 +374,18 @@ def test_synthesis_makes_both_classes_from_every_kind_of_edit(belted_regions):
     sheet = seatbelt_synth.contact_sheet(regions, labels, images[pasted], kinds[pasted])
     assert sheet.shape[0] == 4 * (64 + 4)
     assert (sheet[2 * 68:4 * 68, 150:] != 255).any() and (sheet[:, :150] != 255).any()  # regions, and row names
+
+
+def test_balance_sources_splits_each_class_among_its_sources():
+    from train import seatbelt
+
+    labels = np.array([0] * 10 + [1] * 30 + [1] * 60)
+    sources = np.array(["person_crops"] * 40 + ["incabin_belt_boxes"] * 60)
+    by_class = seatbelt.sample_weights(labels, sources, "classes")
+    by_source = seatbelt.sample_weights(labels, sources, "sources")
+    for weights in (by_class, by_source):
+        assert weights.mean() == pytest.approx(1.0)
+        assert weights[labels == 0].sum() == pytest.approx(weights[labels == 1].sum())  # the classes weigh alike
+    assert by_class[10] == by_class[99]  # one weight per class
+    # The belted class's half is split between its two sources, however many regions each has.
+    assert by_source[10:40].sum() == pytest.approx(by_source[40:].sum())

@@ -66,6 +66,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "class; see train/seatbelt_synth.py); a contact sheet goes to synthesized.png")
     parser.add_argument("--synth-kinds", default=",".join(SYNTH_KINDS),
                         help=f"which edits to synthesize (default all: {', '.join(SYNTH_KINDS)})")
+    parser.add_argument("--balance", default="classes", choices=["classes", "sources"],
+                        help="weigh the two classes equally (default), or also, within each class, each source "
+                             "equally (synthesized regions count as one source): the belted class then leans less on "
+                             "incabin_belt_boxes, the one source with belts only")
     parser.add_argument("--limit", type=int, default=None, help="use only N images per source (smoke tests)")
     parser.add_argument("--seed", type=int, default=1)
 
@@ -312,6 +316,19 @@ def synthesized(args: argparse.Namespace, data: dict, train: np.ndarray, out: Pa
     return (images.astype(np.float32) / 255.0)[..., None], labels, mix
 
 
+def sample_weights(labels: np.ndarray, sources: np.ndarray, balance: str) -> np.ndarray:
+    """Per training region: "classes" gives each class half the total weight; "sources" also splits each class's
+    half equally among the sources it has regions from. The weights average 1."""
+    weights = np.zeros(len(labels), np.float32)
+    for label in np.unique(labels):
+        in_class = labels == label
+        cells = [in_class & (sources == source) for source in np.unique(sources[in_class])] \
+            if balance == "sources" else [in_class]
+        for cell in cells:
+            weights[cell] = len(labels) / (2 * len(cells) * cell.sum())
+    return weights
+
+
 def split_regions(data: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The regions as the model takes them (N x size x size x 1 in [0, 1]), and the train and valid masks."""
     x = (data["x"].astype(np.float32) / 255.0)[..., None]
@@ -366,19 +383,19 @@ def run(args: argparse.Namespace) -> dict:
         x_train, y_train = np.concatenate([x_train, synth_x]), np.concatenate([y_train, synth_y])
         log.info("synthesized training regions: %s (contact sheet: %s)", mix, out / "synthesized.png")
     record.write_config(out, args, train_regions=len(x_train), valid_regions=int(valid.sum()), synthesized=mix)
-    counts = np.bincount(y_train, minlength=2)
-    weights = {i: float(len(y_train) / (2 * max(c, 1))) for i, c in enumerate(counts)}
+    sources = np.concatenate([data["source"][train], np.full(len(x_train) - int(train.sum()), "synthesized")])
+    weights = sample_weights(y_train, sources, args.balance)
     y = keras.utils.to_categorical(data["y"], 2)
     augment = augmentation()
-    train_ds = (tf.data.Dataset.from_tensor_slices((x_train, keras.utils.to_categorical(y_train, 2)))
+    train_ds = (tf.data.Dataset.from_tensor_slices((x_train, keras.utils.to_categorical(y_train, 2), weights))
                 .shuffle(len(x_train), seed=args.seed)
-                .batch(args.batch).map(lambda a, b: (augment(a, training=True), b)).prefetch(2))
+                .batch(args.batch).map(lambda a, b, w: (augment(a, training=True), b, w)).prefetch(2))
     valid_ds = tf.data.Dataset.from_tensor_slices((x[valid], y[valid])).batch(256)
     probe = np.random.default_rng(args.seed).permutation(len(x_train))[:512]  # for an ONNX start's batch norms
     model = compiled_model(args, len(x_train), x_train[probe])
     started = time.time()
     monitor = {"balanced": "val_balanced_accuracy", "accuracy": "val_accuracy", "last": None}[args.select]
-    model.fit(train_ds, validation_data=valid_ds, epochs=args.epochs, class_weight=weights, verbose=2,
+    model.fit(train_ds, validation_data=valid_ds, epochs=args.epochs, verbose=2,
               callbacks=record.callbacks(out, monitor, validation=(x[valid], data["y"][valid])))
     metrics = record.finish_run(out, "seatbelt", SEATBELT_LABELS, record.grey_input(args.size), x[valid],
                                 data["y"][valid], x[train][:1000], started,
