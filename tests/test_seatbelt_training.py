@@ -389,3 +389,13 @@ def test_balance_sources_splits_each_class_among_its_sources():
     assert by_class[10] == by_class[99]  # one weight per class
     # The belted class's half is split between its two sources, however many regions each has.
     assert by_source[10:40].sum() == pytest.approx(by_source[40:].sum())
+
+
+def test_a_pasted_belt_keeps_its_own_steepness():
+    from dmsd.vision.geometry import Box
+    from train import seatbelt_synth
+
+    rng = np.random.default_rng(0)
+    angles = [seatbelt_synth.belt_angle(Box(0, 0, 10, 30), rng) for _ in range(50)]  # a steep belt: 71.6 degrees
+    assert 66.5 <= min(angles) and max(angles) <= 76.7
+    assert seatbelt_synth.belt_angle(Box(0, 0, 40, 5), rng) >= 25  # never laid level as a belt
