@@ -244,6 +244,7 @@ def test_nothing_to_train_on(tmp_path, capsys):
      "--synth-kinds belt_drawn,band_painted_out: every synthesized region would be worn"),
     (["--synthesize", "10", "--synth-kinds", "belt_drawn,glitter"], "--synth-kinds: glitter not allowed"),
     (["--synthesize", "-1"], "--synthesize -1: allowed 0"),
+    (["--config", "no-such-config.yaml"], "no-such-config.yaml: cannot read"),
 ])
 def test_bad_model_arguments(tmp_path, capsys, argv, message):
     from train.__main__ import main as train_main
@@ -399,3 +400,21 @@ def test_a_pasted_belt_keeps_its_own_steepness():
     angles = [seatbelt_synth.belt_angle(Box(0, 0, 10, 30), rng) for _ in range(50)]  # a steep belt: 71.6 degrees
     assert 66.5 <= min(angles) and max(angles) <= 76.7
     assert seatbelt_synth.belt_angle(Box(0, 0, 40, 5), rng) >= 25  # never laid level as a belt
+
+
+def test_regions_are_cut_with_the_given_configuration(tmp_path):
+    """--config: the trainer cuts regions with a camera's own detector settings, as its daemon would."""
+    import argparse
+
+    from train import seatbelt
+
+    parser = argparse.ArgumentParser()
+    seatbelt.add_arguments(parser)
+    frontal = tmp_path / "frontal.yaml"
+    frontal.write_text("detector:\n  still_aspects: []\n  still_profile: false\n")
+    found = {}
+    for name, extra in (("defaults", []), ("frontal", ["--config", str(frontal)])):
+        args = parser.parse_args(["--sources", "person_crops", "--limit", "40", *extra])
+        (tmp_path / name).mkdir()
+        found[name] = seatbelt.load_regions(args, tmp_path / name)["report"]["person_crops"]["face"]
+    assert found["frontal"] < found["defaults"]  # the squeezed copies and the profile cascade find more

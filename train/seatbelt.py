@@ -13,11 +13,12 @@ import argparse
 import json
 import logging
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from dmsd.config import ChestConfig, DetectorConfig
+from dmsd.config import load_config
 from dmsd.errors import DmsdError
 from dmsd.labels import SEATBELT_LABELS
 from dmsd.vision.geometry import Box
@@ -47,6 +48,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--person-box-fallback", action="store_true",
                         help="where no face is found in a one-person training crop, take the region where chests lie "
                              "in such crops (training data only)")
+    parser.add_argument("--config", default=None, metavar="PATH",
+                        help="cut regions with this daemon configuration's detector.*, chest.* and landmarks.* (the "
+                             "camera's own settings); default: the built-in defaults, as the daemon's")
     parser.add_argument("--chest-from-landmarks", action="store_true",
                         help="hang the chest region from the neck where the face mesh confirms the face, as the "
                              "daemon does with chest.from_landmarks: true")
@@ -250,15 +254,15 @@ def load_regions(args: argparse.Namespace, out: Path) -> dict:
         if args.limit:  # both classes and both splits, spread over the source
             found = found[:: max(1, len(found) // args.limit)][: args.limit]
         samples += found
+    config = load_config(Path(args.config) if args.config else None)
+    chest = replace(config.chest, from_landmarks=config.chest.from_landmarks or args.chest_from_landmarks)
     landmarks = None
-    if args.chest_from_landmarks:
-        from dmsd.config import Config
+    if chest.from_landmarks and config.landmarks.enabled:  # the daemon runs no mesh with landmarks off
         from dmsd.vision.landmarks import LandmarkModel
 
-        config = Config()
         landmarks = LandmarkModel(config.landmarks.resolve(config.models), 1)
-    data = seatbelt_data.build(samples, DetectorConfig(), ChestConfig(from_landmarks=args.chest_from_landmarks),
-                               args.size, args.profile_fallback, args.person_box_fallback, landmarks)
+    data = seatbelt_data.build(samples, config.detector, chest, args.size, args.profile_fallback,
+                               args.person_box_fallback, landmarks)
     np.savez_compressed(cache, **{k: v for k, v in data.items() if k != "report"})
     record.write_json(out / "dataset.json", data["report"])
     return data
@@ -266,6 +270,8 @@ def load_regions(args: argparse.Namespace, out: Path) -> dict:
 
 def check_arguments(args: argparse.Namespace) -> None:
     """Refuse contradictory or out-of-range options before the run folder is created."""
+    if args.config:
+        load_config(Path(args.config))  # a bad file or key is named in one line
     if args.freeze_stages and not args.init_from:
         raise DmsdError("--freeze-stages keeps copied weights: it needs --init-from")
     if not 0 <= args.freeze_stages <= 4:
