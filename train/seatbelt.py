@@ -54,7 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--chest-from-landmarks", action="store_true",
                         help="hang the chest region from the neck where the face mesh confirms the face, as the "
                              "daemon does with chest.from_landmarks: true")
-    parser.add_argument("--init-from", default=None, metavar="KERAS",
+    parser.add_argument("--init-from", default=None, metavar="MODEL",
                         help="start from a trained model of the same shape: the emotion model's convolutions "
                              "(models/emotion.fp32.onnx or its run's best.keras: features learnt on 28k faces), or a "
                              "whole seatbelt model to fine-tune (models/seatbelt.fp32.onnx, with a lower --lr)")
