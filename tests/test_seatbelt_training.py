@@ -311,6 +311,18 @@ def test_a_removed_belt_changes_its_box_and_nothing_far_from_it(belted_regions):
         assert changed[inside].mean() > 0.15  # a band through the box, not a speck
 
 
+def changed_pixels(edited: np.ndarray, original: np.ndarray) -> np.ndarray:
+    """(row, col) of the pixels an edit moved by more than 10 grey levels."""
+    return np.argwhere(np.abs(edited.astype(int) - original.astype(int)) > 10)
+
+
+def long_axis_degrees(points: np.ndarray) -> float:
+    """The long axis of a cloud of (row, col) points, in degrees from level (-90..90: an axis, not an arrow)."""
+    ys, xs = points[:, 0] - points[:, 0].mean(), points[:, 1] - points[:, 1].mean()
+    direction = np.linalg.eigh(np.cov(np.stack([xs, ys])))[1][:, -1]
+    return (np.degrees(np.arctan2(direction[1], direction[0])) + 90) % 180 - 90
+
+
 @pytest.mark.parametrize("angle", [45, -45])
 def test_a_drawn_belt_lies_on_the_diagonal(belted_regions, angle):
     from train import seatbelt_synth
@@ -318,13 +330,9 @@ def test_a_drawn_belt_lies_on_the_diagonal(belted_regions, angle):
     grey = belted_regions[0][0]
     rng = np.random.default_rng(1)
     drawn = seatbelt_synth.draw_band(grey, angle, rng, infrared=False)
-    changed = np.argwhere(np.abs(drawn.astype(int) - grey.astype(int)) > 10)  # (row, col)
+    changed = changed_pixels(drawn, grey)
     assert len(changed) > 0.1 * grey.size
-    ys, xs = changed[:, 0] - changed[:, 0].mean(), changed[:, 1] - changed[:, 1].mean()
-    covariance = np.cov(np.stack([xs, ys]))
-    direction = np.linalg.eigh(covariance)[1][:, -1]  # the band's long axis
-    measured = np.degrees(np.arctan2(direction[1], direction[0]))
-    measured = (measured + 90) % 180 - 90  # an axis, not an arrow
+    measured = long_axis_degrees(changed)
     assert abs(measured - angle) < 12, measured
 
 
@@ -337,14 +345,12 @@ def test_a_pasted_belt_is_the_real_belt_laid_on_the_asked_line(belted_regions, a
     rng = np.random.default_rng(3)
     pasted = seatbelt_synth.paste_belt(target, source, belts[0], angle, rng)
     assert pasted.shape == target.shape and pasted.dtype == np.uint8
-    changed = np.argwhere(np.abs(pasted.astype(int) - target.astype(int)) > 10)
+    changed = changed_pixels(pasted, target)
     assert 0.05 * target.size < len(changed) < 0.5 * target.size  # a band, not the whole region
-    ys, xs = changed[:, 0] - changed[:, 0].mean(), changed[:, 1] - changed[:, 1].mean()
-    direction = np.linalg.eigh(np.cov(np.stack([xs, ys])))[1][:, -1]
-    measured = (np.degrees(np.arctan2(direction[1], direction[0])) + 90) % 180 - 90
+    measured = long_axis_degrees(changed)
     assert min(abs(measured - angle), 180 - abs(measured - angle)) < 15, measured
     # The band carries the source's texture, not a flat fill: its pixels vary as a belt's do.
-    assert pasted[tuple(np.argwhere(np.abs(pasted.astype(int) - target.astype(int)) > 10).T)].std() > 3
+    assert pasted[tuple(changed.T)].std() > 3
 
 
 def test_synthesis_is_seeded_and_draws_the_first_four_kinds_first(belted_regions):

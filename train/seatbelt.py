@@ -111,52 +111,30 @@ def init_from(model, path: str) -> int:
     trunk = (layers.Conv2D, layers.BatchNormalization)
     target = [layer for layer in model.layers if isinstance(layer, trunk)]
     if path.suffix == ".onnx":
-        weights = onnx_trunk(path)
+        weights, found = onnx_weights(path)
     else:
-        source = [layer for layer in keras.models.load_model(path, compile=False).layers if isinstance(layer, trunk)]
-        weights = [layer.get_weights() for layer in source]
+        source = keras.models.load_model(path, compile=False).layers
+        weights = [layer.get_weights() for layer in source if isinstance(layer, trunk)]
+        dense = [layer for layer in source if isinstance(layer, layers.Dense)]
+        found = dense[-1].get_weights() if dense else None
     shapes = lambda found: [tuple(w.shape for w in layer) for layer in found]  # noqa: E731
     if shapes(weights) != shapes([layer.get_weights() for layer in target]):
         raise DmsdError(f"--init-from {path}: its convolutions do not match this network's "
                         f"({len(weights)} vs {len(target)} layers; the same --width as its run?)")
     for values, dst in zip(weights, target, strict=True):
         dst.set_weights(values)
-    head = model.get_layer("probs")
-    found = onnx_head(path) if path.suffix == ".onnx" else keras_head(path)
+    head = model.get_layer("probs")  # a seatbelt model's classifier fits it; an emotion model's has 7 classes
     if found is not None and [w.shape for w in found] == [w.shape for w in head.get_weights()]:
         head.set_weights(found)
         return len(target) + 1
     return len(target)
 
 
-def keras_head(path: Path) -> list[np.ndarray] | None:
-    import keras
-
-    dense = [layer for layer in keras.models.load_model(path, compile=False).layers
-             if isinstance(layer, keras.layers.Dense)]
-    return dense[-1].get_weights() if dense else None
-
-
-def onnx_head(path: Path) -> list[np.ndarray] | None:
-    """The last MatMul's weights and the Add after it (tf2onnx's export of a Dense layer), or None."""
-    import onnx
-    from onnx import numpy_helper
-
-    graph = onnx.load(str(path)).graph
-    initializers = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
-    matmuls = [n for n in graph.node if n.op_type == "MatMul" and n.input[1] in initializers]
-    if not matmuls:
-        return None
-    kernel = initializers[matmuls[-1].input[1]]
-    adds = [n for n in graph.node if n.op_type == "Add" and matmuls[-1].output[0] in n.input]
-    bias = next((initializers[i] for n in adds for i in n.input if i in initializers),
-                np.zeros(kernel.shape[1], np.float32))
-    return [kernel.astype(np.float32), bias.astype(np.float32)]
-
-
-def onnx_trunk(path: Path) -> list[list[np.ndarray]]:
+def onnx_weights(path: Path) -> tuple[list[list[np.ndarray]], list[np.ndarray] | None]:
     """The convolutions of an FP32 ONNX export in graph order, each as Keras weights: [kernel] for the Conv2D and
-    [gamma, beta, mean, variance] for a batch norm that adds the folded bias and changes nothing else."""
+    [gamma, beta, mean, variance] for a batch norm that adds the folded bias and changes nothing else; and the
+    classifier, [kernel, bias] from the last MatMul and the Add after it (tf2onnx's export of a Dense layer), or
+    None."""
     import onnx
     from onnx import numpy_helper
 
@@ -165,7 +143,7 @@ def onnx_trunk(path: Path) -> list[list[np.ndarray]]:
     except Exception as exc:  # onnx raises its own DecodeError types
         raise DmsdError(f"--init-from {path}: not a readable ONNX model ({exc})") from None
     initializers = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
-    out = []
+    trunk = []
     for node in graph.node:
         if node.op_type != "Conv":
             continue
@@ -175,9 +153,16 @@ def onnx_trunk(path: Path) -> list[list[np.ndarray]]:
         channels = kernel.shape[-1]
         bias = initializers[node.input[2]] if len(node.input) > 2 else np.zeros(channels, np.float32)
         epsilon = 1e-3  # Keras' default: variance 1 - epsilon makes the batch norm an identity
-        out += [[kernel], [np.ones(channels, np.float32), bias.astype(np.float32), np.zeros(channels, np.float32),
-                           np.full(channels, 1 - epsilon, np.float32)]]
-    return out
+        trunk += [[kernel], [np.ones(channels, np.float32), bias.astype(np.float32), np.zeros(channels, np.float32),
+                             np.full(channels, 1 - epsilon, np.float32)]]
+    matmuls = [n for n in graph.node if n.op_type == "MatMul" and n.input[1] in initializers]
+    if not matmuls:
+        return trunk, None
+    kernel = initializers[matmuls[-1].input[1]]
+    adds = [n for n in graph.node if n.op_type == "Add" and matmuls[-1].output[0] in n.input]
+    bias = next((initializers[i] for n in adds for i in n.input if i in initializers),
+                np.zeros(kernel.shape[1], np.float32))
+    return trunk, [kernel.astype(np.float32), bias.astype(np.float32)]
 
 
 def restore_batch_norms(model, samples: np.ndarray) -> None:

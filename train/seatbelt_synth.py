@@ -208,9 +208,8 @@ def synthesize(regions: np.ndarray, labels: np.ndarray, belted_regions: list[tup
         add(draw_band(base, upright, rng, infrared), "strap_drawn")
     # Belts long enough to lay across a region (a corner's worth of belt stretched over the chest looks like
     # nothing); the pasted kinds draw after the first four so their regions stay as they were.
-    long_belts = [(grey, box) for grey, belts in belted_regions for box in belts
-                  if max(box.w, box.h) >= 0.3 * grey.shape[0]] or \
-        [(grey, box) for grey, belts in belted_regions for box in belts]
+    every_belt = [(grey, box) for grey, belts in belted_regions for box in belts]
+    long_belts = [(grey, box) for grey, box in every_belt if max(box.w, box.h) >= 0.3 * grey.shape[0]] or every_belt
     for _ in range(count):
         grey, box = long_belts[rng.integers(len(long_belts))]
         side = rng.choice([-1.0, 1.0])  # either shoulder: left- and right-hand drive
