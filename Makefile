@@ -40,12 +40,12 @@ mosquitto:
 		exit 1; \
 	fi
 
-# ruff as configured in pyproject.toml; `make test` runs it first, so a finding fails the build.
+# ruff (lint and format) as configured in pyproject.toml; `make test` runs it first, so a finding fails the build.
 lint: $(VENV)/.test-installed
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
-test: $(VENV)/.test-installed mosquitto
-	$(BIN)/ruff check .
+test: lint mosquitto
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean:

@@ -20,8 +20,9 @@ from dmsd.errors import DmsdError
 log = logging.getLogger("convert")
 
 
-def convert(run: Path, out: Path, calib_size: int, method: str, quant_format: str, per_channel: bool,
-            reduce_range: bool = True) -> dict:
+def convert(
+    run: Path, out: Path, calib_size: int, method: str, quant_format: str, per_channel: bool, reduce_range: bool = True
+) -> dict:
     import keras
     import onnxruntime as ort
 
@@ -46,23 +47,33 @@ def convert(run: Path, out: Path, calib_size: int, method: str, quant_format: st
     set_metadata(int8, task, spec["labels"], spec["input"], "int8", extra)
 
     reference = model.predict(verify, batch_size=256, verbose=0)
-    report = {"task": task, "verify_inputs": len(verify), "calibration_inputs": len(calib), "method": method,
-              "format": quant_format, "per_channel": per_channel, "reduce_range": reduce_range,
-              "parameters": int(model.count_params())}
+    report = {
+        "task": task,
+        "verify_inputs": len(verify),
+        "calibration_inputs": len(calib),
+        "method": method,
+        "format": quant_format,
+        "per_channel": per_channel,
+        "reduce_range": reduce_range,
+        "parameters": int(model.count_params()),
+    }
     for name, path in (("fp32", fp32), ("int8", int8)):
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         got = session.run(None, {session.get_inputs()[0].name: nhwc_to_nchw(verify)})[0]
-        report[name] = {"max_abs_diff_vs_keras": float(np.abs(got - reference).max()),
-                        "top1_agreement_vs_keras": float((got.argmax(1) == reference.argmax(1)).mean()),
-                        "bytes": path.stat().st_size}
+        report[name] = {
+            "max_abs_diff_vs_keras": float(np.abs(got - reference).max()),
+            "top1_agreement_vs_keras": float((got.argmax(1) == reference.argmax(1)).mean()),
+            "bytes": path.stat().st_size,
+        }
         if "verify_labels" in samples:
             from dmsd.offline.metrics import classification_report
 
             report[name]["accuracy"] = float((got.argmax(1) == samples["verify_labels"]).mean())
             report[name]["report"] = classification_report(samples["verify_labels"], got.argmax(1), spec["labels"])
     if report["fp32"]["max_abs_diff_vs_keras"] > 1e-3:
-        raise DmsdError(f"{fp32}: differs from Keras by {report['fp32']['max_abs_diff_vs_keras']:.2e}; "
-                        "the export is wrong")
+        raise DmsdError(
+            f"{fp32}: differs from Keras by {report['fp32']['max_abs_diff_vs_keras']:.2e}; the export is wrong"
+        )
     (run / "conversion.json").write_text(json.dumps(report, indent=2) + "\n")
     return report
 
@@ -73,22 +84,33 @@ def calibration_text(method: str, inputs: int, reduce_range: bool) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m convert", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m convert", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("run", type=Path, help="training run folder")
     parser.add_argument("--out", type=Path, default=Path("models"))
     parser.add_argument("--calib-size", type=int, default=500, help="calibration inputs (default 500)")
     parser.add_argument("--method", default="minmax", choices=["minmax", "entropy", "percentile"])
     parser.add_argument("--format", dest="quant_format", default="qdq", choices=["qdq", "qoperator"])
     parser.add_argument("--per-tensor", action="store_true", help="per-tensor weights (default per-channel)")
-    parser.add_argument("--full-range-weights", action="store_true",
-                        help="8-bit weights instead of 7: only for CPUs with VNNI or ARM dot-product instructions; "
-                             "on x86 with AVX2 alone they saturate and lose accuracy (see convert/quantize.py)")
+    parser.add_argument(
+        "--full-range-weights",
+        action="store_true",
+        help="8-bit weights instead of 7: only for CPUs with VNNI or ARM dot-product instructions; "
+        "on x86 with AVX2 alone they saturate and lose accuracy (see convert/quantize.py)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
-        report = convert(args.run, args.out, args.calib_size, args.method, args.quant_format, not args.per_tensor,
-                         reduce_range=not args.full_range_weights)
+        report = convert(
+            args.run,
+            args.out,
+            args.calib_size,
+            args.method,
+            args.quant_format,
+            not args.per_tensor,
+            reduce_range=not args.full_range_weights,
+        )
     except DmsdError as exc:
         print(f"python -m convert: {exc}", file=sys.stderr)
         return 2

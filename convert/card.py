@@ -23,12 +23,12 @@ from dmsd.offline.timing import machine, time_models, time_pair
 
 ARCH_TEXT = {
     "plain": "four stages of two 3x3 convolutions with batch norm and ReLU (width, 2x, 4x, 8x channels), max pooling "
-             "between stages, global average pooling, dropout 0.3, softmax over 7 classes",
+    "between stages, global average pooling, dropout 0.3, softmax over 7 classes",
     "plain_lean": "as `plain`, but one 3x3 convolution instead of two in the first stage, at full 48x48 resolution, "
-                  "where convolutions cost most",
+    "where convolutions cost most",
     "plain_lean_fc": "as `plain_lean`, but the last 3x3 map is flattened (channels first, so the NCHW graph needs no "
-                     "Transpose) into a 256-unit ReLU layer with dropout 0.4, instead of averaged: where on the face a "
-                     "feature fired is kept, for 4% more INT8 time here",
+    "Transpose) into a 256-unit ReLU layer with dropout 0.4, instead of averaged: where on the face a "
+    "feature fired is kept, for 4% more INT8 time here",
     "separable": "mini-Xception style: depthwise-separable convolutions with residual 1x1 shortcuts",
 }
 
@@ -67,9 +67,17 @@ def candidate_rows(candidates: list[Path], runs: int) -> list[dict]:
                 set_metadata(path, "emotion", spec["labels"], spec["input"], precision, {})
             timed = time_models({"fp32": fp32, "int8": int8}, "emotion", runs)
             f, q = timed["fp32"]["p50_ms"], timed["int8"]["p50_ms"]
-            rows.append({"run": run.name, "arch": f"{config['arch']}{config['width']}", "epochs": config["epochs"],
-                         "parameters": model.count_params(), "accuracy": metrics["accuracy"], "fp32_ms": f,
-                         "int8_ms": q})
+            rows.append(
+                {
+                    "run": run.name,
+                    "arch": f"{config['arch']}{config['width']}",
+                    "epochs": config["epochs"],
+                    "parameters": model.count_params(),
+                    "accuracy": metrics["accuracy"],
+                    "fp32_ms": f,
+                    "int8_ms": q,
+                }
+            )
     return rows
 
 
@@ -77,8 +85,11 @@ def optimizer_text(config: dict) -> str:
     """The training line's words for the optimizer, from the settings the run recorded (train/emotion.OPTIMIZERS).
     Runs from before --optimizer recorded none; they used AdamW."""
     name, settings = config.get("optimizer_settings", ["AdamW", {}])
-    momentum = (f" with {'Nesterov ' if settings.get('nesterov') else ''}momentum {settings['momentum']:g}"
-                if settings.get("momentum") else "")
+    momentum = (
+        f" with {'Nesterov ' if settings.get('nesterov') else ''}momentum {settings['momentum']:g}"
+        if settings.get("momentum")
+        else ""
+    )
     decay = f" (weight decay {settings['weight_decay']:g})" if settings.get("weight_decay") else ""
     return name + momentum + decay
 
@@ -87,8 +98,11 @@ def soft_targets_text(config: dict) -> str:
     """The training line's words for soft targets (train/fer2013.soft_targets), if the run used any."""
     if config.get("teacher"):
         weight = config["teacher_weight"]
-        blended = (f"the mean probabilities of teacher{'s' if len(config['teacher']) > 1 else ''} "
-                   + ", ".join(f"`{t}`" for t in config["teacher"]) + " (distillation)")
+        blended = (
+            f"the mean probabilities of teacher{'s' if len(config['teacher']) > 1 else ''} "
+            + ", ".join(f"`{t}`" for t in config["teacher"])
+            + " (distillation)"
+        )
     elif config.get("ferplus_soft"):
         weight, blended = config["ferplus_soft"], "the FER+ annotators' vote shares"
     else:
@@ -104,13 +118,15 @@ def emotion_section(run: Path, timing: dict, candidates: list[dict], study_run: 
     lines = [
         "## Emotion",
         f"- **Data.** FER2013 (`{config['data']}`): trained on **Training** ({config['train_faces']:,} faces"
-        + (f", after dropping {dropped} that most FER+ annotators call \"not a face\"" if dropped else "")
+        + (f', after dropping {dropped} that most FER+ annotators call "not a face"' if dropped else "")
         + f"), checkpoint chosen on **PublicTest**, reported on **PublicTest** ({config['val_faces']:,} faces). "
         "PrivateTest, the final held-out split, is not in this repository's data and was never used.",
         f"- **Model.** `{config['arch']}{config['width']}`, {conversion['parameters']:,} parameters: "
-        + ARCH_TEXT.get(config["arch"], "see train/emotion.py") + ".",
+        + ARCH_TEXT.get(config["arch"], "see train/emotion.py")
+        + ".",
         f"- **Training.** {config['epochs']} epochs, batch {config['batch']}, "
-        + optimizer_text(config) + " with a cosine schedule and warm-up "
+        + optimizer_text(config)
+        + " with a cosine schedule and warm-up "
         f"to {config['lr']}, label smoothing {config['label_smoothing']}, "
         + soft_targets_text(config)
         + "class weights "
@@ -138,28 +154,44 @@ def emotion_section(run: Path, timing: dict, candidates: list[dict], study_run: 
         "| --- | --- | --- | --- | --- | --- |",
     ]
     for name, row in int8["report"]["per_class"].items():
-        lines.append(f"| {name} | {row['precision']:.3f} | {row['recall']:.3f} | {row['f1']:.3f} | "
-                     f"{fp32['report']['per_class'][name]['f1']:.3f} | {row['support']} |")
+        lines.append(
+            f"| {name} | {row['precision']:.3f} | {row['recall']:.3f} | {row['f1']:.3f} | "
+            f"{fp32['report']['per_class'][name]['f1']:.3f} | {row['support']} |"
+        )
     if candidates:
-        lines += ["", "### Architectures compared (accuracy per millisecond)",
-                  "Each trained candidate, exported and quantized by `convert/`, its FP32 and INT8 timed here "
-                  "interleaved (batch 1, one thread, p50). Accuracy is the Keras checkpoint's on PublicTest.", "",
-                  "| run | architecture | parameters | epochs | PublicTest | FP32 ms | INT8 ms | INT8 speed-up | "
-                  "accuracy points per INT8 ms |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+        lines += [
+            "",
+            "### Architectures compared (accuracy per millisecond)",
+            "Each trained candidate, exported and quantized by `convert/`, its FP32 and INT8 timed here "
+            "interleaved (batch 1, one thread, p50). Accuracy is the Keras checkpoint's on PublicTest.",
+            "",
+            "| run | architecture | parameters | epochs | PublicTest | FP32 ms | INT8 ms | INT8 speed-up | "
+            "accuracy points per INT8 ms |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        ]
         for c in candidates:
-            lines.append(f"| {c['run']} | {c['arch']} | {c['parameters']:,} | {c['epochs']} | {pct(c['accuracy'])} | "
-                         f"{c['fp32_ms']:.3f} | {c['int8_ms']:.3f} | {c['fp32_ms'] / c['int8_ms']:.2f}x | "
-                         f"{100 * c['accuracy'] / c['int8_ms']:.0f} |")
+            lines.append(
+                f"| {c['run']} | {c['arch']} | {c['parameters']:,} | {c['epochs']} | {pct(c['accuracy'])} | "
+                f"{c['fp32_ms']:.3f} | {c['int8_ms']:.3f} | {c['fp32_ms'] / c['int8_ms']:.2f}x | "
+                f"{100 * c['accuracy'] / c['int8_ms']:.0f} |"
+            )
     study_run = study_run or run
     study = load(study_run, "int8_study.json")
     if study:
-        lines += ["", "### What makes INT8 faster here",
-                  f"`python -m scripts.int8_study {study_run}`: every variant quantized from the same FP32 model and "
-                  "timed in one "
-                  "run (batch 1, one thread, p50), accuracy on PublicTest.", "",
-                  "| variant | p50 ms | speed-up vs FP32 | accuracy | bytes |", "| --- | --- | --- | --- | --- |"]
-        lines += [f"| {r['variant']} | {r['p50_ms']:.3f} | {r['speedup']:.2f}x | {pct(r['accuracy'])} | "
-                  f"{r['bytes']:,} |" for r in study]
+        lines += [
+            "",
+            "### What makes INT8 faster here",
+            f"`python -m scripts.int8_study {study_run}`: every variant quantized from the same FP32 model and "
+            "timed in one "
+            "run (batch 1, one thread, p50), accuracy on PublicTest.",
+            "",
+            "| variant | p50 ms | speed-up vs FP32 | accuracy | bytes |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        lines += [
+            f"| {r['variant']} | {r['p50_ms']:.3f} | {r['speedup']:.2f}x | {pct(r['accuracy'])} | {r['bytes']:,} |"
+            for r in study
+        ]
     return "\n".join(lines)
 
 
@@ -167,15 +199,20 @@ def imbalance_section(runs: list[Path]) -> str:
     """The same training with and without class weights: what weighting buys and costs, per class."""
     rows = [(load(r, "config.json"), load(r, "metrics.json")) for r in runs]
     labels = list(rows[0][1]["per_class"])
-    lines = ["### Class imbalance, measured",
-             "The same architecture and epochs, trained with and without inverse-frequency class weights (label "
-             "smoothing in both); Keras checkpoints on PublicTest.", "",
-             "| run | class weights | accuracy | macro-F1 | " + " | ".join(f"{n} recall" for n in labels) + " |",
-             "| --- | --- | --- | --- | " + " | ".join("---" for _ in labels) + " |"]
+    lines = [
+        "### Class imbalance, measured",
+        "The same architecture and epochs, trained with and without inverse-frequency class weights (label "
+        "smoothing in both); Keras checkpoints on PublicTest.",
+        "",
+        "| run | class weights | accuracy | macro-F1 | " + " | ".join(f"{n} recall" for n in labels) + " |",
+        "| --- | --- | --- | --- | " + " | ".join("---" for _ in labels) + " |",
+    ]
     for run, (config, metrics) in zip(runs, rows, strict=True):
         recalls = " | ".join(f"{metrics['per_class'][n]['recall']:.3f}" for n in labels)
-        lines.append(f"| {run.name} | {'on' if config['class_weights'] else 'off'} | {pct(metrics['accuracy'])} | "
-                     f"{metrics['macro_f1']:.4f} | {recalls} |")
+        lines.append(
+            f"| {run.name} | {'on' if config['class_weights'] else 'off'} | {pct(metrics['accuracy'])} | "
+            f"{metrics['macro_f1']:.4f} | {recalls} |"
+        )
     return "\n".join(lines)
 
 
@@ -206,8 +243,10 @@ def seatbelt_targets(models: Path, data: Path) -> dict:
             model = str(models / f"seatbelt.{precision}.onnx")
             results[precision] = {
                 "crops": evaluate_seatbelt(config, str(valid), model),
-                "clip": evaluate_seatbelt_video(config, str(data / "driver_video" / "incabin_belted_driver.mp4"),
-                                                model, "worn")}
+                "clip": evaluate_seatbelt_video(
+                    config, str(data / "driver_video" / "incabin_belted_driver.mp4"), model, "worn"
+                ),
+            }
     return results
 
 
@@ -220,17 +259,22 @@ def seatbelt_section(run: Path, timing: dict, targets: dict) -> str:
         "## Seatbelt",
         "- **Data.** Chest regions cut by the daemon's own face detector and `dmsd.vision.geometry.chest_region` (one "
         "function, imported by both) from `../shared/data/seatbelt`, sources "
-        f"`{config['sources']}`:", "",
+        f"`{config['sources']}`:",
+        "",
         "| source | images | face found | usable chest region | training-only person-box regions |",
-        "| --- | --- | --- | --- | --- |"]
+        "| --- | --- | --- | --- | --- |",
+    ]
     for source, row in dataset.items():
         lines.append(f"| `{source}` | {row['images']} | {row['face']} | {row['region']} | {row.get('person_box', 0)} |")
-    covered = next((row["belt_area_in_region_median"] for row in dataset.values()
-                    if "belt_area_in_region_median" in row), None)
+    covered = next(
+        (row["belt_area_in_region_median"] for row in dataset.values() if "belt_area_in_region_median" in row), None
+    )
     lines += [""]
     if covered is not None:
-        lines.append(f"  On `incabin_belt_boxes`, the median share of a marked belt's area inside the chest region is "
-                     f"{pct(covered)}.")
+        lines.append(
+            f"  On `incabin_belt_boxes`, the median share of a marked belt's area inside the chest region is "
+            f"{pct(covered)}."
+        )
     lines += [
         f"- **Model.** {conversion['parameters']:,} parameters, {side}x{side} grey input"
         + (f", convolutions started from `{config['init_from']}`" if config.get("init_from") else "")
@@ -240,8 +284,10 @@ def seatbelt_section(run: Path, timing: dict, targets: dict) -> str:
         f"{metrics.get('train_seconds_this_session', 0):.0f} s of training.",
         f"- **Conversion.** FP32 vs Keras max abs difference {fp32['max_abs_diff_vs_keras']:.1e}; INT8 ("
         f"{conversion['method']}, {conversion['calibration_inputs']} training regions) agrees with Keras on "
-        f"{pct(int8['top1_agreement_vs_keras'])} of validation regions.", "",
-        "| validation regions | FP32 | INT8 |", "| --- | --- | --- |",
+        f"{pct(int8['top1_agreement_vs_keras'])} of validation regions.",
+        "",
+        "| validation regions | FP32 | INT8 |",
+        "| --- | --- | --- |",
         f"| accuracy | {pct(fp32['accuracy'])} | {pct(int8['accuracy'])} |",
         f"| not-worn recall | {pct(fp32['report']['per_class']['not_worn']['recall'])} | "
         f"{pct(int8['report']['per_class']['not_worn']['recall'])} |",
@@ -249,14 +295,20 @@ def seatbelt_section(run: Path, timing: dict, targets: dict) -> str:
         f"{pct(int8['report']['per_class']['worn']['recall'])} |",
         f"| latency p50, batch 1, 1 thread | {timing['fp32']['p50_ms']:.3f} ms | {timing['int8']['p50_ms']:.3f} ms "
         f"({timing['int8_speedup']:.2f}x faster) |",
-        f"| size on disk | {timing['fp32']['bytes'] / 1e6:.2f} MB | {timing['int8']['bytes'] / 1e6:.2f} MB |", "",
-        "| source (validation, Keras) | regions | accuracy |", "| --- | --- | --- |"]
+        f"| size on disk | {timing['fp32']['bytes'] / 1e6:.2f} MB | {timing['int8']['bytes'] / 1e6:.2f} MB |",
+        "",
+        "| source (validation, Keras) | regions | accuracy |",
+        "| --- | --- | --- |",
+    ]
     lines += [f"| `{s}` | {r['n']} | {pct(r['accuracy'])} |" for s, r in metrics.get("per_source", {}).items()]
     fp32_t, int8_t = targets["fp32"], targets["int8"]
     crops = fp32_t["crops"]
     lines += [
-        "", "Targets, through the daemon's own pipeline (`dmsd evaluate --task seatbelt`; face, chest region, model):",
-        "", "| target | FP32 | INT8 |", "| --- | --- | --- |",
+        "",
+        "Targets, through the daemon's own pipeline (`dmsd evaluate --task seatbelt`; face, chest region, model):",
+        "",
+        "| target | FP32 | INT8 |",
+        "| --- | --- | --- |",
         f"| `person_crops` valid, accuracy where a face is found ({crops['n']} of {crops['images']} images scored; "
         f"target 90%) | {pct(crops['accuracy'])} | {pct(int8_t['crops']['accuracy'])} |",
         f"| ... not-worn recall | {pct(crops['per_class']['not_worn']['recall'])} | "
@@ -264,7 +316,8 @@ def seatbelt_section(run: Path, timing: dict, targets: dict) -> str:
         f"| ... worn recall | {pct(crops['per_class']['worn']['recall'])} | "
         f"{pct(int8_t['crops']['per_class']['worn']['recall'])} |",
         f"| belted clip, frames seen as worn ({fp32_t['clip']['n']} of {fp32_t['clip']['images']} frames with a face "
-        f"and chest region; target 95%) | {pct(fp32_t['clip']['accuracy'])} | {pct(int8_t['clip']['accuracy'])} |"]
+        f"and chest region; target 95%) | {pct(fp32_t['clip']['accuracy'])} | {pct(int8_t['clip']['accuracy'])} |",
+    ]
     return "\n".join(lines)
 
 
@@ -294,59 +347,84 @@ def reproduce(emotion: Path, seatbelt: Path, candidates: list[Path], imbalance: 
     belt_extra += f" --seed {s['seed']}" if s.get("seed", 1) != 1 else ""
     belt_extra += f" \\\n    --init-from {s['init_from']}" if s.get("init_from") else ""
     belt_extra += f" --freeze-stages {s['freeze_stages']}" if s.get("freeze_stages") else ""
-    return "\n".join([
-        "## Reproduce", "```sh", '.venv/bin/pip install -e ".[train]"',
-        f".venv/bin/python -m train emotion --out runs/{emotion.name} --arch {e['arch']} --width {e['width']} "
-        f"--epochs {e['epochs']} --batch {e['batch']} --lr {e['lr']} --label-smoothing {e['label_smoothing']}"
-        + (f" --optimizer {e['optimizer']}" if e.get("optimizer", "adamw") != "adamw" else "")
-        + f"{weights}{ferplus}",
-        f".venv/bin/python -m convert runs/{emotion.name} --out models "
-        f"{convert_flags(load(emotion, 'conversion.json'))}",
-        f".venv/bin/python -m train seatbelt --out runs/{seatbelt.name} --sources {s['sources']} "
-        f"--epochs {s['epochs']} --lr {s['lr']} --width {s['width']}{belt_extra}",
-        f".venv/bin/python -m convert runs/{seatbelt.name} --out models "
-        f"{convert_flags(load(seatbelt, 'conversion.json'))}",
-        f".venv/bin/python -m scripts.int8_study runs/{study.name}",
-        f".venv/bin/python -m convert.card --emotion runs/{emotion.name} --seatbelt runs/{seatbelt.name}"
-        + (f" --study runs/{study.name}" if study != emotion else "")
-        + (" \\\n    --candidates " + " ".join(f"runs/{c.name}" for c in candidates) if candidates else "")
-        + (" \\\n    --imbalance " + " ".join(f"runs/{r.name}" for r in imbalance) if imbalance else ""),
-        "```", "Each run folder keeps its training record: `config.json`, `history.csv`, `curves.png`, "
-        "`confusion.png`, `metrics.json`, `conversion.json`. A run started again resumes from its `backup/`."])
+    return "\n".join(
+        [
+            "## Reproduce",
+            "```sh",
+            '.venv/bin/pip install -e ".[train]"',
+            f".venv/bin/python -m train emotion --out runs/{emotion.name} --arch {e['arch']} --width {e['width']} "
+            f"--epochs {e['epochs']} --batch {e['batch']} --lr {e['lr']} --label-smoothing {e['label_smoothing']}"
+            + (f" --optimizer {e['optimizer']}" if e.get("optimizer", "adamw") != "adamw" else "")
+            + f"{weights}{ferplus}",
+            f".venv/bin/python -m convert runs/{emotion.name} --out models "
+            f"{convert_flags(load(emotion, 'conversion.json'))}",
+            f".venv/bin/python -m train seatbelt --out runs/{seatbelt.name} --sources {s['sources']} "
+            f"--epochs {s['epochs']} --lr {s['lr']} --width {s['width']}{belt_extra}",
+            f".venv/bin/python -m convert runs/{seatbelt.name} --out models "
+            f"{convert_flags(load(seatbelt, 'conversion.json'))}",
+            f".venv/bin/python -m scripts.int8_study runs/{study.name}",
+            f".venv/bin/python -m convert.card --emotion runs/{emotion.name} --seatbelt runs/{seatbelt.name}"
+            + (f" --study runs/{study.name}" if study != emotion else "")
+            + (" \\\n    --candidates " + " ".join(f"runs/{c.name}" for c in candidates) if candidates else "")
+            + (" \\\n    --imbalance " + " ".join(f"runs/{r.name}" for r in imbalance) if imbalance else ""),
+            "```",
+            "Each run folder keeps its training record: `config.json`, `history.csv`, `curves.png`, "
+            "`confusion.png`, `metrics.json`, `conversion.json`. A run started again resumes from its `backup/`.",
+        ]
+    )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m convert.card", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m convert.card", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--emotion", type=Path, required=True)
     parser.add_argument("--seatbelt", type=Path, required=True)
     parser.add_argument("--candidates", type=Path, nargs="*", default=[])
-    parser.add_argument("--imbalance", type=Path, nargs="*", default=[],
-                        help="runs that differ only in --class-weights, for the imbalance table")
+    parser.add_argument(
+        "--imbalance",
+        type=Path,
+        nargs="*",
+        default=[],
+        help="runs that differ only in --class-weights, for the imbalance table",
+    )
     parser.add_argument("--study", type=Path, help="the run whose int8_study.json to show (default: --emotion)")
     parser.add_argument("--models", type=Path, default=Path("models"))
-    parser.add_argument("--notes", type=Path, default=Path("convert/card_notes.md"),
-                        help="hand-written sections (weaknesses, contract) appended as they are")
+    parser.add_argument(
+        "--notes",
+        type=Path,
+        default=Path("convert/card_notes.md"),
+        help="hand-written sections (weaknesses, contract) appended as they are",
+    )
     parser.add_argument("--out", type=Path, default=Path("models/README.md"))
-    parser.add_argument("--data", type=Path, default=Path("../shared/data"),
-                        help="holds seatbelt/person_crops and driver_video/, for the seatbelt targets")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=Path("../shared/data"),
+        help="holds seatbelt/person_crops and driver_video/, for the seatbelt targets",
+    )
     parser.add_argument("--runs", type=int, default=3000)
     args = parser.parse_args()
     timing = {task: time_pair(args.models, task, args.runs) for task in ("emotion", "seatbelt")}
     candidates = candidate_rows(args.candidates, args.runs)
-    header = "\n".join([
-        "# Model card — dmsd's shipped models", "",
-        "Generated by `python -m convert.card` from the training runs' records and from timing the shipped "
-        f"models on this machine ({machine_text()}, {platform.machine()}): FP32 and INT8 timed interleaved in blocks "
-        "of "
-        f"100 calls, so a noisy neighbour slows both alike; batch 1, one thread, p50 over {args.runs} calls each "
-        "after a warm-up."])
+    header = "\n".join(
+        [
+            "# Model card — dmsd's shipped models",
+            "",
+            "Generated by `python -m convert.card` from the training runs' records and from timing the shipped "
+            f"models on this machine ({machine_text()}, {platform.machine()}): FP32 and INT8 timed interleaved in "
+            f"blocks of 100 calls, so a noisy neighbour slows both alike; batch 1, one thread, p50 over {args.runs} "
+            "calls each after a warm-up.",
+        ]
+    )
     study = args.study or args.emotion
     parts = [header, emotion_section(args.emotion, timing["emotion"], candidates, study)]
     if args.imbalance:
         parts.append(imbalance_section(args.imbalance))
-    parts += [seatbelt_section(args.seatbelt, timing["seatbelt"], seatbelt_targets(args.models, args.data)),
-              reproduce(args.emotion, args.seatbelt, args.candidates, args.imbalance, study)]
+    parts += [
+        seatbelt_section(args.seatbelt, timing["seatbelt"], seatbelt_targets(args.models, args.data)),
+        reproduce(args.emotion, args.seatbelt, args.candidates, args.imbalance, study),
+    ]
     if args.notes.is_file():
         parts.append(args.notes.read_text().strip())
     args.out.write_text("\n\n".join(parts) + "\n")

@@ -22,8 +22,14 @@ def keras_to_onnx(model, out: Path, opset: int = 17) -> None:
 def set_metadata(path: Path, task: str, labels: list[str], input_spec: dict, precision: str, extra: dict) -> None:
     """Write the dmsd model contract (README.md, "Swapping in your own model") into the model's metadata_props."""
     model = onnx.load(str(path))
-    props = {"dmsd.task": task, "dmsd.labels": json.dumps(labels), "dmsd.input": json.dumps(input_spec),
-             "dmsd.output": "probs", "dmsd.precision": precision, **{f"dmsd.{k}": str(v) for k, v in extra.items()}}
+    props = {
+        "dmsd.task": task,
+        "dmsd.labels": json.dumps(labels),
+        "dmsd.input": json.dumps(input_spec),
+        "dmsd.output": "probs",
+        "dmsd.precision": precision,
+        **{f"dmsd.{k}": str(v) for k, v in extra.items()},
+    }
     del model.metadata_props[:]
     for key, value in props.items():
         model.metadata_props.add(key=key, value=value)

@@ -44,9 +44,25 @@ def fetch_tflite(work: Path, wheel: Path | None = None) -> Path:
     """face_landmark.tflite out of the mediapipe wheel (downloaded with pip unless given), its SHA-256 checked."""
     if wheel is None:
         download = subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(work), WHEEL,
-             "--python-version", "3.11", "--only-binary=:all:", "--platform", "manylinux_2_17_x86_64"],
-            capture_output=True, text=True)
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "-q",
+                "-d",
+                str(work),
+                WHEEL,
+                "--python-version",
+                "3.11",
+                "--only-binary=:all:",
+                "--platform",
+                "manylinux_2_17_x86_64",
+            ],
+            capture_output=True,
+            text=True,
+        )
         wheels = sorted(work.glob("mediapipe-*.whl"))
         if download.returncode or not wheels:
             said = (download.stderr.strip().splitlines() or ["no wheel"])[-1]
@@ -77,9 +93,14 @@ def tflite_to_onnx(tflite: Path, out: Path) -> None:
         node.output[:] = [renames.get(name, name) for name in node.output]
     for output in proto.graph.output:
         output.name = renames.get(output.name, output.name)
-    props = {"dmsd.task": "landmarks", "dmsd.input": json.dumps(INPUT), "dmsd.landmarks": json.dumps(LAYOUT),
-             "dmsd.precision": "fp32", "dmsd.source": f"{WHEEL} wheel, {MEMBER}, sha256 {SHA256}",
-             "dmsd.licence": "Apache-2.0 (MediaPipe)"}
+    props = {
+        "dmsd.task": "landmarks",
+        "dmsd.input": json.dumps(INPUT),
+        "dmsd.landmarks": json.dumps(LAYOUT),
+        "dmsd.precision": "fp32",
+        "dmsd.source": f"{WHEEL} wheel, {MEMBER}, sha256 {SHA256}",
+        "dmsd.licence": "Apache-2.0 (MediaPipe)",
+    }
     for key, value in props.items():
         proto.metadata_props.add(key=key, value=value)
     onnx.checker.check_model(proto)
@@ -136,8 +157,12 @@ def compare_with_tflite(onnx_path: Path, tflite: Path, inputs: np.ndarray) -> di
         point_diffs.append(np.linalg.norm(points[:, :2] - reference[0].reshape(-1, 3)[:, :2], axis=1))
         presence_diffs.append(abs(logit - float(reference[1].ravel()[0])))
     diffs = np.concatenate(point_diffs)
-    return {"crops": len(inputs), "mean_px": float(diffs.mean()), "max_px": float(diffs.max()),
-            "presence_logit_max_diff": float(max(presence_diffs))}
+    return {
+        "crops": len(inputs),
+        "mean_px": float(diffs.mean()),
+        "max_px": float(diffs.max()),
+        "presence_logit_max_diff": float(max(presence_diffs)),
+    }
 
 
 def int8_study(fp32: Path, inputs: np.ndarray, work: Path, runs: int = 1000) -> dict:
@@ -150,38 +175,59 @@ def int8_study(fp32: Path, inputs: np.ndarray, work: Path, runs: int = 1000) -> 
 
     prepared = work / "prepared.onnx"
     quant_pre_process(str(fp32), str(prepared), skip_symbolic_shape=False)
-    variants = {"QDQ, every operator": {"quant_format": QuantFormat.QDQ},
-                "QDQ, Conv only (PRelu, Add in float)": {"quant_format": QuantFormat.QDQ,
-                                                         "op_types_to_quantize": ["Conv"]},
-                "QOperator, Conv only": {"quant_format": QuantFormat.QOperator, "op_types_to_quantize": ["Conv"]},
-                "QDQ, Conv, Add and MaxPool": {"quant_format": QuantFormat.QDQ,
-                                               "op_types_to_quantize": ["Conv", "Add", "MaxPool"]}}
+    variants = {
+        "QDQ, every operator": {"quant_format": QuantFormat.QDQ},
+        "QDQ, Conv only (PRelu, Add in float)": {"quant_format": QuantFormat.QDQ, "op_types_to_quantize": ["Conv"]},
+        "QOperator, Conv only": {"quant_format": QuantFormat.QOperator, "op_types_to_quantize": ["Conv"]},
+        "QDQ, Conv, Add and MaxPool": {
+            "quant_format": QuantFormat.QDQ,
+            "op_types_to_quantize": ["Conv", "Add", "MaxPool"],
+        },
+    }
     paths = {"FP32": fp32}
     for i, (name, settings) in enumerate(variants.items()):
         paths[name] = work / f"int8_{i}.onnx"
         with contextlib.redirect_stdout(sys.stderr):
-            quantize_static(str(prepared), str(paths[name]), ArrayReader("input_1", inputs), per_channel=True,
-                            reduce_range=True, weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8,
-                            calibrate_method=CalibrationMethod.MinMax, **settings)
+            quantize_static(
+                str(prepared),
+                str(paths[name]),
+                ArrayReader("input_1", inputs),
+                per_channel=True,
+                reduce_range=True,
+                weight_type=QuantType.QInt8,
+                activation_type=QuantType.QUInt8,
+                calibrate_method=CalibrationMethod.MinMax,
+                **settings,
+            )
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     sessions = {n: ort.InferenceSession(str(p), options, providers=["CPUExecutionProvider"]) for n, p in paths.items()}
-    points = {n: np.array([s.run(["landmarks"], {"input_1": x[None]})[0].reshape(-1, 3) for x in inputs])
-              for n, s in sessions.items()}
-    timed = time_interleaved({n: functools.partial(s.run, None, {"input_1": inputs[:1]}) for n, s in sessions.items()},
-                             runs=runs, block=50, warmup=30)
+    points = {
+        n: np.array([s.run(["landmarks"], {"input_1": x[None]})[0].reshape(-1, 3) for x in inputs])
+        for n, s in sessions.items()
+    }
+    timed = time_interleaved(
+        {n: functools.partial(s.run, None, {"input_1": inputs[:1]}) for n, s in sessions.items()},
+        runs=runs,
+        block=50,
+        warmup=30,
+    )
     study = {}
     for name in paths:
         shift = np.linalg.norm((points[name] - points["FP32"])[:, :, :2], axis=2)
-        study[name] = {"p50_ms": timed[name]["p50_ms"], "vs_fp32_mean_px": round(float(shift.mean()), 3),
-                       "vs_fp32_max_px": round(float(shift.max()), 3)}
+        study[name] = {
+            "p50_ms": timed[name]["p50_ms"],
+            "vs_fp32_mean_px": round(float(shift.mean()), 3),
+            "vs_fp32_max_px": round(float(shift.max()), 3),
+        }
     return study
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m convert.landmarks", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m convert.landmarks", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--wheel", type=Path, help=f"a downloaded {WHEEL} wheel (default: pip downloads it)")
     parser.add_argument("--out", type=Path, default=Path("models"))
     parser.add_argument("--int8-study", action="store_true", help="also measure INT8 variants beside FP32")
@@ -194,11 +240,16 @@ def main(argv: list[str] | None = None) -> int:
             candidate = work / "landmarks.fp32.onnx"
             tflite_to_onnx(tflite, candidate)
             inputs = face_crops(candidate)
-            report = {"source": f"{WHEEL}: {MEMBER}", "sha256": SHA256,
-                      "onnx_vs_tflite": compare_with_tflite(candidate, tflite, inputs)}
+            report = {
+                "source": f"{WHEEL}: {MEMBER}",
+                "sha256": SHA256,
+                "onnx_vs_tflite": compare_with_tflite(candidate, tflite, inputs),
+            }
             if report["onnx_vs_tflite"]["max_px"] > MAX_DIFF_PX:
-                raise DmsdError(f"ONNX and TFLite landmarks differ by up to {report['onnx_vs_tflite']['max_px']:.3f} "
-                                f"px (over {MAX_DIFF_PX}); the conversion is wrong")
+                raise DmsdError(
+                    f"ONNX and TFLite landmarks differ by up to {report['onnx_vs_tflite']['max_px']:.3f} "
+                    f"px (over {MAX_DIFF_PX}); the conversion is wrong"
+                )
             if args.int8_study:
                 report["int8_study"] = int8_study(candidate, inputs, work)
             args.out.mkdir(parents=True, exist_ok=True)

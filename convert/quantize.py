@@ -27,8 +27,11 @@ from onnxruntime.quantization import (
 
 from dmsd.errors import DmsdError
 
-METHODS = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
-           "percentile": CalibrationMethod.Percentile}
+METHODS = {
+    "minmax": CalibrationMethod.MinMax,
+    "entropy": CalibrationMethod.Entropy,
+    "percentile": CalibrationMethod.Percentile,
+}
 MIN_CALIBRATION = 32
 
 
@@ -41,7 +44,7 @@ class ArrayReader(CalibrationDataReader):
     def get_next(self):
         if self.position >= len(self.inputs):
             return None
-        batch = self.inputs[self.position:self.position + 1]
+        batch = self.inputs[self.position : self.position + 1]
         self.position += 1
         return {self.input_name: batch}
 
@@ -49,9 +52,16 @@ class ArrayReader(CalibrationDataReader):
         self.position = 0
 
 
-def quantize(fp32: Path, int8: Path, calibration: np.ndarray, method: str = "minmax",
-             quant_format: str = "qdq", per_channel: bool = True, activations: str = "u8",
-             reduce_range: bool = True) -> None:
+def quantize(
+    fp32: Path,
+    int8: Path,
+    calibration: np.ndarray,
+    method: str = "minmax",
+    quant_format: str = "qdq",
+    per_channel: bool = True,
+    activations: str = "u8",
+    reduce_range: bool = True,
+) -> None:
     if len(calibration) < MIN_CALIBRATION:
         raise DmsdError(f"calibration set has {len(calibration)} inputs; at least {MIN_CALIBRATION} are needed")
     if method not in METHODS:
@@ -67,8 +77,15 @@ def quantize(fp32: Path, int8: Path, calibration: np.ndarray, method: str = "min
         softmax = [n.name for n in onnx.load(str(prepared)).graph.node if n.op_type == "Softmax"]
         # The calibrators print progress on stdout, where our commands write their JSON report.
         with contextlib.redirect_stdout(sys.stderr):
-            quantize_static(str(prepared), str(int8), ArrayReader(input_name, calibration), nodes_to_exclude=softmax,
-                            quant_format=QuantFormat.QDQ if quant_format == "qdq" else QuantFormat.QOperator,
-                            per_channel=per_channel, weight_type=QuantType.QInt8,
-                            activation_type=QuantType.QUInt8 if activations == "u8" else QuantType.QInt8,
-                            calibrate_method=METHODS[method], reduce_range=reduce_range)
+            quantize_static(
+                str(prepared),
+                str(int8),
+                ArrayReader(input_name, calibration),
+                nodes_to_exclude=softmax,
+                quant_format=QuantFormat.QDQ if quant_format == "qdq" else QuantFormat.QOperator,
+                per_channel=per_channel,
+                weight_type=QuantType.QInt8,
+                activation_type=QuantType.QUInt8 if activations == "u8" else QuantType.QInt8,
+                calibrate_method=METHODS[method],
+                reduce_range=reduce_range,
+            )

@@ -26,8 +26,10 @@ from dmsd.errors import DmsdError
 
 log = logging.getLogger("convert.requantize")
 # What the shipped runs used (models/README.md, "Reproduce"): calibration method and size, training seed.
-SHIPPED = {"emotion": {"method": "percentile", "calib_size": 500, "seed": 1},
-           "seatbelt": {"method": "minmax", "calib_size": 450, "sources": ("person_crops", "incabin_belt_boxes")}}
+SHIPPED = {
+    "emotion": {"method": "percentile", "calib_size": 500, "seed": 1},
+    "seatbelt": {"method": "minmax", "calib_size": 450, "sources": ("person_crops", "incabin_belt_boxes")},
+}
 
 
 def emotion_inputs(data: Path, ferplus: Path, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -76,13 +78,21 @@ def requantize(task: str, models: Path, data: Path, ferplus: Path, min_agreement
         calib, held_out, labels = emotion_inputs(data, ferplus, shipped["seed"])
     else:
         calib, held_out, labels = seatbelt_inputs(data, spec["size"][0])
-    calib = nhwc_to_nchw(calib[:shipped["calib_size"]])
+    calib = nhwc_to_nchw(calib[: shipped["calib_size"]])
     with tempfile.TemporaryDirectory() as tmp:
         candidate = Path(tmp) / int8.name
         quantize(fp32, candidate, calib, shipped["method"])
-        set_metadata(candidate, task, json.loads(meta["dmsd.labels"]), spec, "int8",
-                     {"parameters": meta.get("dmsd.parameters", ""),
-                      "calibration": calibration_text(shipped["method"], len(calib), True)})
+        set_metadata(
+            candidate,
+            task,
+            json.loads(meta["dmsd.labels"]),
+            spec,
+            "int8",
+            {
+                "parameters": meta.get("dmsd.parameters", ""),
+                "calibration": calibration_text(shipped["method"], len(calib), True),
+            },
+        )
         report = {"task": task, "held_out_inputs": len(held_out), "calibration_inputs": len(calib)}
         top1 = {}
         for name, path in (("fp32", fp32), ("int8", candidate)):
@@ -91,27 +101,39 @@ def requantize(task: str, models: Path, data: Path, ferplus: Path, min_agreement
             report[f"{name}_accuracy"] = round(float((top1[name] == labels).mean()), 4)
         report["top1_agreement"] = round(float((top1["fp32"] == top1["int8"]).mean()), 4)
         if report["top1_agreement"] < min_agreement:
-            raise DmsdError(f"INT8 agrees with FP32 on {report['top1_agreement']:.2%} of held-out inputs, under "
-                            f"--min-agreement {min_agreement:.0%}; {int8} left as it was")
+            raise DmsdError(
+                f"INT8 agrees with FP32 on {report['top1_agreement']:.2%} of held-out inputs, under "
+                f"--min-agreement {min_agreement:.0%}; {int8} left as it was"
+            )
         int8.write_bytes(candidate.read_bytes())
     return report
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m convert.requantize", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m convert.requantize", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--task", required=True, choices=sorted(SHIPPED))
     parser.add_argument("--models", type=Path, default=Path("models"), help="folder with <task>.fp32.onnx")
-    parser.add_argument("--data", type=Path, default=None,
-                        help="emotion: FER2013 CSV (default ../shared/data/fer2013/fer2013.csv.gz); "
-                             "seatbelt: the seatbelt sources' folder (default ../shared/data/seatbelt)")
-    parser.add_argument("--ferplus", type=Path, default=Path("../shared/data/fer2013/fer2013new.csv"),
-                        help="emotion: FER+ votes, whose not-a-face rows the trainer dropped")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        help="emotion: FER2013 CSV (default ../shared/data/fer2013/fer2013.csv.gz); "
+        "seatbelt: the seatbelt sources' folder (default ../shared/data/seatbelt)",
+    )
+    parser.add_argument(
+        "--ferplus",
+        type=Path,
+        default=Path("../shared/data/fer2013/fer2013new.csv"),
+        help="emotion: FER+ votes, whose not-a-face rows the trainer dropped",
+    )
     parser.add_argument("--min-agreement", type=float, default=0.95, help="least INT8/FP32 top-1 agreement")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    data = args.data or Path("../shared/data/fer2013/fer2013.csv.gz" if args.task == "emotion"
-                             else "../shared/data/seatbelt")
+    data = args.data or Path(
+        "../shared/data/fer2013/fer2013.csv.gz" if args.task == "emotion" else "../shared/data/seatbelt"
+    )
     try:
         report = requantize(args.task, args.models, data, args.ferplus, args.min_agreement)
     except DmsdError as exc:

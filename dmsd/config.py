@@ -26,8 +26,14 @@ T = TypeVar("T")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
-def _opt(default: object, *, low: float | None = None, high: float | None = None,
-         choices: tuple[str, ...] | Callable[[], tuple[str, ...]] | None = None, doc: str = "") -> Any:
+def _opt(
+    default: object,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    choices: tuple[str, ...] | Callable[[], tuple[str, ...]] | None = None,
+    doc: str = "",
+) -> Any:
     """A field with its allowed values recorded for validation; `choices` may be a function asked at load time."""
     metadata = {"low": low, "high": high, "choices": choices, "doc": doc}
     if isinstance(default, list):
@@ -70,9 +76,13 @@ class DetectorConfig:
     track_hold_frames: int = _opt(5, low=1, high=1000)
     scan_slices: int = _opt(8, low=1, high=30)
     threads: int = _opt(1, low=1, high=256)
-    still_aspects: list[float] = _opt([0.75, 1.33], low=0.25, high=4.0,
-                                      doc="stills only: where no face is found, search copies squeezed to these "
-                                          "shares of the width (stretched photos)")
+    still_aspects: list[float] = _opt(
+        [0.75, 1.33],
+        low=0.25,
+        high=4.0,
+        doc="stills only: where no face is found, search copies squeezed to these "
+        "shares of the width (stretched photos)",
+    )
     still_profile: bool = _opt(True, doc="stills only: then the profile cascade, both ways round (turned heads)")
 
 
@@ -105,10 +115,17 @@ class ModelsConfig:
 class LandmarksConfig:
     enabled: bool = _opt(True, doc="run the face mesh on the driver's face every frame (eyes, head, mouth)")
     path: str | None = _opt(None, doc="default: landmarks.fp32.onnx in models.dir")
-    min_presence: float = _opt(0.5, low=0.0, high=1.0, doc="the mesh confirms a face at this presence; the first "
-                                                            "face it confirms is the driver's")
-    track: bool = _opt(True, doc="on video, each frame's face comes from the last frame's mesh; the detector "
-                                 "runs only to find the driver again")
+    min_presence: float = _opt(
+        0.5,
+        low=0.0,
+        high=1.0,
+        doc="the mesh confirms a face at this presence; the first face it confirms is the driver's",
+    )
+    track: bool = _opt(
+        True,
+        doc="on video, each frame's face comes from the last frame's mesh; the detector "
+        "runs only to find the driver again",
+    )
 
     def resolve(self, models: ModelsConfig) -> Path:
         return models.locate(Path(self.path) if self.path else Path(models.dir) / "landmarks.fp32.onnx")
@@ -123,8 +140,11 @@ class ChestConfig:
     top: float = _opt(0.1, low=-0.5, high=2.0, doc="gap from the chin (face bottom) to the region's top / face height")
     height: float = _opt(1.8, low=0.3, high=5.0, doc="region height / face height")
     min_visible: float = _opt(0.4, low=0.05, high=1.0, doc="least share of the region in the frame to be usable")
-    from_landmarks: bool = _opt(False, doc="where the face mesh confirms the face, hang the region from the neck "
-                                           "(the head's turning axis and the chin) rather than the face box")
+    from_landmarks: bool = _opt(
+        False,
+        doc="where the face mesh confirms the face, hang the region from the neck "
+        "(the head's turning axis and the chin) rather than the face box",
+    )
 
 
 @dataclass
@@ -145,16 +165,23 @@ class AlertnessConfig:
     """Eyes, head and mouth over time (dmsd.driver.alertness); the timings default to Euro NCAP's."""
 
     baseline_min_s: float = _opt(3.0, low=0.5, high=600, doc="face seen this long before eyes and head are judged")
-    baseline_s: float = _opt(60.0, low=1.0, high=3600, doc="the driver's open eyes and forward pose are learned "
-                                                          "over their first this-many seconds present")
-    eyes_closed_below: float = _opt(0.65, low=0.1, high=0.95, doc="closed under this share of the driver's own "
-                                                                  "open-eye level")
-    microsleep_s: float = _opt(1.0, low=0.1, high=60, doc="a closure at least this long, under asleep_s, is a "
-                                                          "microsleep")
+    baseline_s: float = _opt(
+        60.0,
+        low=1.0,
+        high=3600,
+        doc="the driver's open eyes and forward pose are learned over their first this-many seconds present",
+    )
+    eyes_closed_below: float = _opt(
+        0.65, low=0.1, high=0.95, doc="closed under this share of the driver's own open-eye level"
+    )
+    microsleep_s: float = _opt(
+        1.0, low=0.1, high=60, doc="a closure at least this long, under asleep_s, is a microsleep"
+    )
     asleep_s: float = _opt(3.0, low=0.5, high=60)
     perclos_window_s: float = _opt(60.0, low=5, high=3600)
-    perclos_min_s: float = _opt(10.0, low=1, high=3600, doc="eyes measured this long in the window before PERCLOS "
-                                                            "counts")
+    perclos_min_s: float = _opt(
+        10.0, low=1, high=3600, doc="eyes measured this long in the window before PERCLOS counts"
+    )
     drowsy_perclos: float = _opt(0.15, low=0.01, high=1.0)
     alert_perclos: float = _opt(0.10, low=0.0, high=1.0)
     drowsy_microsleeps: int = _opt(3, low=1, high=100, doc="this many microsleeps within perclos_window_s")
@@ -196,8 +223,11 @@ class MqttConfig:
     reconnect_max_s: float = _opt(30.0, low=0.1, high=3600)
     stats_interval_s: float = _opt(10.0, low=0.5, high=86400)
     drain_timeout_s: float = _opt(5.0, low=0.0, high=600)
-    outbox: str | None = _opt("outbox.sqlite", doc="SQLite file events wait in until the broker acknowledges them; "
-                                                   "relative to the state directory; null: in memory only")
+    outbox: str | None = _opt(
+        "outbox.sqlite",
+        doc="SQLite file events wait in until the broker acknowledges them; "
+        "relative to the state directory; null: in memory only",
+    )
     queue_max_mb: float = _opt(16.0, low=0.01, high=4096, doc="the outbox's size limit beside queue_size")
 
     def outbox_path(self) -> Path | None:
@@ -226,11 +256,13 @@ class MqttConfig:
 
 @dataclass
 class HomeAssistantConfig:
-    enabled: bool = _opt(True, doc="announce the driver's sensors to Home Assistant (MQTT discovery); false removes "
-                                   "them")
+    enabled: bool = _opt(
+        True, doc="announce the driver's sensors to Home Assistant (MQTT discovery); false removes them"
+    )
     prefix: str = _opt("homeassistant", doc="Home Assistant's discovery prefix")
-    support_url: str | None = _opt(None, doc="an http(s) page for this installation, shown as the origin's support "
-                                             "link")
+    support_url: str | None = _opt(
+        None, doc="an http(s) page for this installation, shown as the origin's support link"
+    )
 
 
 @dataclass
@@ -320,12 +352,15 @@ def check(config: Config) -> None:
     prefixes = (("mqtt.topic_prefix", config.topic_prefix), ("homeassistant.prefix", config.homeassistant.prefix))
     for key, topic in prefixes:
         if not topic.strip("/") or any(c in topic for c in "+#\0") or topic.startswith("/") or "//" in topic:
-            raise DmsdError(f"{key}: {topic!r} is not a usable MQTT topic prefix (allowed: non-empty levels joined "
-                            f"by '/', without '+', '#' or a leading '/')")
+            raise DmsdError(
+                f"{key}: {topic!r} is not a usable MQTT topic prefix (allowed: non-empty levels joined "
+                f"by '/', without '+', '#' or a leading '/')"
+            )
     url = config.homeassistant.support_url
     if url is not None and not url.startswith(("http://", "https://")):
-        raise DmsdError(f"homeassistant.support_url: {url!r} is not allowed (allowed: an http:// or https:// URL, "
-                        f"or null)")
+        raise DmsdError(
+            f"homeassistant.support_url: {url!r} is not allowed (allowed: an http:// or https:// URL, or null)"
+        )
     if m.outbox is not None and not m.outbox.strip():
         raise DmsdError("mqtt.outbox: an empty path (allowed: a file path, or null for an in-memory queue)")
 

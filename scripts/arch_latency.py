@@ -20,9 +20,16 @@ from dmsd.offline.timing import time_interleaved
 from scripts.int8_study import session
 from train.emotion import ARCHITECTURES
 
-CANDIDATES = [("plain", 16), ("plain_lean", 16), ("plain_lean_fc", 16), ("plain", 12), ("plain_lean", 24),
-              ("plain", 24),
-              ("separable", 16), ("separable", 32)]
+CANDIDATES = [
+    ("plain", 16),
+    ("plain_lean", 16),
+    ("plain_lean_fc", 16),
+    ("plain", 12),
+    ("plain_lean", 24),
+    ("plain", 24),
+    ("separable", 16),
+    ("separable", 32),
+]
 
 
 def main() -> None:
@@ -39,8 +46,9 @@ def main() -> None:
             keras_to_onnx(model, fp32)
             quantize(fp32, int8, calib)
             sessions = {"fp32": session(fp32), "int8": session(int8)}
-            runners = {name: functools.partial(s.run, None, {s.get_inputs()[0].name: one})
-                       for name, s in sessions.items()}
+            runners = {
+                name: functools.partial(s.run, None, {s.get_inputs()[0].name: one}) for name, s in sessions.items()
+            }
             timed = time_interleaved(runners, args.runs)
             f, q = timed["fp32"]["p50_ms"], timed["int8"]["p50_ms"]
             print(f"| {arch}{width} | {model.count_params():,} | {f:.3f} | {q:.3f} | {f / q:.2f}x |", flush=True)

@@ -49,8 +49,11 @@ def pairs(images: list[np.ndarray]) -> list[tuple[np.ndarray, Box]]:
 def training_images() -> list[np.ndarray]:
     images = []
     with open(SHARED / "seatbelt" / "person_crops" / "labels.csv", newline="", encoding="utf-8") as handle:
-        images += [cv2.imread(str(SHARED / "seatbelt" / "person_crops" / row["path"]))
-                   for row in csv.DictReader(handle) if row["split"] == "train"]
+        images += [
+            cv2.imread(str(SHARED / "seatbelt" / "person_crops" / row["path"]))
+            for row in csv.DictReader(handle)
+            if row["split"] == "train"
+        ]
     with open(SHARED / "head_pose" / "labels.csv", newline="", encoding="utf-8") as handle:
         images += [cv2.imread(str(SHARED / "head_pose" / row["path"])) for row in csv.DictReader(handle)]
     return images
@@ -83,10 +86,14 @@ def main() -> None:
     train = pairs(training_images())
     coefficients = fit(train)
     held_out = pairs(clip_images())
-    report = {"training_pairs": len(train), "clip_pairs": len(held_out), "anchors": list(ANCHORS),
-              "clip_iou_p50": round(float(np.median([iou(box_from_mesh(p, coefficients), b) for p, b in held_out])), 3),
-              "clip_iou_p50_plain": round(float(np.median([iou(plain_box(p), b) for p, b in held_out])), 3),
-              "coefficients": np.round(coefficients, 4).tolist()}
+    report = {
+        "training_pairs": len(train),
+        "clip_pairs": len(held_out),
+        "anchors": list(ANCHORS),
+        "clip_iou_p50": round(float(np.median([iou(box_from_mesh(p, coefficients), b) for p, b in held_out])), 3),
+        "clip_iou_p50_plain": round(float(np.median([iou(plain_box(p), b) for p, b in held_out])), 3),
+        "coefficients": np.round(coefficients, 4).tolist(),
+    }
     print(json.dumps(report) if args.json else json.dumps(report, indent=1))
 
 

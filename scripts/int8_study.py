@@ -20,8 +20,11 @@ from convert.export import keras_to_onnx, nhwc_to_nchw
 from convert.quantize import quantize
 from dmsd.offline.timing import time_interleaved
 
-LEVELS = {"all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL, "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
-          "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC}
+LEVELS = {
+    "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+    "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+    "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+}
 
 
 def session(path: Path, level: str = "all") -> ort.InferenceSession:
@@ -33,7 +36,7 @@ def session(path: Path, level: str = "all") -> ort.InferenceSession:
 
 def accuracy(sess: ort.InferenceSession, x: np.ndarray, y: np.ndarray) -> float:
     name = sess.get_inputs()[0].name
-    predicted = [sess.run(None, {name: x[i:i + 1]})[0].argmax() for i in range(len(x))]
+    predicted = [sess.run(None, {name: x[i : i + 1]})[0].argmax() for i in range(len(x))]
     return float((np.array(predicted) == y).mean())
 
 
@@ -60,8 +63,15 @@ def main() -> None:
         (f"QDQ, per-channel, u8 act, Percentile, {n} faces", "qdq", True, "u8", "percentile", "all", n),
         ("QDQ, per-channel, u8 act, MinMax, 100 faces", "qdq", True, "u8", "minmax", "all", 100),
         ("QDQ, per-channel, u8 act, MinMax, 1000 faces", "qdq", True, "u8", "minmax", "all", 1000),
-        (f"QDQ, per-channel, u8 act, MinMax, {n} faces, ORT basic graph optimisation", "qdq", True, "u8", "minmax",
-         "basic", n),
+        (
+            f"QDQ, per-channel, u8 act, MinMax, {n} faces, ORT basic graph optimisation",
+            "qdq",
+            True,
+            "u8",
+            "minmax",
+            "basic",
+            n,
+        ),
     ]
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -73,13 +83,20 @@ def main() -> None:
             quantize(fp32, paths[name], calib[:size], method, fmt, per_channel, activations)
             sessions[name] = session(paths[name], level)
         feeds = {name: {s.get_inputs()[0].name: one} for name, s in sessions.items()}
-        timed = time_interleaved({name: (lambda s=s, f=feeds[name]: s.run(None, f)) for name, s in sessions.items()},
-                                 args.runs)
+        timed = time_interleaved(
+            {name: (lambda s=s, f=feeds[name]: s.run(None, f)) for name, s in sessions.items()}, args.runs
+        )
         rows = []
         for name, sess in sessions.items():
-            rows.append({"variant": name, "p50_ms": timed[name]["p50_ms"],
-                         "speedup": round(timed["FP32"]["p50_ms"] / timed[name]["p50_ms"], 2),
-                         "accuracy": round(accuracy(sess, x, y), 4), "bytes": paths[name].stat().st_size})
+            rows.append(
+                {
+                    "variant": name,
+                    "p50_ms": timed[name]["p50_ms"],
+                    "speedup": round(timed["FP32"]["p50_ms"] / timed[name]["p50_ms"], 2),
+                    "accuracy": round(accuracy(sess, x, y), 4),
+                    "bytes": paths[name].stat().st_size,
+                }
+            )
             print(rows[-1], flush=True)
     (args.run / "int8_study.json").write_text(json.dumps(rows, indent=2) + "\n")
     print("| variant | p50 ms | speed-up vs FP32 | accuracy | bytes |\n| --- | --- | --- | --- | --- |")

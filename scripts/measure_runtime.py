@@ -34,8 +34,11 @@ def cold_start(runs: int) -> dict:
         walls.append(time.perf_counter() - started)
         peaks.append(usage.ru_maxrss / 1024)  # KiB on Linux
         assert os.waitstatus_to_exitcode(status) == 0
-    return {"wall_s": round(statistics.median(walls), 3), "peak_rss_mb": round(statistics.median(peaks), 1),
-            "runs": runs}
+    return {
+        "wall_s": round(statistics.median(walls), 3),
+        "peak_rss_mb": round(statistics.median(peaks), 1),
+        "runs": runs,
+    }
 
 
 def rss_mb(pid: int) -> float | None:
@@ -73,10 +76,15 @@ def daemon_run(realtime: bool) -> dict:
     sampler.join()
     lines = [json.loads(line) for line in stdout.splitlines()]
     stats = [line["payload"] for line in lines if line["topic"].endswith("/stats")][-1]
-    steady = samples[len(samples) // 2:] or samples  # after start-up
-    return {"frames": stats["frames"], "frames_with_face": stats["frames_with_face"], "wall_s": round(wall, 2),
-            "latency_ms": stats["latency_ms"], "steady_rss_mb": round(statistics.median(steady), 1) if steady else None,
-            "max_rss_mb": round(max(samples), 1) if samples else None}
+    steady = samples[len(samples) // 2 :] or samples  # after start-up
+    return {
+        "frames": stats["frames"],
+        "frames_with_face": stats["frames_with_face"],
+        "wall_s": round(wall, 2),
+        "latency_ms": stats["latency_ms"],
+        "steady_rss_mb": round(statistics.median(steady), 1) if steady else None,
+        "max_rss_mb": round(max(samples), 1) if samples else None,
+    }
 
 
 def main() -> None:
@@ -90,10 +98,13 @@ def main() -> None:
         "machine": machine(),
         "cold_start_once": cold_start(args.runs),
         "clip_as_fast_as_possible": {
-            "frames": fast[0]["frames"], "frames_with_face": fast[0]["frames_with_face"],
+            "frames": fast[0]["frames"],
+            "frames_with_face": fast[0]["frames_with_face"],
             "fps_whole_process": round(statistics.median(f["frames"] / f["wall_s"] for f in fast), 1),
-            "pipeline_p50_ms": round(frame_ms, 2), "pipeline_fps": round(1000 / frame_ms, 1),
-            "latency_ms": fast[len(fast) // 2]["latency_ms"]},
+            "pipeline_p50_ms": round(frame_ms, 2),
+            "pipeline_fps": round(1000 / frame_ms, 1),
+            "latency_ms": fast[len(fast) // 2]["latency_ms"],
+        },
         "clip_realtime": daemon_run(realtime=True),
     }
     print(json.dumps(result, indent=2))

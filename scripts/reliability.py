@@ -33,14 +33,23 @@ sys.path.insert(0, str(ROOT / "tests"))
 from conftest import SAMPLES, Broker, LineReader, Subscriber, dmsd_env, printed_events  # noqa: E402
 from mjpeg import MjpegCamera  # noqa: E402
 
-FAST_EVENTS = ("source:\n  fps: 5\n  realtime: true\n  loop: true\n"
-               "state:\n  absent_after_s: 0.5\n  emotion_hold_s: 0.2\n  seatbelt_debounce_s: 0.2\n"
-               "mqtt:\n  reconnect_min_s: 0.5\n  reconnect_max_s: 1\n  drain_timeout_s: 30\n")
+FAST_EVENTS = (
+    "source:\n  fps: 5\n  realtime: true\n  loop: true\n"
+    "state:\n  absent_after_s: 0.5\n  emotion_hold_s: 0.2\n  seatbelt_debounce_s: 0.2\n"
+    "mqtt:\n  reconnect_min_s: 0.5\n  reconnect_max_s: 1\n  drain_timeout_s: 30\n"
+)
 
 
 def dmsd(*args: str, env: dict | None = None, **popen) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "dmsd", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, cwd=ROOT, env=dmsd_env(env), **popen)
+    return subprocess.Popen(
+        [sys.executable, "-m", "dmsd", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env=dmsd_env(env),
+        **popen,
+    )
 
 
 def alternating(folder: Path) -> Path:
@@ -57,18 +66,24 @@ def delivery(raised: list[dict], received: list[dict]) -> dict:
     unique = list(dict.fromkeys(ids))
     raised_ids = [(e["run"], e["seq"]) for e in raised]
     lost = len(set(raised_ids) - set(ids))
-    return {"raised": len(raised), "lost": lost, "twice": len(ids) - len(unique),
-            "order kept": [i for i in unique if i in set(raised_ids)] == raised_ids}
+    return {
+        "raised": len(raised),
+        "lost": lost,
+        "twice": len(ids) - len(unique),
+        "order kept": [i for i in unique if i in set(raised_ids)] == raised_ids,
+    }
 
 
 # -- rows ----------------------------------------------------------------------------------------------------
-def through_cuts(work: Path, device: str, publish_to: Broker, cut: Broker, sub: Subscriber, cycles: int,
-                 down_s: float) -> tuple[list[dict], list[dict], list[tuple[float, float]]]:
+def through_cuts(
+    work: Path, device: str, publish_to: Broker, cut: Broker, sub: Subscriber, cycles: int, down_s: float
+) -> tuple[list[dict], list[dict], list[tuple[float, float]]]:
     """dmsd raising events into `publish_to` while `cut` is stopped for `down_s` and started again, `cycles` times:
     the events it raised, those `sub` received, and the outage windows."""
     config = _write(work / "c.yaml", f"device_id: {device}\n" + FAST_EVENTS)
-    daemon = dmsd("--config", str(config), "--source", str(alternating(work / "frames")), "--mqtt",
-                  publish_to.address, "--print")
+    daemon = dmsd(
+        "--config", str(config), "--source", str(alternating(work / "frames")), "--mqtt", publish_to.address, "--print"
+    )
     reader = LineReader(daemon)
     windows = []
     time.sleep(3)
@@ -109,16 +124,27 @@ def kills(work: Path, cycles: int) -> dict:
     raised: list[dict] = []
     try:
         for _ in range(cycles):
-            daemon = dmsd("--config", str(config), "--source", str(frames), "--mqtt", broker.address, "--print",
-                          env=env)
+            daemon = dmsd(
+                "--config", str(config), "--source", str(frames), "--mqtt", broker.address, "--print", env=env
+            )
             reader = LineReader(daemon)
             reader.wait(lambda lines: len(printed_events(lines)) >= 2, timeout=30)
             daemon.send_signal(signal.SIGKILL)
             daemon.wait(10)
             raised += printed_events(reader.finish())
         broker.start()
-        last = dmsd("--config", str(config), "--source", str(frames), "--mqtt", broker.address, "--print",
-                    "--max-frames", "15", env=env)
+        last = dmsd(
+            "--config",
+            str(config),
+            "--source",
+            str(frames),
+            "--mqtt",
+            broker.address,
+            "--print",
+            "--max-frames",
+            "15",
+            env=env,
+        )
         stdout, _ = last.communicate(timeout=120)
         raised += printed_events(stdout.splitlines())
         sub.wait_for(lambda m: len(m) >= len(raised), timeout=60)
@@ -135,8 +161,13 @@ def bridge(work: Path, cycles: int) -> dict:
 
     fleet = fleet_broker(work / "fleet").start()
     vehicle = vehicle_broker(work / "vehicle", fleet).start()
-    sub = Subscriber(fleet, "dms/bridge-car/events", username="dashboard", password="dash-secret",
-                     ca_certs=str(fleet.workdir / "ca.crt"))
+    sub = Subscriber(
+        fleet,
+        "dms/bridge-car/events",
+        username="dashboard",
+        password="dash-secret",
+        ca_certs=str(fleet.workdir / "ca.crt"),
+    )
     try:
         raised, received, _ = through_cuts(work, "bridge-car", vehicle, fleet, sub, cycles, 3.0)
     finally:
@@ -148,8 +179,9 @@ def bridge(work: Path, cycles: int) -> dict:
 
 def stall(work: Path, tries: int, stall_timeout_s: float = 1.0) -> dict:
     camera = MjpegCamera(SAMPLES / "cabin_frame060.jpg", fps=10).start()
-    config = _write(work / "c.yaml", f"source:\n  stall_timeout_s: {stall_timeout_s}\n  reopen_min_s: 0.2\n"
-                                     "  reopen_max_s: 0.5\n")
+    config = _write(
+        work / "c.yaml", f"source:\n  stall_timeout_s: {stall_timeout_s}\n  reopen_min_s: 0.2\n  reopen_max_s: 0.5\n"
+    )
     daemon = dmsd("--config", str(config), "--source", camera.url, "--no-mqtt", "--print")
     reader = LineReader(daemon)
     delays = []
@@ -169,8 +201,13 @@ def stall(work: Path, tries: int, stall_timeout_s: float = 1.0) -> dict:
         daemon.wait(30)
         camera.stop()
     limit = stall_timeout_s + 0.5
-    return {"tries": tries, "camera_lost in time": sum(d <= limit for d in delays), "limit s": limit,
-            "median s": round(sorted(delays)[len(delays) // 2], 2), "max s": round(max(delays), 2)}
+    return {
+        "tries": tries,
+        "camera_lost in time": sum(d <= limit for d in delays),
+        "limit s": limit,
+        "median s": round(sorted(delays)[len(delays) // 2], 2),
+        "max s": round(max(delays), 2),
+    }
 
 
 def fuzz(work: Path, images: int, configs: int, seed: int = 0) -> dict:
@@ -182,9 +219,15 @@ def fuzz(work: Path, images: int, configs: int, seed: int = 0) -> dict:
     paths = sorted(folder.iterdir())
     tracebacks, unclear, errors, analysed = 0, 0, 0, 0
     for start in range(0, len(paths), 100):  # 100 images a process: one line each, JSON or an error
-        batch = paths[start:start + 100]
-        result = subprocess.run([sys.executable, "-m", "dmsd", "--once", *map(str, batch)], capture_output=True,
-                                text=True, cwd=ROOT, env=dmsd_env(None), timeout=600)
+        batch = paths[start : start + 100]
+        result = subprocess.run(
+            [sys.executable, "-m", "dmsd", "--once", *map(str, batch)],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            env=dmsd_env(None),
+            timeout=600,
+        )
         tracebacks += "Traceback" in result.stderr
         err_lines = result.stderr.splitlines()
         out_lines = result.stdout.splitlines()
@@ -197,24 +240,36 @@ def fuzz(work: Path, images: int, configs: int, seed: int = 0) -> dict:
     image = SAMPLES / "cabin_frame060.jpg"
     for i in range(configs):
         path = _write(work / f"c{i:03d}.yaml", mutate_config(rng, base))
-        result = subprocess.run([sys.executable, "-m", "dmsd", "--config", str(path), "--once", str(image)],
-                                capture_output=True, text=True, cwd=ROOT, env=dmsd_env(None), timeout=120)
+        result = subprocess.run(
+            [sys.executable, "-m", "dmsd", "--config", str(path), "--once", str(image)],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            env=dmsd_env(None),
+            timeout=120,
+        )
         config_tracebacks += "Traceback" in result.stderr
         if result.returncode != 0:
             refused += 1
             config_unclear += len(result.stderr.splitlines()) != 1 or not result.stderr.startswith("dmsd: ")
         else:
             config_unclear += len(result.stdout.splitlines()) != 1
-    return {"images": images, "analysed": analysed, "refused, one line each": errors,
-            "tracebacks": tracebacks + config_tracebacks, "unclear": unclear + config_unclear,
-            "configs": configs, "configs refused, one line each": refused}
+    return {
+        "images": images,
+        "analysed": analysed,
+        "refused, one line each": errors,
+        "tracebacks": tracebacks + config_tracebacks,
+        "unclear": unclear + config_unclear,
+        "configs": configs,
+        "configs refused, one line each": refused,
+    }
 
 
 def mutate_image(rng: random.Random, sources: list[bytes]) -> bytes:
     data = bytearray(rng.choice(sources))
     kind = rng.randrange(6)
     if kind == 0:  # truncated
-        return bytes(data[:rng.randrange(0, len(data))])
+        return bytes(data[: rng.randrange(0, len(data))])
     if kind == 1:  # bytes flipped anywhere
         for _ in range(rng.randrange(1, 50)):
             data[rng.randrange(len(data))] = rng.randrange(256)
@@ -233,16 +288,35 @@ def mutate_image(rng: random.Random, sources: list[bytes]) -> bytes:
         h, w = rng.choice([1, 2, 7, 48, 480, 2000]), rng.choice([1, 3, 64, 640, 3000])
         channels = rng.choice([1, 3, 4])
         depth = rng.choice([np.uint8, np.uint16])
-        array = np.random.default_rng(rng.randrange(1 << 30)).integers(0, np.iinfo(depth).max, (h, w, channels),
-                                                                       dtype=depth)
+        array = np.random.default_rng(rng.randrange(1 << 30)).integers(
+            0, np.iinfo(depth).max, (h, w, channels), dtype=depth
+        )
         return cv2.imencode(".png", array)[1].tobytes()
     return bytes(data)
 
 
 def mutate_config(rng: random.Random, base: str) -> str:
     lines = [line for line in base.splitlines() if line.strip() and not line.lstrip().startswith("#")]
-    values = ["-1", "0", "1e309", "null", "yes", "[1, 2]", "{a: 1}", "'x'", "99999999", "0.0001", "\"\"", "nan",
-              "haar", "\"dms/#\"", "~", "!!python/object:os.system ls", "&a 1", "*b"]
+    values = [
+        "-1",
+        "0",
+        "1e309",
+        "null",
+        "yes",
+        "[1, 2]",
+        "{a: 1}",
+        "'x'",
+        "99999999",
+        "0.0001",
+        '""',
+        "nan",
+        "haar",
+        '"dms/#"',
+        "~",
+        "!!python/object:os.system ls",
+        "&a 1",
+        "*b",
+    ]
     for _ in range(rng.randrange(1, 4)):
         i = rng.randrange(len(lines))
         kind = rng.randrange(5)
@@ -256,14 +330,13 @@ def mutate_config(rng: random.Random, base: str) -> str:
         elif kind == 3:
             lines.insert(i, f"{rng.choice(['bogus', 'mqtt', 'source', 'x y'])}: {rng.choice(values)}")
         else:
-            lines[i] = lines[i][:rng.randrange(len(lines[i]) + 1)]
+            lines[i] = lines[i][: rng.randrange(len(lines[i]) + 1)]
     return "\n".join(lines) + "\n"
 
 
 def hardening(work: Path) -> dict:
     unit = ROOT / "systemd" / "dmsd.service"
-    audit = subprocess.run(["systemd-analyze", "security", "--offline=true", str(unit)], capture_output=True,
-                           text=True)
+    audit = subprocess.run(["systemd-analyze", "security", "--offline=true", str(unit)], capture_output=True, text=True)
     exposure = float(re.search(r"Overall exposure level for \S+: ([\d.]+)", audit.stdout).group(1))
     # The daemon under the unit's syscall filter and MemoryDenyWriteExecute (applied here as systemd applies
     # them: no_new_privs, then a seccomp allow-list whose default is EPERM), with a camera and a broker.
@@ -272,21 +345,44 @@ def hardening(work: Path) -> dict:
     sub = Subscriber(broker, "dms/confined-car/#")
     try:
         allowed = syscall_set("@system-service") - syscall_set("@privileged", "@resources")
-        command = [sys.executable, "-m", "scripts.reliability", "--confine", ",".join(sorted(allowed)), "--",
-                   sys.executable, "-m", "dmsd", "--source", camera.url, "--mqtt", broker.address, "--max-frames",
-                   "40"]
+        command = [
+            sys.executable,
+            "-m",
+            "scripts.reliability",
+            "--confine",
+            ",".join(sorted(allowed)),
+            "--",
+            sys.executable,
+            "-m",
+            "dmsd",
+            "--source",
+            camera.url,
+            "--mqtt",
+            broker.address,
+            "--max-frames",
+            "40",
+        ]
         config = _write(work / "c.yaml", "device_id: confined-car\n")
-        result = subprocess.run(command + ["--config", str(config)], capture_output=True, text=True, cwd=ROOT,
-                                env=dmsd_env(None), timeout=120)
+        result = subprocess.run(
+            command + ["--config", str(config)],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            env=dmsd_env(None),
+            timeout=120,
+        )
         sub.wait_for(lambda m: any(t.endswith("/availability") and p == b"offline" for t, p, _ in m), timeout=30)
         states = sub.payloads("state")
     finally:
         sub.close()
         camera.stop()
         broker.stop()
-    return {"exposure": exposure, "confined run exit": result.returncode,
-            "confined run face found": bool(states) and states[-1]["driver_present"] is True,
-            "tracebacks": "Traceback" in result.stderr}
+    return {
+        "exposure": exposure,
+        "confined run exit": result.returncode,
+        "confined run face found": bool(states) and states[-1]["driver_present"] is True,
+        "tracebacks": "Traceback" in result.stderr,
+    }
 
 
 def syscall_set(*groups: str) -> set[str]:
@@ -339,26 +435,55 @@ def auth(work: Path) -> dict:
     make_certificates(folder)
     passwords = folder / "passwords"
     subprocess.run(["mosquitto_passwd", "-b", "-c", str(passwords), "dash", "s3cret"], check=True)
-    broker = Broker(folder, extra_config=f"allow_anonymous false\npassword_file {passwords}\n"
-                                         f"cafile {folder}/ca.crt\ncertfile {folder}/server.crt\n"
-                                         f"keyfile {folder}/server.key\n").start()
+    broker = Broker(
+        folder,
+        extra_config=f"allow_anonymous false\npassword_file {passwords}\n"
+        f"cafile {folder}/ca.crt\ncertfile {folder}/server.crt\n"
+        f"keyfile {folder}/server.key\n",
+    ).start()
     outcomes = {}
     try:
-        for name, password, ca in (("right credentials", "s3cret", "ca.crt"), ("wrong password", "nope", "ca.crt"),
-                                   ("untrusted CA", "s3cret", "other.crt")):
-            config = _write(work / f"{name}.yaml", f"device_id: auth-car\nmqtt:\n  host: 127.0.0.1\n"
-                                                   f"  port: {broker.port}\n  username: dash\n  drain_timeout_s: 2\n"
-                                                   f"  outbox: null\n  tls:\n    enabled: true\n"
-                                                   f"    ca_certs: {folder / ca}\n")
-            result = subprocess.run([sys.executable, "-m", "dmsd", "--config", str(config), "--source",
-                                     str(SAMPLES / "incabin_belted_driver.mp4"), "--max-frames", "20"],
-                                    capture_output=True, text=True, cwd=ROOT, timeout=120,
-                                    env=dmsd_env({"DMSD_MQTT_PASSWORD": password}))
-            refusals = [line.split(": ", 1)[1] for line in result.stderr.splitlines()
-                        if "refused the connection" in line or "cannot reach broker" in line]
+        for name, password, ca in (
+            ("right credentials", "s3cret", "ca.crt"),
+            ("wrong password", "nope", "ca.crt"),
+            ("untrusted CA", "s3cret", "other.crt"),
+        ):
+            config = _write(
+                work / f"{name}.yaml",
+                f"device_id: auth-car\nmqtt:\n  host: 127.0.0.1\n"
+                f"  port: {broker.port}\n  username: dash\n  drain_timeout_s: 2\n"
+                f"  outbox: null\n  tls:\n    enabled: true\n"
+                f"    ca_certs: {folder / ca}\n",
+            )
+            result = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "dmsd",
+                    "--config",
+                    str(config),
+                    "--source",
+                    str(SAMPLES / "incabin_belted_driver.mp4"),
+                    "--max-frames",
+                    "20",
+                ],
+                capture_output=True,
+                text=True,
+                cwd=ROOT,
+                timeout=120,
+                env=dmsd_env({"DMSD_MQTT_PASSWORD": password}),
+            )
+            refusals = [
+                line.split(": ", 1)[1]
+                for line in result.stderr.splitlines()
+                if "refused the connection" in line or "cannot reach broker" in line
+            ]
             connected = "connected to" in result.stderr
-            outcomes[name] = ("connected" if connected and not refusals else
-                              f"refused, {len(refusals)} line: " + (refusals[0][:90] if refusals else "?"))
+            outcomes[name] = (
+                "connected"
+                if connected and not refusals
+                else f"refused, {len(refusals)} line: " + (refusals[0][:90] if refusals else "?")
+            )
     finally:
         broker.stop()
     return outcomes
@@ -381,8 +506,9 @@ def _count(lines: list[str], kind: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", action="append",
-                        choices=["outages", "kill", "bridge", "stall", "fuzz", "hardening", "auth"])
+    parser.add_argument(
+        "--only", action="append", choices=["outages", "kill", "bridge", "stall", "fuzz", "hardening", "auth"]
+    )
     parser.add_argument("--outages", type=int, default=20)
     parser.add_argument("--kills", type=int, default=10)
     parser.add_argument("--cuts", type=int, default=5)
@@ -395,9 +521,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.confine:
         confine(args.confine.split(","), args.command)
-    rows = {"outages": lambda w: outages(w, args.outages), "kill": lambda w: kills(w, args.kills),
-            "bridge": lambda w: bridge(w, args.cuts), "stall": lambda w: stall(w, args.stalls),
-            "fuzz": lambda w: fuzz(w, args.images, args.configs), "hardening": hardening, "auth": auth}
+    rows = {
+        "outages": lambda w: outages(w, args.outages),
+        "kill": lambda w: kills(w, args.kills),
+        "bridge": lambda w: bridge(w, args.cuts),
+        "stall": lambda w: stall(w, args.stalls),
+        "fuzz": lambda w: fuzz(w, args.images, args.configs),
+        "hardening": hardening,
+        "auth": auth,
+    }
     results = {}
     with tempfile.TemporaryDirectory(prefix="dmsd-reliability-") as work:
         for name, row in rows.items():

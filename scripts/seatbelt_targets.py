@@ -30,8 +30,11 @@ def clip_events(config: Config, model: str) -> list[str]:
     tracker = DriverStateTracker(config.state, config.alertness)
     events = []
     for frame in file_frames(config, str(CLIP)):
-        events += [e.type for e in tracker.update(analyzer.analyze(frame.image, frame.name, frame.ts))
-                   if e.type.startswith("seatbelt_")]
+        events += [
+            e.type
+            for e in tracker.update(analyzer.analyze(frame.image, frame.name, frame.ts))
+            if e.type.startswith("seatbelt_")
+        ]
     return events
 
 
@@ -39,10 +42,17 @@ def targets(config: Config, model: str, labels: Path) -> dict:
     crops = evaluate_seatbelt(config, str(labels), model)
     clip = evaluate_seatbelt_video(config, str(CLIP), model, "worn")
     events = clip_events(config, model)
-    return {"crops_faces": crops["face_share"], "crops_scored": crops["n"], "crops_images": crops["images"],
-            "crops_accuracy": crops["accuracy"], "not_worn_recall": crops["per_class"]["not_worn"]["recall"],
-            "worn_recall": crops["per_class"]["worn"]["recall"], "clip_worn": clip["accuracy"],
-            "clip_scored": clip["n"], "clip_unfastened_events": events.count("seatbelt_unfastened")}
+    return {
+        "crops_faces": crops["face_share"],
+        "crops_scored": crops["n"],
+        "crops_images": crops["images"],
+        "crops_accuracy": crops["accuracy"],
+        "not_worn_recall": crops["per_class"]["not_worn"]["recall"],
+        "worn_recall": crops["per_class"]["worn"]["recall"],
+        "clip_worn": clip["accuracy"],
+        "clip_scored": clip["n"],
+        "clip_unfastened_events": events.count("seatbelt_unfastened"),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -31,8 +31,21 @@ def soak(frames: int, mqtt: str | None) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "config.yaml"
         config.write_text((ROOT / "config.yaml").read_text().replace("stats_interval_s: 10", "stats_interval_s: 2"))
-        args = [sys.executable, "-m", "dmsd", "--config", str(config), "--source", str(CLIP), "--loop",
-                "--max-frames", str(frames), "--print", "--log-level", "WARNING"]
+        args = [
+            sys.executable,
+            "-m",
+            "dmsd",
+            "--config",
+            str(config),
+            "--source",
+            str(CLIP),
+            "--loop",
+            "--max-frames",
+            str(frames),
+            "--print",
+            "--log-level",
+            "WARNING",
+        ]
         args += ["--mqtt", mqtt] if mqtt else ["--no-mqtt"]
         started = time.monotonic()
         daemon = subprocess.Popen(args, stdout=subprocess.PIPE, text=True, cwd=ROOT)
@@ -62,7 +75,8 @@ def soak(frames: int, mqtt: str | None) -> dict:
     warm_t = first["t"]
     steady = [mb for t, mb in samples if t >= warm_t]
     head = steady[: max(1, len(steady) // 20)]
-    tail = steady[-max(1, len(steady) // 20):]
+    tail = steady[-max(1, len(steady) // 20) :]
+
     def total(stats: dict) -> dict:
         return stats["latency_ms"]["total"]
 
@@ -70,20 +84,30 @@ def soak(frames: int, mqtt: str | None) -> dict:
     tenth = max(1, len(p50s) // 10)
     slope = np.polyfit([s["frames"] for s in warm], p50s, 1)[0]
     return {
-        "frames": stats[-1]["frames"], "frames_with_face": stats[-1]["frames_with_face"], "wall_s": round(wall, 1),
+        "frames": stats[-1]["frames"],
+        "frames_with_face": stats[-1]["frames_with_face"],
+        "wall_s": round(wall, 1),
         "fps": round(stats[-1]["frames"] / wall, 1),
-        "rss_mb": {"after_warmup": round(statistics.median(head), 1), "end": round(statistics.median(tail), 1),
-                   "max": round(max(steady), 1), "growth": round(statistics.median(tail) - statistics.median(head), 1)},
+        "rss_mb": {
+            "after_warmup": round(statistics.median(head), 1),
+            "end": round(statistics.median(tail), 1),
+            "max": round(max(steady), 1),
+            "growth": round(statistics.median(tail) - statistics.median(head), 1),
+        },
         # One window's p50 swings with the shared machine; a rise shows as a trend, so the first and last tenth
         # of the windows are compared, and a line is fitted through all of them.
-        "frame_ms": {"p50_first_tenth": round(statistics.median(p50s[:tenth]), 3),
-                     "p50_last_tenth": round(statistics.median(p50s[-tenth:]), 3),
-                     "p50_range": [min(p50s), max(p50s)],
-                     "p50_trend_ms_per_100k_frames": round(float(slope) * 100_000, 3),
-                     "p99_first": total(first)["p99"], "p99_last": total(last)["p99"]},
+        "frame_ms": {
+            "p50_first_tenth": round(statistics.median(p50s[:tenth]), 3),
+            "p50_last_tenth": round(statistics.median(p50s[-tenth:]), 3),
+            "p50_range": [min(p50s), max(p50s)],
+            "p50_trend_ms_per_100k_frames": round(float(slope) * 100_000, 3),
+            "p99_first": total(first)["p99"],
+            "p99_last": total(last)["p99"],
+        },
         "p50_by_window": [total(s)["p50"] for s in warm],
         "rss_by_window": [round(mb, 1) for t, mb in samples[:: max(1, len(samples) // 20)]],
-        "events_dropped": stats[-1].get("events_dropped", 0), "mqtt": mqtt,
+        "events_dropped": stats[-1].get("events_dropped", 0),
+        "mqtt": mqtt,
     }
 
 
@@ -97,14 +121,20 @@ def main() -> None:
     if args.json:
         print(json.dumps(result))
         return
-    print(f"{result['frames']} frames in {result['wall_s']} s ({result['fps']} frames/s), "
-          f"face in {result['frames_with_face']}")
+    print(
+        f"{result['frames']} frames in {result['wall_s']} s ({result['fps']} frames/s), "
+        f"face in {result['frames_with_face']}"
+    )
     rss, ms = result["rss_mb"], result["frame_ms"]
-    print(f"RSS after warm-up {rss['after_warmup']} MB, at the end {rss['end']} MB (growth {rss['growth']} MB, "
-          f"max {rss['max']} MB)")
-    print(f"frame time p50 {ms['p50_first_tenth']} ms over the first tenth, {ms['p50_last_tenth']} ms over the "
-          f"last (range {ms['p50_range'][0]}-{ms['p50_range'][1]}, trend {ms['p50_trend_ms_per_100k_frames']:+} ms "
-          f"per 100k frames)")
+    print(
+        f"RSS after warm-up {rss['after_warmup']} MB, at the end {rss['end']} MB (growth {rss['growth']} MB, "
+        f"max {rss['max']} MB)"
+    )
+    print(
+        f"frame time p50 {ms['p50_first_tenth']} ms over the first tenth, {ms['p50_last_tenth']} ms over the "
+        f"last (range {ms['p50_range'][0]}-{ms['p50_range'][1]}, trend {ms['p50_trend_ms_per_100k_frames']:+} ms "
+        f"per 100k frames)"
+    )
 
 
 if __name__ == "__main__":

@@ -28,10 +28,26 @@ from dmsd.vision.face_stage import DriverTracker, SearchEveryFrame
 ROOT = Path(__file__).resolve().parent.parent
 CLIP = ROOT / "samples" / "incabin_belted_driver.mp4"
 CROPS = ROOT.parent / "shared" / "data" / "seatbelt" / "person_crops"
-TRACKER_SETTINGS = [dict(tracking=False), dict(), dict(track_margin=0.2), dict(track_margin=0.5),
-                    dict(scan_slices=4), dict(scan_slices=12), dict(min_neighbors=4), dict(detect_width=240)]
-STILL_SETTINGS = [dict(), dict(min_neighbors=4), dict(min_neighbors=5), dict(min_face=0.12), dict(min_face=0.08),
-                  dict(scale_factor=1.05), dict(scale_factor=1.2), dict(equalize=False)]
+TRACKER_SETTINGS = [
+    dict(tracking=False),
+    dict(),
+    dict(track_margin=0.2),
+    dict(track_margin=0.5),
+    dict(scan_slices=4),
+    dict(scan_slices=12),
+    dict(min_neighbors=4),
+    dict(detect_width=240),
+]
+STILL_SETTINGS = [
+    dict(),
+    dict(min_neighbors=4),
+    dict(min_neighbors=5),
+    dict(min_face=0.12),
+    dict(min_face=0.08),
+    dict(scale_factor=1.05),
+    dict(scale_factor=1.2),
+    dict(equalize=False),
+]
 
 
 def clip_frames() -> list[np.ndarray]:
@@ -60,8 +76,10 @@ def tune_clip(frames: list[np.ndarray], passes: int = 3) -> list[dict]:
                 else:
                     hits[i] += found
     names = [json.dumps(s) if s else "default" for s in TRACKER_SETTINGS] + ["fer-style full search"]
-    return [{"setting": n, "frames_with_face": h, **percentiles(t, 2, "_ms")}
-            for n, h, t in zip(names, hits, times, strict=True)]
+    return [
+        {"setting": n, "frames_with_face": h, **percentiles(t, 2, "_ms")}
+        for n, h, t in zip(names, hits, times, strict=True)
+    ]
 
 
 def tune_stills() -> list[dict]:
@@ -76,9 +94,18 @@ def tune_stills() -> list[dict]:
         else:
             stage = SearchEveryFrame(HaarFaceDetector(DetectorConfig(**settings)))
             found = sum(stage.find(g) is not None for g in greys)
-        result.append({"setting": "fer-style full search" if settings is None else json.dumps(settings) if settings
-                       else "default", "images_with_face": found, "images": len(greys),
-                       "mean_ms": round((time.perf_counter() - started) / len(greys) * 1000, 2)})
+        result.append(
+            {
+                "setting": "fer-style full search"
+                if settings is None
+                else json.dumps(settings)
+                if settings
+                else "default",
+                "images_with_face": found,
+                "images": len(greys),
+                "mean_ms": round((time.perf_counter() - started) / len(greys) * 1000, 2),
+            }
+        )
     return result
 
 
@@ -88,17 +115,23 @@ def main() -> None:
     args = parser.parse_args()
     cv2.setNumThreads(1)
     frames = clip_frames()
-    report = {"clip": {f"{w}x{h}": tune_clip([letterbox(f, (w, h)) for f in frames] if (w, h) != (450, 336) else frames)
-                       for w, h in ((450, 336), (640, 480), (1280, 720))},
-              "person_crops": tune_stills()}
+    report = {
+        "clip": {
+            f"{w}x{h}": tune_clip([letterbox(f, (w, h)) for f in frames] if (w, h) != (450, 336) else frames)
+            for w, h in ((450, 336), (640, 480), (1280, 720))
+        },
+        "person_crops": tune_stills(),
+    }
     if args.json:
         print(json.dumps(report, indent=1))
         return
     for size, rows in report["clip"].items():
         print(f"clip at {size} ({len(frames)} frames)")
         for r in rows:
-            print(f"  {r['setting']:32} faces {r['frames_with_face']:4}  p50 {r['p50_ms']:6.2f} ms  "
-                  f"p99 {r['p99_ms']:6.2f} ms")
+            print(
+                f"  {r['setting']:32} faces {r['frames_with_face']:4}  p50 {r['p50_ms']:6.2f} ms  "
+                f"p99 {r['p99_ms']:6.2f} ms"
+            )
     print("person_crops (stills, full search)")
     for r in report["person_crops"]:
         print(f"  {r['setting']:32} faces {r['images_with_face']:4}/{r['images']}  {r['mean_ms']:6.2f} ms/image")

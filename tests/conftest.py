@@ -49,14 +49,15 @@ class Broker:
             # As root, mosquitto would switch to its own user and lose access to pytest's private temp dir.
             f"user {getpass.getuser()}\n"
             f"persistence true\npersistence_location {workdir}/\n"
-            f"log_dest file {workdir}/mosquitto.log\n"
-            + (extra_config or "allow_anonymous true\n"))
+            f"log_dest file {workdir}/mosquitto.log\n" + (extra_config or "allow_anonymous true\n")
+        )
         self.process: subprocess.Popen | None = None
 
     def start(self) -> "Broker":
         errors = open(self.workdir / "stderr.txt", "wb")
-        self.process = subprocess.Popen([mosquitto_binary(), "-c", str(self.config)], stdout=subprocess.DEVNULL,
-                                        stderr=errors)
+        self.process = subprocess.Popen(
+            [mosquitto_binary(), "-c", str(self.config)], stdout=subprocess.DEVNULL, stderr=errors
+        )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
@@ -115,13 +116,18 @@ def own_broker(tmp_path):
 class Subscriber:
     """A real MQTT client that records every message on a topic filter, with a persistent QoS 1 session."""
 
-    def __init__(self, broker: Broker, topic: str, username: str | None = None, password: str | None = None,
-                 ca_certs: str | None = None):
+    def __init__(
+        self,
+        broker: Broker,
+        topic: str,
+        username: str | None = None,
+        password: str | None = None,
+        ca_certs: str | None = None,
+    ):
         self.topic = topic
         self.messages: list[tuple[str, bytes, bool]] = []
         self.cond = threading.Condition()
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"test-sub-{free_port()}",
-                                  clean_session=False)
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"test-sub-{free_port()}", clean_session=False)
         if username:
             self.client.username_pw_set(username, password)
         if ca_certs:
@@ -165,8 +171,9 @@ class Subscriber:
 
     def wait_offline(self, timeout: float = 30) -> None:
         """Until the last availability message is `offline`: the daemon has said goodbye."""
-        self.wait_for(lambda m: (a := [p for t, p, _ in m if t.endswith("/availability")]) and a[-1] == b"offline",
-                      timeout)
+        self.wait_for(
+            lambda m: (a := [p for t, p, _ in m if t.endswith("/availability")]) and a[-1] == b"offline", timeout
+        )
 
     def close(self) -> None:
         self.client.loop_stop()
@@ -176,8 +183,14 @@ class Subscriber:
 class EventListener:
     """A dashboard: subscribes to one events topic, with credentials or TLS if asked, and keeps the payloads."""
 
-    def __init__(self, broker: Broker, topic: str, username: str | None = None, password: str | None = None,
-                 ca_certs: str | None = None):
+    def __init__(
+        self,
+        broker: Broker,
+        topic: str,
+        username: str | None = None,
+        password: str | None = None,
+        ca_certs: str | None = None,
+    ):
         self.broker = broker
         self.received: list[dict] = []
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2)
@@ -227,18 +240,31 @@ def dmsd_env(env: dict | None) -> dict:
     return {**base, "XDG_STATE_HOME": tempfile.mkdtemp(prefix="dmsd-state-"), **(env or {})}
 
 
-def run_dmsd(*args: str, timeout: float = 120, env: dict | None = None,
-             cwd: Path = ROOT) -> subprocess.CompletedProcess:
+def run_dmsd(
+    *args: str, timeout: float = 120, env: dict | None = None, cwd: Path = ROOT
+) -> subprocess.CompletedProcess:
     """Run the real `dmsd` command line in a fresh process."""
-    return subprocess.run([sys.executable, "-m", "dmsd", *args], capture_output=True, text=True, timeout=timeout,
-                          cwd=cwd, env=dmsd_env(env))
+    return subprocess.run(
+        [sys.executable, "-m", "dmsd", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
+        env=dmsd_env(env),
+    )
 
 
 @contextlib.contextmanager
 def running_dmsd(*args: str, env: dict | None = None, cwd: Path = ROOT):
     """The real `dmsd` in the background; killed if the test leaves before it has ended."""
-    daemon = subprocess.Popen([sys.executable, "-m", "dmsd", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True, cwd=cwd, env=dmsd_env(env))
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "dmsd", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=cwd,
+        env=dmsd_env(env),
+    )
     try:
         yield daemon
     finally:

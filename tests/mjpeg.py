@@ -34,8 +34,11 @@ class MjpegCamera:
                 try:
                     while camera.server is not None and self.server is camera.server:
                         if not camera.paused:
-                            self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n"
-                                             % len(camera.jpeg) + camera.jpeg + b"\r\n")
+                            self.wfile.write(
+                                b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n" % len(camera.jpeg)
+                                + camera.jpeg
+                                + b"\r\n"
+                            )
                             camera.frames_sent += 1
                         time.sleep(1 / camera.fps)
                 except (BrokenPipeError, ConnectionResetError):

@@ -18,8 +18,16 @@ FORWARD = 30.0  # the driver's own forward yaw (a camera off to the side)
 def frame(t, ear=OPEN, yaw=FORWARD, pitch=0.0, mouth=0.05, face=True):
     if not face:
         return FrameResult("test", t, None, None, None)
-    return FrameResult("test", t, Box(100, 80, 90, 90), None, None, eyes=Eyes(ear, ear, ear < 0.26),
-                       head=HeadPose(yaw, pitch, 0.0), mouth=Mouth(mouth))
+    return FrameResult(
+        "test",
+        t,
+        Box(100, 80, 90, 90),
+        None,
+        None,
+        eyes=Eyes(ear, ear, ear < 0.26),
+        head=HeadPose(yaw, pitch, 0.0),
+        mouth=Mouth(mouth),
+    )
 
 
 def times(start, seconds):
@@ -125,8 +133,10 @@ def test_time_sharing_adds_up_glances_and_restarts_after_2_seconds_on_the_road(t
 
 
 def test_unresponsive_after_6_seconds_of_closed_eyes_or_looking_away(tracker):
-    frames = ([frame(s, ear=SHUT) for s in times(5.0, 3.5)]            # closed (asleep at 8.0)
-              + [frame(s, ear=OPEN, yaw=FORWARD + 50) for s in times(8.5, 2.6)])  # then away: 6 s at 11.0
+    frames = (
+        [frame(s, ear=SHUT) for s in times(5.0, 3.5)]  # closed (asleep at 8.0)
+        + [frame(s, ear=OPEN, yaw=FORWARD + 50) for s in times(8.5, 2.6)]
+    )  # then away: 6 s at 11.0
     events = run(tracker, frames)
     assert types(events) == ["asleep", "awake", "unresponsive"] and events[-1][0] == 11.0
     assert tracker.blocks(11.0)["attention"]["unresponsive"] is True
@@ -176,9 +186,10 @@ def test_every_number_is_validated(tmp_path):
     from dmsd.errors import DmsdError
 
     for text, message in (
-            ("alertness:\n  asleep_s: 0\n", "alertness.asleep_s: 0.0 is out of range (0.5..60)"),
-            ("alertness:\n  microsleep_s: 4\n", "alertness.microsleep_s must be under alertness.asleep_s"),
-            ("alertness:\n  alert_perclos: 0.5\n", "alert_perclos must not exceed alertness.drowsy_perclos")):
+        ("alertness:\n  asleep_s: 0\n", "alertness.asleep_s: 0.0 is out of range (0.5..60)"),
+        ("alertness:\n  microsleep_s: 4\n", "alertness.microsleep_s must be under alertness.asleep_s"),
+        ("alertness:\n  alert_perclos: 0.5\n", "alert_perclos must not exceed alertness.drowsy_perclos"),
+    ):
         (tmp_path / "c.yaml").write_text(text)
         with pytest.raises(DmsdError, match=message.replace("(", r"\(").replace(")", r"\)").replace(".", r"\.")):
             load_config(tmp_path / "c.yaml")

@@ -50,12 +50,15 @@ def test_bench_prints_a_readable_summary_without_json():
     assert "fer-style" in result.stdout and "frames per second" in result.stdout
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--source", "/nonexistent/clip.mp4"], "source /nonexistent/clip.mp4: no such file or directory"),
-    (["--threads", "0"], "--threads must be at least 1 (got 0)"),
-    (["--threads", "-2"], "--threads must be at least 1 (got -2)"),
-    (["--source", str(CLIP), "--size", "big"], "--size big: expected WIDTHxHEIGHT"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--source", "/nonexistent/clip.mp4"], "source /nonexistent/clip.mp4: no such file or directory"),
+        (["--threads", "0"], "--threads must be at least 1 (got 0)"),
+        (["--threads", "-2"], "--threads must be at least 1 (got -2)"),
+        (["--source", str(CLIP), "--size", "big"], "--size big: expected WIDTHxHEIGHT"),
+    ],
+)
 def test_bench_refuses_bad_input_in_one_line(args, message):
     result = run_dmsd("bench", *args)
     assert result.returncode == 2

@@ -25,8 +25,11 @@ def still_search(**settings) -> SearchEveryFrame:
 
 def test_the_still_search_finds_stretched_and_turned_faces_on_person_crops():
     with open(CROPS / "labels.csv", newline="", encoding="utf-8") as handle:
-        greys = [cv2.imread(str(CROPS / row["path"]), cv2.IMREAD_GRAYSCALE) for row in csv.DictReader(handle)
-                 if row["split"] == "valid"]
+        greys = [
+            cv2.imread(str(CROPS / row["path"]), cv2.IMREAD_GRAYSCALE)
+            for row in csv.DictReader(handle)
+            if row["split"] == "valid"
+        ]
     frontal, full = still_search(still_aspects=[], still_profile=False), still_search()
     found_frontal = [frontal.find(g) for g in greys]
     found_full = [full.find(g) for g in greys]

@@ -1,6 +1,5 @@
 """Configuration: the shipped file, and every kind of bad value named by its key."""
 
-
 import pytest
 
 from conftest import ROOT, run_dmsd, write_config
@@ -26,33 +25,43 @@ def test_every_default_key_is_documented_in_config_yaml():
         assert f"{key}:" in text, key
 
 
-@pytest.mark.parametrize("text, message", [
-    ("mqtt:\n  hots: x\n", "unknown key 'mqtt.hots' (allowed: enabled, host, port"),
-    ("mqtt:\n  port: 70000\n", "mqtt.port: 70000 is out of range (1..65535)"),
-    ("mqtt:\n  port: abc\n", "mqtt.port: expected an integer, got str 'abc'"),
-    ("state:\n  smoothing: 0\n", "state.smoothing: 0.0 is out of range (0.01..1.0)"),
-    ("log_level: LOUD\n", "log_level: 'LOUD' is not allowed (allowed: DEBUG, INFO, WARNING, ERROR)"),
-    ("detector:\n  seat_side: middle\n", "detector.seat_side: 'middle' is not allowed (allowed: any, left, right)"),
-    ("models:\n  emotion:\n    precision: int4\n", "models.emotion.precision: 'int4' is not allowed"),
-    ("mqtt: [1, 2]\n", "mqtt: expected a mapping of keys, got list"),
-    ("state:\n  include_probs: 1\n", "state.include_probs: expected true or false"),
-    ("state:\n  seatbelt_worn_above: 0.3\n  seatbelt_unworn_below: 0.5\n",
-     "state.seatbelt_unworn_below must not exceed state.seatbelt_worn_above"),
-    ("source: {uri: [\n", "not valid YAML"),
-    ("landmarks:\n  min_presence: 1.5\n", "landmarks.min_presence: 1.5 is out of range (0.0..1.0)"),
-    ("landmarks:\n  enabled: yes please\n", "landmarks.enabled: expected true or false"),
-    ("landmarks:\n  tracker: true\n", "unknown key 'landmarks.tracker' (allowed: enabled, path, min_presence, track)"),
-    ("mqtt:\n  outbox: ''\n", "mqtt.outbox: an empty path (allowed: a file path, or null for an in-memory queue)"),
-    ("mqtt:\n  queue_max_mb: 0\n", "mqtt.queue_max_mb: 0.0 is out of range (0.01..4096)"),
-    ("mqtt:\n  topic_prefix: dms/+/x\n", "mqtt.topic_prefix: 'dms/+/x' is not a usable MQTT topic prefix"),
-    ("homeassistant:\n  prefix: /ha\n", "homeassistant.prefix: '/ha' is not a usable MQTT topic prefix"),
-    ("homeassistant:\n  support_url: ftp://x\n", "homeassistant.support_url: 'ftp://x' is not allowed (allowed: an "
-                                                  "http:// or https:// URL, or null)"),
-    ("vehicle:\n  not_forward_gears: P\n", "vehicle.not_forward_gears: expected a list, got str 'P'"),
-    ("vehicle:\n  not_forward_gears: [P, [R]]\n", "vehicle.not_forward_gears[1]: expected text, got list"),
-    ("vehicle:\n  max_age_s: 0\n", "vehicle.max_age_s: 0.0 is out of range (0.1..3600)"),
-    ("detector:\n  still_aspects: [0.75, 5]\n", "detector.still_aspects[1]: 5.0 is out of range (0.25..4.0)"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("mqtt:\n  hots: x\n", "unknown key 'mqtt.hots' (allowed: enabled, host, port"),
+        ("mqtt:\n  port: 70000\n", "mqtt.port: 70000 is out of range (1..65535)"),
+        ("mqtt:\n  port: abc\n", "mqtt.port: expected an integer, got str 'abc'"),
+        ("state:\n  smoothing: 0\n", "state.smoothing: 0.0 is out of range (0.01..1.0)"),
+        ("log_level: LOUD\n", "log_level: 'LOUD' is not allowed (allowed: DEBUG, INFO, WARNING, ERROR)"),
+        ("detector:\n  seat_side: middle\n", "detector.seat_side: 'middle' is not allowed (allowed: any, left, right)"),
+        ("models:\n  emotion:\n    precision: int4\n", "models.emotion.precision: 'int4' is not allowed"),
+        ("mqtt: [1, 2]\n", "mqtt: expected a mapping of keys, got list"),
+        ("state:\n  include_probs: 1\n", "state.include_probs: expected true or false"),
+        (
+            "state:\n  seatbelt_worn_above: 0.3\n  seatbelt_unworn_below: 0.5\n",
+            "state.seatbelt_unworn_below must not exceed state.seatbelt_worn_above",
+        ),
+        ("source: {uri: [\n", "not valid YAML"),
+        ("landmarks:\n  min_presence: 1.5\n", "landmarks.min_presence: 1.5 is out of range (0.0..1.0)"),
+        ("landmarks:\n  enabled: yes please\n", "landmarks.enabled: expected true or false"),
+        (
+            "landmarks:\n  tracker: true\n",
+            "unknown key 'landmarks.tracker' (allowed: enabled, path, min_presence, track)",
+        ),
+        ("mqtt:\n  outbox: ''\n", "mqtt.outbox: an empty path (allowed: a file path, or null for an in-memory queue)"),
+        ("mqtt:\n  queue_max_mb: 0\n", "mqtt.queue_max_mb: 0.0 is out of range (0.01..4096)"),
+        ("mqtt:\n  topic_prefix: dms/+/x\n", "mqtt.topic_prefix: 'dms/+/x' is not a usable MQTT topic prefix"),
+        ("homeassistant:\n  prefix: /ha\n", "homeassistant.prefix: '/ha' is not a usable MQTT topic prefix"),
+        (
+            "homeassistant:\n  support_url: ftp://x\n",
+            "homeassistant.support_url: 'ftp://x' is not allowed (allowed: an http:// or https:// URL, or null)",
+        ),
+        ("vehicle:\n  not_forward_gears: P\n", "vehicle.not_forward_gears: expected a list, got str 'P'"),
+        ("vehicle:\n  not_forward_gears: [P, [R]]\n", "vehicle.not_forward_gears[1]: expected text, got list"),
+        ("vehicle:\n  max_age_s: 0\n", "vehicle.max_age_s: 0.0 is out of range (0.1..3600)"),
+        ("detector:\n  still_aspects: [0.75, 5]\n", "detector.still_aspects[1]: 5.0 is out of range (0.25..4.0)"),
+    ],
+)
 def test_bad_values_name_the_key(tmp_path, text, message):
     path = write_config(tmp_path / "bad.yaml", text)
     with pytest.raises(DmsdError) as error:

@@ -23,8 +23,9 @@ def printed(stdout: str, suffix: str) -> list:
 
 def test_clip_end_to_end(broker, subscribe, tmp_path):
     sub = subscribe(broker, "dms/e2e-car/#")
-    config = write_config(tmp_path / "c.yaml", "device_id: e2e-car\nstate:\n  heartbeat_s: 1\n"
-                                               "mqtt:\n  stats_interval_s: 0.5\n")
+    config = write_config(
+        tmp_path / "c.yaml", "device_id: e2e-car\nstate:\n  heartbeat_s: 1\nmqtt:\n  stats_interval_s: 0.5\n"
+    )
     result = run_dmsd("--config", str(config), "--source", str(CLIP), "--mqtt", broker.address, "--print")
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
@@ -94,13 +95,18 @@ def alternating_frames(folder, seconds_each: float, fps: float, cycles: int):
 
 def test_events_survive_a_broker_restart(own_broker, subscribe, tmp_path):
     frames = alternating_frames(tmp_path / "frames", seconds_each=1.5, fps=5, cycles=6)  # 18 s, an event each 1.5 s
-    config = write_config(tmp_path / "c.yaml", (
-        "device_id: restart-car\nsource:\n  fps: 5\n  realtime: true\n"
-        "state:\n  absent_after_s: 0.8\n  emotion_hold_s: 0.2\n  seatbelt_debounce_s: 0.2\n"
-        "mqtt:\n  reconnect_min_s: 1\n  reconnect_max_s: 1\n  drain_timeout_s: 20\n"))
+    config = write_config(
+        tmp_path / "c.yaml",
+        (
+            "device_id: restart-car\nsource:\n  fps: 5\n  realtime: true\n"
+            "state:\n  absent_after_s: 0.8\n  emotion_hold_s: 0.2\n  seatbelt_debounce_s: 0.2\n"
+            "mqtt:\n  reconnect_min_s: 1\n  reconnect_max_s: 1\n  drain_timeout_s: 20\n"
+        ),
+    )
     sub = subscribe(own_broker, "dms/restart-car/#")
-    with running_dmsd("--config", str(config), "--source", str(frames), "--mqtt", own_broker.address,
-                      "--print") as daemon:
+    with running_dmsd(
+        "--config", str(config), "--source", str(frames), "--mqtt", own_broker.address, "--print"
+    ) as daemon:
         sub.wait_for(lambda m: sum(t.endswith("/events") for t, _, _ in m) >= 2, timeout=30)
         # Stop the broker between events, not in the middle of a PUBACK: QoS 1 itself may redeliver a message
         # whose acknowledgement was cut off (that is what `seq` is for); our queue must add no duplicates.
@@ -117,9 +123,13 @@ def test_events_survive_a_broker_restart(own_broker, subscribe, tmp_path):
     while_down = [e for e in raised if down_from + 0.3 < e["ts"] < down_to - 0.3]
     assert len(while_down) >= 2, raised
     received = sub.payloads("events")
-    assert received == raised, "\n".join(["raised:"] + [f"{e['ts']} {e['type']}" for e in raised] + ["received:"]
-                                         + [f"{e['ts']} {e['type']}" for e in received]
-                                         + [f"down {down_from} .. {down_to}"])
+    assert received == raised, "\n".join(
+        ["raised:"]
+        + [f"{e['ts']} {e['type']}" for e in raised]
+        + ["received:"]
+        + [f"{e['ts']} {e['type']}" for e in received]
+        + [f"down {down_from} .. {down_to}"]
+    )
     assert [e["seq"] for e in received] == list(range(1, len(raised) + 1))  # each once, in order
     assert "disconnected" in stderr and "connected to" in stderr
     # availability and state were republished after the reconnect
@@ -145,8 +155,9 @@ def test_unreachable_broker_is_retried_and_reported(tmp_path):
     from conftest import free_port
 
     config = write_config(tmp_path / "c.yaml", "mqtt:\n  drain_timeout_s: 1\n  reconnect_max_s: 1\n")
-    result = run_dmsd("--config", str(config), "--source", str(CLIP), "--max-frames", "30",
-                      "--mqtt", f"127.0.0.1:{free_port()}")
+    result = run_dmsd(
+        "--config", str(config), "--source", str(CLIP), "--max-frames", "30", "--mqtt", f"127.0.0.1:{free_port()}"
+    )
     assert result.returncode == 0
     assert "Traceback" not in result.stderr
     assert result.stderr.count("cannot reach broker") == 1  # logged once, retried quietly
@@ -167,8 +178,17 @@ def password_broker(tmp_path):
 
 def test_refused_credentials_are_reported_and_never_logged(password_broker, tmp_path):
     config = write_config(tmp_path / "c.yaml", "mqtt:\n  username: dash\n  drain_timeout_s: 1\n")
-    result = run_dmsd("--config", str(config), "--source", str(CLIP), "--max-frames", "20",
-                      "--mqtt", password_broker.address, env={"DMSD_MQTT_PASSWORD": "wrong-password"})
+    result = run_dmsd(
+        "--config",
+        str(config),
+        "--source",
+        str(CLIP),
+        "--max-frames",
+        "20",
+        "--mqtt",
+        password_broker.address,
+        env={"DMSD_MQTT_PASSWORD": "wrong-password"},
+    )
     assert result.returncode == 0
     assert "refused the connection" in result.stderr and "Traceback" not in result.stderr
     assert "wrong-password" not in result.stderr + result.stdout
@@ -177,8 +197,18 @@ def test_refused_credentials_are_reported_and_never_logged(password_broker, tmp_
 def test_credentials_from_the_environment_work(password_broker, tmp_path):
     config = write_config(tmp_path / "c.yaml", "device_id: auth-car\nmqtt:\n  username: dash\n")
     with EventListener(password_broker, "dms/auth-car/events", username="dash", password="s3cret") as dashboard:
-        result = run_dmsd("--config", str(config), "--source", str(CLIP), "--max-frames", "40", "--print",
-                          "--mqtt", password_broker.address, env={"DMSD_MQTT_PASSWORD": "s3cret"})
+        result = run_dmsd(
+            "--config",
+            str(config),
+            "--source",
+            str(CLIP),
+            "--max-frames",
+            "40",
+            "--print",
+            "--mqtt",
+            password_broker.address,
+            env={"DMSD_MQTT_PASSWORD": "s3cret"},
+        )
         expected = printed(result.stdout, "events")
         received = dashboard.wait_for_count(len(expected))
     assert result.returncode == 0, result.stderr
@@ -188,15 +218,20 @@ def test_credentials_from_the_environment_work(password_broker, tmp_path):
 
 def test_full_queue_drops_the_oldest_counts_and_logs(own_broker, subscribe, tmp_path):
     frames = alternating_frames(tmp_path / "frames", seconds_each=1.0, fps=5, cycles=4)  # ~8 events in 8 s
-    config = write_config(tmp_path / "c.yaml", (
-        "device_id: full-car\nsource:\n  fps: 5\n  realtime: true\n"
-        "state:\n  absent_after_s: 0.5\n  emotion_hold_s: 0.2\n  seatbelt_debounce_s: 0.2\n"
-        "mqtt:\n  queue_size: 2\n  reconnect_min_s: 1\n  reconnect_max_s: 1\n  drain_timeout_s: 20\n"
-        "  stats_interval_s: 0.5\n"))
+    config = write_config(
+        tmp_path / "c.yaml",
+        (
+            "device_id: full-car\nsource:\n  fps: 5\n  realtime: true\n"
+            "state:\n  absent_after_s: 0.5\n  emotion_hold_s: 0.2\n  seatbelt_debounce_s: 0.2\n"
+            "mqtt:\n  queue_size: 2\n  reconnect_min_s: 1\n  reconnect_max_s: 1\n  drain_timeout_s: 20\n"
+            "  stats_interval_s: 0.5\n"
+        ),
+    )
     sub = subscribe(own_broker, "dms/full-car/#")  # a persistent session: the broker keeps it across the restart
     own_broker.stop()
-    with running_dmsd("--config", str(config), "--source", str(frames), "--mqtt", own_broker.address,
-                      "--print") as daemon:
+    with running_dmsd(
+        "--config", str(config), "--source", str(frames), "--mqtt", own_broker.address, "--print"
+    ) as daemon:
         time.sleep(9)  # the whole source plays while the broker is down
         own_broker.start()
         stdout, stderr = daemon.communicate(timeout=60)
@@ -232,8 +267,11 @@ def test_eyes_held_shut_for_4_seconds_is_one_asleep_at_3_seconds(broker, subscri
     sub.wait_offline()
     events = sub.payloads("events")
     start = next(e["ts"] for e in events if e["type"] == "driver_present")
-    alertness = [(e["type"], round(e["ts"] - start, 2)) for e in events
-                 if e["type"] in ("asleep", "awake", "microsleep", "drowsy", "unresponsive")]
+    alertness = [
+        (e["type"], round(e["ts"] - start, 2))
+        for e in events
+        if e["type"] in ("asleep", "awake", "microsleep", "drowsy", "unresponsive")
+    ]
     # The closure starts at frame 25 (5.0 s): asleep at 8.0 s, awake at 9.0 s when the eyes open again.
     assert alertness[:2] == [("asleep", 8.0), ("awake", 9.0)]
     assert [kind for kind, _ in alertness].count("asleep") == 1

@@ -36,8 +36,16 @@ def public_slice(tmp_path_factory):
 
 @pytest.mark.parametrize("precision", ["int8", "fp32"])
 def test_shipped_emotion_model_above_its_floor(public_slice, precision):
-    result = run_dmsd("evaluate", "--task", "emotion", "--data", str(public_slice), "--json",
-                      "--model", str(ROOT / "models" / f"emotion.{precision}.onnx"))
+    result = run_dmsd(
+        "evaluate",
+        "--task",
+        "emotion",
+        "--data",
+        str(public_slice),
+        "--json",
+        "--model",
+        str(ROOT / "models" / f"emotion.{precision}.onnx"),
+    )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert {"n", "accuracy", "macro_f1", "per_class", "confusion", "labels"} <= set(report)
@@ -65,10 +73,12 @@ def test_folder_layout_gives_the_same_answer_as_the_csv(public_slice, tmp_path):
         folder.mkdir(parents=True, exist_ok=True)
         cv2.imwrite(str(folder / f"{i:04d}.png"), np.array(pixels.split(), np.uint8).reshape(48, 48))
     (tmp_path / "slice100.csv").write_text("\n".join(public_slice.read_text().splitlines()[:101]) + "\n")
-    from_csv = json.loads(run_dmsd("evaluate", "--task", "emotion", "--data", str(tmp_path / "slice100.csv"),
-                                   "--json").stdout)
-    from_folders = json.loads(run_dmsd("evaluate", "--task", "emotion", "--data", str(tmp_path),
-                                       "--usage", "PublicTest", "--json").stdout)
+    from_csv = json.loads(
+        run_dmsd("evaluate", "--task", "emotion", "--data", str(tmp_path / "slice100.csv"), "--json").stdout
+    )
+    from_folders = json.loads(
+        run_dmsd("evaluate", "--task", "emotion", "--data", str(tmp_path), "--usage", "PublicTest", "--json").stdout
+    )
     assert from_folders["n"] == 100 and from_folders["confusion"] == from_csv["confusion"]
 
 
@@ -112,7 +122,7 @@ def test_seatbelt_unreadable_image_named_and_counted(tmp_path):
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["images"] == 2 and report["unreadable"] == 1 and report["with_face"] == 1
-    problem, = result.stderr.strip().splitlines()
+    (problem,) = result.stderr.strip().splitlines()
     assert problem.startswith("dmsd evaluate: ") and "truncated.jpg" in problem and "Traceback" not in result.stderr
 
 
@@ -135,16 +145,19 @@ def test_shipped_seatbelt_model_above_its_floors(tmp_path):
 
     with open(PERSON_CROPS / "labels.csv", newline="", encoding="utf-8") as handle:
         valid = [row for row in csv.DictReader(handle) if row["split"] == "valid"]
-    (tmp_path / "labels.csv").write_text("path,label\n" + "".join(
-        f"{PERSON_CROPS / row['path']},{row['label']}\n" for row in valid))
-    crops = json.loads(run_dmsd("evaluate", "--task", "seatbelt", "--data", str(tmp_path / "labels.csv"),
-                                "--json").stdout)
+    (tmp_path / "labels.csv").write_text(
+        "path,label\n" + "".join(f"{PERSON_CROPS / row['path']},{row['label']}\n" for row in valid)
+    )
+    crops = json.loads(
+        run_dmsd("evaluate", "--task", "seatbelt", "--data", str(tmp_path / "labels.csv"), "--json").stdout
+    )
     assert crops["images"] == 125 and crops["n"] >= 80
     assert crops["face_share"] >= SEATBELT_FLOORS["crops_faces"]
     assert crops["accuracy"] >= SEATBELT_FLOORS["crops_accuracy"]
     assert crops["per_class"]["not_worn"]["recall"] >= SEATBELT_FLOORS["crops_not_worn_recall"]
-    clip = json.loads(run_dmsd("evaluate", "--task", "seatbelt", "--data", str(CLIP), "--label", "worn",
-                               "--json").stdout)
+    clip = json.loads(
+        run_dmsd("evaluate", "--task", "seatbelt", "--data", str(CLIP), "--label", "worn", "--json").stdout
+    )
     assert clip["accuracy"] >= SEATBELT_FLOORS["clip_worn"]
 
 
@@ -159,19 +172,21 @@ def test_bad_labels_csv_is_reported_by_line(tmp_path):
     assert "labels.csv:4: duplicate of line 2" in message and "labels.csv:5: unknown label 'belted'" in message
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--task", "emotion", "--data", "/nonexistent"], "no such dataset"),
-    (["--task", "seatbelt", "--data", "/nonexistent/labels.csv"], "no such labels file"),
-    (["--task", "seatbelt", "--data", str(SAMPLES), "--usage", "Training"], "--usage only applies"),
-    (["--task", "emotion", "--data", str(FER), "--model", "/nonexistent.onnx"], "no such model file"),
-    (["--task", "seatbelt", "--data", str(CLIP)], "a video needs --label worn or --label not_worn"),
-    (["--task", "seatbelt", "--data", str(PERSON_CROPS / "labels.csv"), "--label", "worn"], "--label only applies"),
-    (["--task", "seatbelt", "--data", str(ROOT / "README.md"), "--label", "worn"], "cannot open as a video file"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--task", "emotion", "--data", "/nonexistent"], "no such dataset"),
+        (["--task", "seatbelt", "--data", "/nonexistent/labels.csv"], "no such labels file"),
+        (["--task", "seatbelt", "--data", str(SAMPLES), "--usage", "Training"], "--usage only applies"),
+        (["--task", "emotion", "--data", str(FER), "--model", "/nonexistent.onnx"], "no such model file"),
+        (["--task", "seatbelt", "--data", str(CLIP)], "a video needs --label worn or --label not_worn"),
+        (["--task", "seatbelt", "--data", str(PERSON_CROPS / "labels.csv"), "--label", "worn"], "--label only applies"),
+        (["--task", "seatbelt", "--data", str(ROOT / "README.md"), "--label", "worn"], "cannot open as a video file"),
+    ],
+)
 def test_bad_arguments_one_line(args, message):
     result = run_dmsd("evaluate", *args)
     assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
-
 
 
 def agreement(task: str, models_dir: Path, inputs) -> float:
@@ -179,8 +194,7 @@ def agreement(task: str, models_dir: Path, inputs) -> float:
     from dmsd.vision.classifier import Classifier
 
     fp32, int8 = (Classifier(models_dir / f"{task}.{p}.onnx", task) for p in ("fp32", "int8"))
-    same = [np.argmax(fp32.run(fp32.preprocess(*x))[0]) == np.argmax(int8.run(int8.preprocess(*x))[0])
-            for x in inputs]
+    same = [np.argmax(fp32.run(fp32.preprocess(*x))[0]) == np.argmax(int8.run(int8.preprocess(*x))[0]) for x in inputs]
     return float(np.mean(same))
 
 

@@ -25,8 +25,10 @@ FACE = Box(176, 83, 86, 86)  # the face in SAMPLES/cabin_frame060.jpg
 @pytest.fixture(scope="module")
 def mesh():
     """The points of the face the runtime's still-image search finds in an image file, or None."""
-    model, faces = LandmarkModel(ROOT / "models" / "landmarks.fp32.onnx"), SearchEveryFrame(HaarFaceDetector(
-        DetectorConfig()))
+    model, faces = (
+        LandmarkModel(ROOT / "models" / "landmarks.fp32.onnx"),
+        SearchEveryFrame(HaarFaceDetector(DetectorConfig())),
+    )
 
     def of(image: np.ndarray) -> np.ndarray | None:
         face = faces.find(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY))
@@ -61,8 +63,14 @@ def head_pose_cases(mesh) -> list[tuple[float, float, object, object]]:
             points, flipped = mesh(image), mesh(cv2.flip(image, 1))
             if points is not None and flipped is not None:
                 width, height = image.shape[1], image.shape[0]
-                cases.append((float(row["yaw_deg"]), float(row["pitch_deg"]), head_pose(points, width, height),
-                              head_pose(flipped, width, height)))
+                cases.append(
+                    (
+                        float(row["yaw_deg"]),
+                        float(row["pitch_deg"]),
+                        head_pose(points, width, height),
+                        head_pose(flipped, width, height),
+                    )
+                )
     return cases
 
 
@@ -128,15 +136,25 @@ def test_evaluate_head_pose_on_pointing04():
     assert near["n"] >= 80 and near["mae_yaw_deg"] <= 10 and near["mae_pitch_deg"] <= 15
 
 
-@pytest.mark.parametrize("args, labels, message", [
-    (["--task", "eyes"], "path,eye_state\na.jpg,shut\n",
-     "labels.csv:2: unknown eye_state 'shut' (allowed: closed, open)"),
-    (["--task", "eyes"], "path,eye_state\nmissing.jpg,open\n", "labels.csv:2: no such file missing.jpg"),
-    (["--task", "head-pose"], "path,yaw_deg,pitch_deg\na.jpg,left,0\n", "labels.csv:2: yaw_deg 'left' and pitch_deg"),
-    (["--task", "head-pose"], "path,yaw\na.jpg,0\n", "needs a header line with path,pitch_deg,yaw_deg"),
-    (["--task", "eyes", "--split", "test"], "path,eye_state,split\na.jpg,open,train\n", "no rows of split 'test'"),
-    (["--task", "head-pose", "--split", "valid"], "path,yaw_deg,pitch_deg\na.jpg,0,0\n", "--split only applies"),
-])
+@pytest.mark.parametrize(
+    "args, labels, message",
+    [
+        (
+            ["--task", "eyes"],
+            "path,eye_state\na.jpg,shut\n",
+            "labels.csv:2: unknown eye_state 'shut' (allowed: closed, open)",
+        ),
+        (["--task", "eyes"], "path,eye_state\nmissing.jpg,open\n", "labels.csv:2: no such file missing.jpg"),
+        (
+            ["--task", "head-pose"],
+            "path,yaw_deg,pitch_deg\na.jpg,left,0\n",
+            "labels.csv:2: yaw_deg 'left' and pitch_deg",
+        ),
+        (["--task", "head-pose"], "path,yaw\na.jpg,0\n", "needs a header line with path,pitch_deg,yaw_deg"),
+        (["--task", "eyes", "--split", "test"], "path,eye_state,split\na.jpg,open,train\n", "no rows of split 'test'"),
+        (["--task", "head-pose", "--split", "valid"], "path,yaw_deg,pitch_deg\na.jpg,0,0\n", "--split only applies"),
+    ],
+)
 def test_bad_labels_are_one_line_naming_the_row(tmp_path, args, labels, message):
     (tmp_path / "a.jpg").write_bytes((SAMPLES / "cabin_frame060.jpg").read_bytes())
     (tmp_path / "labels.csv").write_text(labels)

@@ -20,36 +20,49 @@ def fleet_broker(workdir):
     passwords = workdir / "passwords"
     subprocess.run(["mosquitto_passwd", "-b", "-c", str(passwords), "vehicle-0001", "uplink-secret"], check=True)
     subprocess.run(["mosquitto_passwd", "-b", str(passwords), "dashboard", "dash-secret"], check=True)
-    return Broker(workdir, extra_config=f"allow_anonymous false\npassword_file {passwords}\ncafile {workdir}/ca.crt\n"
-                                        f"certfile {workdir}/server.crt\nkeyfile {workdir}/server.key\n")
+    return Broker(
+        workdir,
+        extra_config=f"allow_anonymous false\npassword_file {passwords}\ncafile {workdir}/ca.crt\n"
+        f"certfile {workdir}/server.crt\nkeyfile {workdir}/server.key\n",
+    )
 
 
 def vehicle_broker(workdir, fleet):
     """The in-vehicle end: the shipped bridge file with only its CHANGE values filled in."""
     workdir.mkdir()
     text = BRIDGE.read_text()
-    for key, value in {"address": f"127.0.0.1:{fleet.port}", "remote_password": "uplink-secret",
-                       "bridge_cafile": str(fleet.workdir / "ca.crt"), "restart_timeout": "1 1"}.items():
+    for key, value in {
+        "address": f"127.0.0.1:{fleet.port}",
+        "remote_password": "uplink-secret",
+        "bridge_cafile": str(fleet.workdir / "ca.crt"),
+        "restart_timeout": "1 1",
+    }.items():
         text, n = re.subn(rf"^{key} .*$", f"{key} {value}", text, flags=re.M)
         assert n == 1, key
     return Broker(workdir, extra_config="allow_anonymous true\n" + text)
 
 
-def test_the_shipped_bridge_carries_every_event_through_uplink_cuts_and_a_vehicle_broker_restart(tmp_path,
-                                                                                                  subscribe):
+def test_the_shipped_bridge_carries_every_event_through_uplink_cuts_and_a_vehicle_broker_restart(tmp_path, subscribe):
     fleet = fleet_broker(tmp_path / "fleet").start()
     vehicle = vehicle_broker(tmp_path / "vehicle", fleet).start()
-    dashboard = subscribe(fleet, "dms/#", username="dashboard", password="dash-secret",
-                          ca_certs=str(fleet.workdir / "ca.crt"))
+    dashboard = subscribe(
+        fleet, "dms/#", username="dashboard", password="dash-secret", ca_certs=str(fleet.workdir / "ca.crt")
+    )
     try:
-        dashboard.wait_for(lambda m: any(t == "dms/bridge/dmsd-bridge-vehicle-0001/state" and p == b"1"
-                                         for t, p, _ in m), timeout=20)  # the uplink is up
+        dashboard.wait_for(
+            lambda m: any(t == "dms/bridge/dmsd-bridge-vehicle-0001/state" and p == b"1" for t, p, _ in m), timeout=20
+        )  # the uplink is up
         frames = alternating_frames(tmp_path / "frames", seconds_each=1.0, fps=5, cycles=6)  # an event a second
-        config = write_config(tmp_path / "c.yaml", (
-            "device_id: fleet-car\nsource:\n  fps: 5\n  realtime: true\n"
-            "state:\n  absent_after_s: 0.5\n  emotion_hold_s: 0.2\n  seatbelt_debounce_s: 0.2\n"))
-        with running_dmsd("--config", str(config), "--source", str(frames), "--mqtt", vehicle.address,
-                          "--print") as daemon:
+        config = write_config(
+            tmp_path / "c.yaml",
+            (
+                "device_id: fleet-car\nsource:\n  fps: 5\n  realtime: true\n"
+                "state:\n  absent_after_s: 0.5\n  emotion_hold_s: 0.2\n  seatbelt_debounce_s: 0.2\n"
+            ),
+        )
+        with running_dmsd(
+            "--config", str(config), "--source", str(frames), "--mqtt", vehicle.address, "--print"
+        ) as daemon:
             for _ in range(2):  # the uplink cut and restored while events flow
                 time.sleep(2)
                 fleet.stop()
@@ -65,8 +78,9 @@ def test_the_shipped_bridge_carries_every_event_through_uplink_cuts_and_a_vehicl
         # Uplink down, events queued in the vehicle's broker, which then restarts (its database kept), then the
         # uplink comes back: they arrive.
         fleet.stop()
-        result = run_dmsd("--config", str(config), "--source", str(frames), "--max-frames", "12", "--mqtt",
-                          vehicle.address, "--print")
+        result = run_dmsd(
+            "--config", str(config), "--source", str(frames), "--max-frames", "12", "--mqtt", vehicle.address, "--print"
+        )
         assert result.returncode == 0, result.stderr
         queued = printed_events(result.stdout.splitlines())
         assert queued

@@ -17,11 +17,21 @@ from dmsd.labels import EMOTION_LABELS
 # it documents for the device and origin maps, and what each platform we use accepts.
 DEVICE_KEYS = {"ids", "name", "mf", "mdl", "sw", "hw", "sn", "sa", "cu", "cns", "via_device", "mdl_id"}
 ORIGIN_KEYS = {"name", "sw", "url"}
-SHARED_KEYS = {"dev", "o", "cmps", "state_topic", "availability_topic", "payload_available", "payload_not_available",
-               "qos"}
+SHARED_KEYS = {
+    "dev",
+    "o",
+    "cmps",
+    "state_topic",
+    "availability_topic",
+    "payload_available",
+    "payload_not_available",
+    "qos",
+}
 COMMON = {"p", "name", "unique_id", "value_template", "device_class", "entity_category", "state_topic"}
-PLATFORM_KEYS = {"binary_sensor": COMMON,
-                 "sensor": COMMON | {"options", "unit_of_measurement", "state_class", "suggested_display_precision"}}
+PLATFORM_KEYS = {
+    "binary_sensor": COMMON,
+    "sensor": COMMON | {"options", "unit_of_measurement", "state_class", "suggested_display_precision"},
+}
 DEVICE_CLASSES = {"binary_sensor": {"occupancy", "safety", "problem"}, "sensor": {"enum", "duration", None}}
 
 
@@ -71,9 +81,16 @@ def test_discovery_announces_every_entity_on_the_real_state(broker, subscribe, t
     stats = [json.loads(p) for t, p, _ in sub.messages if t == "dms/ha-car.1/stats"][-1]
     rendered = {name: render(c["value_template"], stats if name == "fps" else state) for name, c in by_name.items()}
     worn = state["seatbelt"]["worn"]
-    assert rendered == {"driver_present": "ON", "seatbelt": "OFF" if worn else "ON",
-                        "emotion": state["emotion"]["label"], "drowsiness": "alert", "attention": "attentive",
-                        "eyes_closed": str(state["eyes"]["closed_s"]), "camera": "OFF", "fps": str(stats["fps"])}
+    assert rendered == {
+        "driver_present": "ON",
+        "seatbelt": "OFF" if worn else "ON",
+        "emotion": state["emotion"]["label"],
+        "drowsiness": "alert",
+        "attention": "attentive",
+        "eyes_closed": str(state["eyes"]["closed_s"]),
+        "camera": "OFF",
+        "fps": str(stats["fps"]),
+    }
     assert rendered["emotion"] in by_name["emotion"]["options"]
     # Unknown reads as unknown (Home Assistant's "None"), not as a wrong ON or OFF.
     absent = {**state, "driver_present": None, "seatbelt": None, "emotion": None, "eyes": None, "camera": "lost"}
@@ -91,8 +108,9 @@ def test_discovery_announces_every_entity_on_the_real_state(broker, subscribe, t
 def test_discovery_is_sent_again_when_home_assistant_announces_itself(broker, subscribe, tmp_path):
     sub = subscribe(broker, "homeassistant/device/ha-birth/config")
     config = write_config(tmp_path / "c.yaml", "device_id: ha-birth\n")
-    with running_dmsd("--config", str(config), "--source", str(CLIP), "--realtime", "--loop", "--mqtt",
-                      broker.address) as daemon:
+    with running_dmsd(
+        "--config", str(config), "--source", str(CLIP), "--realtime", "--loop", "--mqtt", broker.address
+    ) as daemon:
         sub.wait_for(lambda m: len(m) >= 1, timeout=30)
         publish.single("homeassistant/status", "offline", hostname=broker.host, port=broker.port)
         time.sleep(1)
@@ -109,14 +127,23 @@ def test_discovery_is_sent_again_when_home_assistant_announces_itself(broker, su
 def test_disabling_discovery_removes_the_entities(broker, subscribe, tmp_path, prefix):
     topic = f"{prefix}/device/ha-gone/config"
     enabled = write_config(tmp_path / "on.yaml", f"device_id: ha-gone\nhomeassistant:\n  prefix: {prefix}\n")
-    assert run_dmsd("--config", str(enabled), "--source", str(CLIP), "--max-frames", "5", "--mqtt",
-                    broker.address).returncode == 0
+    assert (
+        run_dmsd(
+            "--config", str(enabled), "--source", str(CLIP), "--max-frames", "5", "--mqtt", broker.address
+        ).returncode
+        == 0
+    )
     before = subscribe(broker, topic)
     before.wait_for(lambda m: len(m) == 1 and m[0][1], timeout=10)  # the retained announcement
-    disabled = write_config(tmp_path / "off.yaml", f"device_id: ha-gone\nhomeassistant:\n  enabled: false\n"
-                                                   f"  prefix: {prefix}\n")
-    assert run_dmsd("--config", str(disabled), "--source", str(CLIP), "--max-frames", "5", "--mqtt",
-                    broker.address).returncode == 0
+    disabled = write_config(
+        tmp_path / "off.yaml", f"device_id: ha-gone\nhomeassistant:\n  enabled: false\n  prefix: {prefix}\n"
+    )
+    assert (
+        run_dmsd(
+            "--config", str(disabled), "--source", str(CLIP), "--max-frames", "5", "--mqtt", broker.address
+        ).returncode
+        == 0
+    )
     before.wait_for(lambda m: len(m) == 2, timeout=10)
     assert before.messages[1][1] == b""  # Home Assistant removes a device on an empty config message
     after = subscribe(broker, topic)

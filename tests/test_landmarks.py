@@ -38,8 +38,13 @@ def test_shipped_model_states_the_contract_and_keeps_no_transpose():
     proto = onnx.load(str(SHIPPED))
     meta = {p.key: p.value for p in proto.metadata_props}
     assert meta["dmsd.task"] == "landmarks" and meta["dmsd.precision"] == "fp32"
-    assert json.loads(meta["dmsd.input"]) == {"size": [192, 192], "colour": "rgb", "layout": "NCHW",
-                                              "scale": 1 / 255, "offset": 0.0}
+    assert json.loads(meta["dmsd.input"]) == {
+        "size": [192, 192],
+        "colour": "rgb",
+        "layout": "NCHW",
+        "scale": 1 / 255,
+        "offset": 0.0,
+    }
     assert json.loads(meta["dmsd.landmarks"])["points"] == 468
     assert "Apache-2.0" in meta["dmsd.licence"] and "mediapipe==0.10.14" in meta["dmsd.source"]
     assert [o.name for o in proto.graph.output] == ["landmarks", "presence"]
@@ -51,8 +56,12 @@ def test_landmarks_land_on_the_face_in_frame_pixels(model):
     found = model.predict(image, FACE)
     assert found.points.shape == (468, 3) and found.presence > 0.99
     grown = FACE.grown(0.25)
-    inside = ((found.points[:, 0] >= grown.x) & (found.points[:, 0] <= grown.x + grown.w)
-              & (found.points[:, 1] >= grown.y) & (found.points[:, 1] <= grown.y + grown.h))
+    inside = (
+        (found.points[:, 0] >= grown.x)
+        & (found.points[:, 0] <= grown.x + grown.w)
+        & (found.points[:, 1] >= grown.y)
+        & (found.points[:, 1] <= grown.y + grown.h)
+    )
     assert inside.all()
     # A grey camera's frame gives the same points (the crop is turned to RGB, not the frame).
     grey = model.predict(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), FACE)

@@ -28,13 +28,33 @@ def modules_loaded_by(argv: list[str]) -> list[str]:
     return report["modules"]
 
 
-@pytest.mark.parametrize("argv", [["--source", str(CLIP), "--max-frames", "20", "--no-mqtt", "--print"],
-                                  ["--once", str(SAMPLES / "cabin_frame060.jpg")]], ids=["daemon", "once"])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--source", str(CLIP), "--max-frames", "20", "--no-mqtt", "--print"],
+        ["--once", str(SAMPLES / "cabin_frame060.jpg")],
+    ],
+    ids=["daemon", "once"],
+)
 def test_the_hot_path_never_imports_offline_helpers_or_training(argv):
     modules = modules_loaded_by(argv)
     assert "dmsd.commands.daemon" in modules or "dmsd.commands.once" in modules
-    heavy = [m for m in modules if m.startswith(("dmsd.offline", "dmsd.commands.bench", "dmsd.commands.evaluate",
-                                                  "train", "convert", "tensorflow", "keras", "onnx."))]
+    heavy = [
+        m
+        for m in modules
+        if m.startswith(
+            (
+                "dmsd.offline",
+                "dmsd.commands.bench",
+                "dmsd.commands.evaluate",
+                "train",
+                "convert",
+                "tensorflow",
+                "keras",
+                "onnx.",
+            )
+        )
+    ]
     assert heavy == []
 
 
@@ -109,8 +129,12 @@ def test_a_plain_pip_install_carries_every_subpackage_and_runs(tmp_path):
     """What systemd/install.sh does (`pip install` of the checkout, not editable), into a folder of its own, then
     `dmsd --once` from that install with the checkout out of the way."""
     site = tmp_path / "site"
-    install = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site),
-                              str(ROOT)], capture_output=True, text=True, timeout=600)
+    install = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), str(ROOT)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert install.returncode == 0, install.stderr
     for room in RUNTIME_ROOMS + ("vision/detectors",):
         shipped = {p.name for p in (ROOT / "dmsd" / room).glob("*.py")}
@@ -119,11 +143,22 @@ def test_a_plain_pip_install_carries_every_subpackage_and_runs(tmp_path):
     config = tmp_path / "config.yaml"
     config.write_text(f"models:\n  dir: {ROOT / 'models'}\nmqtt:\n  enabled: false\n")
     env = {**os.environ, "PYTHONPATH": str(site)}
-    where = subprocess.run([sys.executable, "-c", "import dmsd; print(dmsd.__file__)"], capture_output=True,
-                           text=True, env=env, cwd=tmp_path, timeout=60)
+    where = subprocess.run(
+        [sys.executable, "-c", "import dmsd; print(dmsd.__file__)"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=60,
+    )
     assert where.stdout.strip() == str(site / "dmsd" / "__init__.py")
-    result = subprocess.run([str(site / "bin" / "dmsd"), "--config", str(config), "--once",
-                             str(SAMPLES / "cabin_frame060.jpg")], capture_output=True, text=True, env=env,
-                            cwd=tmp_path, timeout=120)
+    result = subprocess.run(
+        [str(site / "bin" / "dmsd"), "--config", str(config), "--once", str(SAMPLES / "cabin_frame060.jpg")],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["face"] is not None

@@ -39,17 +39,27 @@ def tiny_model(path, task="emotion", labels=None, input_spec=None, metadata=True
     shape = [1, height, width, channels] if spec["layout"] == "NHWC" else [1, channels, height, width]
     features = width * height * channels
     rng = np.random.default_rng(0)
-    weights = helper.make_tensor("w", TensorProto.FLOAT, [features, len(labels)],
-                                 rng.normal(size=features * len(labels)) * 0.01)
+    weights = helper.make_tensor(
+        "w", TensorProto.FLOAT, [features, len(labels)], rng.normal(size=features * len(labels)) * 0.01
+    )
     nodes = [helper.make_node("Flatten", ["input"], ["flat"]), helper.make_node("MatMul", ["flat", "w"], ["logits"])]
     nodes.append(helper.make_node("Identity" if logits else "Softmax", ["logits"], ["out"]))
-    graph = helper.make_graph(nodes, "tiny", [helper.make_tensor_value_info("input", TensorProto.FLOAT, shape)],
-                              [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, len(labels)])], [weights])
+    graph = helper.make_graph(
+        nodes,
+        "tiny",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, shape)],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, len(labels)])],
+        [weights],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     if metadata:
-        for key, value in {"dmsd.task": task, "dmsd.labels": json.dumps(labels), "dmsd.input": json.dumps(spec),
-                           "dmsd.output": "logits" if logits else "probs"}.items():
+        for key, value in {
+            "dmsd.task": task,
+            "dmsd.labels": json.dumps(labels),
+            "dmsd.input": json.dumps(spec),
+            "dmsd.output": "logits" if logits else "probs",
+        }.items():
             model.metadata_props.add(key=key, value=value)
     onnx.save(model, str(path))
     return path

@@ -44,8 +44,9 @@ def test_daemon_says_ready_pings_the_watchdog_and_stopping(notify_socket):
 
     reader = threading.Thread(target=systemd)
     reader.start()
-    with running_dmsd("--source", str(CLIP), "--no-mqtt", "--max-frames", "60",
-                      env={"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "200000"}) as daemon:  # ping every 0.1 s
+    with running_dmsd(
+        "--source", str(CLIP), "--no-mqtt", "--max-frames", "60", env={"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "200000"}
+    ) as daemon:  # ping every 0.1 s
         stdout, stderr = daemon.communicate(timeout=60)
     done.set()
     reader.join()
@@ -109,8 +110,9 @@ def test_ready_says_so_when_the_camera_is_absent(notify_socket, tmp_path):
     from conftest import free_port, write_config
 
     sock, path = notify_socket
-    config = write_config(tmp_path / "c.yaml", "source:\n  stall_timeout_s: 1.0\n  reopen_max_s: 0.5\n"
-                                               "mqtt:\n  enabled: false\n")
+    config = write_config(
+        tmp_path / "c.yaml", "source:\n  stall_timeout_s: 1.0\n  reopen_max_s: 0.5\nmqtt:\n  enabled: false\n"
+    )
     url = f"http://127.0.0.1:{free_port()}/nothing.mjpg"  # nobody serves this
     with running_dmsd("--config", str(config), "--source", url, "--print", env={"NOTIFY_SOCKET": path}) as daemon:
         time.sleep(4)

@@ -105,8 +105,9 @@ def bad_inputs(tmp_path_factory):
     return make_bad_inputs(tmp_path_factory.mktemp("bad"))
 
 
-@pytest.mark.parametrize("kind", ["missing", "empty", "truncated", "truncated_png", "not_image", "1x1",
-                                  "9000x9000", "empty_dir"])
+@pytest.mark.parametrize(
+    "kind", ["missing", "empty", "truncated", "truncated_png", "not_image", "1x1", "9000x9000", "empty_dir"]
+)
 def test_bad_input_gets_one_line_and_exit_2(bad_inputs, kind):
     path, message = bad_inputs[kind]
     result = run_dmsd("--once", str(path))

@@ -95,14 +95,19 @@ def test_sigkill_while_the_broker_is_down_loses_nothing(tmp_path, subscribe):
     broker.stop()
     state = tmp_path / "state"
     frames = alternating_frames(tmp_path / "frames", seconds_each=1.0, fps=5, cycles=5)
-    config = write_config(tmp_path / "c.yaml", (
-        "device_id: kill-car\nsource:\n  fps: 5\n  realtime: true\n"
-        "state:\n  absent_after_s: 0.5\n  emotion_hold_s: 0.2\n  seatbelt_debounce_s: 0.2\n"
-        "mqtt:\n  reconnect_min_s: 1\n  reconnect_max_s: 1\n  drain_timeout_s: 20\n"))
+    config = write_config(
+        tmp_path / "c.yaml",
+        (
+            "device_id: kill-car\nsource:\n  fps: 5\n  realtime: true\n"
+            "state:\n  absent_after_s: 0.5\n  emotion_hold_s: 0.2\n  seatbelt_debounce_s: 0.2\n"
+            "mqtt:\n  reconnect_min_s: 1\n  reconnect_max_s: 1\n  drain_timeout_s: 20\n"
+        ),
+    )
     env = {"XDG_STATE_HOME": str(state)}
     try:
-        with running_dmsd("--config", str(config), "--source", str(frames), "--mqtt", broker.address, "--print",
-                          env=env) as first:
+        with running_dmsd(
+            "--config", str(config), "--source", str(frames), "--mqtt", broker.address, "--print", env=env
+        ) as first:
             reader = LineReader(first)
             reader.wait(lambda lines: len(printed_events(lines)) >= 4, timeout=30)
             first.send_signal(signal.SIGKILL)
@@ -111,8 +116,18 @@ def test_sigkill_while_the_broker_is_down_loses_nothing(tmp_path, subscribe):
         raised_first = printed_events(lines)
         assert len(raised_first) >= 4
         broker.start()
-        with running_dmsd("--config", str(config), "--source", str(frames), "--max-frames", "8", "--mqtt",
-                          broker.address, "--print", env=env) as second:
+        with running_dmsd(
+            "--config",
+            str(config),
+            "--source",
+            str(frames),
+            "--max-frames",
+            "8",
+            "--mqtt",
+            broker.address,
+            "--print",
+            env=env,
+        ) as second:
             stdout, stderr = second.communicate(timeout=60)
         assert second.returncode == 0, stderr
         assert "left undelivered by an earlier run" in stderr and "Traceback" not in stderr
@@ -125,11 +140,11 @@ def test_sigkill_while_the_broker_is_down_loses_nothing(tmp_path, subscribe):
         broker.stop()
     # Every event the first run printed had been written to its outbox first; the kill may have cut one more
     # between the two, which arrives too.
-    assert received[:len(raised_first)] == raised_first
+    assert received[: len(raised_first)] == raised_first
     first_run = raised_first[0]["run"]
     from_first = [e for e in received if e["run"] == first_run]
     assert [e["seq"] for e in from_first] == list(range(1, len(from_first) + 1))  # once each, in order
-    assert received[len(from_first):] == raised_second and raised_second[0]["run"] != first_run
+    assert received[len(from_first) :] == raised_second and raised_second[0]["run"] != first_run
     ids = [(e["run"], e["seq"]) for e in received]
     assert len(ids) == len(set(ids))
 
@@ -140,8 +155,18 @@ def test_the_daemon_with_a_corrupt_outbox_logs_one_line_and_delivers(broker, sub
     (state / "dmsd" / "outbox.sqlite").write_bytes(b"\x00garbage after a power cut" * 500)
     sub = subscribe(broker, "dms/corrupt-car/events")
     config = write_config(tmp_path / "c.yaml", "device_id: corrupt-car\n")
-    result = run_dmsd("--config", str(config), "--source", str(CLIP), "--max-frames", "40", "--mqtt",
-                      broker.address, "--print", env={"XDG_STATE_HOME": str(state)})
+    result = run_dmsd(
+        "--config",
+        str(config),
+        "--source",
+        str(CLIP),
+        "--max-frames",
+        "40",
+        "--mqtt",
+        broker.address,
+        "--print",
+        env={"XDG_STATE_HOME": str(state)},
+    )
     assert result.returncode == 0, result.stderr
     assert result.stderr.count("was unusable") == 1 and "Traceback" not in result.stderr
     raised = printed_events(result.stdout.splitlines())

@@ -14,8 +14,13 @@ from conftest import ROOT, SAMPLES, run_dmsd
 
 
 def reliability(*args: str) -> dict:
-    result = subprocess.run([sys.executable, "-m", "scripts.reliability", "--json", *args], capture_output=True,
-                            text=True, cwd=ROOT, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-m", "scripts.reliability", "--json", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.splitlines()[-1])
 
@@ -44,8 +49,11 @@ def mdwe_supported() -> bool:
 
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed")
-@pytest.mark.skipif(not os.path.exists("/usr/lib/x86_64-linux-gnu/libseccomp.so.2") and
-                    not os.path.exists("/usr/lib/aarch64-linux-gnu/libseccomp.so.2"), reason="no libseccomp")
+@pytest.mark.skipif(
+    not os.path.exists("/usr/lib/x86_64-linux-gnu/libseccomp.so.2")
+    and not os.path.exists("/usr/lib/aarch64-linux-gnu/libseccomp.so.2"),
+    reason="no libseccomp",
+)
 @pytest.mark.skipif(not mdwe_supported(), reason="the kernel has no PR_SET_MDWE (Linux 6.3 or later)")
 def test_the_unit_is_hardened_and_the_daemon_runs_under_its_filters():
     row = reliability("--only", "hardening")["hardening"]

@@ -161,9 +161,29 @@ def test_train_export_quantize_and_evaluate(tmp_path):
     from train.__main__ import main as train_main
 
     run = tmp_path / "run"
-    assert train_main(["seatbelt", "--data", str(SEATBELT), "--out", str(run), "--sources",
-                       "person_crops,incabin_belt_boxes", "--limit", "80", "--epochs", "2", "--width", "4",
-                       "--person-box-fallback", "--size", "48"]) == 0
+    assert (
+        train_main(
+            [
+                "seatbelt",
+                "--data",
+                str(SEATBELT),
+                "--out",
+                str(run),
+                "--sources",
+                "person_crops,incabin_belt_boxes",
+                "--limit",
+                "80",
+                "--epochs",
+                "2",
+                "--width",
+                "4",
+                "--person-box-fallback",
+                "--size",
+                "48",
+            ]
+        )
+        == 0
+    )
     metrics = json.loads((run / "metrics.json").read_text())
     assert set(metrics["per_source"]) <= {"person_crops", "incabin_belt_boxes"} and "balanced_accuracy" in metrics
     report = convert(run, tmp_path / "models", calib_size=32, method="minmax", quant_format="qdq", per_channel=True)
@@ -172,8 +192,16 @@ def test_train_export_quantize_and_evaluate(tmp_path):
     from dmsd.vision.classifier import Classifier  # the runtime learns the input side from the model, not from code
 
     assert (Classifier(model, "seatbelt").input.width, Classifier(model, "seatbelt").input.height) == (48, 48)
-    result = run_dmsd("evaluate", "--task", "seatbelt", "--data", str(SEATBELT / "person_crops" / "labels.csv"),
-                      "--model", str(model), "--json")
+    result = run_dmsd(
+        "evaluate",
+        "--task",
+        "seatbelt",
+        "--data",
+        str(SEATBELT / "person_crops" / "labels.csv"),
+        "--model",
+        str(model),
+        "--json",
+    )
     assert result.returncode == 0, result.stderr
     evaluated = json.loads(result.stdout)
     assert evaluated["images"] == 516 and evaluated["n"] > 100 and evaluated["model"] == str(model)
@@ -192,8 +220,11 @@ def test_train_export_quantize_and_evaluate(tmp_path):
 def test_own_images_group_frames_of_one_recording(tmp_path):
     from train import seatbelt_data
 
-    assert seatbelt_data.recording_of(Path("cab3/clip07_0001.jpg")) == seatbelt_data.recording_of(
-        Path("cab3/clip07_0145.jpg")) == "cab3/clip07"
+    assert (
+        seatbelt_data.recording_of(Path("cab3/clip07_0001.jpg"))
+        == seatbelt_data.recording_of(Path("cab3/clip07_0145.jpg"))
+        == "cab3/clip07"
+    )
     recording_of = seatbelt_data.recording_of
     assert recording_of(Path("cab3/clip08-12.png")) != recording_of(Path("cab4/clip08-12.png"))
     for label in ("worn", "not_worn"):
@@ -215,18 +246,43 @@ def test_train_on_your_own_images_only(tmp_path):
 
     crops = [line.split(",") for line in (SEATBELT / "person_crops" / "labels.csv").read_text().splitlines()[1:]]
     not_worn = [row[0] for row in crops if row[1] == "not_worn"][:8]
-    rows = [f"{SAMPLES / name},worn,{split}" for name, split in
-            [("cabin_frame010.jpg", "train"), ("cabin_frame060.jpg", "train"), ("cabin_frame110.jpg", "valid")]]
-    rows += [f"{SEATBELT / 'person_crops' / path},not_worn,{'valid' if i % 4 == 0 else 'train'}"
-             for i, path in enumerate(not_worn)]
+    rows = [
+        f"{SAMPLES / name},worn,{split}"
+        for name, split in [
+            ("cabin_frame010.jpg", "train"),
+            ("cabin_frame060.jpg", "train"),
+            ("cabin_frame110.jpg", "valid"),
+        ]
+    ]
+    rows += [
+        f"{SEATBELT / 'person_crops' / path},not_worn,{'valid' if i % 4 == 0 else 'train'}"
+        for i, path in enumerate(not_worn)
+    ]
     (tmp_path / "labels.csv").write_text("path,label,split\n" + "\n".join(rows) + "\n")
     run = tmp_path / "run"
-    assert train_main(["seatbelt", "--sources", "", "--own", str(tmp_path / "labels.csv"), "--out", str(run),
-                       "--epochs", "2", "--width", "4", "--select", "last"]) == 0
+    assert (
+        train_main(
+            [
+                "seatbelt",
+                "--sources",
+                "",
+                "--own",
+                str(tmp_path / "labels.csv"),
+                "--out",
+                str(run),
+                "--epochs",
+                "2",
+                "--width",
+                "4",
+                "--select",
+                "last",
+            ]
+        )
+        == 0
+    )
     dataset = json.loads((run / "dataset.json").read_text())
     assert set(dataset) == {"own"} and dataset["own"]["images"] == 11
     assert "own" in json.loads((run / "metrics.json").read_text())["per_source"]
-
 
 
 def test_nothing_to_train_on(tmp_path, capsys):
@@ -236,16 +292,21 @@ def test_nothing_to_train_on(tmp_path, capsys):
     assert "nothing to train on" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--size", "8"], "--size 8: allowed 16 to 256"),
-    (["--freeze-stages", "2"], "needs --init-from"),
-    (["--freeze-stages", "5", "--init-from", "x.keras"], "--freeze-stages 5: allowed 0 to 4"),
-    (["--synthesize", "10", "--synth-kinds", "belt_drawn,band_painted_out"],
-     "--synth-kinds belt_drawn,band_painted_out: every synthesized region would be worn"),
-    (["--synthesize", "10", "--synth-kinds", "belt_drawn,glitter"], "--synth-kinds: glitter not allowed"),
-    (["--synthesize", "-1"], "--synthesize -1: allowed 0"),
-    (["--config", "no-such-config.yaml"], "no-such-config.yaml: cannot read"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--size", "8"], "--size 8: allowed 16 to 256"),
+        (["--freeze-stages", "2"], "needs --init-from"),
+        (["--freeze-stages", "5", "--init-from", "x.keras"], "--freeze-stages 5: allowed 0 to 4"),
+        (
+            ["--synthesize", "10", "--synth-kinds", "belt_drawn,band_painted_out"],
+            "--synth-kinds belt_drawn,band_painted_out: every synthesized region would be worn",
+        ),
+        (["--synthesize", "10", "--synth-kinds", "belt_drawn,glitter"], "--synth-kinds: glitter not allowed"),
+        (["--synthesize", "-1"], "--synthesize -1: allowed 0"),
+        (["--config", "no-such-config.yaml"], "no-such-config.yaml: cannot read"),
+    ],
+)
 def test_bad_model_arguments(tmp_path, capsys, argv, message):
     from train.__main__ import main as train_main
 
@@ -271,8 +332,19 @@ def test_select_last_keeps_the_final_weights(tmp_path):
 def test_synthesize_refuses_sources_without_belt_boxes(tmp_path, capsys):
     from train.__main__ import main as train_main
 
-    argv = ["seatbelt", "--sources", "person_crops", "--limit", "20", "--epochs", "1", "--synthesize", "5", "--out",
-            str(tmp_path / "r")]
+    argv = [
+        "seatbelt",
+        "--sources",
+        "person_crops",
+        "--limit",
+        "20",
+        "--epochs",
+        "1",
+        "--synthesize",
+        "5",
+        "--out",
+        str(tmp_path / "r"),
+    ]
     assert train_main(argv) == 2
     assert "--synthesize: no training region with a marked belt; include incabin_belt_boxes" in capsys.readouterr().err
 
@@ -303,11 +375,11 @@ def test_a_removed_belt_changes_its_box_and_nothing_far_from_it(belted_regions):
         near = np.zeros_like(changed)
         for b in belts:  # the box, grown by the band's reach past its corners
             grow = max(4, round(0.25 * max(b.w, b.h)))
-            near[max(0, b.y - grow):b.y + b.h + grow, max(0, b.x - grow):b.x + b.w + grow] = True
+            near[max(0, b.y - grow) : b.y + b.h + grow, max(0, b.x - grow) : b.x + b.w + grow] = True
         assert changed.any() and not (changed & ~near).any()
         inside = np.zeros_like(changed)
         for b in belts:
-            inside[b.y:b.y + b.h, b.x:b.x + b.w] = True
+            inside[b.y : b.y + b.h, b.x : b.x + b.w] = True
         assert changed[inside].mean() > 0.15  # a band through the box, not a speck
 
 
@@ -372,15 +444,21 @@ def test_synthesis_makes_both_classes_from_every_kind_of_edit(belted_regions):
     labels = np.array([i % 2 for i in range(len(regions))])  # some regions stand in for unbelted ones
     images, classes, kinds = seatbelt_synth.synthesize(regions, labels, belted_regions, 6, np.random.default_rng(2))
     assert images.shape == (36, 64, 64) and images.dtype == np.uint8
-    expected = {"belt_removed": 0, "band_painted_out": 1, "belt_drawn": 1, "strap_drawn": 0, "belt_pasted": 1,
-                "strap_pasted": 0}
+    expected = {
+        "belt_removed": 0,
+        "band_painted_out": 1,
+        "belt_drawn": 1,
+        "strap_drawn": 0,
+        "belt_pasted": 1,
+        "strap_pasted": 0,
+    }
     assert {k: set(classes[kinds == k]) for k in expected} == {k: {v} for k, v in expected.items()}
     assert (classes == 0).sum() == (classes == 1).sum()  # each class gets an inpainting, a drawing and a paste
     # The contact sheet has a row for each real class and each kind made, no empty rows for kinds left out.
     pasted = np.isin(kinds, ["belt_pasted", "strap_pasted"])
     sheet = seatbelt_synth.contact_sheet(regions, labels, images[pasted], kinds[pasted])
     assert sheet.shape[0] == 4 * (64 + 4)
-    assert (sheet[2 * 68:4 * 68, 150:] != 255).any() and (sheet[:, :150] != 255).any()  # regions, and row names
+    assert (sheet[2 * 68 : 4 * 68, 150:] != 255).any() and (sheet[:, :150] != 255).any()  # regions, and row names
 
 
 def test_balance_sources_splits_each_class_among_its_sources():

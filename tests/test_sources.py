@@ -40,8 +40,9 @@ def wait_until(predicate, timeout):
 
 
 def test_live_stream_stall_is_noticed_and_recovers(camera):
-    source = LiveSource(camera.url, SourceConfig(uri=camera.url, stall_timeout_s=1.0, reopen_min_s=0.2,
-                                                 reopen_max_s=0.5))
+    source = LiveSource(
+        camera.url, SourceConfig(uri=camera.url, stall_timeout_s=1.0, reopen_min_s=0.2, reopen_max_s=0.5)
+    )
     source.open()
     try:
         assert len(read_some(source, 5)) == 5 and source.healthy
@@ -58,8 +59,9 @@ def test_live_stream_stall_is_noticed_and_recovers(camera):
 
 
 def test_live_stream_that_disappears_is_reopened(camera):
-    source = LiveSource(camera.url, SourceConfig(uri=camera.url, stall_timeout_s=1.0, reopen_min_s=0.2,
-                                                 reopen_max_s=0.5))
+    source = LiveSource(
+        camera.url, SourceConfig(uri=camera.url, stall_timeout_s=1.0, reopen_min_s=0.2, reopen_max_s=0.5)
+    )
     source.open()
     try:
         assert len(read_some(source, 3)) == 3
@@ -87,8 +89,10 @@ def test_live_source_keeps_the_newest_frame_and_counts_drops(camera):
 
 
 def test_daemon_reports_camera_lost_and_restored(camera, tmp_path):
-    config = write_config(tmp_path / "c.yaml", "source:\n  stall_timeout_s: 1.0\n  reopen_min_s: 0.2\n"
-                                               "  reopen_max_s: 0.5\nmqtt:\n  enabled: false\n")
+    config = write_config(
+        tmp_path / "c.yaml",
+        "source:\n  stall_timeout_s: 1.0\n  reopen_min_s: 0.2\n  reopen_max_s: 0.5\nmqtt:\n  enabled: false\n",
+    )
     with running_dmsd("--config", str(config), "--source", camera.url, "--print") as daemon:
         time.sleep(4)
         camera.stop()
@@ -162,9 +166,12 @@ def test_directory_skips_unreadable_images_and_says_so(tmp_path, caplog):
     assert "b.jpg" in caplog.text and "1 unreadable image(s) skipped in all" in caplog.text
 
 
-@pytest.mark.parametrize("uri, message", [
-    ("/nonexistent/clip.mp4", "no such file or directory"),
-])
+@pytest.mark.parametrize(
+    "uri, message",
+    [
+        ("/nonexistent/clip.mp4", "no such file or directory"),
+    ],
+)
 def test_bad_source_uri(uri, message):
     with pytest.raises(DmsdError, match=message):
         make_source(SourceConfig(uri=uri))
@@ -175,9 +182,11 @@ def test_cli_bad_source_is_one_line():
 
     result = run_dmsd("--source", "/nonexistent/clip.mp4", "--no-mqtt")
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == ["dmsd: source /nonexistent/clip.mp4: no such file or directory "
-                                                  "(source.uri takes a camera index, /dev/videoN, a video file, "
-                                                  "an rtsp:// or http(s):// URL, or a directory of images)"]
+    assert result.stderr.strip().splitlines() == [
+        "dmsd: source /nonexistent/clip.mp4: no such file or directory "
+        "(source.uri takes a camera index, /dev/videoN, a video file, "
+        "an rtsp:// or http(s):// URL, or a directory of images)"
+    ]
 
 
 def test_not_a_video_file(tmp_path):

@@ -30,9 +30,14 @@ def test_notify_watchdog_restart():
 def test_unprivileged_with_the_camera_and_hardened():
     service = unit()["Service"]
     assert service["User"] == "dmsd" and "video" in service["SupplementaryGroups"].split()
-    for key, value in {"NoNewPrivileges": "yes", "ProtectSystem": "strict", "ProtectHome": "yes",
-                       "PrivateTmp": "yes", "DevicePolicy": "closed",
-                       "DeviceAllow": "char-video4linux rw"}.items():
+    for key, value in {
+        "NoNewPrivileges": "yes",
+        "ProtectSystem": "strict",
+        "ProtectHome": "yes",
+        "PrivateTmp": "yes",
+        "DevicePolicy": "closed",
+        "DeviceAllow": "char-video4linux rw",
+    }.items():
         assert service[key] == value, key
     assert "PrivateDevices" not in service  # it would hide /dev/video*
     assert service["StateDirectory"] == "dmsd"  # /var/lib/dmsd: the MQTT outbox

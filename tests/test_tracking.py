@@ -23,7 +23,7 @@ def face_patches():
         grey = cv2.imread(str(SAMPLES / name), cv2.IMREAD_GRAYSCALE)
         face = HaarFaceDetector(DetectorConfig(detect_width=4096)).detect(grey)[0]
         region = face.grown(0.35).clipped(grey.shape[1], grey.shape[0])
-        patch = grey[region.y:region.y + region.h, region.x:region.x + region.w]
+        patch = grey[region.y : region.y + region.h, region.x : region.x + region.w]
         patches.append(cv2.resize(patch, (size, size), interpolation=cv2.INTER_AREA))
     return patches
 
@@ -40,7 +40,7 @@ def scene(background, *placed):
     truths = []
     for patch, x, y in placed:
         side = patch.shape[0]
-        frame[y:y + side, x:x + side] = patch
+        frame[y : y + side, x : x + side] = patch
         inner = round(side / 1.7)  # the face is the patch less its 0.35 margins
         truths.append(Box(x + (side - inner) // 2, y + (side - inner) // 2, inner, inner))
     return frame, truths

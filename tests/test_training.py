@@ -75,10 +75,13 @@ def test_folder_layout_and_unreadable_images(tmp_path, fer_rows):
     assert len(faces.problems) == 1 and "broken.jpg" in faces.problems[0]
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda p: p / "none.csv", "no such dataset"),
-    (lambda p: (p / "x.csv").write_text("a,b\n1,2\n") and p / "x.csv", "not a FER2013 CSV"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda p: p / "none.csv", "no such dataset"),
+        (lambda p: (p / "x.csv").write_text("a,b\n1,2\n") and p / "x.csv", "not a FER2013 CSV"),
+    ],
+)
 def test_bad_dataset_paths(tmp_path, make, message):
     from train import fer2013
 
@@ -101,10 +104,40 @@ def test_train_export_quantize_and_run_in_dmsd(tmp_path, public_faces):
     from train.__main__ import main as train_main
 
     run = tmp_path / "run"
-    assert train_main(["emotion", "--data", str(FER), "--out", str(run), "--epochs", "1", "--limit", "300",
-                       "--width", "4", "--batch", "64", "--ferplus", str(FERPLUS), "--ferplus-soft", "0.5"]) == 0
-    assert {"best.keras", "history.csv", "metrics.json", "curves.png", "confusion.png", "config.json",
-            "export.json", "samples.npz"} <= {p.name for p in run.iterdir()}
+    assert (
+        train_main(
+            [
+                "emotion",
+                "--data",
+                str(FER),
+                "--out",
+                str(run),
+                "--epochs",
+                "1",
+                "--limit",
+                "300",
+                "--width",
+                "4",
+                "--batch",
+                "64",
+                "--ferplus",
+                str(FERPLUS),
+                "--ferplus-soft",
+                "0.5",
+            ]
+        )
+        == 0
+    )
+    assert {
+        "best.keras",
+        "history.csv",
+        "metrics.json",
+        "curves.png",
+        "confusion.png",
+        "config.json",
+        "export.json",
+        "samples.npz",
+    } <= {p.name for p in run.iterdir()}
     report = convert(run, tmp_path / "models", calib_size=64, method="minmax", quant_format="qdq", per_channel=True)
     assert report["fp32"]["max_abs_diff_vs_keras"] < 1e-4
     assert report["int8"]["top1_agreement_vs_keras"] > 0.5
@@ -131,9 +164,32 @@ def test_train_export_quantize_and_run_in_dmsd(tmp_path, public_faces):
     assert np.allclose(taught.sum(axis=1), 1, atol=1e-5)
     assert np.allclose(taught, teacher_probabilities([str(run)], public_faces[:, :, ::-1]), atol=1e-5)
     student = tmp_path / "student"
-    assert train_main(["emotion", "--data", str(FER), "--out", str(student), "--epochs", "1", "--limit", "200",
-                       "--width", "4", "--teacher", str(run), "--teacher-weight", "0.7", "--optimizer", "sgd",
-                       "--lr", "0.01"]) == 0
+    assert (
+        train_main(
+            [
+                "emotion",
+                "--data",
+                str(FER),
+                "--out",
+                str(student),
+                "--epochs",
+                "1",
+                "--limit",
+                "200",
+                "--width",
+                "4",
+                "--teacher",
+                str(run),
+                "--teacher-weight",
+                "0.7",
+                "--optimizer",
+                "sgd",
+                "--lr",
+                "0.01",
+            ]
+        )
+        == 0
+    )
     assert json.loads((student / "config.json").read_text())["teacher"] == [str(run)]
     shutil.copy(run / "conversion.json", student)  # the section's conversion rows; the training line is the student's
     section = emotion_section(student, timing, [])
@@ -226,13 +282,16 @@ def test_ferplus_soft_targets_blend_the_label_with_the_annotators_votes():
     assert np.allclose(soft[disagree, faces.labels[disagree]] >= 0.5, True)
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--ferplus-soft", "0.5"], "--ferplus-soft needs --ferplus"),
-    (["--ferplus", str(FERPLUS), "--ferplus-soft", "1.5"], "between 0 and 1"),
-    (["--teacher", "runs/none", "--teacher-weight", "1.5"], "--teacher-weight must be between 0 and 1"),
-    (["--teacher", "no/such/run"], "--teacher no/such/run: no such run folder"),
-    (["--teacher", "no/such/run", "--ferplus", str(FERPLUS), "--ferplus-soft", "0.5"], "choose one"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--ferplus-soft", "0.5"], "--ferplus-soft needs --ferplus"),
+        (["--ferplus", str(FERPLUS), "--ferplus-soft", "1.5"], "between 0 and 1"),
+        (["--teacher", "runs/none", "--teacher-weight", "1.5"], "--teacher-weight must be between 0 and 1"),
+        (["--teacher", "no/such/run"], "--teacher no/such/run: no such run folder"),
+        (["--teacher", "no/such/run", "--ferplus", str(FERPLUS), "--ferplus-soft", "0.5"], "choose one"),
+    ],
+)
 def test_bad_ferplus_soft(tmp_path, capsys, argv, message):
     from train.__main__ import main as train_main
 
@@ -256,17 +315,21 @@ def test_requantize_remakes_a_shipped_int8_model_that_agrees_with_fp32(tmp_path,
     from convert.requantize import main as requantize
 
     shutil.copy(ROOT / "models" / "emotion.fp32.onnx", tmp_path)
-    assert requantize(["--task", "emotion", "--models", str(tmp_path), "--data", str(FER),
-                       "--ferplus", str(FERPLUS)]) == 0
+    assert (
+        requantize(["--task", "emotion", "--models", str(tmp_path), "--data", str(FER), "--ferplus", str(FERPLUS)]) == 0
+    )
     report = json.loads(capsys.readouterr().out)
     assert report["held_out_inputs"] == 3589 and report["calibration_inputs"] == 500
     assert report["top1_agreement"] >= 0.94 and report["int8_accuracy"] >= report["fp32_accuracy"] - 0.02
     meta = {p.key: p.value for p in onnx.load(str(tmp_path / "emotion.int8.onnx")).metadata_props}
     assert meta["dmsd.precision"] == "int8" and "7-bit weights" in meta["dmsd.calibration"]
     assert meta["dmsd.labels"] == json.dumps(["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"])
-    config = write_config(tmp_path / "config.yaml", f"models:\n  dir: {tmp_path}\n"
-                          f"  seatbelt: {{path: {ROOT / 'models' / 'seatbelt.int8.onnx'}}}\n"
-                          f"landmarks: {{path: {ROOT / 'models' / 'landmarks.fp32.onnx'}}}\n")
+    config = write_config(
+        tmp_path / "config.yaml",
+        f"models:\n  dir: {tmp_path}\n"
+        f"  seatbelt: {{path: {ROOT / 'models' / 'seatbelt.int8.onnx'}}}\n"
+        f"landmarks: {{path: {ROOT / 'models' / 'landmarks.fp32.onnx'}}}\n",
+    )
     result = run_dmsd("--config", str(config), "--once", str(SAMPLES / "cabin_frame060.jpg"))
     assert result.returncode == 0 and json.loads(result.stdout)["emotion"] is not None, result.stderr
 

@@ -114,10 +114,18 @@ def test_seatbelt_alert_waits_for_25_kmh_or_60_seconds():
     assert [e.type for e in later.filter([unfastened], 4.0, clock.now)] == ["seatbelt_unfastened"]
 
 
-@pytest.mark.parametrize("payload, reason", [
-    (b"fast", "not JSON"), (b"[54]", "expected a JSON object"), (b'{"gear": "D"}', "speed_kmh must be a number"),
-    (b'{"speed_kmh": -3}', "from 0 to 500"), (b'{"speed_kmh": "54"}', "speed_kmh must be"),
-    (b'{"speed_kmh": 54, "gear": {"x": 1}}', "gear must be text"), (b"\xff\xfe", "not JSON")])
+@pytest.mark.parametrize(
+    "payload, reason",
+    [
+        (b"fast", "not JSON"),
+        (b"[54]", "expected a JSON object"),
+        (b'{"gear": "D"}', "speed_kmh must be a number"),
+        (b'{"speed_kmh": -3}', "from 0 to 500"),
+        (b'{"speed_kmh": "54"}', "speed_kmh must be"),
+        (b'{"speed_kmh": 54, "gear": {"x": 1}}', "gear must be text"),
+        (b"\xff\xfe", "not JSON"),
+    ],
+)
 def test_malformed_vehicle_messages_are_named(payload, reason):
     with pytest.raises(ValueError, match=reason):
         VehicleData.parse(payload, 0.0)
@@ -138,10 +146,16 @@ def test_end_to_end_the_vehicle_topic_gates_the_alert(broker, subscribe, tmp_pat
     sub = subscribe(broker, f"dms/{device}/#")
     for bad in (b"not json", b'{"speed_kmh": "fast"}', b"[1, 2]"):  # a broken bridge: logged once a minute
         publish.single(f"dms/{device}/vehicle", bad, hostname=broker.host, port=broker.port)
-    publish.single(f"dms/{device}/vehicle", json.dumps({"speed_kmh": speed, "gear": "D"}), retain=True,
-                   hostname=broker.host, port=broker.port)
-    config = write_config(tmp_path / "c.yaml", f"device_id: {device}\nsource:\n  fps: 5\n  realtime: true\n"
-                                               f"vehicle:\n  max_age_s: 60\n")
+    publish.single(
+        f"dms/{device}/vehicle",
+        json.dumps({"speed_kmh": speed, "gear": "D"}),
+        retain=True,
+        hostname=broker.host,
+        port=broker.port,
+    )
+    config = write_config(
+        tmp_path / "c.yaml", f"device_id: {device}\nsource:\n  fps: 5\n  realtime: true\nvehicle:\n  max_age_s: 60\n"
+    )
     try:
         result = run_dmsd("--config", str(config), "--source", str(frames), "--mqtt", broker.address)
         assert result.returncode == 0, result.stderr
@@ -171,9 +185,23 @@ def test_malformed_vehicle_messages_are_logged_once_a_minute(broker, tmp_path):
     from conftest import CLIP, dmsd_env
 
     config = write_config(tmp_path / "c.yaml", "device_id: bad-bus\n")
-    daemon = subprocess.Popen([sys.executable, "-m", "dmsd", "--config", str(config), "--source", str(CLIP),
-                               "--realtime", "--mqtt", broker.address], stderr=subprocess.PIPE, text=True,
-                              env=dmsd_env(None))
+    daemon = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "dmsd",
+            "--config",
+            str(config),
+            "--source",
+            str(CLIP),
+            "--realtime",
+            "--mqtt",
+            broker.address,
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dmsd_env(None),
+    )
     try:
         time.sleep(2)
         for bad in (b"not json", b'{"speed_kmh": "fast"}', b"[1, 2]", b"\x00" * 100):

@@ -23,35 +23,58 @@ log = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", default="../shared/data/fer2013/fer2013.csv.gz",
-                        help="FER2013 CSV (.csv/.csv.gz) or folder layout with train/ and test/")
+    parser.add_argument(
+        "--data",
+        default="../shared/data/fer2013/fer2013.csv.gz",
+        help="FER2013 CSV (.csv/.csv.gz) or folder layout with train/ and test/",
+    )
     parser.add_argument("--out", default="runs/emotion", help="run folder (resumes if it holds a backup)")
     parser.add_argument("--arch", default="plain", choices=sorted(ARCHITECTURES))
     parser.add_argument("--width", type=int, default=32, help="channels of the first stage")
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--lr", type=float, default=2e-3, help="peak learning rate of the cosine schedule")
-    parser.add_argument("--optimizer", default="adamw", choices=sorted(OPTIMIZERS),
-                        help="; ".join(f"{name}: Keras {keras_name} {settings}" for name, (keras_name, settings)
-                                       in OPTIMIZERS.items()) + " (try --lr 0.01 with sgd)")
+    parser.add_argument(
+        "--optimizer",
+        default="adamw",
+        choices=sorted(OPTIMIZERS),
+        help="; ".join(f"{name}: Keras {keras_name} {settings}" for name, (keras_name, settings) in OPTIMIZERS.items())
+        + " (try --lr 0.01 with sgd)",
+    )
     parser.add_argument("--label-smoothing", type=float, default=0.1)
     parser.add_argument("--class-weights", action="store_true", help="weight the loss by inverse class frequency")
     parser.add_argument("--ferplus", default=None, help="fer2013new.csv: drop rows FER+ annotators call not-a-face")
-    parser.add_argument("--ferplus-soft", type=float, default=0.0, metavar="W",
-                        help="with --ferplus: train on (1-W) x the FER2013 label + W x the FER+ vote shares")
-    parser.add_argument("--teacher", action="append", default=[], metavar="RUN",
-                        help="distil from this trained run (its best.keras, or a .keras file); repeat for an ensemble")
-    parser.add_argument("--teacher-weight", type=float, default=0.5, metavar="W",
-                        help="with --teacher: train on (1-W) x the FER2013 label + W x the teachers' mean "
-                             "probabilities")
+    parser.add_argument(
+        "--ferplus-soft",
+        type=float,
+        default=0.0,
+        metavar="W",
+        help="with --ferplus: train on (1-W) x the FER2013 label + W x the FER+ vote shares",
+    )
+    parser.add_argument(
+        "--teacher",
+        action="append",
+        default=[],
+        metavar="RUN",
+        help="distil from this trained run (its best.keras, or a .keras file); repeat for an ensemble",
+    )
+    parser.add_argument(
+        "--teacher-weight",
+        type=float,
+        default=0.5,
+        metavar="W",
+        help="with --teacher: train on (1-W) x the FER2013 label + W x the teachers' mean probabilities",
+    )
     parser.add_argument("--limit", type=int, default=None, help="use only the first N training faces (smoke tests)")
     parser.add_argument("--seed", type=int, default=1)
 
 
 # --optimizer: the Keras class and its settings besides the learning rate. config.json records them, and the model
 # card describes a run from its config, so this table is the one place they are written.
-OPTIMIZERS = {"adamw": ("AdamW", {"weight_decay": 1e-4}),
-              "sgd": ("SGD", {"momentum": 0.9, "nesterov": True, "weight_decay": 5e-4})}
+OPTIMIZERS = {
+    "adamw": ("AdamW", {"weight_decay": 1e-4}),
+    "sgd": ("SGD", {"momentum": 0.9, "nesterov": True, "weight_decay": 5e-4}),
+}
 
 
 def conv_block(x, filters: int, layers, convs: int = 2):
@@ -109,23 +132,29 @@ def separable_net(width: int):
     return keras.Model(inputs, outputs, name=f"separable{width}")
 
 
-ARCHITECTURES = {"plain": plain_net, "plain_lean": lambda width: plain_net(width, lean=True),
-                 "plain_lean_fc": lambda width: plain_net(width, lean=True, dense_head=True),
-                 "separable": separable_net}
+ARCHITECTURES = {
+    "plain": plain_net,
+    "plain_lean": lambda width: plain_net(width, lean=True),
+    "plain_lean_fc": lambda width: plain_net(width, lean=True, dense_head=True),
+    "separable": separable_net,
+}
 
 
 def augmentation():
     import keras
     from keras import layers
 
-    return keras.Sequential([
-        layers.RandomFlip("horizontal"),
-        layers.RandomTranslation(0.1, 0.1, fill_mode="nearest"),
-        layers.RandomRotation(0.05, fill_mode="nearest"),
-        layers.RandomZoom(0.1, fill_mode="nearest"),
-        layers.RandomContrast(0.2),
-        layers.RandomErasing(factor=0.5, scale=(0.02, 0.12), value_range=(0, 1)),  # occlusion: hands, glasses
-    ], name="augment")
+    return keras.Sequential(
+        [
+            layers.RandomFlip("horizontal"),
+            layers.RandomTranslation(0.1, 0.1, fill_mode="nearest"),
+            layers.RandomRotation(0.05, fill_mode="nearest"),
+            layers.RandomZoom(0.1, fill_mode="nearest"),
+            layers.RandomContrast(0.2),
+            layers.RandomErasing(factor=0.5, scale=(0.02, 0.12), value_range=(0, 1)),  # occlusion: hands, glasses
+        ],
+        name="augment",
+    )
 
 
 def to_input(images: np.ndarray) -> np.ndarray:
@@ -151,8 +180,10 @@ def teacher_probabilities(paths: list[str], x: np.ndarray) -> np.ndarray:
             raise DmsdError(f"--teacher {path}: no such run folder with best.keras, or .keras file")
         teacher = keras.models.load_model(file, compile=False)
         if tuple(teacher.input_shape[1:]) != x.shape[1:] or teacher.output_shape[-1] != len(EMOTION_LABELS):
-            raise DmsdError(f"--teacher {path}: takes {teacher.input_shape[1:]} and gives {teacher.output_shape[-1]} "
-                            f"classes; the student needs {x.shape[1:]} and {len(EMOTION_LABELS)}")
+            raise DmsdError(
+                f"--teacher {path}: takes {teacher.input_shape[1:]} and gives {teacher.output_shape[-1]} "
+                f"classes; the student needs {x.shape[1:]} and {len(EMOTION_LABELS)}"
+            )
         for view in (x, x[:, :, ::-1]):
             total += teacher.predict(view, batch_size=512, verbose=0)
     return total / (2 * len(paths))
@@ -183,17 +214,20 @@ def load_faces(args: argparse.Namespace) -> tuple[fer2013.FaceSet, fer2013.FaceS
         train, votes = train.subset(np.flatnonzero(keep)), votes[keep]
     if args.limit:
         train = train.subset(np.arange(min(args.limit, len(train))))
-        votes = None if votes is None else votes[:len(train)]
+        votes = None if votes is None else votes[: len(train)]
     return train, val, votes
 
 
-def training_targets(args: argparse.Namespace, train: fer2013.FaceSet, x_train: np.ndarray,
-                     votes: np.ndarray | None) -> np.ndarray:
+def training_targets(
+    args: argparse.Namespace, train: fer2013.FaceSet, x_train: np.ndarray, votes: np.ndarray | None
+) -> np.ndarray:
     """One-hot FER2013 labels, blended with the teachers' probabilities (--teacher) or FER+ votes (--ferplus-soft)."""
     if args.teacher:
         taught = teacher_probabilities(args.teacher, x_train)
-        log.info("teachers agree with the FER2013 label on %.1f%% of training faces",
-                 100 * float((taught.argmax(axis=1) == train.labels).mean()))
+        log.info(
+            "teachers agree with the FER2013 label on %.1f%% of training faces",
+            100 * float((taught.argmax(axis=1) == train.labels).mean()),
+        )
         return fer2013.soft_targets(train.labels, taught, args.teacher_weight)
     return fer2013.soft_targets(train.labels, votes if args.ferplus_soft else None, args.ferplus_soft)
 
@@ -212,12 +246,15 @@ def compiled_model(args: argparse.Namespace, training_faces: int):
 
     model = ARCHITECTURES[args.arch](args.width)
     steps = args.epochs * int(np.ceil(training_faces / args.batch))
-    schedule = keras.optimizers.schedules.CosineDecay(args.lr * 0.1, steps, warmup_target=args.lr,
-                                                      warmup_steps=min(steps // 10, 1000))
+    schedule = keras.optimizers.schedules.CosineDecay(
+        args.lr * 0.1, steps, warmup_target=args.lr, warmup_steps=min(steps // 10, 1000)
+    )
     keras_name, settings = OPTIMIZERS[args.optimizer]
-    model.compile(optimizer=getattr(keras.optimizers, keras_name)(schedule, **settings),
-                  loss=keras.losses.CategoricalCrossentropy(label_smoothing=args.label_smoothing),
-                  metrics=["accuracy"])
+    model.compile(
+        optimizer=getattr(keras.optimizers, keras_name)(schedule, **settings),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=args.label_smoothing),
+        metrics=["accuracy"],
+    )
     log.info("%s: %d parameters, %d training faces", model.name, model.count_params(), training_faces)
     return model
 
@@ -230,19 +267,36 @@ def run(args: argparse.Namespace) -> dict:
     out = record.start_run(args)
     train, val, votes = load_faces(args)
     augment = augmentation()
-    record.write_config(out, args, optimizer_settings=OPTIMIZERS[args.optimizer], train_faces=len(train),
-                        val_faces=len(val), augmentation=[layer.name for layer in augment.layers])
+    record.write_config(
+        out,
+        args,
+        optimizer_settings=OPTIMIZERS[args.optimizer],
+        train_faces=len(train),
+        val_faces=len(val),
+        augmentation=[layer.name for layer in augment.layers],
+    )
     x_train = to_input(train.images)
     y_train = training_targets(args, train, x_train, votes)
     x_val, y_val = to_input(val.images), keras.utils.to_categorical(val.labels, len(EMOTION_LABELS))
-    train_ds = (tf.data.Dataset.from_tensor_slices((x_train, y_train)).shuffle(len(x_train), seed=args.seed)
-                .batch(args.batch).map(lambda x, y: (augment(x, training=True), y), num_parallel_calls=2)
-                .prefetch(2))
+    train_ds = (
+        tf.data.Dataset.from_tensor_slices((x_train, y_train))
+        .shuffle(len(x_train), seed=args.seed)
+        .batch(args.batch)
+        .map(lambda x, y: (augment(x, training=True), y), num_parallel_calls=2)
+        .prefetch(2)
+    )
     val_ds = tf.data.Dataset.from_tensor_slices((x_val, y_val)).batch(256)
     model = compiled_model(args, len(x_train))
     started = time.time()
-    model.fit(train_ds, validation_data=val_ds, epochs=args.epochs, class_weight=class_weights(args, train.labels),
-              verbose=2, callbacks=record.callbacks(out))
+    model.fit(
+        train_ds,
+        validation_data=val_ds,
+        epochs=args.epochs,
+        class_weight=class_weights(args, train.labels),
+        verbose=2,
+        callbacks=record.callbacks(out),
+    )
     calib = x_train[np.random.default_rng(args.seed).permutation(len(x_train))[:1000]]
-    return record.finish_run(out, "emotion", EMOTION_LABELS, INPUT_METADATA, x_val, val.labels, calib, started,
-                             {"split": "PublicTest"})
+    return record.finish_run(
+        out, "emotion", EMOTION_LABELS, INPUT_METADATA, x_val, val.labels, calib, started, {"split": "PublicTest"}
+    )

@@ -35,8 +35,17 @@ def write_config(out: Path, args: argparse.Namespace, **extra: object) -> None:
     write_json(out / "config.json", {**{k: v for k, v in vars(args).items() if k != "run"}, **extra})
 
 
-def finish_run(out: Path, task: str, labels: list[str], input_spec: dict, x_val: np.ndarray, y_val: np.ndarray,
-               calib: np.ndarray, started: float, extra_metrics: object = None) -> dict:
+def finish_run(
+    out: Path,
+    task: str,
+    labels: list[str],
+    input_spec: dict,
+    x_val: np.ndarray,
+    y_val: np.ndarray,
+    calib: np.ndarray,
+    started: float,
+    extra_metrics: object = None,
+) -> dict:
     """Score the kept checkpoint on the validation inputs and write metrics.json, the export files and the plots.
 
     extra_metrics: a dict, or a function of the predicted classes returning one, merged into metrics.json.
@@ -74,11 +83,17 @@ def callbacks(out: Path, monitor: str | None = "val_accuracy", validation: tuple
                 logs["val_balanced_accuracy"] = balanced_accuracy(y, self.model.predict(x, verbose=0).argmax(1))
 
     extra = [BalancedAccuracy()] if validation is not None else []
-    return extra + [keras.callbacks.BackupAndRestore(str(out / "backup")),
-                    keras.callbacks.ModelCheckpoint(str(out / "best.keras"), monitor=monitor or "loss", mode="max",
-                                                    save_best_only=monitor is not None,
-                                                    initial_value_threshold=best_so_far(out / "history.csv", monitor)),
-                    keras.callbacks.CSVLogger(str(out / "history.csv"), append=True)]
+    return extra + [
+        keras.callbacks.BackupAndRestore(str(out / "backup")),
+        keras.callbacks.ModelCheckpoint(
+            str(out / "best.keras"),
+            monitor=monitor or "loss",
+            mode="max",
+            save_best_only=monitor is not None,
+            initial_value_threshold=best_so_far(out / "history.csv", monitor),
+        ),
+        keras.callbacks.CSVLogger(str(out / "history.csv"), append=True),
+    ]
 
 
 def read_history(history_csv: Path) -> list[dict]:
@@ -107,12 +122,23 @@ def write_json(path: Path, data: dict) -> None:
     path.write_text(json.dumps(data, indent=2) + "\n")
 
 
-def write_export(out: Path, task: str, labels: list[str], input_spec: dict, calib: np.ndarray,
-                 verify: np.ndarray, verify_labels: np.ndarray) -> None:
+def write_export(
+    out: Path,
+    task: str,
+    labels: list[str],
+    input_spec: dict,
+    calib: np.ndarray,
+    verify: np.ndarray,
+    verify_labels: np.ndarray,
+) -> None:
     """What `python -m convert` needs besides the model: the contract and real inputs to calibrate and verify."""
     write_json(out / "export.json", {"task": task, "labels": list(labels), "input": input_spec})
-    np.savez_compressed(out / "samples.npz", calib=calib.astype(np.float32), verify=verify.astype(np.float32),
-                        verify_labels=verify_labels)
+    np.savez_compressed(
+        out / "samples.npz",
+        calib=calib.astype(np.float32),
+        verify=verify.astype(np.float32),
+        verify_labels=verify_labels,
+    )
 
 
 def plot_curves(history_csv: Path, out: Path) -> None:
@@ -153,8 +179,15 @@ def plot_confusion(confusion: list[list[int]], labels: list[str], out: Path) -> 
     ax.set_ylabel("true")
     for i in range(len(labels)):
         for j in range(len(labels)):
-            ax.text(j, i, int(matrix[i, j]), ha="center", va="center", fontsize=7,
-                    color="white" if shares[i, j] > 0.5 else "black")
+            ax.text(
+                j,
+                i,
+                int(matrix[i, j]),
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white" if shares[i, j] > 0.5 else "black",
+            )
     fig.tight_layout()
     fig.savefig(out, dpi=100)
     plt.close(fig)

@@ -31,49 +31,95 @@ SIZE = 64  # default input side; --size changes it (the model's metadata tells t
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", default="../shared/data/seatbelt", help="folder holding the seatbelt sources")
-    parser.add_argument("--sources", default=",".join(seatbelt_data.SOURCES),
-                        help="comma-separated sources under --data to use (default: all; '' for none)")
-    parser.add_argument("--own", metavar="PATH", action="append", default=[],
-                        help="your own labelled images: a labels.csv (path,label[,split]) or worn/ and not_worn/ "
-                             "folders, as `dmsd evaluate --task seatbelt` reads them (repeatable)")
+    parser.add_argument(
+        "--sources",
+        default=",".join(seatbelt_data.SOURCES),
+        help="comma-separated sources under --data to use (default: all; '' for none)",
+    )
+    parser.add_argument(
+        "--own",
+        metavar="PATH",
+        action="append",
+        default=[],
+        help="your own labelled images: a labels.csv (path,label[,split]) or worn/ and not_worn/ "
+        "folders, as `dmsd evaluate --task seatbelt` reads them (repeatable)",
+    )
     parser.add_argument("--out", default="runs/seatbelt")
     parser.add_argument("--width", type=int, default=16)
     parser.add_argument("--size", type=int, default=SIZE, help="input side in pixels (the region is resized to it)")
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--lr", type=float, default=2e-3)
-    parser.add_argument("--profile-fallback", action="store_true",
-                        help="where no frontal face is found, try the profile cascade (training data only; adds "
-                             "nothing while detector.still_profile is on, as by default: the still search runs it)")
-    parser.add_argument("--person-box-fallback", action="store_true",
-                        help="where no face is found in a one-person training crop, take the region where chests lie "
-                             "in such crops (training data only)")
-    parser.add_argument("--config", default=None, metavar="PATH",
-                        help="cut regions with this daemon configuration's detector.*, chest.* and landmarks.* (the "
-                             "camera's own settings); default: the built-in defaults, as the daemon's")
-    parser.add_argument("--chest-from-landmarks", action="store_true",
-                        help="hang the chest region from the neck where the face mesh confirms the face, as the "
-                             "daemon does with chest.from_landmarks: true")
-    parser.add_argument("--init-from", default=None, metavar="MODEL",
-                        help="start from a trained model of the same shape: the emotion model's convolutions "
-                             "(models/emotion.fp32.onnx or its run's best.keras: features learnt on 28k faces), or a "
-                             "whole seatbelt model to fine-tune (models/seatbelt.fp32.onnx, with a lower --lr)")
-    parser.add_argument("--freeze-stages", type=int, default=0, metavar="N",
-                        help="with --init-from: keep the first N of the 4 stages as copied (the model card measures "
-                             "2: steadier on infrared frames, fewer unbelted drivers caught)")
-    parser.add_argument("--select", default="balanced", choices=["balanced", "accuracy", "last"],
-                        help="keep the checkpoint with the best validation balanced accuracy (default) or plain "
-                             "accuracy, or the last epoch's (validation then chooses nothing: an unbiased measure)")
-    parser.add_argument("--synthesize", type=int, default=0, metavar="N",
-                        help="add N synthesized training regions of each kind in --synth-kinds (belts painted out of "
-                             "incabin_belt_boxes, belts drawn on unbelted chests, and the same edits on the other "
-                             "class; see train/seatbelt_synth.py); a contact sheet goes to synthesized.png")
-    parser.add_argument("--synth-kinds", default=",".join(SYNTH_KINDS),
-                        help=f"which edits to synthesize (default all: {', '.join(SYNTH_KINDS)})")
-    parser.add_argument("--balance", default="classes", choices=["classes", "sources"],
-                        help="weigh the two classes equally (default), or also, within each class, each source "
-                             "equally (synthesized regions count as one source): the belted class then leans less on "
-                             "incabin_belt_boxes, the one source with belts only")
+    parser.add_argument(
+        "--profile-fallback",
+        action="store_true",
+        help="where no frontal face is found, try the profile cascade (training data only; adds "
+        "nothing while detector.still_profile is on, as by default: the still search runs it)",
+    )
+    parser.add_argument(
+        "--person-box-fallback",
+        action="store_true",
+        help="where no face is found in a one-person training crop, take the region where chests lie "
+        "in such crops (training data only)",
+    )
+    parser.add_argument(
+        "--config",
+        default=None,
+        metavar="PATH",
+        help="cut regions with this daemon configuration's detector.*, chest.* and landmarks.* (the "
+        "camera's own settings); default: the built-in defaults, as the daemon's",
+    )
+    parser.add_argument(
+        "--chest-from-landmarks",
+        action="store_true",
+        help="hang the chest region from the neck where the face mesh confirms the face, as the "
+        "daemon does with chest.from_landmarks: true",
+    )
+    parser.add_argument(
+        "--init-from",
+        default=None,
+        metavar="MODEL",
+        help="start from a trained model of the same shape: the emotion model's convolutions "
+        "(models/emotion.fp32.onnx or its run's best.keras: features learnt on 28k faces), or a "
+        "whole seatbelt model to fine-tune (models/seatbelt.fp32.onnx, with a lower --lr)",
+    )
+    parser.add_argument(
+        "--freeze-stages",
+        type=int,
+        default=0,
+        metavar="N",
+        help="with --init-from: keep the first N of the 4 stages as copied (the model card measures "
+        "2: steadier on infrared frames, fewer unbelted drivers caught)",
+    )
+    parser.add_argument(
+        "--select",
+        default="balanced",
+        choices=["balanced", "accuracy", "last"],
+        help="keep the checkpoint with the best validation balanced accuracy (default) or plain "
+        "accuracy, or the last epoch's (validation then chooses nothing: an unbiased measure)",
+    )
+    parser.add_argument(
+        "--synthesize",
+        type=int,
+        default=0,
+        metavar="N",
+        help="add N synthesized training regions of each kind in --synth-kinds (belts painted out of "
+        "incabin_belt_boxes, belts drawn on unbelted chests, and the same edits on the other "
+        "class; see train/seatbelt_synth.py); a contact sheet goes to synthesized.png",
+    )
+    parser.add_argument(
+        "--synth-kinds",
+        default=",".join(SYNTH_KINDS),
+        help=f"which edits to synthesize (default all: {', '.join(SYNTH_KINDS)})",
+    )
+    parser.add_argument(
+        "--balance",
+        default="classes",
+        choices=["classes", "sources"],
+        help="weigh the two classes equally (default), or also, within each class, each source "
+        "equally (synthesized regions count as one source): the belted class then leans less on "
+        "incabin_belt_boxes, the one source with belts only",
+    )
     parser.add_argument("--limit", type=int, default=None, help="use only N images per source (smoke tests)")
     parser.add_argument("--seed", type=int, default=1)
 
@@ -119,8 +165,10 @@ def init_from(model, path: str) -> int:
         found = dense[-1].get_weights() if dense else None
     shapes = lambda found: [tuple(w.shape for w in layer) for layer in found]  # noqa: E731
     if shapes(weights) != shapes([layer.get_weights() for layer in target]):
-        raise DmsdError(f"--init-from {path}: its convolutions do not match this network's "
-                        f"({len(weights)} vs {len(target)} layers; the same --width as its run?)")
+        raise DmsdError(
+            f"--init-from {path}: its convolutions do not match this network's "
+            f"({len(weights)} vs {len(target)} layers; the same --width as its run?)"
+        )
     for values, dst in zip(weights, target, strict=True):
         dst.set_weights(values)
     head = model.get_layer("probs")  # a seatbelt model's classifier fits it; an emotion model's has 7 classes
@@ -153,15 +201,23 @@ def onnx_weights(path: Path) -> tuple[list[list[np.ndarray]], list[np.ndarray] |
         channels = kernel.shape[-1]
         bias = initializers[node.input[2]] if len(node.input) > 2 else np.zeros(channels, np.float32)
         epsilon = 1e-3  # Keras' default: variance 1 - epsilon makes the batch norm an identity
-        trunk += [[kernel], [np.ones(channels, np.float32), bias.astype(np.float32), np.zeros(channels, np.float32),
-                             np.full(channels, 1 - epsilon, np.float32)]]
+        trunk += [
+            [kernel],
+            [
+                np.ones(channels, np.float32),
+                bias.astype(np.float32),
+                np.zeros(channels, np.float32),
+                np.full(channels, 1 - epsilon, np.float32),
+            ],
+        ]
     matmuls = [n for n in graph.node if n.op_type == "MatMul" and n.input[1] in initializers]
     if not matmuls:
         return trunk, None
     kernel = initializers[matmuls[-1].input[1]]
     adds = [n for n in graph.node if n.op_type == "Add" and matmuls[-1].output[0] in n.input]
-    bias = next((initializers[i] for n in adds for i in n.input if i in initializers),
-                np.zeros(kernel.shape[1], np.float32))
+    bias = next(
+        (initializers[i] for n in adds for i in n.input if i in initializers), np.zeros(kernel.shape[1], np.float32)
+    )
     return trunk, [kernel.astype(np.float32), bias.astype(np.float32)]
 
 
@@ -205,18 +261,22 @@ def augmentation():
     import keras
     from keras import layers
 
-    return keras.Sequential([
-        layers.RandomFlip("horizontal"),  # left- and right-hand drive
-        layers.RandomBrightness(0.3, value_range=(0, 1)),
-        layers.RandomContrast(0.4),
-        layers.RandomRotation(0.04, fill_mode="nearest"),
-        layers.RandomTranslation(0.08, 0.08, fill_mode="nearest"),
-        layers.RandomZoom(0.15, fill_mode="nearest"),
-        layers.RandomGaussianBlur(factor=0.5, kernel_size=3, sigma=1.0, value_range=(0, 1)),  # focus, motion
-        layers.GaussianNoise(0.03),  # sensor noise of a dim or infrared-lit cabin
-        # Under infrared light a dark belt on a light shirt can turn light on dark: the band is the cue, not its shade.
-        layers.RandomInvert(factor=0.3, value_range=(0, 1)),
-    ], name="augment")
+    return keras.Sequential(
+        [
+            layers.RandomFlip("horizontal"),  # left- and right-hand drive
+            layers.RandomBrightness(0.3, value_range=(0, 1)),
+            layers.RandomContrast(0.4),
+            layers.RandomRotation(0.04, fill_mode="nearest"),
+            layers.RandomTranslation(0.08, 0.08, fill_mode="nearest"),
+            layers.RandomZoom(0.15, fill_mode="nearest"),
+            layers.RandomGaussianBlur(factor=0.5, kernel_size=3, sigma=1.0, value_range=(0, 1)),  # focus, motion
+            layers.GaussianNoise(0.03),  # sensor noise of a dim or infrared-lit cabin
+            # Under infrared light a dark belt on a light shirt can turn light on dark: the band is the cue, not
+            # its shade.
+            layers.RandomInvert(factor=0.3, value_range=(0, 1)),
+        ],
+        name="augment",
+    )
 
 
 def load_regions(args: argparse.Namespace, out: Path) -> dict:
@@ -246,8 +306,9 @@ def load_regions(args: argparse.Namespace, out: Path) -> dict:
         from dmsd.vision.landmarks import LandmarkModel
 
         landmarks = LandmarkModel(config.landmarks.resolve(config.models), 1)
-    data = seatbelt_data.build(samples, config.detector, chest, args.size, args.profile_fallback,
-                               args.person_box_fallback, landmarks)
+    data = seatbelt_data.build(
+        samples, config.detector, chest, args.size, args.profile_fallback, args.person_box_fallback, landmarks
+    )
     np.savez_compressed(cache, **{k: v for k, v in data.items() if k != "report"})
     record.write_json(out / "dataset.json", data["report"])
     return data
@@ -269,8 +330,10 @@ def check_arguments(args: argparse.Namespace) -> None:
         raise DmsdError(f"--synth-kinds: {', '.join(unknown)} not allowed (allowed: {', '.join(SYNTH_KINDS)})")
     if args.synthesize and len({SYNTH_KINDS[k] for k in kinds}) < 2:
         made = SEATBELT_LABELS[SYNTH_KINDS[kinds[0]]] if kinds else "nothing"
-        raise DmsdError(f"--synth-kinds {args.synth_kinds}: every synthesized region would be {made}; the mix must "
-                        f"make both classes")
+        raise DmsdError(
+            f"--synth-kinds {args.synth_kinds}: every synthesized region would be {made}; the mix must "
+            f"make both classes"
+        )
     if not 16 <= args.size <= 256:  # four 2x poolings need at least 16 pixels; beyond 256 is not a small CNN
         raise DmsdError(f"--size {args.size}: allowed 16 to 256 pixels")
 
@@ -279,8 +342,9 @@ def synth_kinds(args: argparse.Namespace) -> list[str]:
     return [kind for kind in args.synth_kinds.split(",") if kind]
 
 
-def synthesized(args: argparse.Namespace, data: dict, train: np.ndarray, out: Path
-                ) -> tuple[np.ndarray, np.ndarray, dict]:
+def synthesized(
+    args: argparse.Namespace, data: dict, train: np.ndarray, out: Path
+) -> tuple[np.ndarray, np.ndarray, dict]:
     """The --synthesize regions (N x size x size x 1 in [0, 1]) and labels, their mix, and the contact sheet."""
     import cv2
 
@@ -291,18 +355,20 @@ def synthesized(args: argparse.Namespace, data: dict, train: np.ndarray, out: Pa
         if train[index]:
             boxes.setdefault(int(index), []).append(Box(int(x), int(y), int(w), int(h)))
     if not boxes:
-        raise DmsdError("--synthesize: no training region with a marked belt; include incabin_belt_boxes in "
-                        "--sources (the only source with belt boxes)")
+        raise DmsdError(
+            "--synthesize: no training region with a marked belt; include incabin_belt_boxes in "
+            "--sources (the only source with belt boxes)"
+        )
     if not (data["y"][train] == 0).any():
         raise DmsdError("--synthesize: no not-worn training regions to draw belts on")
     rng = np.random.default_rng(args.seed)
     belted = [(data["x"][i], found) for i, found in boxes.items()]
-    images, labels, kinds = seatbelt_synth.synthesize(data["x"][train], data["y"][train], belted, args.synthesize,
-                                                      rng)
+    images, labels, kinds = seatbelt_synth.synthesize(data["x"][train], data["y"][train], belted, args.synthesize, rng)
     keep = np.isin(kinds, synth_kinds(args))
     images, labels, kinds = images[keep], labels[keep], kinds[keep]
-    cv2.imwrite(str(out / "synthesized.png"),
-                seatbelt_synth.contact_sheet(data["x"][train], data["y"][train], images, kinds))
+    cv2.imwrite(
+        str(out / "synthesized.png"), seatbelt_synth.contact_sheet(data["x"][train], data["y"][train], images, kinds)
+    )
     mix = {kind: int((kinds == kind).sum()) for kind in SYNTH_KINDS if (kinds == kind).any()}
     return (images.astype(np.float32) / 255.0)[..., None], labels, mix
 
@@ -313,8 +379,11 @@ def sample_weights(labels: np.ndarray, sources: np.ndarray, balance: str) -> np.
     weights = np.zeros(len(labels), np.float32)
     for label in np.unique(labels):
         in_class = labels == label
-        cells = [in_class & (sources == source) for source in np.unique(sources[in_class])] \
-            if balance == "sources" else [in_class]
+        cells = (
+            [in_class & (sources == source) for source in np.unique(sources[in_class])]
+            if balance == "sources"
+            else [in_class]
+        )
         for cell in cells:
             weights[cell] = len(labels) / (2 * len(cells) * cell.sum())
     return weights
@@ -325,8 +394,10 @@ def split_regions(data: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     x = (data["x"].astype(np.float32) / 255.0)[..., None]
     train, valid = data["split"] == "train", data["split"] != "train"
     if not train.any() or not valid.any():
-        raise DmsdError(f"no chest regions in the {'training' if not train.any() else 'validation'} split "
-                        f"(per source: {data['report']}); a labels.csv can name the split of each image")
+        raise DmsdError(
+            f"no chest regions in the {'training' if not train.any() else 'validation'} split "
+            f"(per source: {data['report']}); a labels.csv can name the split of each image"
+        )
     return x, train, valid
 
 
@@ -342,9 +413,13 @@ def compiled_model(args: argparse.Namespace, training_regions: int, samples: np.
         if args.init_from.endswith(".onnx") and samples is not None:
             restore_batch_norms(model, samples)
         log.info("froze %d layers (%d stages)", freeze_stages(model, args.freeze_stages), args.freeze_stages)
-    model.compile(optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(
-                      args.lr, args.epochs * int(np.ceil(training_regions / args.batch)))),
-                  loss="categorical_crossentropy", metrics=["accuracy"])
+    model.compile(
+        optimizer=keras.optimizers.Adam(
+            keras.optimizers.schedules.CosineDecay(args.lr, args.epochs * int(np.ceil(training_regions / args.batch)))
+        ),
+        loss="categorical_crossentropy",
+        metrics=["accuracy"],
+    )
     return model
 
 
@@ -353,8 +428,10 @@ def per_source(data: dict, valid: np.ndarray, predicted: np.ndarray) -> dict:
     result = {}
     for source in sorted(set(data["source"][valid])):
         pick = data["source"][valid] == source
-        result[source] = {"n": int(pick.sum()),
-                          "accuracy": round(float((predicted[pick] == data["y"][valid][pick]).mean()), 4)}
+        result[source] = {
+            "n": int(pick.sum()),
+            "accuracy": round(float((predicted[pick] == data["y"][valid][pick]).mean()), 4),
+        }
     return result
 
 
@@ -378,19 +455,35 @@ def run(args: argparse.Namespace) -> dict:
     weights = sample_weights(y_train, sources, args.balance)
     y = keras.utils.to_categorical(data["y"], 2)
     augment = augmentation()
-    train_ds = (tf.data.Dataset.from_tensor_slices((x_train, keras.utils.to_categorical(y_train, 2), weights))
-                .shuffle(len(x_train), seed=args.seed)
-                .batch(args.batch).map(lambda a, b, w: (augment(a, training=True), b, w)).prefetch(2))
+    train_ds = (
+        tf.data.Dataset.from_tensor_slices((x_train, keras.utils.to_categorical(y_train, 2), weights))
+        .shuffle(len(x_train), seed=args.seed)
+        .batch(args.batch)
+        .map(lambda a, b, w: (augment(a, training=True), b, w))
+        .prefetch(2)
+    )
     valid_ds = tf.data.Dataset.from_tensor_slices((x[valid], y[valid])).batch(256)
     probe = np.random.default_rng(args.seed).permutation(len(x_train))[:512]  # for an ONNX start's batch norms
     model = compiled_model(args, len(x_train), x_train[probe])
     started = time.time()
     monitor = {"balanced": "val_balanced_accuracy", "accuracy": "val_accuracy", "last": None}[args.select]
-    model.fit(train_ds, validation_data=valid_ds, epochs=args.epochs, verbose=2,
-              callbacks=record.callbacks(out, monitor, validation=(x[valid], data["y"][valid])))
-    metrics = record.finish_run(out, "seatbelt", SEATBELT_LABELS, record.grey_input(args.size), x[valid],
-                                data["y"][valid], x[train][:1000], started,
-                                lambda predicted: {"per_source": per_source(data, valid, predicted),
-                                                   "dataset": data["report"]})
+    model.fit(
+        train_ds,
+        validation_data=valid_ds,
+        epochs=args.epochs,
+        verbose=2,
+        callbacks=record.callbacks(out, monitor, validation=(x[valid], data["y"][valid])),
+    )
+    metrics = record.finish_run(
+        out,
+        "seatbelt",
+        SEATBELT_LABELS,
+        record.grey_input(args.size),
+        x[valid],
+        data["y"][valid],
+        x[train][:1000],
+        started,
+        lambda predicted: {"per_source": per_source(data, valid, predicted), "dataset": data["report"]},
+    )
     log.info("validation accuracy per source %s", metrics["per_source"])
     return metrics

@@ -58,9 +58,11 @@ def person_crops(root: Path) -> list[Sample]:
     samples = []
     for image in load_labeled_images(root / "labels.csv"):
         group = group_of(image.path.name)
-        samples.append(Sample(image.path, SEATBELT_LABELS.index(image.label), "person_crops",
-                              image.split or split_of(group),
-                              group))
+        samples.append(
+            Sample(
+                image.path, SEATBELT_LABELS.index(image.label), "person_crops", image.split or split_of(group), group
+            )
+        )
     return samples
 
 
@@ -68,8 +70,9 @@ def windshield_crops(root: Path) -> list[Sample]:
     samples = []
     for image in load_labeled_images(root / "labels.csv"):
         group = group_of(image.path.name)
-        samples.append(Sample(image.path, SEATBELT_LABELS.index(image.label), "windshield_crops", split_of(group),
-                              group))
+        samples.append(
+            Sample(image.path, SEATBELT_LABELS.index(image.label), "windshield_crops", split_of(group), group)
+        )
     return samples
 
 
@@ -77,8 +80,9 @@ def incabin_belt_boxes(root: Path) -> list[Sample]:
     samples = []
     for split in ("train", "valid", "test"):
         for image in sorted((root / split / "images").glob("*.jpg")):
-            samples.append(Sample(image, SEATBELT_LABELS.index("worn"), "incabin_belt_boxes", split,
-                                  group_of(image.name)))
+            samples.append(
+                Sample(image, SEATBELT_LABELS.index("worn"), "incabin_belt_boxes", split, group_of(image.name))
+            )
     return samples
 
 
@@ -94,13 +98,13 @@ def own_images(path: Path) -> list[Sample]:
     samples = []
     for image in load_labeled_images(path):
         group = recording_of(image.path)
-        samples.append(Sample(image.path, SEATBELT_LABELS.index(image.label), "own", image.split or split_of(group),
-                              group))
+        samples.append(
+            Sample(image.path, SEATBELT_LABELS.index(image.label), "own", image.split or split_of(group), group)
+        )
     return samples
 
 
-SOURCES = {"person_crops": person_crops, "windshield_crops": windshield_crops,
-           "incabin_belt_boxes": incabin_belt_boxes}
+SOURCES = {"person_crops": person_crops, "windshield_crops": windshield_crops, "incabin_belt_boxes": incabin_belt_boxes}
 
 
 def belt_boxes(image_path: Path, width: int, height: int) -> list[Box]:
@@ -112,8 +116,9 @@ def belt_boxes(image_path: Path, width: int, height: int) -> list[Box]:
             parts = line.split()
             if len(parts) == 5:
                 cx, cy, w, h = (float(v) for v in parts[1:])
-                boxes.append(Box(round((cx - w / 2) * width), round((cy - h / 2) * height),
-                                 round(w * width), round(h * height)))
+                boxes.append(
+                    Box(round((cx - w / 2) * width), round((cy - h / 2) * height), round(w * width), round(h * height))
+                )
     return boxes
 
 
@@ -140,9 +145,16 @@ def find_face(image: np.ndarray, frontal: FaceStage, profile: FaceDetector | Non
     return max(found, key=lambda f: f.area, default=None), "profile"
 
 
-def build(samples: list[Sample], detector: DetectorConfig, chest: ChestConfig, size: int,
-          profile_fallback: bool = False, person_box_fallback: bool = False,
-          landmarks: LandmarkModel | None = None, min_presence: float = 0.5) -> dict:
+def build(
+    samples: list[Sample],
+    detector: DetectorConfig,
+    chest: ChestConfig,
+    size: int,
+    profile_fallback: bool = False,
+    person_box_fallback: bool = False,
+    landmarks: LandmarkModel | None = None,
+    min_presence: float = 0.5,
+) -> dict:
     """Chest regions (grey, size x size) for every sample with a face; plus the per-source report.
 
     The face is found by the daemon's still-image search (`--once`'s, with `detector.still_*`); with `landmarks`
@@ -161,8 +173,18 @@ def build(samples: list[Sample], detector: DetectorConfig, chest: ChestConfig, s
     belt_index, belt_box = [], []  # the marked belts inside the regions: which region, and where
     report: dict[str, dict] = {}
     for sample in samples:
-        stats = report.setdefault(sample.source, {"images": 0, "unreadable": 0, "face": 0, "profile_face": 0,
-                                                  "region": 0, "person_box": 0, "belt_covered": []})
+        stats = report.setdefault(
+            sample.source,
+            {
+                "images": 0,
+                "unreadable": 0,
+                "face": 0,
+                "profile_face": 0,
+                "region": 0,
+                "person_box": 0,
+                "belt_covered": [],
+            },
+        )
         stats["images"] += 1
         image = cv2.imread(str(sample.path), cv2.IMREAD_GRAYSCALE)
         if image is None:
@@ -199,9 +221,15 @@ def build(samples: list[Sample], detector: DetectorConfig, chest: ChestConfig, s
                 if inside is not None and inside.area >= 0.2 * belt.area:
                     sx, sy = size / region.w, size / region.h
                     belt_index.append(len(regions))
-                    belt_box.append((round(inside.x * sx), round(inside.y * sy), max(1, round(inside.w * sx)),
-                                     max(1, round(inside.h * sy))))
-        crop = image[region.y:region.y + region.h, region.x:region.x + region.w]
+                    belt_box.append(
+                        (
+                            round(inside.x * sx),
+                            round(inside.y * sy),
+                            max(1, round(inside.w * sx)),
+                            max(1, round(inside.h * sy)),
+                        )
+                    )
+        crop = image[region.y : region.y + region.h, region.x : region.x + region.w]
         regions.append(cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA))
         labels.append(sample.label)
         splits.append(sample.split)
@@ -211,7 +239,13 @@ def build(samples: list[Sample], detector: DetectorConfig, chest: ChestConfig, s
         covered = stats.pop("belt_covered")
         if covered:
             stats["belt_area_in_region_median"] = round(float(np.median(covered)), 3)
-    return {"x": np.stack(regions) if regions else np.zeros((0, size, size), np.uint8),
-            "y": np.array(labels, dtype=np.int64), "split": np.array(splits), "source": np.array(sources),
-            "group": np.array(groups), "belt_index": np.array(belt_index, np.int64),
-            "belt_box": np.array(belt_box, np.int64).reshape(-1, 4), "report": report}
+    return {
+        "x": np.stack(regions) if regions else np.zeros((0, size, size), np.uint8),
+        "y": np.array(labels, dtype=np.int64),
+        "split": np.array(splits),
+        "source": np.array(sources),
+        "group": np.array(groups),
+        "belt_index": np.array(belt_index, np.int64),
+        "belt_box": np.array(belt_box, np.int64).reshape(-1, 4),
+        "report": report,
+    }

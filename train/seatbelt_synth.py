@@ -36,14 +36,20 @@ from dmsd.vision.geometry import Box
 
 NOT_WORN, WORN = 0, 1  # indices into dmsd.labels.SEATBELT_LABELS
 # Each kind of synthesized region and the class it carries.
-KINDS = {"belt_removed": NOT_WORN, "band_painted_out": WORN, "belt_drawn": WORN, "strap_drawn": NOT_WORN,
-         "belt_pasted": WORN, "strap_pasted": NOT_WORN}
+KINDS = {
+    "belt_removed": NOT_WORN,
+    "band_painted_out": WORN,
+    "belt_drawn": WORN,
+    "strap_drawn": NOT_WORN,
+    "belt_pasted": WORN,
+    "strap_pasted": NOT_WORN,
+}
 
 
 def belt_direction(grey: np.ndarray, box: Box) -> int:
     """+1 if the belt in `box` runs from top-left to bottom-right, -1 for top-right to bottom-left: the diagonal
     whose line crosses the stronger edges at right angles (a band's edges run along it)."""
-    patch = grey[box.y:box.y + box.h, box.x:box.x + box.w].astype(np.float32)
+    patch = grey[box.y : box.y + box.h, box.x : box.x + box.w].astype(np.float32)
     if patch.size < 16:
         return 1
     gx, gy = cv2.Sobel(patch, cv2.CV_32F, 1, 0), cv2.Sobel(patch, cv2.CV_32F, 0, 1)
@@ -53,11 +59,16 @@ def belt_direction(grey: np.ndarray, box: Box) -> int:
     return 1 if back >= forward else -1
 
 
-def band_mask(shape: tuple[int, int], start: tuple[float, float], end: tuple[float, float], width: float
-              ) -> np.ndarray:
+def band_mask(shape: tuple[int, int], start: tuple[float, float], end: tuple[float, float], width: float) -> np.ndarray:
     mask = np.zeros(shape, np.uint8)
-    cv2.line(mask, (round(start[0]), round(start[1])), (round(end[0]), round(end[1])), 255,
-             thickness=max(1, round(width)), lineType=cv2.LINE_AA)
+    cv2.line(
+        mask,
+        (round(start[0]), round(start[1])),
+        (round(end[0]), round(end[1])),
+        255,
+        thickness=max(1, round(width)),
+        lineType=cv2.LINE_AA,
+    )
     return mask
 
 
@@ -95,7 +106,7 @@ def paint_out_elsewhere(grey: np.ndarray, belts: list[Box], rng: np.random.Gener
         dx, dy = math.cos(angle) * length / 2, math.sin(angle) * length / 2
         band = max(4.0, rng.uniform(0.05, 0.12) * min(height, width))
         mask = band_mask(grey.shape, (cx - dx, cy - dy), (cx + dx, cy + dy), band)
-        touches = any(mask[b.y:b.y + b.h, b.x:b.x + b.w].any() for b in belts)
+        touches = any(mask[b.y : b.y + b.h, b.x : b.x + b.w].any() for b in belts)
         if not touches:
             return paint_out(grey, mask)
     return grey.copy()
@@ -134,8 +145,9 @@ def belt_angle(box: Box, rng: np.random.Generator) -> float:
     return float(np.clip(math.degrees(math.atan2(box.h, box.w)) + rng.uniform(-5, 5), 25, 85))
 
 
-def paste_belt(region: np.ndarray, source: np.ndarray, belt: Box, angle_deg: float, rng: np.random.Generator
-               ) -> np.ndarray:
+def paste_belt(
+    region: np.ndarray, source: np.ndarray, belt: Box, angle_deg: float, rng: np.random.Generator
+) -> np.ndarray:
     """The real belt marked by `belt` in `source`, cut along its centre line and laid across `region` at
     `angle_deg` (0: level; 45: top-left to bottom-right; 90: upright) through a point near the centre: scaled to
     a belt's width there, feathered edges, shade varied, and in a third of cases cut short (an arm or a fold hides the
@@ -157,8 +169,9 @@ def paste_belt(region: np.ndarray, source: np.ndarray, belt: Box, angle_deg: flo
     src = np.float32([p0, p1, p0 + side * source_width / 2])
     dst = np.float32([q0, q1, q0 + normal * width / 2])
     matrix = cv2.getAffineTransform(src, dst)
-    belt_pixels = cv2.warpAffine(source.astype(np.float32), matrix, (size, size), flags=cv2.INTER_LINEAR,
-                                 borderMode=cv2.BORDER_REFLECT)
+    belt_pixels = cv2.warpAffine(
+        source.astype(np.float32), matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
+    )
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
     across = (xx - centre[0]) * normal[0] + (yy - centre[1]) * normal[1]
     position = (xx - q0[0]) * direction[0] + (yy - q0[1]) * direction[1]
@@ -167,15 +180,23 @@ def paste_belt(region: np.ndarray, source: np.ndarray, belt: Box, angle_deg: flo
     alpha *= np.clip(position / softness, 0, 1) * np.clip((length - position) / softness, 0, 1)
     if rng.random() < 0.33:  # hidden past a point along it
         cut = rng.uniform(0.35, 0.8) * length
-        alpha *= np.clip((cut - position) / (2 * softness), 0, 1) if rng.random() < 0.5 else \
-            np.clip((position - (length - cut)) / (2 * softness), 0, 1)
+        alpha *= (
+            np.clip((cut - position) / (2 * softness), 0, 1)
+            if rng.random() < 0.5
+            else np.clip((position - (length - cut)) / (2 * softness), 0, 1)
+        )
     belt_pixels = belt_pixels * rng.uniform(0.75, 1.25) + rng.uniform(-25, 25)
     out = region.astype(np.float32) * (1 - alpha) + belt_pixels * alpha
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
-def synthesize(regions: np.ndarray, labels: np.ndarray, belted_regions: list[tuple[np.ndarray, list[Box]]],
-               count: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def synthesize(
+    regions: np.ndarray,
+    labels: np.ndarray,
+    belted_regions: list[tuple[np.ndarray, list[Box]]],
+    count: int,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """`count` synthesized regions per kind of edit: (images, labels, kinds).
 
     regions/labels: the real training regions (size x size, grey); belted_regions: chest regions of
@@ -190,8 +211,9 @@ def synthesize(regions: np.ndarray, labels: np.ndarray, belted_regions: list[tup
     images, classes, kinds = [], [], []
 
     def add(image: np.ndarray, kind: str) -> None:
-        images.append(cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA) if image.shape[0] != size
-                      else image)
+        images.append(
+            cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA) if image.shape[0] != size else image
+        )
         classes.append(KINDS[kind])
         kinds.append(kind)
 
@@ -213,15 +235,18 @@ def synthesize(regions: np.ndarray, labels: np.ndarray, belted_regions: list[tup
     for _ in range(count):
         grey, box = long_belts[rng.integers(len(long_belts))]
         side = rng.choice([-1.0, 1.0])  # either shoulder: left- and right-hand drive
-        add(paste_belt(unbelted[rng.integers(len(unbelted))], grey, box, side * belt_angle(box, rng), rng),
-            "belt_pasted")
+        add(
+            paste_belt(unbelted[rng.integers(len(unbelted))], grey, box, side * belt_angle(box, rng), rng),
+            "belt_pasted",
+        )
         grey, box = long_belts[rng.integers(len(long_belts))]
         add(paste_belt(unbelted[rng.integers(len(unbelted))], grey, box, rng.uniform(-15, 15), rng), "strap_pasted")
     return np.stack(images), np.array(classes, np.int64), np.array(kinds)
 
 
-def contact_sheet(real: np.ndarray, real_labels: np.ndarray, synth: np.ndarray, kinds: np.ndarray,
-                  per_row: int = 12) -> np.ndarray:
+def contact_sheet(
+    real: np.ndarray, real_labels: np.ndarray, synth: np.ndarray, kinds: np.ndarray, per_row: int = 12
+) -> np.ndarray:
     """A PNG-ready grid, each row named on its left: real not-worn, real worn, then a row per kind of edit made."""
     from dmsd.labels import SEATBELT_LABELS
 
@@ -232,8 +257,9 @@ def contact_sheet(real: np.ndarray, real_labels: np.ndarray, synth: np.ndarray, 
     for r, (name, label, images) in enumerate(rows):
         top = r * (size + 4)
         for line, text in enumerate((name, f"-> {SEATBELT_LABELS[label]}")):
-            cv2.putText(sheet, text, (4, top + size // 2 - 4 + 16 * line), cv2.FONT_HERSHEY_SIMPLEX, 0.45, 0, 1,
-                        cv2.LINE_AA)
+            cv2.putText(
+                sheet, text, (4, top + size // 2 - 4 + 16 * line), cv2.FONT_HERSHEY_SIMPLEX, 0.45, 0, 1, cv2.LINE_AA
+            )
         for c, image in enumerate(images[:per_row]):
-            sheet[top:top + size, margin + c * (size + 4):margin + c * (size + 4) + size] = image
+            sheet[top : top + size, margin + c * (size + 4) : margin + c * (size + 4) + size] = image
     return sheet

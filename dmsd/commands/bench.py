@@ -43,14 +43,20 @@ LIVE_FRAMES = 300  # frames taken from a camera or stream when --frames is not g
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--source", metavar="SRC", help="video file, image directory, camera or stream URL; "
-                                                        "without it, time the models in models/")
+    parser.add_argument(
+        "--source",
+        metavar="SRC",
+        help="video file, image directory, camera or stream URL; without it, time the models in models/",
+    )
     parser.add_argument("--size", metavar="WxH", help="letterbox every frame to this size first (e.g. 1280x720)")
     parser.add_argument("--frames", type=int, metavar="N", help=f"use the first N frames (live: {LIVE_FRAMES})")
     parser.add_argument("--passes", type=int, default=3, metavar="N", help="timed passes of each pipeline")
-    parser.add_argument("--threads", type=int, metavar="N",
-                        help="threads for OpenCV and for each model (overrides detector.threads and "
-                             "models.intra_op_threads)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        metavar="N",
+        help="threads for OpenCV and for each model (overrides detector.threads and models.intra_op_threads)",
+    )
     parser.add_argument("--no-baseline", action="store_true", help="skip the fer-style pipeline")
     parser.add_argument("--runs", type=int, default=3000, metavar="N", help="model timing: calls per model")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -63,8 +69,11 @@ def run(config: Config, args: argparse.Namespace) -> int:
             raise DmsdError(f"--{name} must be at least 1 (got {value})")
     if args.threads is not None:
         config.detector.threads = config.models.intra_op_threads = args.threads
-    report = {"dmsd": __version__, "machine": machine(), "threads": {
-        "opencv": config.detector.threads, "onnxruntime_intra_op": config.models.intra_op_threads}}
+    report = {
+        "dmsd": __version__,
+        "machine": machine(),
+        "threads": {"opencv": config.detector.threads, "onnxruntime_intra_op": config.models.intra_op_threads},
+    }
     if args.source is None:
         report["models"] = bench_models(config, args.runs)
     else:
@@ -90,6 +99,7 @@ def bench_models(config: Config, runs: int) -> dict:
 @dataclass
 class PassTimes:
     """Per-frame stage times (ms) over the timed passes of one pipeline."""
+
     stages: dict[str, list[float]] = field(default_factory=dict)
     fps: list[float] = field(default_factory=list)
     frames_with_face: int = 0
@@ -101,12 +111,21 @@ class PassTimes:
     def summary(self) -> dict:
         stages = {name: percentiles(v, suffix="_ms") for name, v in self.stages.items()}
         total = stages["total"]
-        return {"frames_with_face": self.frames_with_face, "fps": round(float(np.median(self.fps)), 1),
-                "stages": stages, "p99_over_p50": round(total["p99_ms"] / total["p50_ms"], 2)}
+        return {
+            "frames_with_face": self.frames_with_face,
+            "fps": round(float(np.median(self.fps)), 1),
+            "stages": stages,
+            "p99_over_p50": round(total["p99_ms"] / total["p50_ms"], 2),
+        }
 
 
-def run_pass(pipeline: OurPipeline | FerStylePipeline, frames: list[np.ndarray], decode_ms: list[float],
-             times: PassTimes | None = None, count_faces: bool = False) -> None:
+def run_pass(
+    pipeline: OurPipeline | FerStylePipeline,
+    frames: list[np.ndarray],
+    decode_ms: list[float],
+    times: PassTimes | None = None,
+    count_faces: bool = False,
+) -> None:
     """Every frame once through `pipeline.process`; with `times`, each frame's stages and the pass's fps."""
     started = time.perf_counter()
     for index, (image, decode) in enumerate(zip(frames, decode_ms, strict=True)):
@@ -133,13 +152,26 @@ def bench_source(config: Config, args: argparse.Namespace) -> dict:
         for name, pipeline in contenders.items():
             run_pass(pipeline, frames, decode_ms, times[name], count_faces=timed == 0)
     height, width = frames[0].shape[:2]
-    result = {"source": args.source, "frame_size": [width, height], "frames": len(frames), "passes": args.passes,
-              "models": {"emotion": str(ours.analyzer.emotion.path), "seatbelt": str(ours.analyzer.seatbelt.path)},
-              **times["pipeline"].summary()}
+    result = {
+        "source": args.source,
+        "frame_size": [width, height],
+        "frames": len(frames),
+        "passes": args.passes,
+        "models": {"emotion": str(ours.analyzer.emotion.path), "seatbelt": str(ours.analyzer.seatbelt.path)},
+        **times["pipeline"].summary(),
+    }
     if baseline:
-        result["baseline"] = {"name": "fer-style", "settings": {
-            "pad_px": FER_PAD, "scale_factor": FER_SCALE_FACTOR, "min_neighbors": FER_MIN_NEIGHBORS,
-            "min_face_px": FER_MIN_FACE, "emotion_model": str(baseline.emotion.path)}, **times["baseline"].summary()}
+        result["baseline"] = {
+            "name": "fer-style",
+            "settings": {
+                "pad_px": FER_PAD,
+                "scale_factor": FER_SCALE_FACTOR,
+                "min_neighbors": FER_MIN_NEIGHBORS,
+                "min_face_px": FER_MIN_FACE,
+                "emotion_model": str(baseline.emotion.path),
+            },
+            **times["baseline"].summary(),
+        }
         result["speedup_vs_baseline"] = round(result["fps"] / result["baseline"]["fps"], 2)
     return result
 
@@ -155,8 +187,9 @@ class OurPipeline:
         result = self.analyzer.analyze(image, "bench", float(index))
         started = time.perf_counter()
         self.state.update(result)
-        stages = {s: result.latency_ms[s] for s in ("detect", "landmarks", "emotion", "seatbelt")
-                  if s in result.latency_ms}
+        stages = {
+            s: result.latency_ms[s] for s in ("detect", "landmarks", "emotion", "seatbelt") if s in result.latency_ms
+        }
         return {**stages, "state": (time.perf_counter() - started) * 1000}, result.face is not None
 
 
@@ -167,14 +200,19 @@ class FerStylePipeline:
         self.cascade = cv2.CascadeClassifier(str(Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml"))
         folder = config.models.resolve("emotion").parent
         fp32 = folder / "emotion.fp32.onnx"
-        self.emotion = Classifier(fp32 if fp32.is_file() else config.models.resolve("emotion"), "emotion",
-                                  config.models.intra_op_threads, config.models.inter_op_threads)
+        self.emotion = Classifier(
+            fp32 if fp32.is_file() else config.models.resolve("emotion"),
+            "emotion",
+            config.models.intra_op_threads,
+            config.models.inter_op_threads,
+        )
 
     def faces(self, image: np.ndarray) -> tuple[np.ndarray, list[Box]]:
         padded = cv2.copyMakeBorder(image, FER_PAD, FER_PAD, FER_PAD, FER_PAD, cv2.BORDER_CONSTANT)
         grey = cv2.cvtColor(padded, cv2.COLOR_BGR2GRAY) if padded.ndim == 3 else padded
-        found = self.cascade.detectMultiScale(grey, scaleFactor=FER_SCALE_FACTOR, minNeighbors=FER_MIN_NEIGHBORS,
-                                              minSize=(FER_MIN_FACE, FER_MIN_FACE))
+        found = self.cascade.detectMultiScale(
+            grey, scaleFactor=FER_SCALE_FACTOR, minNeighbors=FER_MIN_NEIGHBORS, minSize=(FER_MIN_FACE, FER_MIN_FACE)
+        )
         return grey, [Box(*map(int, f)) for f in found]
 
     def process(self, image: np.ndarray, index: int) -> tuple[dict[str, float], bool]:
@@ -189,8 +227,9 @@ class FerStylePipeline:
         return stages, bool(faces)
 
 
-def load_frames(config: Config, uri: str, limit: int | None, size: tuple[int, int] | None
-                ) -> tuple[list[np.ndarray], list[float]]:
+def load_frames(
+    config: Config, uri: str, limit: int | None, size: tuple[int, int] | None
+) -> tuple[list[np.ndarray], list[float]]:
     """Decoded frames and the time each took to read (for a camera, that includes waiting for it)."""
     source_config = replace(config.source, uri=uri, realtime=False, loop=False)
     source = make_source(source_config)
@@ -224,11 +263,12 @@ def letterbox(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     width, height = size
     h, w = image.shape[:2]
     scale = min(width / w, height / h)
-    scaled = cv2.resize(image, (round(w * scale), round(h * scale)),
-                        interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    scaled = cv2.resize(
+        image, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    )
     out = np.zeros((height, width) + image.shape[2:], image.dtype)
     y, x = (height - scaled.shape[0]) // 2, (width - scaled.shape[1]) // 2
-    out[y:y + scaled.shape[0], x:x + scaled.shape[1]] = scaled
+    out[y : y + scaled.shape[0], x : x + scaled.shape[1]] = scaled
     return out
 
 
@@ -241,24 +281,31 @@ def parse_size(text: str) -> tuple[int, int]:
 
 def render(report: dict) -> str:
     """A human-readable summary of the JSON report."""
-    lines = [f"dmsd {report['dmsd']} bench on {report['machine']['cpu']} "
-             f"({report['machine']['usable_cores']} usable cores), threads: OpenCV {report['threads']['opencv']}, "
-             f"ONNX Runtime {report['threads']['onnxruntime_intra_op']}"]
+    lines = [
+        f"dmsd {report['dmsd']} bench on {report['machine']['cpu']} "
+        f"({report['machine']['usable_cores']} usable cores), threads: OpenCV {report['threads']['opencv']}, "
+        f"ONNX Runtime {report['threads']['onnxruntime_intra_op']}"
+    ]
     if "models" in report and isinstance(report["models"], dict) and "fp32" in next(iter(report["models"].values())):
         lines.append(f"{'model':10} {'FP32 p50':>10} {'INT8 p50':>10} {'INT8 speed-up':>14}")
         for task, r in report["models"].items():
-            lines.append(f"{task:10} {r['fp32']['p50_ms']:>8.3f}ms {r['int8']['p50_ms']:>8.3f}ms "
-                         f"{r['int8_speedup']:>13.2f}x")
+            lines.append(
+                f"{task:10} {r['fp32']['p50_ms']:>8.3f}ms {r['int8']['p50_ms']:>8.3f}ms {r['int8_speedup']:>13.2f}x"
+            )
         return "\n".join(lines)
     w, h = report["frame_size"]
     lines.append(f"{report['source']}: {report['frames']} frames of {w}x{h}, {report['passes']} timed passes")
     rows = [("dmsd", report)] + ([("fer-style", report["baseline"])] if "baseline" in report else [])
     lines.append(f"{'pipeline':10} {'fps':>7} {'faces':>7} {'frame p50':>10} {'frame p99':>10} {'detect p50':>11}")
     for name, r in rows:
-        lines.append(f"{name:10} {r['fps']:>7.1f} {r['frames_with_face']:>7} {r['stages']['total']['p50_ms']:>8.2f}ms "
-                     f"{r['stages']['total']['p99_ms']:>8.2f}ms {r['stages']['detect']['p50_ms']:>9.2f}ms")
+        lines.append(
+            f"{name:10} {r['fps']:>7.1f} {r['frames_with_face']:>7} {r['stages']['total']['p50_ms']:>8.2f}ms "
+            f"{r['stages']['total']['p99_ms']:>8.2f}ms {r['stages']['detect']['p50_ms']:>9.2f}ms"
+        )
     if "speedup_vs_baseline" in report:
         lines.append(f"dmsd is {report['speedup_vs_baseline']:.1f}x the fer-style pipeline's frames per second")
-    lines.append("per stage (p50 / p99 ms): " + ", ".join(
-        f"{stage} {v['p50_ms']:.2f}/{v['p99_ms']:.2f}" for stage, v in report["stages"].items()))
+    lines.append(
+        "per stage (p50 / p99 ms): "
+        + ", ".join(f"{stage} {v['p50_ms']:.2f}/{v['p99_ms']:.2f}" for stage, v in report["stages"].items())
+    )
     return "\n".join(lines)

@@ -1,10 +1,10 @@
 """The `dmsd` command: the daemon, `--once` on still images, `evaluate` and `bench`.
 
-    dmsd [--config PATH] [--source SRC] [--mqtt HOST[:PORT] | --no-mqtt] [--print] [--max-frames N] [--realtime]
-         [--loop]
-    dmsd --once PATH [PATH ...] [--annotate DIR]
-    dmsd evaluate --task emotion|seatbelt --data PATH [--model PATH] [--usage SPLIT] [--json]
-    dmsd bench [--source SRC] [--size WxH] [--threads N] [--json]
+dmsd [--config PATH] [--source SRC] [--mqtt HOST[:PORT] | --no-mqtt] [--print] [--max-frames N] [--realtime]
+     [--loop]
+dmsd --once PATH [PATH ...] [--annotate DIR]
+dmsd evaluate --task emotion|seatbelt --data PATH [--model PATH] [--usage SPLIT] [--json]
+dmsd bench [--source SRC] [--size WxH] [--threads N] [--json]
 """
 
 from __future__ import annotations
@@ -25,20 +25,30 @@ if TYPE_CHECKING:  # the config module loads at run time, after --help and --ver
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="dmsd", description="Driver monitoring daemon: face, emotion and seatbelt from a camera, over MQTT.",
+        prog="dmsd",
+        description="Driver monitoring daemon: face, emotion and seatbelt from a camera, over MQTT.",
         epilog="Config is read from --config, else ./config.yaml, else /etc/dmsd/config.yaml. "
-               "Also: dmsd evaluate --help, dmsd bench --help.")
+        "Also: dmsd evaluate --help, dmsd bench --help.",
+    )
     parser.add_argument("--version", action="version", version=f"dmsd {__version__}")
     parser.add_argument("--config", metavar="PATH", help="configuration file (YAML)")
-    parser.add_argument("--once", nargs="+", metavar="PATH",
-                        help="analyse these images or directories of images, print one JSON line each, exit")
+    parser.add_argument(
+        "--once",
+        nargs="+",
+        metavar="PATH",
+        help="analyse these images or directories of images, print one JSON line each, exit",
+    )
     parser.add_argument("--annotate", metavar="DIR", help="with --once: write each image with the results drawn")
-    parser.add_argument("--source", metavar="SRC",
-                        help="camera index, /dev/videoN, video file, rtsp:// or http(s):// URL, image directory")
+    parser.add_argument(
+        "--source",
+        metavar="SRC",
+        help="camera index, /dev/videoN, video file, rtsp:// or http(s):// URL, image directory",
+    )
     parser.add_argument("--mqtt", metavar="HOST[:PORT]", help="publish to this broker (overrides mqtt.host/port)")
     parser.add_argument("--no-mqtt", action="store_true", help="do not publish to MQTT")
-    parser.add_argument("--print", dest="print_lines", action="store_true",
-                        help="print state, events and stats as JSON lines on stdout")
+    parser.add_argument(
+        "--print", dest="print_lines", action="store_true", help="print state, events and stats as JSON lines on stdout"
+    )
     parser.add_argument("--max-frames", type=int, metavar="N", help="stop after N frames")
     parser.add_argument("--realtime", action="store_true", help="read a file at its native frame rate")
     parser.add_argument("--loop", action="store_true", help="play a file or image directory again when it ends")

@@ -63,7 +63,8 @@ class Daemon:
         self.source.open()  # a finite source that cannot be read raises DmsdError here; a camera retries on its own
         self.vehicle = VehicleInbox()
         self.publishers: list[Publisher] = make_publishers(
-            config, options.print_lines, self.vehicle.receive if config.vehicle.enabled else None)
+            config, options.print_lines, self.vehicle.receive if config.vehicle.enabled else None
+        )
         self.notifier = SystemdNotifier()
         self.tracker = DriverStateTracker(config.state, config.alertness)
         self.gate = AlertGate(config.vehicle, self.vehicle)
@@ -79,8 +80,13 @@ class Daemon:
         for publisher in self.publishers:
             publisher.start()
         uri = self.config.source.uri
-        log.info("dmsd %s: source %s, emotion model %s, seatbelt model %s", __version__, uri,
-                 self.analyzer.emotion.path, self.analyzer.seatbelt.path)
+        log.info(
+            "dmsd %s: source %s, emotion model %s, seatbelt model %s",
+            __version__,
+            uri,
+            self.analyzer.emotion.path,
+            self.analyzer.seatbelt.path,
+        )
         if self.source.delivering:
             self.notifier.ready(f"running on {uri}")
         else:

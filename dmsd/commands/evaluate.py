@@ -38,23 +38,35 @@ from dmsd.vision.results import FrameResult
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--task", required=True, choices=["emotion", "seatbelt", "eyes", "head-pose"])
-    parser.add_argument("--data", required=True, metavar="PATH",
-                        help="emotion: FER2013 .csv/.csv.gz or folder per class; seatbelt: labels.csv or a folder "
-                             "with worn/ and not_worn/; eyes: labels.csv (path,eye_state) or a folder with closed/ "
-                             "and open/; head-pose: labels.csv (path,yaw_deg,pitch_deg)")
-    parser.add_argument("--model", metavar="PATH",
-                        help="the ONNX model (default: the configured one; eyes and head-pose: the landmarks model)")
+    parser.add_argument(
+        "--data",
+        required=True,
+        metavar="PATH",
+        help="emotion: FER2013 .csv/.csv.gz or folder per class; seatbelt: labels.csv or a folder "
+        "with worn/ and not_worn/; eyes: labels.csv (path,eye_state) or a folder with closed/ "
+        "and open/; head-pose: labels.csv (path,yaw_deg,pitch_deg)",
+    )
+    parser.add_argument(
+        "--model",
+        metavar="PATH",
+        help="the ONNX model (default: the configured one; eyes and head-pose: the landmarks model)",
+    )
     parser.add_argument("--usage", choices=USAGES, help="emotion CSV: only rows of this split")
     parser.add_argument("--split", metavar="NAME", help="eyes labels.csv: only rows of this split (e.g. valid)")
-    parser.add_argument("--label", choices=SEATBELT_LABELS,
-                        help="seatbelt, a video file as --data: the truth for every frame")
+    parser.add_argument(
+        "--label", choices=SEATBELT_LABELS, help="seatbelt, a video file as --data: the truth for every frame"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
 def evaluate_emotion(config: Config, data: str, model_path: str | None, usage: str | None) -> dict:
     models = config.models
-    model = Classifier(Path(model_path) if model_path else models.resolve("emotion"), "emotion",
-                       models.intra_op_threads, models.inter_op_threads)
+    model = Classifier(
+        Path(model_path) if model_path else models.resolve("emotion"),
+        "emotion",
+        models.intra_op_threads,
+        models.inter_op_threads,
+    )
     faces = load_fer2013(data, usage)
     # The model may order its labels differently from FER2013: compare by name.
     to_fer = np.array([EMOTION_LABELS.index(label) for label in model.labels])
@@ -64,22 +76,30 @@ def evaluate_emotion(config: Config, data: str, model_path: str | None, usage: s
         bgr = grey if model.input.colour == "grey" else cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR)
         predicted[i] = to_fer[model.run(model.preprocess(bgr, grey, box))[0].argmax()]
     report = classification_report(faces.labels, predicted, EMOTION_LABELS)
-    report.update(task="emotion", model=str(model.path), precision_of_model=model.precision, data=str(data),
-                  usage=usage, skipped_rows=len(faces.problems))
+    report.update(
+        task="emotion",
+        model=str(model.path),
+        precision_of_model=model.precision,
+        data=str(data),
+        usage=usage,
+        skipped_rows=len(faces.problems),
+    )
     return report
 
 
 def seatbelt_analyzer(config: Config, model_path: str | None, video: bool) -> Analyzer:
     """The daemon's own pipeline (face, chest region, model), with `model_path` in place of the configured model."""
     if model_path:
-        config = replace(config, models=replace(config.models, seatbelt=replace(config.models.seatbelt,
-                                                                                 path=model_path)))
+        config = replace(
+            config, models=replace(config.models, seatbelt=replace(config.models.seatbelt, path=model_path))
+        )
     return Analyzer.from_config(config, video=video)
 
 
 @dataclass
 class SeatbeltTally:
     """What the pipeline made of each image or frame: no face, no chest region, or a prediction to score."""
+
     images: int = 0
     no_face: int = 0
     no_region: int = 0
@@ -98,13 +118,20 @@ class SeatbeltTally:
             self.predicted.append(SEATBELT_LABELS.index("worn" if result.seatbelt.worn else "not_worn"))
 
     def report(self, **about: object) -> dict:
-        report = classification_report(np.array(self.truth, dtype=np.int64), np.array(self.predicted, dtype=np.int64),
-                                       SEATBELT_LABELS)
+        report = classification_report(
+            np.array(self.truth, dtype=np.int64), np.array(self.predicted, dtype=np.int64), SEATBELT_LABELS
+        )
         with_face = self.images - self.no_face
-        report.update(task="seatbelt", **about, images=self.images + len(self.unreadable),
-                      unreadable=len(self.unreadable), with_face=with_face,
-                      face_share=round(with_face / self.images, 4) if self.images else 0.0,
-                      no_chest_region=self.no_region, unreadable_files=self.unreadable)
+        report.update(
+            task="seatbelt",
+            **about,
+            images=self.images + len(self.unreadable),
+            unreadable=len(self.unreadable),
+            with_face=with_face,
+            face_share=round(with_face / self.images, 4) if self.images else 0.0,
+            no_chest_region=self.no_region,
+            unreadable_files=self.unreadable,
+        )
         return report
 
 
@@ -146,13 +173,17 @@ def evaluate_seatbelt_video(config: Config, data: str, model_path: str | None, l
 def format_report(report: dict) -> str:
     lines = [f"{report['task']} model {report['model']} on {report['data']}"]
     if report["task"] == "seatbelt" and report.get("label"):
-        lines.append(f"frames {report['images']}, all {report['label']}; face found in {report['with_face']} "
-                     f"({report['face_share']:.1%}), chest region out of frame {report['no_chest_region']}; "
-                     f"scored: {report['n']}")
+        lines.append(
+            f"frames {report['images']}, all {report['label']}; face found in {report['with_face']} "
+            f"({report['face_share']:.1%}), chest region out of frame {report['no_chest_region']}; "
+            f"scored: {report['n']}"
+        )
     elif report["task"] == "seatbelt":
-        lines.append(f"images {report['images']}, unreadable {report['unreadable']}, face found in "
-                     f"{report['with_face']} ({report['face_share']:.1%}), chest region out of frame "
-                     f"{report['no_chest_region']}; scored: {report['n']}")
+        lines.append(
+            f"images {report['images']}, unreadable {report['unreadable']}, face found in "
+            f"{report['with_face']} ({report['face_share']:.1%}), chest region out of frame "
+            f"{report['no_chest_region']}; scored: {report['n']}"
+        )
     else:
         lines.append(f"faces {report['n']}" + (f" ({report['usage']})" if report.get("usage") else ""))
     lines.append(f"accuracy {report['accuracy']:.2%}   macro-F1 {report['macro_f1']:.4f}")
@@ -176,8 +207,10 @@ def run(config: Config, args: argparse.Namespace) -> int:
         return run_measures(config, args)
     video = args.task == "seatbelt" and Path(args.data).is_file() and Path(args.data).suffix.lower() != ".csv"
     if args.label and not video:
-        raise DmsdError("--label only applies to --task seatbelt with a video file as --data "
-                        "(a labels.csv or a worn/ and not_worn/ folder carries its own labels)")
+        raise DmsdError(
+            "--label only applies to --task seatbelt with a video file as --data "
+            "(a labels.csv or a worn/ and not_worn/ folder carries its own labels)"
+        )
     if video and not args.label:
         raise DmsdError(f"{args.data}: a video needs --label worn or --label not_worn (the truth for every frame)")
     if args.task == "emotion":

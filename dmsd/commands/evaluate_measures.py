@@ -55,16 +55,28 @@ def evaluate_eyes(config: Config, data: str, split: str | None, model_path: str 
     truth = np.array([closed for closed, _ in scored], dtype=bool)
     openness = np.array([(eyes.left + eyes.right) / 2 for _, eyes in scored])
     said = np.array([eyes.closed for _, eyes in scored], dtype=bool)
-    sweep = [{"threshold": t, "accuracy": round(float(((openness < t) == truth).mean()), 4) if len(truth) else 0.0}
-             for t in THRESHOLDS]
+    sweep = [
+        {"threshold": t, "accuracy": round(float(((openness < t) == truth).mean()), 4) if len(truth) else 0.0}
+        for t in THRESHOLDS
+    ]
     true_closed = int((said & truth).sum())
-    return {"task": "eyes", "model": str(analyzer.mesh.model.path), "data": str(data), "split": split,
-            "images": len(images), "unreadable": len(unreadable), "unreadable_files": unreadable, "faces": faces,
-            "n": len(scored), "accuracy": round(float((said == truth).mean()), 4) if len(scored) else 0.0,
-            "closed_precision": round(true_closed / max(int(said.sum()), 1), 4),
-            "closed_recall": round(true_closed / max(int(truth.sum()), 1), 4),
-            "threshold": EYES_CLOSED_BELOW, "thresholds": sweep,
-            "best_threshold": max(sweep, key=lambda row: row["accuracy"])["threshold"]}
+    return {
+        "task": "eyes",
+        "model": str(analyzer.mesh.model.path),
+        "data": str(data),
+        "split": split,
+        "images": len(images),
+        "unreadable": len(unreadable),
+        "unreadable_files": unreadable,
+        "faces": faces,
+        "n": len(scored),
+        "accuracy": round(float((said == truth).mean()), 4) if len(scored) else 0.0,
+        "closed_precision": round(true_closed / max(int(said.sum()), 1), 4),
+        "closed_recall": round(true_closed / max(int(truth.sum()), 1), 4),
+        "threshold": EYES_CLOSED_BELOW,
+        "thresholds": sweep,
+        "best_threshold": max(sweep, key=lambda row: row["accuracy"])["threshold"],
+    }
 
 
 def pose_errors(rows: list[tuple[float, float, float, float]]) -> dict:
@@ -72,39 +84,61 @@ def pose_errors(rows: list[tuple[float, float, float, float]]) -> dict:
     if not rows:
         return {"n": 0, "mae_yaw_deg": None, "mae_pitch_deg": None, "within_15_deg": None}
     errors = np.abs(np.array([(y - yt, p - pt) for yt, pt, y, p in rows]))
-    return {"n": len(rows), "mae_yaw_deg": round(float(errors[:, 0].mean()), 2),
-            "mae_pitch_deg": round(float(errors[:, 1].mean()), 2),
-            "within_15_deg": round(float((errors.max(axis=1) <= 15).mean()), 4)}
+    return {
+        "n": len(rows),
+        "mae_yaw_deg": round(float(errors[:, 0].mean()), 2),
+        "mae_pitch_deg": round(float(errors[:, 1].mean()), 2),
+        "within_15_deg": round(float((errors.max(axis=1) <= 15).mean()), 4),
+    }
 
 
 def evaluate_head_pose(config: Config, data: str, model_path: str | None) -> dict:
     images = load_head_poses(data)
     analyzer = mesh_analyzer(config, model_path)
     results, unreadable = analyze_all(analyzer, [image.path for image in images])
-    rows = [(image.yaw, image.pitch, r.head.yaw, r.head.pitch) for image, r in zip(images, results, strict=True)
-            if r is not None and r.head is not None]
+    rows = [
+        (image.yaw, image.pitch, r.head.yaw, r.head.pitch)
+        for image, r in zip(images, results, strict=True)
+        if r is not None and r.head is not None
+    ]
     in_range = [row for row in rows if abs(row[0]) <= POSE_RANGE[0] and abs(row[1]) <= POSE_RANGE[1]]
-    return {"task": "head-pose", "model": str(analyzer.mesh.model.path), "data": str(data), "images": len(images),
-            "unreadable": len(unreadable), "unreadable_files": unreadable,
-            "faces": sum(1 for r in results if r is not None and r.face is not None), **pose_errors(rows),
-            "in_range": {"max_abs_yaw_deg": POSE_RANGE[0], "max_abs_pitch_deg": POSE_RANGE[1],
-                         **pose_errors(in_range)}}
+    return {
+        "task": "head-pose",
+        "model": str(analyzer.mesh.model.path),
+        "data": str(data),
+        "images": len(images),
+        "unreadable": len(unreadable),
+        "unreadable_files": unreadable,
+        "faces": sum(1 for r in results if r is not None and r.face is not None),
+        **pose_errors(rows),
+        "in_range": {"max_abs_yaw_deg": POSE_RANGE[0], "max_abs_pitch_deg": POSE_RANGE[1], **pose_errors(in_range)},
+    }
 
 
 def format_report(report: dict) -> str:
-    lines = [f"{report['task']} with {report['model']} on {report['data']}"
-             + (f" (split {report['split']})" if report.get("split") else "")]
-    lines.append(f"images {report['images']}, unreadable {report['unreadable']}, face found in {report['faces']}, "
-                 f"measured: {report['n']}")
+    lines = [
+        f"{report['task']} with {report['model']} on {report['data']}"
+        + (f" (split {report['split']})" if report.get("split") else "")
+    ]
+    lines.append(
+        f"images {report['images']}, unreadable {report['unreadable']}, face found in {report['faces']}, "
+        f"measured: {report['n']}"
+    )
     if report["task"] == "eyes":
-        lines.append(f"accuracy {report['accuracy']:.2%} at openness < {report['threshold']}   closed precision "
-                     f"{report['closed_precision']:.3f}, recall {report['closed_recall']:.3f}")
-        lines.append("accuracy by threshold: " + ", ".join(f"{row['threshold']:.2f} {row['accuracy']:.1%}"
-                                                           for row in report["thresholds"]))
+        lines.append(
+            f"accuracy {report['accuracy']:.2%} at openness < {report['threshold']}   closed precision "
+            f"{report['closed_precision']:.3f}, recall {report['closed_recall']:.3f}"
+        )
+        lines.append(
+            "accuracy by threshold: "
+            + ", ".join(f"{row['threshold']:.2f} {row['accuracy']:.1%}" for row in report["thresholds"])
+        )
         lines.append(f"best threshold here: {report['best_threshold']:.2f} (choose on one split, report on another)")
         return "\n".join(lines)
     for name, part in (("all faces", report), ("|yaw| <= 45, |pitch| <= 30", report["in_range"])):
         if part["n"]:
-            lines.append(f"{name}: {part['n']} faces, mean error yaw {part['mae_yaw_deg']:.1f} deg, pitch "
-                         f"{part['mae_pitch_deg']:.1f} deg; both within 15 deg: {part['within_15_deg']:.1%}")
+            lines.append(
+                f"{name}: {part['n']} faces, mean error yaw {part['mae_yaw_deg']:.1f} deg, pitch "
+                f"{part['mae_pitch_deg']:.1f} deg; both within 15 deg: {part['within_15_deg']:.1%}"
+            )
     return "\n".join(lines)

@@ -78,8 +78,9 @@ def draw(image: np.ndarray, result: FrameResult, analyzer: Analyzer) -> np.ndarr
         colour = (0, 200, 0) if result.seatbelt.worn else (0, 0, 255)
         text = f"belt {'worn' if result.seatbelt.worn else 'NOT worn'} {result.seatbelt.confidence:.2f}"
         cv2.rectangle(out, (region.x, region.y), (region.x + region.w, region.y + region.h), colour, thickness)
-        cv2.putText(out, text, (region.x + 4, region.y + round(22 * scale)), cv2.FONT_HERSHEY_SIMPLEX, scale,
-                    colour, thickness)
+        cv2.putText(
+            out, text, (region.x + 4, region.y + round(22 * scale)), cv2.FONT_HERSHEY_SIMPLEX, scale, colour, thickness
+        )
     draw_alertness(out, result, thickness, scale)
     return out
 
@@ -98,8 +99,10 @@ def draw_alertness(out: np.ndarray, result: FrameResult, thickness: int, scale: 
     if result.head is not None:
         # yaw > 0: the face turns toward the image's left; pitch > 0: looking up. The arrow is where the nose points.
         length = f.w * 0.8
-        tip = (round(cx - length * math.sin(math.radians(result.head.yaw))),
-               round(cy - length * math.sin(math.radians(result.head.pitch))))
+        tip = (
+            round(cx - length * math.sin(math.radians(result.head.yaw))),
+            round(cy - length * math.sin(math.radians(result.head.pitch))),
+        )
         cv2.arrowedLine(out, (cx, cy), tip, (255, 200, 0), thickness + 1, tipLength=0.25)
         lines.append((f"yaw {result.head.yaw:.0f} pitch {result.head.pitch:.0f}", (255, 200, 0)))
     if result.eyes is not None:
@@ -108,6 +111,9 @@ def draw_alertness(out: np.ndarray, result: FrameResult, thickness: int, scale: 
     widest = max(cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale * 0.8, thickness)[0][0] for text, _ in lines)
     beside = f.x + f.w + 6 + widest <= out.shape[1]  # right of the face if it fits: below it is the belt's place
     for i, (text, colour) in enumerate(lines):
-        x, y = (f.x + f.w + 6, f.y + round((14 + 20 * i) * scale)) if beside else \
-               (f.x, f.y + f.h + round((18 + 20 * i) * scale))
+        x, y = (
+            (f.x + f.w + 6, f.y + round((14 + 20 * i) * scale))
+            if beside
+            else (f.x, f.y + f.h + round((18 + 20 * i) * scale))
+        )
         cv2.putText(out, text, (x, y), cv2.FONT_HERSHEY_SIMPLEX, scale * 0.8, colour, thickness)

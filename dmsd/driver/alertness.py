@@ -58,8 +58,11 @@ class Baseline:
             self.eye_samples.append((result.eyes.left + result.eyes.right) / 2)
         if result.head is not None:
             self.pose_samples.append((result.head.yaw, result.head.pitch))
-        if self._estimated_at is None or now - self._estimated_at >= self.REFRESH_S or \
-                now - self.started >= self.config.baseline_s:
+        if (
+            self._estimated_at is None
+            or now - self._estimated_at >= self.REFRESH_S
+            or now - self.started >= self.config.baseline_s
+        ):
             self._estimate(now)
 
     def _estimate(self, now: float) -> None:
@@ -71,8 +74,12 @@ class Baseline:
         self._estimated_at = now
 
     def ready(self, now: float) -> bool:
-        return (self.started is not None and now - self.started >= self.config.baseline_min_s
-                and bool(self.eye_samples) and bool(self.pose_samples))
+        return (
+            self.started is not None
+            and now - self.started >= self.config.baseline_min_s
+            and bool(self.eye_samples)
+            and bool(self.pose_samples)
+        )
 
 
 @dataclass
@@ -140,15 +147,24 @@ class AlertnessTracker:
         while self.eye_time and self.eye_time[0][0] <= now - self.config.perclos_window_s:
             self.eye_time.popleft()
         measured = sum(dt for _, dt, _ in self.eye_time)
-        self.perclos = (sum(dt for _, dt, closed in self.eye_time if closed) / measured
-                        if measured >= self.config.perclos_min_s else None)
+        self.perclos = (
+            sum(dt for _, dt, closed in self.eye_time if closed) / measured
+            if measured >= self.config.perclos_min_s
+            else None
+        )
         if self.closed:
             if self.closure is None:
                 self.closure = Span(now)
             if not self.closure.reported and self.closure.length(now) >= self.config.asleep_s:
                 self.closure.reported, self.asleep = True, True
-                return [Event("asleep", now, {"drowsiness": self._drowsiness_state(sleeping=False)},
-                              {"drowsiness": "asleep", "closed_s": round(self.closure.length(now), 2)})]
+                return [
+                    Event(
+                        "asleep",
+                        now,
+                        {"drowsiness": self._drowsiness_state(sleeping=False)},
+                        {"drowsiness": "asleep", "closed_s": round(self.closure.length(now), 2)},
+                    )
+                ]
             return []
         if self.closure is None:
             return []
@@ -156,8 +172,14 @@ class AlertnessTracker:
         duration = round(closure.length(now), 2)
         if closure.reported:
             self.asleep = False
-            return [Event("awake", now, {"drowsiness": "asleep"},
-                          {"drowsiness": self._drowsiness_state(), "closed_s": duration})]
+            return [
+                Event(
+                    "awake",
+                    now,
+                    {"drowsiness": "asleep"},
+                    {"drowsiness": self._drowsiness_state(), "closed_s": duration},
+                )
+            ]
         if duration >= self.config.microsleep_s:
             self.microsleeps.append(now)
             return [Event("microsleep", now, {}, {"duration_s": duration})]
@@ -174,8 +196,10 @@ class AlertnessTracker:
         else:
             self.head = result.head
             yaw, pitch = self.baseline.forward
-            away = (abs(result.head.yaw - yaw) > self.config.away_yaw_deg
-                    or abs(result.head.pitch - pitch) > self.config.away_pitch_deg)
+            away = (
+                abs(result.head.yaw - yaw) > self.config.away_yaw_deg
+                or abs(result.head.pitch - pitch) > self.config.away_pitch_deg
+            )
         self.on_road = not away
         events: list[Event] = []
         if away:
@@ -192,10 +216,19 @@ class AlertnessTracker:
                 elif self.away_in_window >= self.config.time_sharing_s:
                     self.distracted = "time_sharing"
                 if self.distracted:
-                    events.append(Event("distracted", now, {"attention": "attentive"},
-                                        {"attention": "distracted", "kind": self.distracted,
-                                         "away_s": round(self.away.length(now), 2),
-                                         "away_in_window_s": round(self.away_in_window, 2)}))
+                    events.append(
+                        Event(
+                            "distracted",
+                            now,
+                            {"attention": "attentive"},
+                            {
+                                "attention": "distracted",
+                                "kind": self.distracted,
+                                "away_s": round(self.away.length(now), 2),
+                                "away_in_window_s": round(self.away_in_window, 2),
+                            },
+                        )
+                    )
             return events
         self.away = None
         if self.on_road_since is None:
@@ -205,8 +238,9 @@ class AlertnessTracker:
             self.away_in_window = 0.0
             if self.distracted is not None:
                 kind, self.distracted = self.distracted, None
-                events.append(Event("attentive", now, {"attention": "distracted", "kind": kind},
-                                    {"attention": "attentive"}))
+                events.append(
+                    Event("attentive", now, {"attention": "distracted", "kind": kind}, {"attention": "attentive"})
+                )
         return events
 
     # -- drowsiness, unresponsiveness, yawns -----------------------------------------------------------------
@@ -220,17 +254,30 @@ class AlertnessTracker:
         while self.microsleeps and self.microsleeps[0] <= now - self.config.perclos_window_s:
             self.microsleeps.popleft()
         perclos, sleeps = self.perclos, len(self.microsleeps)
-        over = ((perclos is not None and perclos >= self.config.drowsy_perclos)
-                or sleeps >= self.config.drowsy_microsleeps)
+        over = (
+            perclos is not None and perclos >= self.config.drowsy_perclos
+        ) or sleeps >= self.config.drowsy_microsleeps
         under = (perclos is None or perclos < self.config.alert_perclos) and sleeps < self.config.drowsy_microsleeps
         if not self.drowsy and over:
             self.drowsy = True
-            return [Event("drowsy", now, {"drowsiness": "alert"},
-                          {"drowsiness": "drowsy", "perclos": _round(perclos), "microsleeps": sleeps})]
+            return [
+                Event(
+                    "drowsy",
+                    now,
+                    {"drowsiness": "alert"},
+                    {"drowsiness": "drowsy", "perclos": _round(perclos), "microsleeps": sleeps},
+                )
+            ]
         if self.drowsy and under:
             self.drowsy = False
-            return [Event("alert", now, {"drowsiness": "drowsy"},
-                          {"drowsiness": "alert", "perclos": _round(perclos), "microsleeps": sleeps})]
+            return [
+                Event(
+                    "alert",
+                    now,
+                    {"drowsiness": "drowsy"},
+                    {"drowsiness": "alert", "perclos": _round(perclos), "microsleeps": sleeps},
+                )
+            ]
         return []
 
     def _unresponsive(self, now: float) -> list[Event]:
@@ -242,8 +289,18 @@ class AlertnessTracker:
         if self.inattentive.reported or self.inattentive.length(now) < self.config.unresponsive_s:
             return []
         self.inattentive.reported, self.unresponsive = True, True
-        return [Event("unresponsive", now, {}, {"eyes_closed": bool(self.closed), "away": self.on_road is False,
-                                                "for_s": round(self.inattentive.length(now), 2)})]
+        return [
+            Event(
+                "unresponsive",
+                now,
+                {},
+                {
+                    "eyes_closed": bool(self.closed),
+                    "away": self.on_road is False,
+                    "for_s": round(self.inattentive.length(now), 2),
+                },
+            )
+        ]
 
     def _yawn(self, now: float, result: FrameResult) -> list[Event]:
         if result.mouth is None or result.mouth.openness < self.config.yawn_openness:
@@ -262,24 +319,38 @@ class AlertnessTracker:
         ready = self.baseline.ready(now) if self.last_ts is not None else False
         eyes = None
         if ready and self.eyes is not None and self.closed is not None:
-            eyes = {**self.eyes.to_dict(), "openness": round(self.openness, 3), "closed": self.closed,
-                    "closed_s": round(self.closure.length(now), 2) if self.closure else 0.0, "blinks": self.blinks,
-                    "perclos": _round(self.perclos)}
+            eyes = {
+                **self.eyes.to_dict(),
+                "openness": round(self.openness, 3),
+                "closed": self.closed,
+                "closed_s": round(self.closure.length(now), 2) if self.closure else 0.0,
+                "blinks": self.blinks,
+                "perclos": _round(self.perclos),
+            }
         head = None
         if ready and self.head is not None:
             yaw, pitch = self.baseline.forward
-            head = {**self.head.to_dict(), "forward": {"yaw": round(yaw, 1), "pitch": round(pitch, 1)},
-                    "on_road": self.on_road}
+            head = {
+                **self.head.to_dict(),
+                "forward": {"yaw": round(yaw, 1), "pitch": round(pitch, 1)},
+                "on_road": self.on_road,
+            }
         attention = None
         if ready and self.on_road is not None:
-            attention = {"state": "distracted" if self.distracted else "attentive", "kind": self.distracted,
-                         "away_s": round(self.away.length(now), 2) if self.away else 0.0,
-                         "away_in_window_s": round(self.away_in_window, 2),
-                         "unresponsive": self.unresponsive}
+            attention = {
+                "state": "distracted" if self.distracted else "attentive",
+                "kind": self.distracted,
+                "away_s": round(self.away.length(now), 2) if self.away else 0.0,
+                "away_in_window_s": round(self.away_in_window, 2),
+                "unresponsive": self.unresponsive,
+            }
         drowsiness = None
         if ready and self._drowsiness_state() is not None:
-            drowsiness = {"state": self._drowsiness_state(), "perclos": _round(self.perclos),
-                          "microsleeps": len(self.microsleeps)}
+            drowsiness = {
+                "state": self._drowsiness_state(),
+                "perclos": _round(self.perclos),
+                "microsleeps": len(self.microsleeps),
+            }
         return {"eyes": eyes, "head": head, "attention": attention, "drowsiness": drowsiness}
 
 

@@ -11,9 +11,24 @@ import secrets
 import time
 from dataclasses import dataclass
 
-EVENT_TYPES = ("emotion_changed", "seatbelt_unfastened", "seatbelt_fastened", "driver_absent", "driver_present",
-               "camera_lost", "camera_restored", "microsleep", "asleep", "awake", "drowsy", "alert", "distracted",
-               "attentive", "unresponsive", "yawn")
+EVENT_TYPES = (
+    "emotion_changed",
+    "seatbelt_unfastened",
+    "seatbelt_fastened",
+    "driver_absent",
+    "driver_present",
+    "camera_lost",
+    "camera_restored",
+    "microsleep",
+    "asleep",
+    "awake",
+    "drowsy",
+    "alert",
+    "distracted",
+    "attentive",
+    "unresponsive",
+    "yawn",
+)
 
 
 @dataclass(frozen=True)

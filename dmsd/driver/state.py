@@ -38,16 +38,25 @@ class DriverState:
     def key(self) -> tuple:
         """What counts as a change worth publishing at once (not the face box or a confidence wobble)."""
         attention, drowsiness = self.alertness.get("attention"), self.alertness.get("drowsiness")
-        return (self.camera_ok, self.driver_present, self.emotion and self.emotion.label,
-                self.seatbelt and self.seatbelt.worn, attention and (attention["state"], attention["unresponsive"]),
-                drowsiness and drowsiness["state"])
+        return (
+            self.camera_ok,
+            self.driver_present,
+            self.emotion and self.emotion.label,
+            self.seatbelt and self.seatbelt.worn,
+            attention and (attention["state"], attention["unresponsive"]),
+            drowsiness and drowsiness["state"],
+        )
 
     def to_dict(self, include_probs: bool = False) -> dict:
-        return {"source": self.source, "ts": round(self.ts, 3),
-                **observation_dict(self.face, self.emotion, self.seatbelt, include_probs),
-                **{block: self.alertness.get(block) for block in ("eyes", "head", "attention", "drowsiness")},
-                "driver_present": self.driver_present, "camera": "ok" if self.camera_ok else "lost",
-                "latency_ms": latency_dict(self.latency_ms)}
+        return {
+            "source": self.source,
+            "ts": round(self.ts, 3),
+            **observation_dict(self.face, self.emotion, self.seatbelt, include_probs),
+            **{block: self.alertness.get(block) for block in ("eyes", "head", "attention", "drowsiness")},
+            "driver_present": self.driver_present,
+            "camera": "ok" if self.camera_ok else "lost",
+            "latency_ms": latency_dict(self.latency_ms),
+        }
 
 
 class DriverStateTracker:
@@ -71,8 +80,14 @@ class DriverStateTracker:
         if not healthy:
             self._forget_driver()  # nothing is known about the driver without a picture
             self.state.driver_present = None
-        return [Event("camera_restored" if healthy else "camera_lost", now, {"camera": before},
-                      {"camera": "ok" if healthy else "lost"})]
+        return [
+            Event(
+                "camera_restored" if healthy else "camera_lost",
+                now,
+                {"camera": before},
+                {"camera": "ok" if healthy else "lost"},
+            )
+        ]
 
     def update(self, result: FrameResult) -> list[Event]:
         now = result.ts
@@ -91,8 +106,9 @@ class DriverStateTracker:
         self._last_face_at = now
         state.face = result.face
         if state.driver_present is not True:
-            events.append(Event("driver_present", now, {"driver_present": state.driver_present},
-                                {"driver_present": True}))
+            events.append(
+                Event("driver_present", now, {"driver_present": state.driver_present}, {"driver_present": True})
+            )
             state.driver_present = True
         if result.emotion is not None:
             events += self._update_emotion(result.emotion.probs, now)
@@ -141,8 +157,14 @@ class DriverStateTracker:
             return []
         self._show_emotion(leader)
         self._candidate = None
-        return [Event("emotion_changed", now, {"emotion": held},
-                      {"emotion": leader, "confidence": round(self.state.emotion.confidence, 4)})]
+        return [
+            Event(
+                "emotion_changed",
+                now,
+                {"emotion": held},
+                {"emotion": leader, "confidence": round(self.state.emotion.confidence, 4)},
+            )
+        ]
 
     def _show_emotion(self, label: str | None) -> None:
         self.state.emotion = None if label is None else EmotionResult(label, self._probs[label], self._probs)
@@ -168,9 +190,14 @@ class DriverStateTracker:
             return []
         self._show_seatbelt(reading)
         self._belt_pending = None
-        return [Event("seatbelt_fastened" if reading else "seatbelt_unfastened", now,
-                      {"seatbelt": None if held is None else {"worn": held}},
-                      {"seatbelt": self.state.seatbelt.to_dict()})]
+        return [
+            Event(
+                "seatbelt_fastened" if reading else "seatbelt_unfastened",
+                now,
+                {"seatbelt": None if held is None else {"worn": held}},
+                {"seatbelt": self.state.seatbelt.to_dict()},
+            )
+        ]
 
     def _show_seatbelt(self, worn: bool) -> None:
         self.state.seatbelt = SeatbeltResult(worn, self._p_worn if worn else 1 - self._p_worn)

@@ -54,8 +54,12 @@ class VehicleData:
         if not isinstance(data, dict):
             raise ValueError(f"expected a JSON object, got {type(data).__name__}")
         speed = data.get("speed_kmh")
-        if isinstance(speed, bool) or not isinstance(speed, (int, float)) or not math.isfinite(speed) \
-                or not 0 <= speed <= 500:
+        if (
+            isinstance(speed, bool)
+            or not isinstance(speed, (int, float))
+            or not math.isfinite(speed)
+            or not 0 <= speed <= 500
+        ):
             raise ValueError(f"speed_kmh must be a number from 0 to 500, got {speed!r}"[:120])
         gear = data.get("gear")
         if gear is not None and not isinstance(gear, (str, int)) or isinstance(gear, bool):
@@ -80,8 +84,13 @@ class VehicleInbox:
         except ValueError as exc:
             self._bad += 1
             if self._reported_at is None or now - self._reported_at >= REPORT_EVERY_S:
-                log.warning("vehicle: ignored a malformed message on %s: %s (%d ignored since the last report; "
-                            "reported at most once a minute)", topic, exc, self._bad)
+                log.warning(
+                    "vehicle: ignored a malformed message on %s: %s (%d ignored since the last report; "
+                    "reported at most once a minute)",
+                    topic,
+                    exc,
+                    self._bad,
+                )
                 self._reported_at, self._bad = now, 0
             return
         with self._lock:
@@ -125,8 +134,10 @@ class AlertGate:
             gates["drowsiness"] = f"speed {speed:g} km/h, not above {c.drowsiness_min_speed_kmh:g}"
         since_start = clock - self.started
         if speed <= c.seatbelt_min_speed_kmh and since_start < c.seatbelt_after_s:
-            gates["seatbelt"] = (f"speed {speed:g} km/h, not above {c.seatbelt_min_speed_kmh:g}, and "
-                                 f"{since_start:.0f} s since start, under {c.seatbelt_after_s:g}")
+            gates["seatbelt"] = (
+                f"speed {speed:g} km/h, not above {c.seatbelt_min_speed_kmh:g}, and "
+                f"{since_start:.0f} s since start, under {c.seatbelt_after_s:g}"
+            )
         return gates, {**block, "gating": True}
 
     def filter(self, events: list[Event], now: float, clock: float | None = None) -> list[Event]:

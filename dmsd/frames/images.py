@@ -18,8 +18,15 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".p
 MIN_SIDE = 24  # the Haar cascade's window: nothing smaller can hold a face
 MAX_PIXELS = 50_000_000  # a 50-megapixel frame already takes 150 MB decoded; refuse before decoding
 # What libjpeg and libpng write to stderr on a damaged file that still decodes: the picture is partly garbage.
-DECODER_COMPLAINTS = ("Corrupt JPEG data", "Premature end of JPEG", "Invalid SOS", "libpng warning", "libpng error",
-                      "Warning:", "Bogus")
+DECODER_COMPLAINTS = (
+    "Corrupt JPEG data",
+    "Premature end of JPEG",
+    "Invalid SOS",
+    "libpng warning",
+    "libpng error",
+    "Warning:",
+    "Bogus",
+)
 _stderr_lock = threading.Lock()
 
 
@@ -45,8 +52,9 @@ def read_image(path: Path) -> np.ndarray:
         raise DmsdError(f"{path}: empty file")
     size = header_size(data)
     if size is not None and size[0] * size[1] > MAX_PIXELS:
-        raise DmsdError(f"{path}: {size[0]}x{size[1]} is over the {MAX_PIXELS // 1_000_000}-megapixel limit; "
-                        "scale it down first")
+        raise DmsdError(
+            f"{path}: {size[0]}x{size[1]} is over the {MAX_PIXELS // 1_000_000}-megapixel limit; scale it down first"
+        )
     # Checked before decoding, because libjpeg and libpng print their own complaints to stderr.
     if data[:2] == b"\xff\xd8" and b"\xff\xd9" not in data[-64:]:
         raise DmsdError(f"{path}: truncated JPEG (no end-of-image marker)")
@@ -59,8 +67,7 @@ def read_image(path: Path) -> np.ndarray:
         raise DmsdError(f"{path}: not a readable image (unsupported format or corrupt data)")
     height, width = image.shape[:2]
     if width < MIN_SIDE or height < MIN_SIDE:
-        raise DmsdError(f"{path}: image is {width}x{height}, too small to hold a face "
-                        f"(at least {MIN_SIDE}x{MIN_SIDE})")
+        raise DmsdError(f"{path}: image is {width}x{height}, too small to hold a face (at least {MIN_SIDE}x{MIN_SIDE})")
     if height * width > MAX_PIXELS:
         raise DmsdError(f"{path}: {width}x{height} is over the {MAX_PIXELS // 1_000_000}-megapixel limit")
     return image
@@ -102,9 +109,9 @@ def header_size(data: bytes) -> tuple[int, int] | None:
         if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7 or marker == 0xFF:
             i += 1 if marker == 0xFF else 2
             continue
-        length = struct.unpack(">H", data[i + 2:i + 4])[0]
+        length = struct.unpack(">H", data[i + 2 : i + 4])[0]
         if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-            height, width = struct.unpack(">HH", data[i + 5:i + 9])
+            height, width = struct.unpack(">HH", data[i + 5 : i + 9])
             return width, height
         i += 2 + length
     return None

@@ -207,8 +207,7 @@ class LiveSource(FrameSource):
     def _start_capture(self) -> None:
         self._generation += 1
         self._alive_at = time.monotonic()
-        thread = threading.Thread(target=self._capture_loop, args=(self._generation,), name="capture",
-                                  daemon=True)
+        thread = threading.Thread(target=self._capture_loop, args=(self._generation,), name="capture", daemon=True)
         thread.start()
         self._threads = [t for t in self._threads if t.is_alive()] + [thread]
 
@@ -219,13 +218,19 @@ class LiveSource(FrameSource):
         elif self.uri.startswith("/dev/"):
             capture = cv2.VideoCapture(self.uri, cv2.CAP_V4L2)
         else:
-            capture = cv2.VideoCapture(self.uri, cv2.CAP_FFMPEG, [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, timeout_ms,
-                                                                  cv2.CAP_PROP_READ_TIMEOUT_MSEC, timeout_ms])
+            capture = cv2.VideoCapture(
+                self.uri,
+                cv2.CAP_FFMPEG,
+                [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, timeout_ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, timeout_ms],
+            )
         if not capture.isOpened():
             capture.release()
             return None
-        for prop, value in ((cv2.CAP_PROP_FRAME_WIDTH, self.config.width),
-                            (cv2.CAP_PROP_FRAME_HEIGHT, self.config.height), (cv2.CAP_PROP_FPS, self.config.fps)):
+        for prop, value in (
+            (cv2.CAP_PROP_FRAME_WIDTH, self.config.width),
+            (cv2.CAP_PROP_FRAME_HEIGHT, self.config.height),
+            (cv2.CAP_PROP_FPS, self.config.fps),
+        ):
             if value:
                 capture.set(prop, value)
         capture.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # keep the driver's queue short: we want the newest frame
@@ -285,5 +290,7 @@ def make_source(config: SourceConfig) -> FrameSource:
         return DirectorySource(uri, config)
     if path.is_file():
         return VideoFileSource(uri, config)
-    raise DmsdError(f"source {uri}: no such file or directory (source.uri takes a camera index, /dev/videoN, "
-                    "a video file, an rtsp:// or http(s):// URL, or a directory of images)")
+    raise DmsdError(
+        f"source {uri}: no such file or directory (source.uri takes a camera index, /dev/videoN, "
+        "a video file, an rtsp:// or http(s):// URL, or a directory of images)"
+    )

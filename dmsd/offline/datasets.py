@@ -136,8 +136,10 @@ def _load_folder(path: Path, usage: str | None) -> FaceSet:
     root = path
     if (path / "train").is_dir() or (path / "test").is_dir():
         if usage is None:
-            raise DmsdError(f"{path}: holds split folders (train/, test/); pick one with a usage "
-                            "(Training: train/, PublicTest: test/)")
+            raise DmsdError(
+                f"{path}: holds split folders (train/, test/); pick one with a usage "
+                "(Training: train/, PublicTest: test/)"
+            )
         root = path / ("train" if usage == "Training" else "test")
         if not root.is_dir():
             raise DmsdError(f"{root}: no such folder for usage {usage}")
@@ -180,8 +182,9 @@ def load_labeled_images(path: str | Path) -> list[LabeledImage]:
         for label in SEATBELT_LABELS:
             folder = path / label
             if folder.is_dir():
-                images += [LabeledImage(p, label, None) for p in sorted(folder.iterdir())
-                           if p.suffix.lower() in IMAGE_SUFFIXES]
+                images += [
+                    LabeledImage(p, label, None) for p in sorted(folder.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES
+                ]
         if not images:
             raise DmsdError(f"{path}: no labels.csv and no images in worn/ or not_worn/")
         return images
@@ -267,8 +270,13 @@ def load_eye_states(path: str | Path, split: str | None = None) -> list[EyeImage
     folder with closed/ and open/. `split` keeps the rows of that split."""
     path = Path(path)
     if path.is_dir() and not (path / "labels.csv").is_file():
-        images = [EyeImage(p, state == "closed") for state in EYE_STATES if (path / state).is_dir()
-                  for p in sorted((path / state).iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES]
+        images = [
+            EyeImage(p, state == "closed")
+            for state in EYE_STATES
+            if (path / state).is_dir()
+            for p in sorted((path / state).iterdir())
+            if p.suffix.lower() in IMAGE_SUFFIXES
+        ]
         if not images:
             raise DmsdError(f"{path}: no labels.csv and no images in closed/ or open/")
         return images

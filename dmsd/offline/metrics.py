@@ -26,8 +26,12 @@ def classification_report(y_true: np.ndarray, y_pred: np.ndarray, labels: list[s
         precision = tp / predicted if predicted else 0.0
         recall = tp / actual if actual else 0.0
         f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        per_class[name] = {"precision": round(float(precision), 4), "recall": round(float(recall), 4),
-                           "f1": round(float(f1), 4), "support": int(actual)}
+        per_class[name] = {
+            "precision": round(float(precision), 4),
+            "recall": round(float(recall), 4),
+            "f1": round(float(f1), 4),
+            "support": int(actual),
+        }
         if actual:
             f1s.append(f1)
     n = int(confusion.sum())

@@ -21,8 +21,9 @@ from dmsd.publish.stats import percentiles
 from dmsd.vision.classifier import Classifier
 
 
-def time_interleaved(calls: dict[str, Callable[[], object]], runs: int = 3000, block: int = 100,
-                     warmup: int = 200) -> dict[str, dict]:
+def time_interleaved(
+    calls: dict[str, Callable[[], object]], runs: int = 3000, block: int = 100, warmup: int = 200
+) -> dict[str, dict]:
     """p50 and p99 in ms of each callable, over `runs` calls each, timed in alternating blocks of `block`."""
     for call in calls.values():
         for _ in range(warmup):
@@ -43,14 +44,22 @@ def machine() -> dict:
     cpu, flags = platform.processor() or platform.machine(), ""
     try:
         cpuinfo = Path("/proc/cpuinfo").read_text()
-        cpu = next((line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name")),
-                   cpu)
+        cpu = next(
+            (line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name")), cpu
+        )
         flags = cpuinfo
     except OSError:
         pass
-    return {"cpu": cpu, "avx512_vnni": "avx512_vnni" in flags, "arch": platform.machine(),
-            "cores": os.cpu_count(), "usable_cores": len(os.sched_getaffinity(0)),
-            "python": platform.python_version(), "opencv": cv2.__version__, "onnxruntime": ort.__version__}
+    return {
+        "cpu": cpu,
+        "avx512_vnni": "avx512_vnni" in flags,
+        "arch": platform.machine(),
+        "cores": os.cpu_count(),
+        "usable_cores": len(os.sched_getaffinity(0)),
+        "python": platform.python_version(),
+        "opencv": cv2.__version__,
+        "onnxruntime": ort.__version__,
+    }
 
 
 def _input_for(model: Classifier) -> np.ndarray:

@@ -37,31 +37,92 @@ def discovery_payload(device: str, topics: dict[str, str], support_url: str | No
     node = node_id(device)
 
     def component(key: str, name: str, platform: str, template: str, **extra: object) -> tuple[str, dict]:
-        return f"{node}_{key}", {"p": platform, "name": name, "unique_id": f"dmsd_{node}_{key}",
-                                 "value_template": template, **extra}
+        return f"{node}_{key}", {
+            "p": platform,
+            "name": name,
+            "unique_id": f"dmsd_{node}_{key}",
+            "value_template": template,
+            **extra,
+        }
 
-    components = dict([
-        component("driver_present", "Driver present", "binary_sensor",
-                  _tristate("value_json.driver_present", "value_json.driver_present"), device_class="occupancy"),
-        component("seatbelt", "Seatbelt unfastened", "binary_sensor",
-                  _tristate("value_json.seatbelt", "not value_json.seatbelt.worn"), device_class="safety"),
-        component("emotion", "Emotion", "sensor", _or_none("emotion", "label"), device_class="enum",
-                  options=list(EMOTION_LABELS)),
-        component("drowsiness", "Drowsiness", "sensor", _or_none("drowsiness", "state"), device_class="enum",
-                  options=["alert", "drowsy", "asleep"]),
-        component("attention", "Attention", "sensor", _or_none("attention", "state"), device_class="enum",
-                  options=["attentive", "distracted"]),
-        component("eyes_closed", "Eyes closed", "sensor", _or_none("eyes", "closed_s"), device_class="duration",
-                  unit_of_measurement="s", state_class="measurement", suggested_display_precision=1),
-        component("camera", "Camera problem", "binary_sensor",
-                  "{{ 'OFF' if value_json.camera == 'ok' else 'ON' }}", device_class="problem",
-                  entity_category="diagnostic"),
-        component("fps", "Frames per second", "sensor", "{{ value_json.fps }}", state_topic=topics["stats"],
-                  unit_of_measurement="fps", state_class="measurement", entity_category="diagnostic"),
-    ])
+    components = dict(
+        [
+            component(
+                "driver_present",
+                "Driver present",
+                "binary_sensor",
+                _tristate("value_json.driver_present", "value_json.driver_present"),
+                device_class="occupancy",
+            ),
+            component(
+                "seatbelt",
+                "Seatbelt unfastened",
+                "binary_sensor",
+                _tristate("value_json.seatbelt", "not value_json.seatbelt.worn"),
+                device_class="safety",
+            ),
+            component(
+                "emotion",
+                "Emotion",
+                "sensor",
+                _or_none("emotion", "label"),
+                device_class="enum",
+                options=list(EMOTION_LABELS),
+            ),
+            component(
+                "drowsiness",
+                "Drowsiness",
+                "sensor",
+                _or_none("drowsiness", "state"),
+                device_class="enum",
+                options=["alert", "drowsy", "asleep"],
+            ),
+            component(
+                "attention",
+                "Attention",
+                "sensor",
+                _or_none("attention", "state"),
+                device_class="enum",
+                options=["attentive", "distracted"],
+            ),
+            component(
+                "eyes_closed",
+                "Eyes closed",
+                "sensor",
+                _or_none("eyes", "closed_s"),
+                device_class="duration",
+                unit_of_measurement="s",
+                state_class="measurement",
+                suggested_display_precision=1,
+            ),
+            component(
+                "camera",
+                "Camera problem",
+                "binary_sensor",
+                "{{ 'OFF' if value_json.camera == 'ok' else 'ON' }}",
+                device_class="problem",
+                entity_category="diagnostic",
+            ),
+            component(
+                "fps",
+                "Frames per second",
+                "sensor",
+                "{{ value_json.fps }}",
+                state_topic=topics["stats"],
+                unit_of_measurement="fps",
+                state_class="measurement",
+                entity_category="diagnostic",
+            ),
+        ]
+    )
     return {
-        "dev": {"ids": [f"dmsd_{node}"], "name": f"dmsd {device}", "mf": "dmsd", "mdl": "Driver monitoring system",
-                "sw": __version__},
+        "dev": {
+            "ids": [f"dmsd_{node}"],
+            "name": f"dmsd {device}",
+            "mf": "dmsd",
+            "mdl": "Driver monitoring system",
+            "sw": __version__,
+        },
         "o": {"name": "dmsd", "sw": __version__, **({"url": support_url} if support_url else {})},
         "cmps": components,
         "state_topic": topics["state"],

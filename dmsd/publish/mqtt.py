@@ -36,8 +36,15 @@ log = logging.getLogger(__name__)
 class MqttPublisher:
     """A Publisher (dmsd.publish.publisher) over paho-mqtt."""
 
-    def __init__(self, config: MqttConfig, prefix: str, client_id: str, device: str,
-                 homeassistant: HomeAssistantConfig | None = None, vehicle: MessageHandler | None = None):
+    def __init__(
+        self,
+        config: MqttConfig,
+        prefix: str,
+        client_id: str,
+        device: str,
+        homeassistant: HomeAssistantConfig | None = None,
+        vehicle: MessageHandler | None = None,
+    ):
         self.config, self.prefix = config, prefix
         self.topics = {name: f"{prefix}/{name}" for name in ("availability", "state", "events", "stats", "vehicle")}
         self.homeassistant = homeassistant or HomeAssistantConfig()
@@ -58,14 +65,19 @@ class MqttPublisher:
         self._acked: set[int] = set()
 
         self.client_id = config.client_id or client_id
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id,
-                             protocol=mqtt.MQTTv311, clean_session=True)
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=mqtt.MQTTv311, clean_session=True
+        )
         client.will_set(self.topics["availability"], "offline", qos=1, retain=True)
         if config.username:
             client.username_pw_set(config.username, config.resolve_password())
         if config.tls.enabled:
-            client.tls_set(ca_certs=config.tls.ca_certs, certfile=config.tls.certfile, keyfile=config.tls.keyfile,
-                           cert_reqs=ssl.CERT_REQUIRED)
+            client.tls_set(
+                ca_certs=config.tls.ca_certs,
+                certfile=config.tls.certfile,
+                keyfile=config.tls.keyfile,
+                cert_reqs=ssl.CERT_REQUIRED,
+            )
             client.tls_insecure_set(config.tls.insecure)
         client.reconnect_delay_set(int(max(1, config.reconnect_min_s)), int(max(1, config.reconnect_max_s)))
         client.on_connect = self._on_connect
@@ -78,8 +90,13 @@ class MqttPublisher:
 
     # -- lifecycle -------------------------------------------------------------------------------------
     def start(self) -> None:
-        log.info("MQTT: connecting to %s:%d as %s (topics under %s/)", self.config.host, self.config.port,
-                 self.client_id, self.prefix)
+        log.info(
+            "MQTT: connecting to %s:%d as %s (topics under %s/)",
+            self.config.host,
+            self.config.port,
+            self.client_id,
+            self.prefix,
+        )
         self.client.connect_async(self.config.host, self.config.port, keepalive=self.config.keepalive_s)
         self.client.loop_start()
         self._sender.start()
@@ -96,10 +113,12 @@ class MqttPublisher:
             self._cond.notify_all()
         self._sender.join(timeout=2)
         if left:
-            kept = (f"; kept in {self.outbox_path}, the next run sends them first" if self.outbox.persistent
-                    else "; lost (they were in memory only)")
-            log.error("MQTT: %d event(s) not delivered: broker unreachable for the last %.1f s%s", left, timeout,
-                      kept)
+            kept = (
+                f"; kept in {self.outbox_path}, the next run sends them first"
+                if self.outbox.persistent
+                else "; lost (they were in memory only)"
+            )
+            log.error("MQTT: %d event(s) not delivered: broker unreachable for the last %.1f s%s", left, timeout, kept)
         with self._cond:
             self.outbox.close()
         if self._connected:
@@ -141,8 +160,14 @@ class MqttPublisher:
         self.client.publish(self.discovery_topic, payload, qos=1, retain=True)
 
     # -- paho callbacks (paho's network thread) --------------------------------------------------------
-    def _on_connect(self, client: mqtt.Client, userdata: object, flags: mqtt.ConnectFlags, reason_code: ReasonCode,
-                    properties: Properties | None) -> None:
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        userdata: object,
+        flags: mqtt.ConnectFlags,
+        reason_code: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
         if reason_code.is_failure:
             refusal = f"MQTT: broker {self.config.host}:{self.config.port} refused the connection: {reason_code}"
             if refusal != self._last_refusal:
@@ -161,13 +186,18 @@ class MqttPublisher:
             self._connected = True
             self._cond.notify_all()
 
-    def _on_disconnect(self, client: mqtt.Client, userdata: object, flags: mqtt.DisconnectFlags,
-                       reason_code: ReasonCode, properties: Properties | None) -> None:
+    def _on_disconnect(
+        self,
+        client: mqtt.Client,
+        userdata: object,
+        flags: mqtt.DisconnectFlags,
+        reason_code: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
         with self._cond:
             was_connected, self._connected = self._connected, False
         if was_connected and not self._closing:
-            log.warning("MQTT: disconnected (%s); %d event(s) queued, reconnecting", reason_code,
-                        len(self.outbox))
+            log.warning("MQTT: disconnected (%s); %d event(s) queued, reconnecting", reason_code, len(self.outbox))
 
     def _on_connect_fail(self, client: mqtt.Client, userdata: object) -> None:
         # paho calls this from inside its `except OSError`, so the cause is still at hand.
@@ -178,8 +208,9 @@ class MqttPublisher:
             log.error("%s; retrying with backoff up to %.0f s", refusal, self.config.reconnect_max_s)
         self._last_refusal = refusal
 
-    def _on_publish(self, client: mqtt.Client, userdata: object, mid: int, reason_code: ReasonCode,
-                    properties: Properties | None) -> None:
+    def _on_publish(
+        self, client: mqtt.Client, userdata: object, mid: int, reason_code: ReasonCode, properties: Properties | None
+    ) -> None:
         with self._cond:
             self._acked.add(mid)
             self._cond.notify_all()

@@ -62,8 +62,13 @@ class _Bounds:
 
     def count_drop(self, what: str) -> None:
         self._dropped += 1
-        log.warning("MQTT: event %s full (%d events or %d bytes), dropped the oldest event (%d dropped so far)",
-                    what, self.max_events, self.max_bytes, self._dropped)
+        log.warning(
+            "MQTT: event %s full (%d events or %d bytes), dropped the oldest event (%d dropped so far)",
+            what,
+            self.max_events,
+            self.max_bytes,
+            self._dropped,
+        )
 
 
 class MemoryOutbox(_Bounds):
@@ -109,8 +114,9 @@ class SqliteOutbox(_Bounds):
         self._fallback: MemoryOutbox | None = None
         self._open_or_start_afresh()
         if len(self):
-            log.info("MQTT: %d event(s) left undelivered by an earlier run wait in %s; they go first", len(self),
-                     self.path)
+            log.info(
+                "MQTT: %d event(s) left undelivered by an earlier run wait in %s; they go first", len(self), self.path
+            )
 
     # -- opening, and recovering from a bad file ---------------------------------------------------------
     def _open(self) -> None:
@@ -121,10 +127,13 @@ class SqliteOutbox(_Bounds):
                 raise sqlite3.DatabaseError("the integrity check failed")
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=FULL")  # each commit reaches the disk: a power cut keeps it
-            db.execute("CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY AUTOINCREMENT, topic TEXT NOT NULL,"
-                       " payload BLOB NOT NULL)")
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY AUTOINCREMENT, topic TEXT NOT NULL,"
+                " payload BLOB NOT NULL)"
+            )
             self._count, self._bytes = db.execute(
-                "SELECT count(*), coalesce(sum(length(payload)), 0) FROM events").fetchone()
+                "SELECT count(*), coalesce(sum(length(payload)), 0) FROM events"
+            ).fetchone()
             db.execute("BEGIN IMMEDIATE")  # can we write? (a read-only file opens and reads fine)
             db.execute("ROLLBACK")
         except BaseException:
@@ -145,17 +154,31 @@ class SqliteOutbox(_Bounds):
                 if part.exists():
                     os.replace(part, f"{aside}{suffix}")
             self._open()
-            log.error("MQTT: outbox %s was unusable (%s); moved aside to %s and started a fresh one", self.path,
-                      problem, aside)
+            log.error(
+                "MQTT: outbox %s was unusable (%s); moved aside to %s and started a fresh one",
+                self.path,
+                problem,
+                aside,
+            )
         except (sqlite3.Error, OSError) as exc:
-            log.error("MQTT: outbox %s is unusable (%s) and no fresh one can be made there (%s); events wait in "
-                      "memory until the broker takes them", self.path, problem, exc)
+            log.error(
+                "MQTT: outbox %s is unusable (%s) and no fresh one can be made there (%s); events wait in "
+                "memory until the broker takes them",
+                self.path,
+                problem,
+                exc,
+            )
             self._fallback = MemoryOutbox(self.max_events, self.max_bytes)
 
     def _failed(self, exc: sqlite3.Error, pending: list[Pending]) -> None:
         """The file went bad while running (disk full, removed, corrupted): carry on in memory with what it held."""
-        log.error("MQTT: outbox %s failed (%s: %s); %d event(s) carried on in memory", self.path, type(exc).__name__,
-                  exc, len(pending))
+        log.error(
+            "MQTT: outbox %s failed (%s: %s); %d event(s) carried on in memory",
+            self.path,
+            type(exc).__name__,
+            exc,
+            len(pending),
+        )
         if self._db is not None:
             self._db.close()
             self._db = None

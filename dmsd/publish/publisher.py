@@ -32,8 +32,9 @@ class Publisher(Protocol):
     def close(self, timeout: float | None = None) -> None: ...
 
 
-def make_publishers(config: Config, print_lines: bool,
-                    vehicle: Callable[[str, bytes], None] | None = None) -> list[Publisher]:
+def make_publishers(
+    config: Config, print_lines: bool, vehicle: Callable[[str, bytes], None] | None = None
+) -> list[Publisher]:
     """MQTT when enabled (imported only then: paho is not needed otherwise), first, so an event is in its outbox
     before anything else happens to it; then `--print`'s JSON lines when asked.
 
@@ -43,8 +44,11 @@ def make_publishers(config: Config, print_lines: bool,
     if config.mqtt.enabled:
         from dmsd.publish.mqtt import MqttPublisher
 
-        publishers.append(MqttPublisher(config.mqtt, config.topic_prefix, f"dmsd-{config.device}", config.device,
-                                        config.homeassistant, vehicle))
+        publishers.append(
+            MqttPublisher(
+                config.mqtt, config.topic_prefix, f"dmsd-{config.device}", config.device, config.homeassistant, vehicle
+            )
+        )
     if print_lines:
         from dmsd.publish.printer import JsonLinesPrinter
 

@@ -16,8 +16,10 @@ from dmsd import __version__
 def percentiles(values: Sequence[float], digits: int = 3, suffix: str = "") -> dict[str, float]:
     """p50 and p99 of `values`, rounded; keys `p50<suffix>`, `p99<suffix>` (the stats payload's are bare, `dmsd
     bench`'s end in `_ms`)."""
-    return {f"p50{suffix}": round(float(np.percentile(values, 50)), digits),
-            f"p99{suffix}": round(float(np.percentile(values, 99)), digits)}
+    return {
+        f"p50{suffix}": round(float(np.percentile(values, 50)), digits),
+        f"p99{suffix}": round(float(np.percentile(values, 99)), digits),
+    }
 
 
 class PipelineStats:
@@ -46,8 +48,15 @@ class PipelineStats:
         fps = self._window_frames / elapsed if elapsed > 0 else 0.0
         self._window_start, self._window_frames = now, 0
         publishers = list(publishers)
-        return {"fps": round(fps, 2), "frames": self.frames, "frames_with_face": self.frames_with_face,
-                "latency_ms": {stage: percentiles(v) for stage, v in self.latency.items() if v},
-                "uptime_s": round(now - self.started, 1), "dropped_frames": dropped_frames, "version": __version__,
-                "ts": round(time.time(), 3), "events_queued": sum(p.queued_events for p in publishers),
-                "events_dropped": sum(p.dropped_events for p in publishers)}
+        return {
+            "fps": round(fps, 2),
+            "frames": self.frames,
+            "frames_with_face": self.frames_with_face,
+            "latency_ms": {stage: percentiles(v) for stage, v in self.latency.items() if v},
+            "uptime_s": round(now - self.started, 1),
+            "dropped_frames": dropped_frames,
+            "version": __version__,
+            "ts": round(time.time(), 3),
+            "events_queued": sum(p.queued_events for p in publishers),
+            "events_dropped": sum(p.dropped_events for p in publishers),
+        }

@@ -20,8 +20,14 @@ from dmsd.vision.results import EmotionResult, FrameResult, SeatbeltResult
 
 
 class Analyzer:
-    def __init__(self, faces: FaceStage, emotion: Classifier, seatbelt: Classifier, chest: ChestConfig,
-                 mesh: FaceMesh | None = None):
+    def __init__(
+        self,
+        faces: FaceStage,
+        emotion: Classifier,
+        seatbelt: Classifier,
+        chest: ChestConfig,
+        mesh: FaceMesh | None = None,
+    ):
         """mesh: the face mesh over `faces` (None with landmarks off: no eyes, head or mouth)."""
         self.faces, self.emotion, self.seatbelt, self.chest, self.mesh = faces, emotion, seatbelt, chest, mesh
 
@@ -36,8 +42,13 @@ class Analyzer:
         if config.landmarks.enabled:
             model = LandmarkModel(config.landmarks.resolve(models), models.intra_op_threads)
             mesh = FaceMesh(model, faces, config.landmarks, video)
-        return cls(faces, Classifier(models.resolve("emotion"), "emotion", *threads),
-                   Classifier(models.resolve("seatbelt"), "seatbelt", *threads), config.chest, mesh)
+        return cls(
+            faces,
+            Classifier(models.resolve("emotion"), "emotion", *threads),
+            Classifier(models.resolve("seatbelt"), "seatbelt", *threads),
+            config.chest,
+            mesh,
+        )
 
     def analyze(self, image: np.ndarray, source: str, ts: float) -> FrameResult:
         """image: BGR or grey. Colour is converted once, and only the way a model needs it."""
@@ -74,5 +85,14 @@ class Analyzer:
         latency.update(emotion=(t2 - t1) * 1000, seatbelt=(t3 - t2) * 1000, total=(t3 - t0) * 1000)
         if landmarks is None:
             return FrameResult(source, ts, face, emotion, seatbelt, latency)
-        return FrameResult(source, ts, face, emotion, seatbelt, latency, eyes(landmarks.points),
-                           head_pose(landmarks.points, width, height), mouth(landmarks.points))
+        return FrameResult(
+            source,
+            ts,
+            face,
+            emotion,
+            seatbelt,
+            latency,
+            eyes(landmarks.points),
+            head_pose(landmarks.points, width, height),
+            mouth(landmarks.points),
+        )

@@ -37,8 +37,9 @@ class InputSpec:
             width, height = (int(v) for v in spec["size"])
             result = cls(width, height, spec["colour"], spec["layout"], float(spec["scale"]), float(spec["offset"]))
         except (ValueError, KeyError, TypeError) as exc:
-            raise DmsdError(f"{where}: dmsd.input must be JSON with size [w, h], colour, layout, scale and "
-                            f"offset ({exc!r})") from None
+            raise DmsdError(
+                f"{where}: dmsd.input must be JSON with size [w, h], colour, layout, scale and offset ({exc!r})"
+            ) from None
         if result.colour not in ("grey", "bgr", "rgb") or result.layout not in ("NCHW", "NHWC"):
             raise DmsdError(f"{where}: dmsd.input colour must be grey/bgr/rgb and layout NCHW/NHWC")
         return result
@@ -71,8 +72,9 @@ class Classifier:
         meta = self.session.get_modelmeta().custom_metadata_map
         missing = [k for k in ("dmsd.task", "dmsd.labels", "dmsd.input") if k not in meta]
         if missing:
-            raise DmsdError(f"{self.path}: lacks metadata {', '.join(missing)} (see models/README.md, "
-                            "'Model contract')")
+            raise DmsdError(
+                f"{self.path}: lacks metadata {', '.join(missing)} (see models/README.md, 'Model contract')"
+            )
         if meta["dmsd.task"] != task:
             raise DmsdError(f"{self.path}: is a {meta['dmsd.task']!r} model, expected {task!r}")
         try:
@@ -80,8 +82,9 @@ class Classifier:
         except (ValueError, TypeError):
             raise DmsdError(f"{self.path}: dmsd.labels must be a JSON list") from None
         if set(self.labels) != set(TASK_LABELS[task]):
-            raise DmsdError(f"{self.path}: dmsd.labels {self.labels} must be {sorted(TASK_LABELS[task])} in "
-                            "output order")
+            raise DmsdError(
+                f"{self.path}: dmsd.labels {self.labels} must be {sorted(TASK_LABELS[task])} in output order"
+            )
         classes = self.session.get_outputs()[0].shape[-1]
         if isinstance(classes, int) and classes != len(self.labels):
             raise DmsdError(f"{self.path}: gives {classes} class scores but dmsd.labels names {len(self.labels)}")
@@ -97,7 +100,7 @@ class Classifier:
         """
         spec = self.input
         source = grey if spec.colour == "grey" or image.ndim == 2 else image
-        crop = source[box.y:box.y + box.h, box.x:box.x + box.w]
+        crop = source[box.y : box.y + box.h, box.x : box.x + box.w]
         crop = cv2.resize(crop, (spec.width, spec.height), interpolation=cv2.INTER_AREA)
         if spec.colour != "grey" and crop.ndim == 2:
             crop = cv2.cvtColor(crop, cv2.COLOR_GRAY2RGB)  # a grey camera: only the crop is converted
@@ -121,4 +124,3 @@ class Classifier:
     def predict(self, image: np.ndarray, grey: np.ndarray, box: Box) -> dict[str, float]:
         probs = self.run(self.preprocess(image, grey, box))[0]
         return {label: float(p) for label, p in zip(self.labels, probs, strict=True)}
-

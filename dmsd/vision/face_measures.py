@@ -32,8 +32,16 @@ MOUTH = (13, 14, 61, 291)  # inner upper lip, inner lower lip, left and right co
 # Nose tip, chin, the eyes' outer corners (person's left, then right), the mouth's corners (left, right), and a
 # generic face in the same order (millimetre-like units, y up, z toward the camera).
 POSE_POINTS = (1, 152, 263, 33, 291, 61)
-GENERIC_FACE = np.array([(0.0, 0.0, 0.0), (0.0, -330.0, -65.0), (-225.0, 170.0, -135.0), (225.0, 170.0, -135.0),
-                         (-150.0, -150.0, -125.0), (150.0, -150.0, -125.0)])
+GENERIC_FACE = np.array(
+    [
+        (0.0, 0.0, 0.0),
+        (0.0, -330.0, -65.0),
+        (-225.0, 170.0, -135.0),
+        (225.0, 170.0, -135.0),
+        (-150.0, -150.0, -125.0),
+        (150.0, -150.0, -125.0),
+    ]
+)
 EYES_CLOSED_BELOW = 0.2625
 
 

@@ -42,16 +42,18 @@ class LandmarkModel:
     def __init__(self, path: Path, intra_op_threads: int = 1):
         self.path = Path(path)
         if not self.path.is_file():
-            raise DmsdError(f"{self.path}: no such landmarks model file (set landmarks.path, or "
-                            "landmarks.enabled: false)")
+            raise DmsdError(
+                f"{self.path}: no such landmarks model file (set landmarks.path, or landmarks.enabled: false)"
+            )
         self.session = open_session(self.path, intra_op_threads)
         meta = self.session.get_modelmeta().custom_metadata_map
         if meta.get("dmsd.task", "landmarks") != "landmarks":
             raise DmsdError(f"{self.path}: is a {meta['dmsd.task']!r} model, expected 'landmarks'")
         missing = [k for k in ("dmsd.task", "dmsd.input", "dmsd.landmarks") if k not in meta]
         if missing:
-            raise DmsdError(f"{self.path}: lacks metadata {', '.join(missing)} (see models/README.md, "
-                            "'Model contract')")
+            raise DmsdError(
+                f"{self.path}: lacks metadata {', '.join(missing)} (see models/README.md, 'Model contract')"
+            )
         self.input = InputSpec.parse(meta["dmsd.input"], str(self.path))
         try:
             layout = json.loads(meta["dmsd.landmarks"])
@@ -59,8 +61,9 @@ class LandmarkModel:
             self.outputs = [str(layout["landmarks"]), str(layout["presence"])]
             self.margin = float(layout["crop_margin"])
         except (ValueError, KeyError, TypeError) as exc:
-            raise DmsdError(f"{self.path}: dmsd.landmarks must be JSON with points, landmarks, presence and "
-                            f"crop_margin ({exc!r})") from None
+            raise DmsdError(
+                f"{self.path}: dmsd.landmarks must be JSON with points, landmarks, presence and crop_margin ({exc!r})"
+            ) from None
         names = {o.name for o in self.session.get_outputs()}
         if not set(self.outputs) <= names:
             raise DmsdError(f"{self.path}: dmsd.landmarks names outputs {self.outputs}; the model has {sorted(names)}")
@@ -71,8 +74,9 @@ class LandmarkModel:
         """The model's input for `face` in `image` (BGR or grey), and the affine map from frame to crop pixels."""
         spec = self.input
         transform = crop_transform(face, spec.width, self.margin)
-        crop = cv2.warpAffine(image, transform, (spec.width, spec.height), flags=cv2.INTER_LINEAR,
-                              borderMode=cv2.BORDER_CONSTANT)
+        crop = cv2.warpAffine(
+            image, transform, (spec.width, spec.height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT
+        )
         if crop.ndim == 2 and spec.colour != "grey":
             crop = cv2.cvtColor(crop, cv2.COLOR_GRAY2RGB if spec.colour == "rgb" else cv2.COLOR_GRAY2BGR)
         elif crop.ndim == 3 and spec.colour == "rgb":

@@ -38,8 +38,9 @@ class SeatbeltResult:
         return {"worn": self.worn, "confidence": round(self.confidence, 4)}
 
 
-def observation_dict(face: Box | None, emotion: EmotionResult | None, seatbelt: SeatbeltResult | None,
-                     include_probs: bool) -> dict:
+def observation_dict(
+    face: Box | None, emotion: EmotionResult | None, seatbelt: SeatbeltResult | None, include_probs: bool
+) -> dict:
     """The face, emotion and seatbelt of a result or a state as JSON: null when unknown, never guessed."""
     return {
         "face": {"box": face.as_list()} if face else None,
@@ -71,8 +72,13 @@ class FrameResult:
     mouth: Mouth | None = None
 
     def to_dict(self, include_probs: bool = True) -> dict:
-        return {"source": self.source, "ts": round(self.ts, 3),
-                **observation_dict(self.face, self.emotion, self.seatbelt, include_probs),
-                **{name: part.to_dict() if part else None
-                   for name, part in (("eyes", self.eyes), ("head", self.head), ("mouth", self.mouth))},
-                "latency_ms": latency_dict(self.latency_ms)}
+        return {
+            "source": self.source,
+            "ts": round(self.ts, 3),
+            **observation_dict(self.face, self.emotion, self.seatbelt, include_probs),
+            **{
+                name: part.to_dict() if part else None
+                for name, part in (("eyes", self.eyes), ("head", self.head), ("mouth", self.mouth))
+            },
+            "latency_ms": latency_dict(self.latency_ms),
+        }

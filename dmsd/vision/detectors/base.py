@@ -25,15 +25,19 @@ class FaceDetector(ABC):
         None by default: a detector with nothing to share need not override it."""
         return None
 
-    def detect_near(self, grey: np.ndarray, face: Box, margin: float, sizes: tuple[float, float],
-                    prepared: object = None) -> list[Box]:
+    def detect_near(
+        self, grey: np.ndarray, face: Box, margin: float, sizes: tuple[float, float], prepared: object = None
+    ) -> list[Box]:
         """Faces within `margin` face sizes of `face`, between sizes[0] and sizes[1] times its width."""
         region = face.grown(margin).clipped(grey.shape[1], grey.shape[0])
         if region is None:
             return []
-        crop = grey[region.y:region.y + region.h, region.x:region.x + region.w]
-        return [Box(f.x + region.x, f.y + region.y, f.w, f.h) for f in self.detect(crop)
-                if sizes[0] * face.w <= f.w <= sizes[1] * face.w]
+        crop = grey[region.y : region.y + region.h, region.x : region.x + region.w]
+        return [
+            Box(f.x + region.x, f.y + region.y, f.w, f.h)
+            for f in self.detect(crop)
+            if sizes[0] * face.w <= f.w <= sizes[1] * face.w
+        ]
 
     def scan(self, slices: int) -> Scan:
         """A full search spread over `slices` frames; by default the whole search on every frame."""

@@ -38,8 +38,11 @@ class HaarFaceDetector(FaceDetector):
         """The frame as the cascade sees it (scaled to detect_width, equalised) and the scale used."""
         height, width = grey.shape[:2]
         scale = min(1.0, self.config.detect_width / width)
-        small = grey if scale == 1.0 else cv2.resize(grey, (round(width * scale), round(height * scale)),
-                                                     interpolation=cv2.INTER_AREA)
+        small = (
+            grey
+            if scale == 1.0
+            else cv2.resize(grey, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA)
+        )
         if self.config.equalize:
             small = cv2.equalizeHist(small)
         return small, scale
@@ -47,11 +50,14 @@ class HaarFaceDetector(FaceDetector):
     def min_side(self, small: np.ndarray) -> int:
         return max(round(self.config.min_face * small.shape[0]), self.window)
 
-    def raw_hits(self, small: np.ndarray, min_side: int, max_side: int | None = None,
-                 neighbors: int = 0) -> np.ndarray:
+    def raw_hits(self, small: np.ndarray, min_side: int, max_side: int | None = None, neighbors: int = 0) -> np.ndarray:
         found = self.cascade.detectMultiScale(
-            small, scaleFactor=self.config.scale_factor, minNeighbors=neighbors, minSize=(min_side, min_side),
-            maxSize=(max_side, max_side) if max_side else (0, 0))
+            small,
+            scaleFactor=self.config.scale_factor,
+            minNeighbors=neighbors,
+            minSize=(min_side, min_side),
+            maxSize=(max_side, max_side) if max_side else (0, 0),
+        )
         return np.asarray(found, dtype=np.int32).reshape(-1, 4)
 
     def detect(self, grey: np.ndarray) -> list[Box]:
@@ -59,15 +65,21 @@ class HaarFaceDetector(FaceDetector):
         found = self.raw_hits(small, self.min_side(small), neighbors=self.config.min_neighbors)
         return [Box(*map(int, f)).scaled(1 / scale) for f in found]
 
-    def detect_near(self, grey: np.ndarray, face: Box, margin: float, sizes: tuple[float, float],
-                    prepared: tuple[np.ndarray, float] | None = None) -> list[Box]:
+    def detect_near(
+        self,
+        grey: np.ndarray,
+        face: Box,
+        margin: float,
+        sizes: tuple[float, float],
+        prepared: tuple[np.ndarray, float] | None = None,
+    ) -> list[Box]:
         # Same pixels as the full search (the scaled, equalised frame), fewer positions and sizes: a face the
         # full search would find here is found here too, at a fraction of the cost.
         small, scale = prepared or self.prepare(grey)
         region = face.scaled(scale).grown(margin).clipped(small.shape[1], small.shape[0])
         if region is None:
             return []
-        crop = small[region.y:region.y + region.h, region.x:region.x + region.w]
+        crop = small[region.y : region.y + region.h, region.x : region.x + region.w]
         side = face.w * scale
         low = max(round(sizes[0] * side), self.window)
         high = max(round(sizes[1] * side), low)
@@ -117,15 +129,16 @@ class HaarScan(Scan):
                 start = i + 1
         return bands
 
-    def step(self, grey: np.ndarray, prepared: tuple[np.ndarray, float] | None = None,
-             known: Box | None = None) -> list[Box]:
+    def step(
+        self, grey: np.ndarray, prepared: tuple[np.ndarray, float] | None = None, known: Box | None = None
+    ) -> list[Box]:
         small, scale = prepared or self.detector.prepare(grey)
         if known is not None:
             # The tracked face is blanked out: windows on a face are the ones that pass most cascade stages,
             # and the tracker already has that face.
             small = small.copy()
             k = known.scaled(scale)
-            small[max(k.y, 0):k.y + k.h, max(k.x, 0):k.x + k.w] = int(small.mean())
+            small[max(k.y, 0) : k.y + k.h, max(k.x, 0) : k.x + k.w] = int(small.mean())
         if small.shape != self.shape:
             self.shape, self.bands, self.index = small.shape, self.plan(small), 0
             self.pool = np.empty((0, 4), np.int32)
@@ -155,5 +168,6 @@ def resolve_cascade(name: str) -> Path:
     if shipped.is_file():
         return shipped
     known = sorted(p.name for p in Path(cv2.data.haarcascades).glob("*.xml"))[:4]
-    raise DmsdError(f"detector.cascade: {name} is neither a file nor a cascade shipped with OpenCV "
-                    f"(e.g. {', '.join(known)})")
+    raise DmsdError(
+        f"detector.cascade: {name} is neither a file nor a cascade shipped with OpenCV (e.g. {', '.join(known)})"
+    )
