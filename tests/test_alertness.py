@@ -6,6 +6,7 @@ import pytest
 from dmsd.config import AlertnessConfig, StateConfig
 from dmsd.driver.alertness import AlertnessTracker
 from dmsd.driver.state import DriverStateTracker
+from dmsd.publish.payloads import state_payload
 from dmsd.vision.face_measures import Eyes, HeadPose, Mouth
 from dmsd.vision.geometry import Box
 from dmsd.vision.results import FrameResult
@@ -17,17 +18,9 @@ FORWARD = 30.0  # the driver's own forward yaw (a camera off to the side)
 
 def frame(t, ear=OPEN, yaw=FORWARD, pitch=0.0, mouth=0.05, face=True):
     if not face:
-        return FrameResult("test", t, None, None, None)
-    return FrameResult(
-        "test",
-        t,
-        Box(100, 80, 90, 90),
-        None,
-        None,
-        eyes=Eyes(ear, ear, ear < 0.26),
-        head=HeadPose(yaw, pitch, 0.0),
-        mouth=Mouth(mouth),
-    )
+        return FrameResult("test", t, None)
+    measures = {"eyes": Eyes(ear, ear, ear < 0.26), "head": HeadPose(yaw, pitch, 0.0), "mouth": Mouth(mouth)}
+    return FrameResult("test", t, Box(100, 80, 90, 90), measures)
 
 
 def times(start, seconds):
@@ -56,7 +49,7 @@ def tracker():
 def test_nothing_is_judged_before_the_baseline():
     t = AlertnessTracker(AlertnessConfig())
     assert run(t, [frame(s, ear=SHUT, yaw=80) for s in times(0, 2.9)]) == []
-    assert t.blocks(2.9)["eyes"] is None and t.blocks(2.9)["attention"] is None
+    assert t.blocks(2.9).eyes is None and t.blocks(2.9).attention is None
 
 
 def test_asleep_at_3_seconds_not_at_2_9_then_awake(tracker):
@@ -96,7 +89,8 @@ def test_perclos_makes_drowsy_with_hysteresis(tracker):
     events = run(tracker, pattern)
     assert types(events) == ["drowsy"] and events[0][1].after["perclos"] >= 0.15
     # PERCLOS between 0.10 and 0.15: still drowsy (hysteresis); under 0.10: alert.
-    assert tracker.blocks(25)["drowsiness"]["state"] == "drowsy"
+    drowsiness = tracker.blocks(25).drowsiness
+    assert drowsiness is not None and drowsiness.state == "drowsy"
     events = run(tracker, [frame(s) for s in times(25, 60)])
     assert types(events) == ["alert"]
 
@@ -139,7 +133,8 @@ def test_unresponsive_after_6_seconds_of_closed_eyes_or_looking_away(tracker):
     )  # then away: 6 s at 11.0
     events = run(tracker, frames)
     assert types(events) == ["asleep", "awake", "unresponsive"] and events[-1][0] == 11.0
-    assert tracker.blocks(11.0)["attention"]["unresponsive"] is True
+    attention = tracker.blocks(11.0).attention
+    assert attention is not None and attention.unresponsive is True
 
 
 def test_a_yawn_is_the_mouth_held_open(tracker):
@@ -162,21 +157,21 @@ def test_a_face_lost_for_a_moment_is_away_and_keeps_a_closure_going():
     for f in [frame(s, face=False) for s in times(8.5, 2)]:
         events += state.update(f)
     assert [e.type for e in events][-1] == "driver_absent"
-    assert state.state.to_dict()["attention"] is None and state.alertness.baseline.started is None
+    assert state_payload(state.state)["attention"] is None and state.alertness.baseline.started is None
 
 
 def test_the_state_carries_the_blocks_and_landmarks_off_leaves_them_null():
     state = DriverStateTracker(StateConfig(), AlertnessConfig())
     for f in [frame(s) for s in times(0, 5)]:
         state.update(f)
-    payload = state.state.to_dict()
+    payload = state_payload(state.state)
     assert payload["eyes"]["openness"] == pytest.approx(1.0, abs=0.01) and payload["eyes"]["closed"] is False
     assert payload["head"]["forward"] == {"yaw": FORWARD, "pitch": 0.0} and payload["head"]["on_road"] is True
     assert payload["attention"]["state"] == "attentive" and payload["drowsiness"]["state"] == "alert"
     off = DriverStateTracker(StateConfig(), AlertnessConfig())
     for t in times(0, 5):
-        off.update(FrameResult("test", t, Box(100, 80, 90, 90), None, None))  # no eyes, head or mouth
-    blocks = off.state.to_dict()
+        off.update(FrameResult("test", t, Box(100, 80, 90, 90)))  # no eyes, head or mouth
+    blocks = state_payload(off.state)
     assert blocks["eyes"] is None and blocks["head"] is None and blocks["attention"] is None
     assert blocks["drowsiness"] is None
 

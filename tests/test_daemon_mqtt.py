@@ -9,7 +9,7 @@ import time
 import pytest
 
 from conftest import CLIP, SAMPLES, SHARED, Broker, EventListener, run_dmsd, running_dmsd, write_config
-from dmsd.driver.events import EVENT_TYPES
+from dmsd.driver.events import EventType
 
 
 def printed(stdout: str, suffix: str) -> list:
@@ -39,7 +39,7 @@ def test_clip_end_to_end(broker, subscribe, tmp_path):
     events = sub.payloads("events")
     assert events == printed(result.stdout, "events")
     assert events and events[0]["type"] == "driver_present"
-    assert {e["type"] for e in events} <= set(EVENT_TYPES)
+    assert {e["type"] for e in events} <= set(EventType)
     assert any(e["type"] == "emotion_changed" for e in events)
     assert any(e["type"].startswith("seatbelt_") for e in events)
     # An attentive driver, eyes open, looking ahead (from a camera off to the side): no alertness alarm.

@@ -2,8 +2,11 @@
 
 from dmsd.config import StateConfig
 from dmsd.driver.state import DriverStateTracker
+from dmsd.publish.payloads import state_payload
 from dmsd.vision.geometry import Box
-from dmsd.vision.results import EmotionResult, FrameResult, SeatbeltResult
+from dmsd.vision.results import FrameResult
+from dmsd.vision.stages.emotion import EmotionResult
+from dmsd.vision.stages.seatbelt import SeatbeltResult
 
 LABELS = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
 FACE = Box(100, 80, 90, 90)
@@ -11,11 +14,11 @@ FACE = Box(100, 80, 90, 90)
 
 def frame(ts, emotion="neutral", p=0.9, worn=0.95, face=True, belt_visible=True):
     if not face:
-        return FrameResult("test", ts, None, None, None, {})
+        return FrameResult("test", ts, None)
     probs = {label: (1 - p) / 6 for label in LABELS}
     probs[emotion] = p
     belt = SeatbeltResult(worn >= 0.5, max(worn, 1 - worn)) if belt_visible else None
-    return FrameResult("test", ts, FACE, EmotionResult(emotion, p, probs), belt, {})
+    return FrameResult("test", ts, FACE, {"emotion": EmotionResult(emotion, p, probs), "seatbelt": belt})
 
 
 def feed(tracker, frames):
@@ -38,7 +41,7 @@ def test_first_frames_announce_driver_emotion_and_belt():
     events = feed(tracker, [frame(t / 10) for t in range(20)])  # 2 s of a neutral, belted driver at 10 fps
     assert types(events) == ["driver_present", "emotion_changed", "seatbelt_fastened"]
     assert events[1].before == {"emotion": None} and events[1].after["emotion"] == "neutral"
-    assert tracker.state.to_dict()["seatbelt"]["worn"] is True
+    assert state_payload(tracker.state)["seatbelt"]["worn"] is True
 
 
 def test_one_noisy_frame_changes_nothing():
@@ -89,7 +92,7 @@ def test_seatbelt_is_unknown_without_a_face_never_not_worn():
     feed(tracker, [frame(t / 10) for t in range(30)])
     events = feed(tracker, [frame(3 + t / 10, face=False) for t in range(15)])
     assert types(events) == ["driver_absent"]
-    state = tracker.state.to_dict()
+    state = state_payload(tracker.state)
     assert state["seatbelt"] is None and state["emotion"] is None and state["face"] is None
     assert state["driver_present"] is False
 
@@ -121,7 +124,7 @@ def test_camera_lost_and_restored():
     feed(tracker, [frame(t / 10) for t in range(30)])
     lost = tracker.camera(False, 3.5)
     assert types(lost) == ["camera_lost"] and lost[0].after == {"camera": "lost"}
-    assert tracker.state.to_dict()["camera"] == "lost" and tracker.state.driver_present is None
+    assert state_payload(tracker.state)["camera"] == "lost" and tracker.state.driver_present is None
     assert tracker.camera(False, 4.0) == []
     restored = tracker.camera(True, 9.0)
     assert types(restored) == ["camera_restored"]
@@ -137,5 +140,5 @@ def test_no_face_ever_means_absent_after_the_timeout():
 def test_probs_in_state_only_when_asked():
     tracker = DriverStateTracker(config())
     feed(tracker, [frame(t / 10) for t in range(20)])
-    assert "probs" not in tracker.state.to_dict()["emotion"]
-    assert set(tracker.state.to_dict(include_probs=True)["emotion"]["probs"]) == set(LABELS)
+    assert "probs" not in state_payload(tracker.state)["emotion"]
+    assert set(state_payload(tracker.state, include_probs=True)["emotion"]["probs"]) == set(LABELS)

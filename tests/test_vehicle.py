@@ -51,7 +51,9 @@ def test_a_distraction_at_5_kmh_raises_none_at_50_raises_one(setup):
     clock, inbox, tracker, gate = setup
     vehicle(inbox, clock, 5)
     assert drive(tracker, gate, clock, look_away(4)) == []
-    assert tracker.state.alertness["attention"]["state"] == "distracted"  # the state still carries the measure
+    assert (
+        tracker.state.attention is not None and tracker.state.attention.state == "distracted"
+    )  # the state still carries the measure
     block = gate.block(clock.now)
     assert block["gating"] is True and block["held"] == ["distracted"]
     assert block["held_by"]["distraction"] == "speed 5 km/h, not above 10"
@@ -99,11 +101,11 @@ def test_stale_or_missing_vehicle_data_gates_nothing_and_the_state_says_so(setup
 
 
 def test_seatbelt_alert_waits_for_25_kmh_or_60_seconds():
-    from dmsd.driver.events import Event
+    from dmsd.driver.events import Event, EventType
 
     clock, inbox = Clock(), VehicleInbox()
     gate = AlertGate(VehicleConfig(), inbox, started=clock.now)
-    unfastened = Event("seatbelt_unfastened", 1.0, {"seatbelt": {"worn": True}}, {"seatbelt": {"worn": False}})
+    unfastened = Event(EventType.SEATBELT_UNFASTENED, 1.0, {"seatbelt": {"worn": True}}, {"seatbelt": {"worn": False}})
     vehicle(inbox, clock, 20)
     assert gate.filter([unfastened], 1.0, clock.now) == []
     assert gate.filter([], 2.0, clock.now + 4) == []  # 20 km/h, 4 s after the start: still held

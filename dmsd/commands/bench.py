@@ -157,7 +157,7 @@ def bench_source(config: Config, args: argparse.Namespace) -> dict:
         "frame_size": [width, height],
         "frames": len(frames),
         "passes": args.passes,
-        "models": {"emotion": str(ours.analyzer.emotion.path), "seatbelt": str(ours.analyzer.seatbelt.path)},
+        "models": ours.analyzer.models(),
         **times["pipeline"].summary(),
     }
     if baseline:
@@ -187,9 +187,7 @@ class OurPipeline:
         result = self.analyzer.analyze(image, "bench", float(index))
         started = time.perf_counter()
         self.state.update(result)
-        stages = {
-            s: result.latency_ms[s] for s in ("detect", "landmarks", "emotion", "seatbelt") if s in result.latency_ms
-        }
+        stages = {stage: ms for stage, ms in result.latency_ms.items() if stage != "total"}
         return {**stages, "state": (time.perf_counter() - started) * 1000}, result.face is not None
 
 
@@ -286,7 +284,7 @@ def render(report: dict) -> str:
         f"({report['machine']['usable_cores']} usable cores), threads: OpenCV {report['threads']['opencv']}, "
         f"ONNX Runtime {report['threads']['onnxruntime_intra_op']}"
     ]
-    if "models" in report and isinstance(report["models"], dict) and "fp32" in next(iter(report["models"].values())):
+    if "frame_size" not in report:  # the models alone, FP32 beside INT8
         lines.append(f"{'model':10} {'FP32 p50':>10} {'INT8 p50':>10} {'INT8 speed-up':>14}")
         for task, r in report["models"].items():
             lines.append(

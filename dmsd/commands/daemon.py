@@ -1,6 +1,6 @@
 """The daemon: frames in, driver state and events out, until the source ends or a signal says stop.
 
-    FrameSource -> Analyzer (face, emotion, seatbelt) -> DriverStateTracker -> AlertGate -> publishers
+    FrameSource -> Analyzer (stages: face, emotion, ...) -> DriverStateTracker -> AlertGate -> publishers
                                                                                   ^ vehicle data (MQTT)
 
 `run` opens everything, loops (read -> analyze -> track -> publish -> watchdog), then closes, publishing the
@@ -25,6 +25,7 @@ from dmsd.driver.state import DriverStateTracker
 from dmsd.driver.vehicle import AlertGate, VehicleInbox
 from dmsd.frames.sources import EndOfSource, Frame, FrameSource, make_source
 from dmsd.publish.notify import SystemdNotifier
+from dmsd.publish.payloads import state_payload
 from dmsd.publish.publisher import Publisher, make_publishers
 from dmsd.publish.stats import PipelineStats
 from dmsd.vision.analyzer import Analyzer
@@ -80,13 +81,8 @@ class Daemon:
         for publisher in self.publishers:
             publisher.start()
         uri = self.config.source.uri
-        log.info(
-            "dmsd %s: source %s, emotion model %s, seatbelt model %s",
-            __version__,
-            uri,
-            self.analyzer.emotion.path,
-            self.analyzer.seatbelt.path,
-        )
+        models = ", ".join(f"{key} {path}" for key, path in self.analyzer.models().items())
+        log.info("dmsd %s: source %s, models: %s", __version__, uri, models)
         if self.source.delivering:
             self.notifier.ready(f"running on {uri}")
         else:
@@ -138,7 +134,7 @@ class Daemon:
             self._stats_at = clock
 
     def publish_state(self) -> None:
-        payload = {**self.tracker.state.to_dict(self.config.state.include_probs), "vehicle": self.gate.block()}
+        payload = state_payload(self.tracker.state, self.config.state.include_probs, self.gate.block())
         for publisher in self.publishers:
             publisher.state(payload)
 

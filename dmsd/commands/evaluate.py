@@ -34,6 +34,7 @@ from dmsd.vision.analyzer import Analyzer
 from dmsd.vision.classifier import Classifier
 from dmsd.vision.geometry import Box
 from dmsd.vision.results import FrameResult
+from dmsd.vision.stages.seatbelt import SeatbeltResult
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -111,11 +112,11 @@ class SeatbeltTally:
         self.images += 1
         if result.face is None:
             self.no_face += 1
-        elif result.seatbelt is None:
+        elif (seatbelt := result.get(SeatbeltResult)) is None:
             self.no_region += 1
         else:
             self.truth.append(SEATBELT_LABELS.index(label))
-            self.predicted.append(SEATBELT_LABELS.index("worn" if result.seatbelt.worn else "not_worn"))
+            self.predicted.append(SEATBELT_LABELS.index("worn" if seatbelt.worn else "not_worn"))
 
     def report(self, **about: object) -> dict:
         report = classification_report(
@@ -145,7 +146,7 @@ def evaluate_seatbelt(config: Config, data: str, model_path: str | None) -> dict
             tally.unreadable.append(str(exc))
             continue
         tally.add(analyzer.analyze(pixels, str(image.path), 0.0), image.label)
-    return tally.report(model=str(analyzer.seatbelt.path), data=str(data))
+    return tally.report(model=analyzer.models()["seatbelt"], data=str(data))
 
 
 def file_frames(config: Config, data: str) -> Iterator[Frame]:
@@ -167,7 +168,7 @@ def evaluate_seatbelt_video(config: Config, data: str, model_path: str | None, l
     tally = SeatbeltTally()
     for frame in file_frames(config, data):
         tally.add(analyzer.analyze(frame.image, frame.name, frame.ts), label)
-    return tally.report(model=str(analyzer.seatbelt.path), data=str(data), label=label)
+    return tally.report(model=analyzer.models()["seatbelt"], data=str(data), label=label)
 
 
 def format_report(report: dict) -> str:

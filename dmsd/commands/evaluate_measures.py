@@ -22,7 +22,8 @@ from dmsd.errors import DmsdError
 from dmsd.frames.images import read_image
 from dmsd.offline.datasets import load_eye_states, load_head_poses
 from dmsd.vision.analyzer import Analyzer
-from dmsd.vision.face_measures import EYES_CLOSED_BELOW
+from dmsd.vision.face_measures import EYES_CLOSED_BELOW, Eyes, HeadPose
+from dmsd.vision.results import FrameResult
 
 THRESHOLDS = sorted({round(t, 2) for t in np.arange(0.15, 0.36, 0.01)} | {EYES_CLOSED_BELOW})
 POSE_RANGE = (45.0, 30.0)  # |yaw|, |pitch| a frontal face detector covers
@@ -34,9 +35,10 @@ def mesh_analyzer(config: Config, model_path: str | None) -> Analyzer:
     return Analyzer.from_config(replace(config, landmarks=landmarks), video=False)
 
 
-def analyze_all(analyzer: Analyzer, paths: list[Path]) -> tuple[list, list[str]]:
+def analyze_all(analyzer: Analyzer, paths: list[Path]) -> tuple[list[FrameResult | None], list[str]]:
     """The pipeline's result for each readable image (None where unreadable), and one line per unreadable one."""
-    results, unreadable = [], []
+    results: list[FrameResult | None] = []
+    unreadable: list[str] = []
     for path in paths:
         try:
             results.append(analyzer.analyze(read_image(path), str(path), 0.0))
@@ -51,7 +53,10 @@ def evaluate_eyes(config: Config, data: str, split: str | None, model_path: str 
     analyzer = mesh_analyzer(config, model_path)
     results, unreadable = analyze_all(analyzer, [image.path for image in images])
     faces = sum(1 for r in results if r is not None and r.face is not None)
-    scored = [(image.closed, r.eyes) for image, r in zip(images, results, strict=True) if r is not None and r.eyes]
+    measured = [
+        (image.closed, r.get(Eyes) if r is not None else None) for image, r in zip(images, results, strict=True)
+    ]
+    scored = [(closed, eyes) for closed, eyes in measured if eyes is not None]
     truth = np.array([closed for closed, _ in scored], dtype=bool)
     openness = np.array([(eyes.left + eyes.right) / 2 for _, eyes in scored])
     said = np.array([eyes.closed for _, eyes in scored], dtype=bool)
@@ -62,7 +67,7 @@ def evaluate_eyes(config: Config, data: str, split: str | None, model_path: str 
     true_closed = int((said & truth).sum())
     return {
         "task": "eyes",
-        "model": str(analyzer.mesh.model.path),
+        "model": analyzer.models()["landmarks"],
         "data": str(data),
         "split": split,
         "images": len(images),
@@ -96,15 +101,12 @@ def evaluate_head_pose(config: Config, data: str, model_path: str | None) -> dic
     images = load_head_poses(data)
     analyzer = mesh_analyzer(config, model_path)
     results, unreadable = analyze_all(analyzer, [image.path for image in images])
-    rows = [
-        (image.yaw, image.pitch, r.head.yaw, r.head.pitch)
-        for image, r in zip(images, results, strict=True)
-        if r is not None and r.head is not None
-    ]
+    heads = [(image, r.get(HeadPose) if r is not None else None) for image, r in zip(images, results, strict=True)]
+    rows = [(image.yaw, image.pitch, head.yaw, head.pitch) for image, head in heads if head is not None]
     in_range = [row for row in rows if abs(row[0]) <= POSE_RANGE[0] and abs(row[1]) <= POSE_RANGE[1]]
     return {
         "task": "head-pose",
-        "model": str(analyzer.mesh.model.path),
+        "model": analyzer.models()["landmarks"],
         "data": str(data),
         "images": len(images),
         "unreadable": len(unreadable),

@@ -14,9 +14,13 @@ import numpy as np
 from dmsd.config import Config
 from dmsd.errors import DmsdError
 from dmsd.frames.images import list_images, read_image
+from dmsd.publish.payloads import result_payload
 from dmsd.vision.analyzer import Analyzer
+from dmsd.vision.face_measures import Eyes, HeadPose
 from dmsd.vision.geometry import chest_region
 from dmsd.vision.results import FrameResult
+from dmsd.vision.stages.emotion import EmotionResult
+from dmsd.vision.stages.seatbelt import SeatbeltResult, SeatbeltStage
 
 
 def expand(inputs: list[str]) -> tuple[list[Path], list[str]]:
@@ -51,7 +55,7 @@ def run_once(config: Config, inputs: list[str], annotate: str | None) -> int:
             failed = True
             continue
         result = analyzer.analyze(image, str(path), time.time())
-        print(json.dumps(result.to_dict()), flush=True)
+        print(json.dumps(result_payload(result)), flush=True)
         if out_dir is not None:
             target = out_dir / (path.stem + ".jpg")
             if not cv2.imwrite(str(target), draw(image, result, analyzer)):
@@ -71,12 +75,14 @@ def draw(image: np.ndarray, result: FrameResult, analyzer: Analyzer) -> np.ndarr
         return out
     f = result.face
     cv2.rectangle(out, (f.x, f.y), (f.x + f.w, f.y + f.h), (0, 255, 0), thickness)
-    label = f"{result.emotion.label} {result.emotion.confidence:.2f}"
-    cv2.putText(out, label, (f.x, max(f.y - 6, 12)), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 255, 0), thickness)
-    region = chest_region(f, width, height, analyzer.chest)
-    if region is not None and result.seatbelt is not None:
-        colour = (0, 200, 0) if result.seatbelt.worn else (0, 0, 255)
-        text = f"belt {'worn' if result.seatbelt.worn else 'NOT worn'} {result.seatbelt.confidence:.2f}"
+    emotion, seatbelt, belt_stage = result.get(EmotionResult), result.get(SeatbeltResult), analyzer.stage(SeatbeltStage)
+    if emotion is not None:
+        label = f"{emotion.label} {emotion.confidence:.2f}"
+        cv2.putText(out, label, (f.x, max(f.y - 6, 12)), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 255, 0), thickness)
+    region = chest_region(f, width, height, belt_stage.chest) if belt_stage is not None else None
+    if region is not None and seatbelt is not None:
+        colour = (0, 200, 0) if seatbelt.worn else (0, 0, 255)
+        text = f"belt {'worn' if seatbelt.worn else 'NOT worn'} {seatbelt.confidence:.2f}"
         cv2.rectangle(out, (region.x, region.y), (region.x + region.w, region.y + region.h), colour, thickness)
         cv2.putText(
             out, text, (region.x + 4, region.y + round(22 * scale)), cv2.FONT_HERSHEY_SIMPLEX, scale, colour, thickness
@@ -91,22 +97,23 @@ def draw_alertness(out: np.ndarray, result: FrameResult, thickness: int, scale: 
     A still photo has no time, so no driver baseline: the eyes are judged by the still-photo threshold and the
     arrow shows the angle to the camera (a camera off to the side makes "ahead" an angle too).
     """
-    if result.face is None or (result.eyes is None and result.head is None):
+    eyes, head = result.get(Eyes), result.get(HeadPose)
+    if result.face is None or (eyes is None and head is None):
         return
     f = result.face
     cx, cy = f.x + f.w // 2, f.y + f.h // 2
     lines = []
-    if result.head is not None:
+    if head is not None:
         # yaw > 0: the face turns toward the image's left; pitch > 0: looking up. The arrow is where the nose points.
         length = f.w * 0.8
         tip = (
-            round(cx - length * math.sin(math.radians(result.head.yaw))),
-            round(cy - length * math.sin(math.radians(result.head.pitch))),
+            round(cx - length * math.sin(math.radians(head.yaw))),
+            round(cy - length * math.sin(math.radians(head.pitch))),
         )
         cv2.arrowedLine(out, (cx, cy), tip, (255, 200, 0), thickness + 1, tipLength=0.25)
-        lines.append((f"yaw {result.head.yaw:.0f} pitch {result.head.pitch:.0f}", (255, 200, 0)))
-    if result.eyes is not None:
-        closed = result.eyes.closed
+        lines.append((f"yaw {head.yaw:.0f} pitch {head.pitch:.0f}", (255, 200, 0)))
+    if eyes is not None:
+        closed = eyes.closed
         lines.append((f"eyes {'CLOSED' if closed else 'open'}", (0, 0, 255) if closed else (0, 200, 0)))
     widest = max(cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale * 0.8, thickness)[0][0] for text, _ in lines)
     beside = f.x + f.w + 6 + widest <= out.shape[1]  # right of the face if it fits: below it is the belt's place

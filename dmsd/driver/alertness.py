@@ -29,10 +29,94 @@ from dataclasses import dataclass
 import numpy as np
 
 from dmsd.config import AlertnessConfig
-from dmsd.driver.events import Event
+from dmsd.driver.events import Attention, Distraction, Drowsiness, Event, EventType
+from dmsd.vision.face_measures import Eyes, HeadPose, Mouth
 from dmsd.vision.results import FrameResult
 
 MAX_STEP_S = 1.0  # a gap between frames counts at most this long (a stalled camera is not time spent)
+
+
+@dataclass(frozen=True)
+class EyesState:
+    """The state's `eyes`: the eye aspect ratios, judged against this driver's own open level."""
+
+    left: float
+    right: float
+    closed: bool
+    openness: float  # the mean aspect ratio over the driver's open-eye level
+    closed_s: float  # how long the current closure has lasted (0 while open)
+    blinks: int
+    perclos: float | None  # None until the eyes have been measured perclos_min_s in the window
+
+    def to_dict(self) -> dict:
+        return {
+            "left": round(self.left, 3),
+            "right": round(self.right, 3),
+            "closed": self.closed,
+            "openness": round(self.openness, 3),
+            "closed_s": round(self.closed_s, 2),
+            "blinks": self.blinks,
+            "perclos": _round(self.perclos),
+        }
+
+
+@dataclass(frozen=True)
+class HeadState:
+    """The state's `head`: this frame's pose, this driver's forward pose, and whether the head is on the road."""
+
+    pose: HeadPose
+    forward_yaw: float
+    forward_pitch: float
+    on_road: bool | None
+
+    def to_dict(self) -> dict:
+        return {
+            **self.pose.to_dict(),
+            "forward": {"yaw": round(self.forward_yaw, 1), "pitch": round(self.forward_pitch, 1)},
+            "on_road": self.on_road,
+        }
+
+
+@dataclass(frozen=True)
+class AttentionState:
+    """The state's `attention`."""
+
+    state: Attention
+    kind: Distraction | None  # while distracted
+    away_s: float  # the current glance away (0 while on the road)
+    away_in_window_s: float
+    unresponsive: bool
+
+    def to_dict(self) -> dict:
+        return {
+            "state": str(self.state),
+            "kind": None if self.kind is None else str(self.kind),
+            "away_s": round(self.away_s, 2),
+            "away_in_window_s": round(self.away_in_window_s, 2),
+            "unresponsive": self.unresponsive,
+        }
+
+
+@dataclass(frozen=True)
+class DrowsinessState:
+    """The state's `drowsiness`."""
+
+    state: Drowsiness
+    perclos: float | None
+    microsleeps: int  # within perclos_window_s
+
+    def to_dict(self) -> dict:
+        return {"state": str(self.state), "perclos": _round(self.perclos), "microsleeps": self.microsleeps}
+
+
+@dataclass(frozen=True)
+class AlertnessBlocks:
+    """What the tracker knows now, each None while nothing is known (before the baseline, without the mesh)."""
+
+    eyes: EyesState | None = None
+    head: HeadState | None = None
+    attention: AttentionState | None = None
+    drowsiness: DrowsinessState | None = None
 
 
 class Baseline:
@@ -54,10 +138,11 @@ class Baseline:
             self.started = now
         if now - self.started > self.config.baseline_s:
             return  # learned: kept for as long as this driver stays
-        if result.eyes is not None:
-            self.eye_samples.append((result.eyes.left + result.eyes.right) / 2)
-        if result.head is not None:
-            self.pose_samples.append((result.head.yaw, result.head.pitch))
+        eyes, head = result.get(Eyes), result.get(HeadPose)
+        if eyes is not None:
+            self.eye_samples.append((eyes.left + eyes.right) / 2)
+        if head is not None:
+            self.pose_samples.append((head.yaw, head.pitch))
         if (
             self._estimated_at is None
             or now - self._estimated_at >= self.REFRESH_S
@@ -117,9 +202,9 @@ class AlertnessTracker:
         self.away_in_window = 0.0  # of away_time, likewise
         self.microsleeps: collections.deque[float] = collections.deque()
         self.asleep = self.drowsy = self.unresponsive = False
-        self.distracted: str | None = None
-        self.head = None
-        self.eyes = None
+        self.distracted: Distraction | None = None
+        self.head: HeadPose | None = None
+        self.eyes: Eyes | None = None
 
     def update(self, now: float, result: FrameResult) -> list[Event]:
         """One frame while the driver is present (result.face may be None: a face lost for a moment)."""
@@ -135,11 +220,11 @@ class AlertnessTracker:
     # -- eyes ------------------------------------------------------------------------------------------------
     def _eyes(self, now: float, step: float, result: FrameResult) -> list[Event]:
         if result.face is not None:
-            self.eyes = result.eyes
-            if result.eyes is None:
+            self.eyes = result.get(Eyes)
+            if self.eyes is None:
                 self.closed, self.openness = None, None
             else:
-                self.openness = (result.eyes.left + result.eyes.right) / 2 / self.baseline.eye_level
+                self.openness = (self.eyes.left + self.eyes.right) / 2 / self.baseline.eye_level
                 self.closed = self.openness < self.config.eyes_closed_below
         if self.closed is None:
             return []
@@ -159,10 +244,10 @@ class AlertnessTracker:
                 self.closure.reported, self.asleep = True, True
                 return [
                     Event(
-                        "asleep",
+                        EventType.ASLEEP,
                         now,
                         {"drowsiness": self._drowsiness_state(sleeping=False)},
-                        {"drowsiness": "asleep", "closed_s": round(self.closure.length(now), 2)},
+                        {"drowsiness": Drowsiness.ASLEEP, "closed_s": round(self.closure.length(now), 2)},
                     )
                 ]
             return []
@@ -174,15 +259,15 @@ class AlertnessTracker:
             self.asleep = False
             return [
                 Event(
-                    "awake",
+                    EventType.AWAKE,
                     now,
-                    {"drowsiness": "asleep"},
+                    {"drowsiness": Drowsiness.ASLEEP},
                     {"drowsiness": self._drowsiness_state(), "closed_s": duration},
                 )
             ]
         if duration >= self.config.microsleep_s:
             self.microsleeps.append(now)
-            return [Event("microsleep", now, {}, {"duration_s": duration})]
+            return [Event(EventType.MICROSLEEP, now, {}, {"duration_s": duration})]
         self.blinks += 1
         return []
 
@@ -190,15 +275,14 @@ class AlertnessTracker:
     def _head(self, now: float, step: float, result: FrameResult) -> list[Event]:
         if result.face is None:
             away = True  # the face turned from the detector: looking over the shoulder, not ahead
-        elif result.head is None:
+        elif (head := result.get(HeadPose)) is None:
             self.head, self.on_road = None, None
             return []
         else:
-            self.head = result.head
+            self.head = head
             yaw, pitch = self.baseline.forward
             away = (
-                abs(result.head.yaw - yaw) > self.config.away_yaw_deg
-                or abs(result.head.pitch - pitch) > self.config.away_pitch_deg
+                abs(head.yaw - yaw) > self.config.away_yaw_deg or abs(head.pitch - pitch) > self.config.away_pitch_deg
             )
         self.on_road = not away
         events: list[Event] = []
@@ -212,17 +296,17 @@ class AlertnessTracker:
             self.away_in_window = sum(dt for _, dt in self.away_time)
             if self.distracted is None:
                 if self.away.length(now) >= self.config.long_distraction_s:
-                    self.distracted = "long"
+                    self.distracted = Distraction.LONG
                 elif self.away_in_window >= self.config.time_sharing_s:
-                    self.distracted = "time_sharing"
+                    self.distracted = Distraction.TIME_SHARING
                 if self.distracted:
                     events.append(
                         Event(
-                            "distracted",
+                            EventType.DISTRACTED,
                             now,
-                            {"attention": "attentive"},
+                            {"attention": Attention.ATTENTIVE},
                             {
-                                "attention": "distracted",
+                                "attention": Attention.DISTRACTED,
                                 "kind": self.distracted,
                                 "away_s": round(self.away.length(now), 2),
                                 "away_in_window_s": round(self.away_in_window, 2),
@@ -239,16 +323,21 @@ class AlertnessTracker:
             if self.distracted is not None:
                 kind, self.distracted = self.distracted, None
                 events.append(
-                    Event("attentive", now, {"attention": "distracted", "kind": kind}, {"attention": "attentive"})
+                    Event(
+                        EventType.ATTENTIVE,
+                        now,
+                        {"attention": Attention.DISTRACTED, "kind": kind},
+                        {"attention": Attention.ATTENTIVE},
+                    )
                 )
         return events
 
     # -- drowsiness, unresponsiveness, yawns -----------------------------------------------------------------
-    def _drowsiness_state(self, sleeping: bool | None = None) -> str | None:
+    def _drowsiness_state(self, sleeping: bool | None = None) -> Drowsiness | None:
         if self.closed is None and not self.eye_time:
             return None
         asleep = self.asleep if sleeping is None else sleeping
-        return "asleep" if asleep else "drowsy" if self.drowsy else "alert"
+        return Drowsiness.ASLEEP if asleep else Drowsiness.DROWSY if self.drowsy else Drowsiness.ALERT
 
     def _drowsiness(self, now: float) -> list[Event]:
         while self.microsleeps and self.microsleeps[0] <= now - self.config.perclos_window_s:
@@ -262,20 +351,20 @@ class AlertnessTracker:
             self.drowsy = True
             return [
                 Event(
-                    "drowsy",
+                    EventType.DROWSY,
                     now,
-                    {"drowsiness": "alert"},
-                    {"drowsiness": "drowsy", "perclos": _round(perclos), "microsleeps": sleeps},
+                    {"drowsiness": Drowsiness.ALERT},
+                    {"drowsiness": Drowsiness.DROWSY, "perclos": _round(perclos), "microsleeps": sleeps},
                 )
             ]
         if self.drowsy and under:
             self.drowsy = False
             return [
                 Event(
-                    "alert",
+                    EventType.ALERT,
                     now,
-                    {"drowsiness": "drowsy"},
-                    {"drowsiness": "alert", "perclos": _round(perclos), "microsleeps": sleeps},
+                    {"drowsiness": Drowsiness.DROWSY},
+                    {"drowsiness": Drowsiness.ALERT, "perclos": _round(perclos), "microsleeps": sleeps},
                 )
             ]
         return []
@@ -291,7 +380,7 @@ class AlertnessTracker:
         self.inattentive.reported, self.unresponsive = True, True
         return [
             Event(
-                "unresponsive",
+                EventType.UNRESPONSIVE,
                 now,
                 {},
                 {
@@ -303,7 +392,8 @@ class AlertnessTracker:
         ]
 
     def _yawn(self, now: float, result: FrameResult) -> list[Event]:
-        if result.mouth is None or result.mouth.openness < self.config.yawn_openness:
+        mouth = result.get(Mouth)
+        if mouth is None or mouth.openness < self.config.yawn_openness:
             self.yawn = None
             return []
         if self.yawn is None:
@@ -311,47 +401,40 @@ class AlertnessTracker:
         if self.yawn.reported or self.yawn.length(now) < self.config.yawn_s:
             return []
         self.yawn.reported = True
-        return [Event("yawn", now, {}, {"duration_s": round(self.yawn.length(now), 2)})]
+        return [Event(EventType.YAWN, now, {}, {"duration_s": round(self.yawn.length(now), 2)})]
 
     # -- the state's blocks ----------------------------------------------------------------------------------
-    def blocks(self, now: float) -> dict:
-        """The state's `eyes`, `head`, `attention` and `drowsiness` (null while nothing is known)."""
+    def blocks(self, now: float) -> AlertnessBlocks:
+        """The state's `eyes`, `head`, `attention` and `drowsiness` (None while nothing is known)."""
         ready = self.baseline.ready(now) if self.last_ts is not None else False
         eyes = None
-        if ready and self.eyes is not None and self.closed is not None:
-            eyes = {
-                **self.eyes.to_dict(),
-                "openness": round(self.openness, 3),
-                "closed": self.closed,
-                "closed_s": round(self.closure.length(now), 2) if self.closure else 0.0,
-                "blinks": self.blinks,
-                "perclos": _round(self.perclos),
-            }
+        if ready and self.eyes is not None and self.closed is not None and self.openness is not None:
+            eyes = EyesState(
+                self.eyes.left,
+                self.eyes.right,
+                self.closed,
+                self.openness,
+                self.closure.length(now) if self.closure else 0.0,
+                self.blinks,
+                self.perclos,
+            )
         head = None
         if ready and self.head is not None:
-            yaw, pitch = self.baseline.forward
-            head = {
-                **self.head.to_dict(),
-                "forward": {"yaw": round(yaw, 1), "pitch": round(pitch, 1)},
-                "on_road": self.on_road,
-            }
+            head = HeadState(self.head, *self.baseline.forward, on_road=self.on_road)
         attention = None
         if ready and self.on_road is not None:
-            attention = {
-                "state": "distracted" if self.distracted else "attentive",
-                "kind": self.distracted,
-                "away_s": round(self.away.length(now), 2) if self.away else 0.0,
-                "away_in_window_s": round(self.away_in_window, 2),
-                "unresponsive": self.unresponsive,
-            }
+            attention = AttentionState(
+                Attention.DISTRACTED if self.distracted else Attention.ATTENTIVE,
+                self.distracted,
+                self.away.length(now) if self.away else 0.0,
+                self.away_in_window,
+                self.unresponsive,
+            )
         drowsiness = None
-        if ready and self._drowsiness_state() is not None:
-            drowsiness = {
-                "state": self._drowsiness_state(),
-                "perclos": _round(self.perclos),
-                "microsleeps": len(self.microsleeps),
-            }
-        return {"eyes": eyes, "head": head, "attention": attention, "drowsiness": drowsiness}
+        level = self._drowsiness_state()
+        if ready and level is not None:
+            drowsiness = DrowsinessState(level, self.perclos, len(self.microsleeps))
+        return AlertnessBlocks(eyes, head, attention, drowsiness)
 
 
 def _round(value: float | None) -> float | None:

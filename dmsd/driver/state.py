@@ -11,18 +11,28 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from dmsd.config import AlertnessConfig, StateConfig
-from dmsd.driver.alertness import AlertnessTracker
-from dmsd.driver.events import Event
+from dmsd.driver.alertness import (
+    AlertnessBlocks,
+    AlertnessTracker,
+    AttentionState,
+    DrowsinessState,
+    EyesState,
+    HeadState,
+)
+from dmsd.driver.events import Event, EventType
 from dmsd.vision.geometry import Box
-from dmsd.vision.results import EmotionResult, FrameResult, SeatbeltResult, latency_dict, observation_dict
+from dmsd.vision.results import FrameResult
+from dmsd.vision.stages.emotion import EmotionResult
+from dmsd.vision.stages.seatbelt import SeatbeltResult
 
 
 @dataclass
 class DriverState:
-    """The smoothed state, published retained on `<prefix>/state`.
+    """The smoothed state, published retained on `<prefix>/state` (its JSON: dmsd.publish.payloads).
 
     emotion: the held label with its smoothed confidence and probabilities; seatbelt: the debounced verdict with its
-    smoothed confidence. Both None when unknown (no face, or no label held yet), never guessed.
+    smoothed confidence; eyes, head, attention and drowsiness: the alertness tracker's (dmsd.driver.alertness). Each
+    None when unknown (no face, no label held yet, no baseline yet), never guessed.
     """
 
     source: str = ""
@@ -33,30 +43,31 @@ class DriverState:
     emotion: EmotionResult | None = None
     seatbelt: SeatbeltResult | None = None
     latency_ms: dict[str, float] = field(default_factory=dict)
-    alertness: dict = field(default_factory=dict)  # eyes, head, attention, drowsiness (dmsd.driver.alertness)
+    eyes: EyesState | None = None
+    head: HeadState | None = None
+    attention: AttentionState | None = None
+    drowsiness: DrowsinessState | None = None
 
     def key(self) -> tuple:
         """What counts as a change worth publishing at once (not the face box or a confidence wobble)."""
-        attention, drowsiness = self.alertness.get("attention"), self.alertness.get("drowsiness")
+        attention, drowsiness = self.attention, self.drowsiness
         return (
             self.camera_ok,
             self.driver_present,
             self.emotion and self.emotion.label,
             self.seatbelt and self.seatbelt.worn,
-            attention and (attention["state"], attention["unresponsive"]),
-            drowsiness and drowsiness["state"],
+            attention and (attention.state, attention.unresponsive),
+            drowsiness and drowsiness.state,
         )
 
-    def to_dict(self, include_probs: bool = False) -> dict:
-        return {
-            "source": self.source,
-            "ts": round(self.ts, 3),
-            **observation_dict(self.face, self.emotion, self.seatbelt, include_probs),
-            **{block: self.alertness.get(block) for block in ("eyes", "head", "attention", "drowsiness")},
-            "driver_present": self.driver_present,
-            "camera": "ok" if self.camera_ok else "lost",
-            "latency_ms": latency_dict(self.latency_ms),
-        }
+    def show(self, blocks: AlertnessBlocks) -> None:
+        """The alertness tracker's blocks, as of now."""
+        self.eyes, self.head, self.attention, self.drowsiness = (
+            blocks.eyes,
+            blocks.head,
+            blocks.attention,
+            blocks.drowsiness,
+        )
 
 
 class DriverStateTracker:
@@ -82,7 +93,7 @@ class DriverStateTracker:
             self.state.driver_present = None
         return [
             Event(
-                "camera_restored" if healthy else "camera_lost",
+                EventType.CAMERA_RESTORED if healthy else EventType.CAMERA_LOST,
                 now,
                 {"camera": before},
                 {"camera": "ok" if healthy else "lost"},
@@ -100,22 +111,23 @@ class DriverStateTracker:
             state.face = None
             if state.driver_present:
                 events += self.alertness.update(now, result)  # a face lost for a moment: away, not absent
-                state.alertness = self.alertness.blocks(now)
+                state.show(self.alertness.blocks(now))
             return events + self._check_absent(now)
 
         self._last_face_at = now
         state.face = result.face
         if state.driver_present is not True:
             events.append(
-                Event("driver_present", now, {"driver_present": state.driver_present}, {"driver_present": True})
+                Event(EventType.DRIVER_PRESENT, now, {"driver_present": state.driver_present}, {"driver_present": True})
             )
             state.driver_present = True
-        if result.emotion is not None:
-            events += self._update_emotion(result.emotion.probs, now)
-        if result.seatbelt is not None:
-            events += self._update_seatbelt(result.seatbelt.p_worn, now)
+        emotion, seatbelt = result.get(EmotionResult), result.get(SeatbeltResult)
+        if emotion is not None:
+            events += self._update_emotion(emotion.probs, now)
+        if seatbelt is not None:
+            events += self._update_seatbelt(seatbelt.p_worn, now)
         events += self.alertness.update(now, result)
-        state.alertness = self.alertness.blocks(now)
+        state.show(self.alertness.blocks(now))
         return events
 
     def tick(self, now: float) -> list[Event]:
@@ -130,57 +142,56 @@ class DriverStateTracker:
         self._forget_driver()
         self.state.driver_present = False
         self.state.ts = now
-        return [Event("driver_absent", now, {"driver_present": before}, {"driver_present": False})]
+        return [Event(EventType.DRIVER_ABSENT, now, {"driver_present": before}, {"driver_present": False})]
 
     def _forget_driver(self) -> None:
         """Without a face, emotion and belt are unknown (null), never guessed, and smoothing starts afresh."""
         self._probs, self._candidate, self._p_worn, self._belt_pending = None, None, None, None
         self.state.face, self.state.emotion, self.state.seatbelt = None, None, None
         self.alertness.reset()  # the next driver's eyes and forward pose are learned afresh
-        self.state.alertness = {}
+        self.state.show(AlertnessBlocks())
 
     def _update_emotion(self, probs: dict[str, float], now: float) -> list[Event]:
         alpha = self.config.smoothing
-        if self._probs is None:
-            self._probs = dict(probs)
-        else:
-            self._probs = {k: (1 - alpha) * self._probs[k] + alpha * probs[k] for k in probs}
+        smoothed = (
+            dict(probs) if self._probs is None else {k: (1 - alpha) * self._probs[k] + alpha * probs[k] for k in probs}
+        )
+        self._probs = smoothed
         held = self.state.emotion.label if self.state.emotion else None
-        self._show_emotion(held)  # the held label, with this frame's smoothed confidence
-        leader = max(self._probs, key=self._probs.get)
-        if leader == held or self._probs[leader] < self.config.emotion_min_confidence:
+        # The held label, with this frame's smoothed confidence.
+        self.state.emotion = None if held is None else EmotionResult(held, smoothed[held], smoothed)
+        leader = max(smoothed, key=lambda label: smoothed[label])
+        if leader == held or smoothed[leader] < self.config.emotion_min_confidence:
             self._candidate = None
             return []
         if self._candidate is None or self._candidate[0] != leader:
             self._candidate = (leader, now)
         if now - self._candidate[1] < self.config.emotion_hold_s:
             return []
-        self._show_emotion(leader)
+        self.state.emotion = EmotionResult(leader, smoothed[leader], smoothed)
         self._candidate = None
         return [
             Event(
-                "emotion_changed",
+                EventType.EMOTION_CHANGED,
                 now,
                 {"emotion": held},
-                {"emotion": leader, "confidence": round(self.state.emotion.confidence, 4)},
+                {"emotion": leader, "confidence": round(smoothed[leader], 4)},
             )
         ]
 
-    def _show_emotion(self, label: str | None) -> None:
-        self.state.emotion = None if label is None else EmotionResult(label, self._probs[label], self._probs)
-
     def _update_seatbelt(self, p_worn: float, now: float) -> list[Event]:
         alpha = self.config.smoothing
-        self._p_worn = p_worn if self._p_worn is None else (1 - alpha) * self._p_worn + alpha * p_worn
-        if self._p_worn > self.config.seatbelt_worn_above:
+        smoothed = p_worn if self._p_worn is None else (1 - alpha) * self._p_worn + alpha * p_worn
+        self._p_worn = smoothed
+        if smoothed > self.config.seatbelt_worn_above:
             reading: bool | None = True
-        elif self._p_worn < self.config.seatbelt_unworn_below:
+        elif smoothed < self.config.seatbelt_unworn_below:
             reading = False
         else:
             reading = None  # between the thresholds: hysteresis keeps what we had
         held = self.state.seatbelt.worn if self.state.seatbelt else None
         if held is not None:
-            self._show_seatbelt(held)  # the held verdict, with this frame's smoothed confidence
+            self.state.seatbelt = SeatbeltResult.held(held, smoothed)  # with this frame's smoothed confidence
         if reading is None or reading == held:
             self._belt_pending = None
             return []
@@ -188,16 +199,13 @@ class DriverStateTracker:
             self._belt_pending = (reading, now)
         if now - self._belt_pending[1] < self.config.seatbelt_debounce_s:
             return []
-        self._show_seatbelt(reading)
+        self.state.seatbelt = SeatbeltResult.held(reading, smoothed)
         self._belt_pending = None
         return [
             Event(
-                "seatbelt_fastened" if reading else "seatbelt_unfastened",
+                EventType.SEATBELT_FASTENED if reading else EventType.SEATBELT_UNFASTENED,
                 now,
                 {"seatbelt": None if held is None else {"worn": held}},
                 {"seatbelt": self.state.seatbelt.to_dict()},
             )
         ]
-
-    def _show_seatbelt(self, worn: bool) -> None:
-        self.state.seatbelt = SeatbeltResult(worn, self._p_worn if worn else 1 - self._p_worn)

@@ -20,22 +20,10 @@ import time
 from dataclasses import dataclass
 
 from dmsd.config import VehicleConfig
-from dmsd.driver.events import Event
+from dmsd.driver.events import Event, EventType, Gate
 
 log = logging.getLogger(__name__)
 REPORT_EVERY_S = 60.0  # a malformed message is logged at most this often, with the count since the last line
-
-# Each alert the gate can hold: its kind (the gate), and the event that clears it, if it is a lasting one.
-ALERTS: dict[str, tuple[str, str | None]] = {
-    "distracted": ("distraction", "attentive"),
-    "asleep": ("drowsiness", "awake"),
-    "drowsy": ("drowsiness", "alert"),
-    "microsleep": ("drowsiness", None),
-    "unresponsive": ("drowsiness", None),
-    "yawn": ("drowsiness", None),
-    "seatbelt_unfastened": ("seatbelt", "seatbelt_fastened"),
-}
-CLEARS = {clear: alert for alert, (_, clear) in ALERTS.items() if clear}
 
 
 @dataclass(frozen=True)
@@ -108,13 +96,13 @@ class AlertGate:
     def __init__(self, config: VehicleConfig, inbox: VehicleInbox | None, started: float | None = None):
         self.config, self.inbox = config, inbox
         self.started = time.monotonic() if started is None else started
-        self.pending: dict[str, Event] = {}  # held lasting alerts, by type
+        self.pending: dict[EventType, Event] = {}  # held lasting alerts, by type
         self.held_total = 0
 
-    def gates(self, clock: float | None = None) -> tuple[dict[str, str | None], dict]:
+    def gates(self, clock: float | None = None) -> tuple[dict[Gate, str | None], dict]:
         """Each kind's reason to hold (None: open), and the state's `vehicle` block."""
         clock = time.monotonic() if clock is None else clock
-        open_all: dict[str, str | None] = {"distraction": None, "drowsiness": None, "seatbelt": None}
+        open_all: dict[Gate, str | None] = dict.fromkeys(Gate)
         data = self.inbox.latest if self.inbox is not None and self.config.enabled else None
         if data is None:
             reason = "vehicle.enabled is false" if not self.config.enabled else "no vehicle data"
@@ -127,14 +115,14 @@ class AlertGate:
         c, speed = self.config, data.speed_kmh
         gates = dict(open_all)
         if speed <= c.distraction_min_speed_kmh:
-            gates["distraction"] = f"speed {speed:g} km/h, not above {c.distraction_min_speed_kmh:g}"
+            gates[Gate.DISTRACTION] = f"speed {speed:g} km/h, not above {c.distraction_min_speed_kmh:g}"
         elif data.gear in c.not_forward_gears:
-            gates["distraction"] = f"gear {data.gear}"
+            gates[Gate.DISTRACTION] = f"gear {data.gear}"
         if speed <= c.drowsiness_min_speed_kmh:
-            gates["drowsiness"] = f"speed {speed:g} km/h, not above {c.drowsiness_min_speed_kmh:g}"
+            gates[Gate.DROWSINESS] = f"speed {speed:g} km/h, not above {c.drowsiness_min_speed_kmh:g}"
         since_start = clock - self.started
         if speed <= c.seatbelt_min_speed_kmh and since_start < c.seatbelt_after_s:
-            gates["seatbelt"] = (
+            gates[Gate.SEATBELT] = (
                 f"speed {speed:g} km/h, not above {c.seatbelt_min_speed_kmh:g}, and "
                 f"{since_start:.0f} s since start, under {c.seatbelt_after_s:g}"
             )
@@ -145,18 +133,20 @@ class AlertGate:
         gates, _ = self.gates(clock)
         out = []
         for kind, event in list(self.pending.items()):
-            if gates[ALERTS[kind][0]] is None:
+            if kind.gate is not None and gates[kind.gate] is None:
                 del self.pending[kind]
-                log.info("vehicle: %s gate open, raising the held %s", ALERTS[kind][0], kind)
+                log.info("vehicle: %s gate open, raising the held %s", kind.gate, kind)
                 out.append(Event(event.type, now, event.before, event.after))
         for event in events:
-            if event.type in CLEARS and CLEARS[event.type] in self.pending:
-                del self.pending[CLEARS[event.type]]  # it ended while held: neither it nor its all-clear is raised
+            cleared = event.type.clears
+            if cleared is not None and cleared in self.pending:
+                del self.pending[cleared]  # it ended while held: neither it nor its all-clear is raised
                 continue
-            if event.type in ALERTS and gates[ALERTS[event.type][0]] is not None:
+            reason = gates[event.type.gate] if event.type.gate is not None else None
+            if reason is not None:
                 self.held_total += 1
-                log.info("vehicle: held %s (%s)", event.type, gates[ALERTS[event.type][0]])
-                if ALERTS[event.type][1] is not None:
+                log.info("vehicle: held %s (%s)", event.type, reason)
+                if event.type.cleared_by is not None:
                     self.pending[event.type] = event
                 continue
             out.append(event)
@@ -166,8 +156,8 @@ class AlertGate:
         """The state's `vehicle` block: the data, whether it gates, each closed gate's reason, the alerts held."""
         gates, block = self.gates(clock)
         if block["gating"]:
-            block["held_by"] = {kind: reason for kind, reason in gates.items() if reason is not None}
-        block["held"] = sorted(self.pending)
+            block["held_by"] = {str(kind): reason for kind, reason in gates.items() if reason is not None}
+        block["held"] = sorted(str(kind) for kind in self.pending)
         block["held_total"] = self.held_total
         return block
 
