@@ -40,10 +40,12 @@ mosquitto:
 		exit 1; \
 	fi
 
-# ruff (lint and format) as configured in pyproject.toml; `make test` runs it first, so a finding fails the build.
+# ruff (lint and format) and mypy (dmsd/), as configured in pyproject.toml; `make test` runs them first, so a
+# finding fails the build.
 lint: $(VENV)/.test-installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 test: lint mosquitto
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

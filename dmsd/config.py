@@ -14,7 +14,7 @@ import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import yaml
 
@@ -24,6 +24,8 @@ SEARCH_PATH = (Path("config.yaml"), Path("/etc/dmsd/config.yaml"))
 CHECKOUT = Path(__file__).resolve().parent.parent  # the source tree, when dmsd runs from one
 T = TypeVar("T")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+# Keys that moved, named in the error a file that still has them gets.
+MOVED = {f"detector.{key}": f"detector.haar.{key}" for key in ("cascade", "scale_factor", "min_neighbors", "equalize")}
 
 
 def _opt(
@@ -34,11 +36,19 @@ def _opt(
     choices: tuple[str, ...] | Callable[[], tuple[str, ...]] | None = None,
     doc: str = "",
 ) -> Any:
-    """A field with its allowed values recorded for validation; `choices` may be a function asked at load time."""
+    """A field with its allowed values recorded for validation; `choices` may be a function asked at load time.
+
+    doc: what the key means, the one text config.yaml's comment is made of (python -m scripts.config_docs); a key
+    without one shares the comment of the key before it."""
     metadata = {"low": low, "high": high, "choices": choices, "doc": doc}
     if isinstance(default, list):
         return field(default_factory=lambda: list(default), metadata=metadata)
     return field(default=default, metadata=metadata)
+
+
+def _section(factory: Callable[[], object], *, doc: str = "") -> Any:
+    """A section of keys (a dataclass), with the comment that heads it in config.yaml."""
+    return field(default_factory=factory, metadata={"doc": doc})
 
 
 def detector_types() -> tuple[str, ...]:
@@ -50,55 +60,133 @@ def detector_types() -> tuple[str, ...]:
 
 @dataclass
 class SourceConfig:
-    uri: str = _opt("0", doc="camera index, /dev/videoN, video file, rtsp:// or http(s):// URL, image directory")
-    width: int | None = _opt(None, low=16, high=8192)
+    uri: str = _opt(
+        "0",
+        doc="Camera index (0), /dev/videoN, a video file, an rtsp:// or http(s):// stream, or a directory of images.",
+    )
+    width: int | None = _opt(
+        None,
+        low=16,
+        high=8192,
+        doc="Capture size and rate asked of a camera; null leaves the camera's default. Ignored for files.",
+    )
     height: int | None = _opt(None, low=16, high=8192)
-    fps: float | None = _opt(None, low=0.1, high=240)
-    stall_timeout_s: float = _opt(3.0, low=0.1, high=600)
-    reopen_min_s: float = _opt(0.5, low=0.01, high=600)
+    fps: float | None = _opt(
+        None,
+        low=0.1,
+        high=240,
+        doc=(
+            "Frames per second: asked of a camera; for a directory of images, the rate its frames are timed at (null:"
+            " 1)."
+        ),
+    )
+    stall_timeout_s: float = _opt(
+        3.0,
+        low=0.1,
+        high=600,
+        doc="A live source that yields no frame for this long is reported lost (camera_lost) and reopened.",
+    )
+    reopen_min_s: float = _opt(
+        0.5, low=0.01, high=600, doc="Reopen attempts back off exponentially from reopen_min_s to reopen_max_s."
+    )
     reopen_max_s: float = _opt(30.0, low=0.01, high=3600)
-    realtime: bool = _opt(False)
-    loop: bool = _opt(False)
+    realtime: bool = _opt(
+        False, doc="Read a file at its recorded frame rate instead of as fast as possible (--realtime)."
+    )
+    loop: bool = _opt(
+        False, doc="Play a file or image directory again from the top when it ends (--loop): demos and soak tests."
+    )
+
+
+@dataclass
+class HaarConfig:
+    cascade: str = _opt(
+        "haarcascade_frontalface_default.xml",
+        doc="A cascade shipped with OpenCV (cv2.data.haarcascades) or a path to one.",
+    )
+    scale_factor: float = _opt(
+        1.1,
+        low=1.01,
+        high=2.0,
+        doc="Haar parameters: the image pyramid step (1.01-2.0) and how many overlapping hits make a face (1-20).",
+    )
+    min_neighbors: int = _opt(3, low=1, high=20)
+    equalize: bool = _opt(True, doc="Equalise the histogram before detection (helps dim and infrared cabins).")
 
 
 @dataclass
 class DetectorConfig:
-    type: str = _opt("haar", choices=detector_types)
-    cascade: str = _opt("haarcascade_frontalface_default.xml")
-    detect_width: int = _opt(320, low=64, high=4096)
-    scale_factor: float = _opt(1.1, low=1.01, high=2.0)
-    min_neighbors: int = _opt(3, low=1, high=20)
-    min_face: float = _opt(0.1, low=0.01, high=1.0)
-    equalize: bool = _opt(True)
-    seat_side: str = _opt("any", choices=("any", "left", "right"))
-    tracking: bool = _opt(True)
+    type: str = _opt("haar", choices=detector_types, doc="Face detector plugin. Available: haar.")
+    detect_width: int = _opt(
+        320,
+        low=64,
+        high=4096,
+        doc="Frames are scaled down to this width before detection (the face box is mapped back): the main speed knob.",
+    )
+    min_face: float = _opt(0.1, low=0.01, high=1.0, doc="Smallest face, as a share of the frame height (0.01-1.0).")
+    seat_side: str = _opt(
+        "any",
+        choices=("any", "left", "right"),
+        doc="Which face is the driver: the largest (any), or the largest in the left or right half of the image.",
+    )
+    tracking: bool = _opt(
+        True,
+        doc=(
+            "Video: search only around the driver's last face (within track_margin face sizes), and spread the full "
+            "search over scan_slices frames (1-30), so no frame pays for a whole search. Off: a full search every "
+            "frame."
+        ),
+    )
     track_margin: float = _opt(0.3, low=0.1, high=3.0)
-    track_hold_frames: int = _opt(5, low=1, high=1000)
     scan_slices: int = _opt(8, low=1, high=30)
-    threads: int = _opt(1, low=1, high=256)
+    track_hold_frames: int = _opt(
+        5,
+        low=1,
+        high=1000,
+        doc="Frames a lost face is still looked for around its last place before only the scan looks (1-1000).",
+    )
+    threads: int = _opt(
+        1,
+        low=1,
+        high=256,
+        doc="OpenCV threads for the face stage. More helps a full search on a multi-core device (see README).",
+    )
     still_aspects: list[float] = _opt(
         [0.75, 1.33],
         low=0.25,
         high=4.0,
-        doc="stills only: where no face is found, search copies squeezed to these "
-        "shares of the width (stretched photos)",
+        doc=(
+            "Still images only (--once, evaluate, training): where no face is found, search copies squeezed to these "
+            "shares of the width (exported and stock photos are often stretched), then with the profile cascade both "
+            "ways round (a turned head). [] and false: the frontal search alone. Video is never slowed by these."
+        ),
     )
-    still_profile: bool = _opt(True, doc="stills only: then the profile cascade, both ways round (turned heads)")
+    still_profile: bool = _opt(True)
+    haar: HaarConfig = _section(HaarConfig, doc="The Haar plugin's own keys (detector.type: haar).")
 
 
 @dataclass
 class ModelConfig:
-    path: str | None = _opt(None)
-    precision: str = _opt("int8", choices=("int8", "fp32"))
+    precision: str = _opt(
+        "int8", choices=("int8", "fp32"), doc="int8 or fp32 (see models/README.md for which is faster on your CPU)."
+    )
+    path: str | None = _opt(
+        None, doc="A model file of your own; null: <dir>/<task>.<precision>.onnx. It must carry the dmsd metadata."
+    )
 
 
 @dataclass
 class ModelsConfig:
-    dir: str = _opt("models")
-    intra_op_threads: int = _opt(1, low=1, high=256)
+    dir: str = _opt("models", doc="Where <task>.<precision>.onnx live.")
+    intra_op_threads: int = _opt(
+        1,
+        low=1,
+        high=256,
+        doc="ONNX Runtime threads per model. 1 leaves the other cores to the face detector and the system.",
+    )
     inter_op_threads: int = _opt(1, low=1, high=256)
-    emotion: ModelConfig = field(default_factory=ModelConfig)
-    seatbelt: ModelConfig = field(default_factory=ModelConfig)
+    emotion: ModelConfig = _section(ModelConfig, doc="")
+    seatbelt: ModelConfig = _section(ModelConfig, doc="")
 
     def resolve(self, task: str) -> Path:
         model: ModelConfig = getattr(self, task)
@@ -113,18 +201,29 @@ class ModelsConfig:
 
 @dataclass
 class LandmarksConfig:
-    enabled: bool = _opt(True, doc="run the face mesh on the driver's face every frame (eyes, head, mouth)")
-    path: str | None = _opt(None, doc="default: landmarks.fp32.onnx in models.dir")
+    enabled: bool = _opt(
+        True, doc="Run the face mesh on the driver's face every frame (eyes, head, mouth); false: they are null."
+    )
+    path: str | None = _opt(
+        None, doc="A model file of your own; null: <models.dir>/landmarks.fp32.onnx. It must carry the dmsd metadata."
+    )
     min_presence: float = _opt(
         0.5,
         low=0.0,
         high=1.0,
-        doc="the mesh confirms a face at this presence; the first face it confirms is the driver's",
+        doc=(
+            "The mesh's own face-presence probability that confirms a face: of the detector's faces, the first it "
+            "confirms is the driver's (a headrest gives way to the face beside it); with none confirmed, the "
+            "detector's pick stands and eyes, head and mouth are null."
+        ),
     )
     track: bool = _opt(
         True,
-        doc="on video, each frame's face comes from the last frame's mesh; the detector "
-        "runs only to find the driver again",
+        doc=(
+            "On video, each frame's face comes from the last frame's mesh, and the detector runs only to find the "
+            "driver again: faster than a detector search, and it follows a turned head the frontal cascade would "
+            "lose."
+        ),
     )
 
     def resolve(self, models: ModelsConfig) -> Path:
@@ -136,99 +235,160 @@ class ChestConfig:
     """The chest region as multiples of the face box (dmsd.vision.geometry.chest_region), for the daemon and the
     seatbelt trainer alike."""
 
-    width: float = _opt(2.6, low=0.5, high=6.0, doc="region width / face width, centred on the face")
-    top: float = _opt(0.1, low=-0.5, high=2.0, doc="gap from the chin (face bottom) to the region's top / face height")
+    width: float = _opt(2.6, low=0.5, high=6.0, doc="region width / face width, centred under the face")
+    top: float = _opt(0.1, low=-0.5, high=2.0, doc="gap between chin and region / face height")
     height: float = _opt(1.8, low=0.3, high=5.0, doc="region height / face height")
-    min_visible: float = _opt(0.4, low=0.05, high=1.0, doc="least share of the region in the frame to be usable")
+    min_visible: float = _opt(
+        0.4, low=0.05, high=1.0, doc="skip the belt check when less than this share of the region is inside the frame"
+    )
     from_landmarks: bool = _opt(
         False,
-        doc="where the face mesh confirms the face, hang the region from the neck "
-        "(the head's turning axis and the chin) rather than the face box",
+        doc=(
+            "Where the face mesh confirms the face, hang the region from the neck (the cheek edges' midpoint, on the "
+            "head's turning axis, and the chin) instead of the face box, which swings out with a turned head; train "
+            "with --chest-from-landmarks to match."
+        ),
     )
 
 
 @dataclass
 class StateConfig:
-    smoothing: float = _opt(0.3, low=0.01, high=1.0)
-    emotion_hold_s: float = _opt(1.0, low=0.0, high=600)
+    smoothing: float = _opt(
+        0.3,
+        low=0.01,
+        high=1.0,
+        doc=(
+            "Weight of each new frame in the moving averages of emotion and belt probabilities (0.01-1; 1: no "
+            "smoothing)."
+        ),
+    )
+    emotion_hold_s: float = _opt(
+        1.0,
+        low=0.0,
+        high=600,
+        doc="A new emotion must lead for this long, with at least this smoothed probability, before emotion_changed.",
+    )
     emotion_min_confidence: float = _opt(0.4, low=0.0, high=1.0)
-    seatbelt_worn_above: float = _opt(0.6, low=0.0, high=1.0)
+    seatbelt_worn_above: float = _opt(
+        0.6,
+        low=0.0,
+        high=1.0,
+        doc=(
+            "Hysteresis on the smoothed belt probability: worn above the first, not worn below the second, and the "
+            "new reading must hold for seatbelt_debounce_s before seatbelt_fastened / seatbelt_unfastened."
+        ),
+    )
     seatbelt_unworn_below: float = _opt(0.4, low=0.0, high=1.0)
     seatbelt_debounce_s: float = _opt(2.0, low=0.0, high=600)
-    absent_after_s: float = _opt(2.0, low=0.0, high=600)
-    heartbeat_s: float = _opt(10.0, low=0.5, high=86400)
-    include_probs: bool = _opt(False)
+    absent_after_s: float = _opt(
+        2.0, low=0.0, high=600, doc="No face for this long: driver_absent (emotion and belt become unknown, null)."
+    )
+    heartbeat_s: float = _opt(
+        10.0,
+        low=0.5,
+        high=86400,
+        doc="The retained state is republished at least this often, even when nothing changed.",
+    )
+    include_probs: bool = _opt(False, doc="Add the smoothed per-class emotion probabilities to the state payload.")
 
 
 @dataclass
 class AlertnessConfig:
     """Eyes, head and mouth over time (dmsd.driver.alertness); the timings default to Euro NCAP's."""
 
-    baseline_min_s: float = _opt(3.0, low=0.5, high=600, doc="face seen this long before eyes and head are judged")
+    baseline_min_s: float = _opt(
+        3.0, low=0.5, high=600, doc="nothing is judged before the driver has been seen this long"
+    )
     baseline_s: float = _opt(
-        60.0,
-        low=1.0,
-        high=3600,
-        doc="the driver's open eyes and forward pose are learned over their first this-many seconds present",
+        60.0, low=1.0, high=3600, doc="open-eye level and forward pose are learned over this much of their time present"
     )
     eyes_closed_below: float = _opt(
-        0.65, low=0.1, high=0.95, doc="closed under this share of the driver's own open-eye level"
+        0.65, low=0.1, high=0.95, doc="eyes closed under this share of the driver's own open-eye level"
     )
     microsleep_s: float = _opt(
-        1.0, low=0.1, high=60, doc="a closure at least this long, under asleep_s, is a microsleep"
+        1.0, low=0.1, high=60, doc="a closure this long (but under asleep_s) is a microsleep; shorter ones are blinks"
     )
-    asleep_s: float = _opt(3.0, low=0.5, high=60)
-    perclos_window_s: float = _opt(60.0, low=5, high=3600)
-    perclos_min_s: float = _opt(
-        10.0, low=1, high=3600, doc="eyes measured this long in the window before PERCLOS counts"
+    asleep_s: float = _opt(3.0, low=0.5, high=60, doc="eyes closed this long at a stretch: asleep")
+    perclos_window_s: float = _opt(60.0, low=5, high=3600, doc="PERCLOS: the share of this window with eyes closed")
+    perclos_min_s: float = _opt(10.0, low=1, high=3600, doc="...once the eyes have been measured this long in it")
+    drowsy_perclos: float = _opt(0.15, low=0.01, high=1.0, doc="drowsy at this PERCLOS...")
+    alert_perclos: float = _opt(0.10, low=0.0, high=1.0, doc="alert again under this PERCLOS (hysteresis)")
+    drowsy_microsleeps: int = _opt(3, low=1, high=100, doc="...or this many microsleeps in the window")
+    away_yaw_deg: float = _opt(
+        30.0, low=5, high=90, doc="head turned this far from the driver's forward (yaw) is away from the road"
     )
-    drowsy_perclos: float = _opt(0.15, low=0.01, high=1.0)
-    alert_perclos: float = _opt(0.10, low=0.0, high=1.0)
-    drowsy_microsleeps: int = _opt(3, low=1, high=100, doc="this many microsleeps within perclos_window_s")
-    away_yaw_deg: float = _opt(30.0, low=5, high=90, doc="head turned this far from the driver's forward is away")
-    away_pitch_deg: float = _opt(20.0, low=5, high=90)
-    long_distraction_s: float = _opt(3.0, low=0.5, high=60)
-    time_sharing_s: float = _opt(10.0, low=1, high=600, doc="away this long in all within time_sharing_window_s")
-    time_sharing_window_s: float = _opt(30.0, low=1, high=3600)
-    time_sharing_reset_s: float = _opt(2.0, low=0.1, high=60, doc="on the road this long restarts the window")
-    unresponsive_s: float = _opt(6.0, low=1, high=600, doc="eyes closed or away this long")
-    yawn_openness: float = _opt(0.5, low=0.1, high=2.0, doc="mouth openness of a yawn")
-    yawn_s: float = _opt(1.5, low=0.1, high=60)
+    away_pitch_deg: float = _opt(20.0, low=5, high=90, doc="...or tilted this far (pitch)")
+    long_distraction_s: float = _opt(3.0, low=0.5, high=60, doc="away this long at a stretch: distracted, kind long")
+    time_sharing_s: float = _opt(10.0, low=1, high=600, doc="away this long in all...")
+    time_sharing_window_s: float = _opt(
+        30.0, low=1, high=3600, doc="...within this window: distracted, kind time_sharing"
+    )
+    time_sharing_reset_s: float = _opt(
+        2.0, low=0.1, high=60, doc="back on the road this long restarts the window (and ends a distraction)"
+    )
+    unresponsive_s: float = _opt(6.0, low=1, high=600, doc="eyes closed or away this long at a stretch: unresponsive")
+    yawn_openness: float = _opt(0.5, low=0.1, high=2.0, doc="mouth openness of a yawn...")
+    yawn_s: float = _opt(1.5, low=0.1, high=60, doc="...held this long")
 
 
 @dataclass
 class TlsConfig:
-    enabled: bool = _opt(False)
-    ca_certs: str | None = _opt(None)
-    certfile: str | None = _opt(None)
+    enabled: bool = _opt(False, doc="TLS to the broker; client certificates are optional.")
+    ca_certs: str | None = _opt(None, doc="CA bundle to verify the broker; null: the system's")
+    certfile: str | None = _opt(None, doc="client certificate, for brokers that ask for one")
     keyfile: str | None = _opt(None)
     insecure: bool = _opt(False, doc="skip the host name check (testing only)")
 
 
 @dataclass
 class MqttConfig:
-    enabled: bool = _opt(True)
+    enabled: bool = _opt(True, doc="false: do not publish (also --no-mqtt).")
     host: str = _opt("localhost")
     port: int = _opt(1883, low=1, high=65535)
-    topic_prefix: str = _opt("dms/{device_id}")
-    client_id: str | None = _opt(None)
+    topic_prefix: str = _opt("dms/{device_id}", doc="Topic prefix; {device_id} is replaced.")
+    client_id: str | None = _opt(None, doc="null: dmsd-<device_id>.")
     keepalive_s: int = _opt(30, low=5, high=3600)
-    username: str | None = _opt(None)
+    username: str | None = _opt(
+        None,
+        doc=(
+            "Credentials. The password is taken from the environment variable named by password_env if it is set, "
+            "else from password_file, else from password. It is never logged."
+        ),
+    )
     password: str | None = _opt(None)
     password_file: str | None = _opt(None)
     password_env: str = _opt("DMSD_MQTT_PASSWORD")
-    tls: TlsConfig = field(default_factory=TlsConfig)
-    queue_size: int = _opt(1000, low=1, high=1_000_000)
-    reconnect_min_s: float = _opt(1.0, low=0.1, high=600)
+    tls: TlsConfig = _section(TlsConfig, doc="")
+    queue_size: int = _opt(
+        1000,
+        low=1,
+        high=1_000_000,
+        doc=(
+            "The outbox's limits, in events and in megabytes; when full, the oldest are dropped (counted in stats and"
+            " logged)."
+        ),
+    )
+    reconnect_min_s: float = _opt(1.0, low=0.1, high=600, doc="Reconnect backoff, in seconds.")
     reconnect_max_s: float = _opt(30.0, low=0.1, high=3600)
-    stats_interval_s: float = _opt(10.0, low=0.5, high=86400)
-    drain_timeout_s: float = _opt(5.0, low=0.0, high=600)
+    stats_interval_s: float = _opt(10.0, low=0.5, high=86400, doc="How often <prefix>/stats is published.")
+    drain_timeout_s: float = _opt(
+        5.0,
+        low=0.0,
+        high=600,
+        doc="At shutdown, wait this long for queued events to be delivered before giving up (and logging how many).",
+    )
     outbox: str | None = _opt(
         "outbox.sqlite",
-        doc="SQLite file events wait in until the broker acknowledges them; "
-        "relative to the state directory; null: in memory only",
+        doc=(
+            "Every event is written to the outbox before it is sent and removed when the broker acknowledges it, so a"
+            " broker outage, a crash or a power cut loses none: what a run could not deliver, the next run sends "
+            "first. A SQLite file; a relative path lies in the state directory ($STATE_DIRECTORY, /var/lib/dmsd under"
+            " systemd; else $XDG_STATE_HOME/dmsd, i.e. ~/.local/state/dmsd). null: an in-memory queue, lost when dmsd"
+            " stops. A file that is not a database or cannot be written is moved aside (logged) and a fresh one "
+            "started."
+        ),
     )
-    queue_max_mb: float = _opt(16.0, low=0.01, high=4096, doc="the outbox's size limit beside queue_size")
+    queue_max_mb: float = _opt(16.0, low=0.01, high=4096)
 
     def outbox_path(self) -> Path | None:
         """mqtt.outbox, a relative path under the state directory: $STATE_DIRECTORY (systemd's StateDirectory=),
@@ -256,42 +416,90 @@ class MqttConfig:
 
 @dataclass
 class HomeAssistantConfig:
-    enabled: bool = _opt(
-        True, doc="announce the driver's sensors to Home Assistant (MQTT discovery); false removes them"
-    )
-    prefix: str = _opt("homeassistant", doc="Home Assistant's discovery prefix")
-    support_url: str | None = _opt(
-        None, doc="an http(s) page for this installation, shown as the origin's support link"
-    )
+    enabled: bool = _opt(True, doc="false: removes the entities (an empty retained message on the same topic).")
+    prefix: str = _opt("homeassistant", doc="Home Assistant's discovery prefix (its MQTT integration's setting).")
+    support_url: str | None = _opt(None, doc="An http(s) page shown as the device's support link; null: none.")
 
 
 @dataclass
 class VehicleConfig:
     """Alerts gated by the vehicle's speed and gear from `<prefix>/vehicle` (dmsd.driver.vehicle)."""
 
-    enabled: bool = _opt(True, doc="read <prefix>/vehicle and hold alerts that do not matter at this speed")
-    max_age_s: float = _opt(5.0, low=0.1, high=3600, doc="older vehicle data gates nothing")
-    distraction_min_speed_kmh: float = _opt(10.0, low=0, high=300)
-    not_forward_gears: list[str] = _opt(["P", "R", "N"], doc="gears in which distraction alerts are held")
-    drowsiness_min_speed_kmh: float = _opt(10.0, low=0, high=300)
-    seatbelt_min_speed_kmh: float = _opt(25.0, low=0, high=300)
-    seatbelt_after_s: float = _opt(60.0, low=0, high=86400, doc="or this long after dmsd started (the ignition)")
+    enabled: bool = _opt(True, doc="false: ignore vehicle data; nothing is gated.")
+    max_age_s: float = _opt(
+        5.0,
+        low=0.1,
+        high=3600,
+        doc="Vehicle data older than this gates nothing (the state says so), nor does no data at all.",
+    )
+    distraction_min_speed_kmh: float = _opt(
+        10.0, low=0, high=300, doc="distracted: only above this speed, and not in one of these gears."
+    )
+    not_forward_gears: list[str] = _opt(["P", "R", "N"])
+    drowsiness_min_speed_kmh: float = _opt(
+        10.0, low=0, high=300, doc="asleep, drowsy, microsleep, unresponsive, yawn: only above this speed."
+    )
+    seatbelt_min_speed_kmh: float = _opt(
+        25.0,
+        low=0,
+        high=300,
+        doc="seatbelt_unfastened: above this speed, or once dmsd has run seatbelt_after_s (from the ignition).",
+    )
+    seatbelt_after_s: float = _opt(60.0, low=0, high=86400)
 
 
 @dataclass
 class Config:
-    device_id: str | None = _opt(None, doc="defaults to the host name")
-    log_level: str = _opt("INFO", choices=LOG_LEVELS)
-    source: SourceConfig = field(default_factory=SourceConfig)
-    detector: DetectorConfig = field(default_factory=DetectorConfig)
-    models: ModelsConfig = field(default_factory=ModelsConfig)
-    landmarks: LandmarksConfig = field(default_factory=LandmarksConfig)
-    chest: ChestConfig = field(default_factory=ChestConfig)
-    state: StateConfig = field(default_factory=StateConfig)
-    alertness: AlertnessConfig = field(default_factory=AlertnessConfig)
-    mqtt: MqttConfig = field(default_factory=MqttConfig)
-    homeassistant: HomeAssistantConfig = field(default_factory=HomeAssistantConfig)
-    vehicle: VehicleConfig = field(default_factory=VehicleConfig)
+    device_id: str | None = _opt(
+        None, doc="Identifies this vehicle in MQTT topics (dms/<device_id>/...). null: the host name."
+    )
+    log_level: str = _opt(
+        "INFO", choices=LOG_LEVELS, doc="DEBUG, INFO, WARNING or ERROR. Logs go to stderr (the journal under systemd)."
+    )
+    source: SourceConfig = _section(SourceConfig, doc="")
+    detector: DetectorConfig = _section(DetectorConfig, doc="")
+    models: ModelsConfig = _section(ModelsConfig, doc="")
+    landmarks: LandmarksConfig = _section(
+        LandmarksConfig,
+        doc=(
+            "The face mesh (468 points, MediaPipe's model) on the driver's face every frame: eyes, head pose and mouth."
+        ),
+    )
+    chest: ChestConfig = _section(
+        ChestConfig,
+        doc=(
+            "The chest region the seatbelt model looks at, in multiples of the face box (shared with the training "
+            "code)."
+        ),
+    )
+    state: StateConfig = _section(StateConfig, doc="")
+    alertness: AlertnessConfig = _section(
+        AlertnessConfig,
+        doc=(
+            "Drowsiness and distraction from the face mesh (needs landmarks.enabled). Every judgement is against the "
+            "driver's own baseline: their open eyes and their forward pose, learned over their first minute present. "
+            "Timings: Euro NCAP."
+        ),
+    )
+    mqtt: MqttConfig = _section(MqttConfig, doc="")
+    homeassistant: HomeAssistantConfig = _section(
+        HomeAssistantConfig,
+        doc=(
+            "Home Assistant MQTT discovery: one retained device message at <prefix>/device/<device_id>/config makes "
+            "the driver's sensors (present, seatbelt, emotion, drowsiness, attention, eyes closed, camera, frame "
+            "rate) appear in Home Assistant by themselves. Sent on every connect and whenever Home Assistant says "
+            "`online` on <prefix>/status."
+        ),
+    )
+    vehicle: VehicleConfig = _section(
+        VehicleConfig,
+        doc=(
+            'Vehicle context: dmsd reads {"speed_kmh": 54, "gear": "D"} on <topic_prefix>/vehicle (published by '
+            "whatever bridges the vehicle bus) and holds alerts that do not matter at this speed or gear. A held alert "
+            "is not raised as an event (the state says which gate holds it); if it is still on when its gate opens, "
+            "it is raised then."
+        ),
+    )
 
     @property
     def device(self) -> str:
@@ -365,23 +573,24 @@ def check(config: Config) -> None:
         raise DmsdError("mqtt.outbox: an empty path (allowed: a file path, or null for an in-memory queue)")
 
 
-def build(cls: type[T], data: object, prefix: str) -> T:
+def build(cls: type[T], data: object, prefix: str) -> T:  # cls: a dataclass
     """Make dataclass `cls` from a mapping, checking every key, type and range."""
     if not isinstance(data, dict):
         raise DmsdError(f"{prefix.rstrip('.') or 'the file'}: expected a mapping of keys, got {_kind(data)}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     hints = typing.get_type_hints(cls)
     values = {}
     for key, value in data.items():
         name = f"{prefix}{key}"
         if key not in fields:
-            raise DmsdError(f"unknown key {name!r} (allowed: {', '.join(fields)})")
+            moved = f" (moved to {MOVED[name]})" if name in MOVED else f" (allowed: {', '.join(fields)})"
+            raise DmsdError(f"unknown key {name!r}{moved}")
         values[key] = _convert(hints[key], value, name, fields[key].metadata)
     return cls(**values)
 
 
 def _convert(hint: object, value: object, name: str, meta: Mapping[str, object]) -> object:
-    if dataclasses.is_dataclass(hint):
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         return build(hint, value, name + ".")
     optional = typing.get_origin(hint) in (typing.Union, types.UnionType) and type(None) in typing.get_args(hint)
     if optional:
@@ -408,12 +617,15 @@ def _convert(hint: object, value: object, name: str, meta: Mapping[str, object])
             value = str(value)  # `uri: 0` is a camera index
         if not isinstance(value, str):
             raise DmsdError(f"{name}: expected text, got {_kind(value)}")
-    choices, low, high = meta.get("choices"), meta.get("low"), meta.get("high")
+    choices = meta.get("choices")
+    low, high = cast(float | None, meta.get("low")), cast(float | None, meta.get("high"))
     if callable(choices):
         choices = choices()
-    if choices and value not in choices:
-        raise DmsdError(f"{name}: {value!r} is not allowed (allowed: {', '.join(choices)})")
-    if (low is not None and value < low) or (high is not None and value > high):
+    allowed = cast(tuple[str, ...], choices or ())
+    if allowed and value not in allowed:
+        raise DmsdError(f"{name}: {value!r} is not allowed (allowed: {', '.join(allowed)})")
+    number = cast(float, value)
+    if (low is not None and number < low) or (high is not None and number > high):
         raise DmsdError(f"{name}: {value} is out of range ({low}..{high})")
     return value
 

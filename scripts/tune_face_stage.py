@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -20,7 +21,7 @@ import cv2
 import numpy as np
 
 from dmsd.commands.bench import FerStylePipeline, letterbox, load_frames
-from dmsd.config import Config, DetectorConfig
+from dmsd.config import Config, DetectorConfig, HaarConfig
 from dmsd.publish.stats import percentiles
 from dmsd.vision.detectors.haar import HaarFaceDetector
 from dmsd.vision.face_stage import DriverTracker, SearchEveryFrame
@@ -55,7 +56,10 @@ def clip_frames() -> list[np.ndarray]:
 
 
 def face_stage(settings: dict):
-    config = DetectorConfig(**settings)
+    haar_keys = {f.name for f in dataclasses.fields(HaarConfig)}  # detector.haar's own keys
+    haar = {k: v for k, v in settings.items() if k in haar_keys}
+    generic = {k: v for k, v in settings.items() if k not in haar_keys}
+    config = DetectorConfig(**generic, haar=HaarConfig(**haar))
     detector = HaarFaceDetector(config)
     return DriverTracker(detector, config) if config.tracking else SearchEveryFrame(detector)
 

@@ -1,28 +1,68 @@
 """Configuration: the shipped file, and every kind of bad value named by its key."""
 
+import re
+
 import pytest
 
 from conftest import ROOT, run_dmsd, write_config
 from dmsd.config import Config, load_config
 from dmsd.errors import DmsdError
+from scripts.config_docs import keys, render_yaml
 
 
 def test_shipped_config_is_the_defaults():
     assert load_config(ROOT / "config.yaml") == Config()
 
 
-def test_every_default_key_is_documented_in_config_yaml():
-    text = (ROOT / "config.yaml").read_text()
-    import dataclasses
+def test_config_yaml_is_written_from_the_definition():
+    """config.yaml's keys, defaults and comments come from dmsd/config.py alone: rewrite it with
+    `python -m scripts.config_docs --write` after changing a key."""
+    assert (ROOT / "config.yaml").read_text() == render_yaml()
 
-    def keys(cls):
-        for f in dataclasses.fields(cls):
-            yield f.name
-            if dataclasses.is_dataclass(f.type if not isinstance(f.type, str) else None):
-                yield from keys(f.type)
 
-    for key in keys(Config):
-        assert f"{key}:" in text, key
+def test_every_key_at_every_depth_has_its_text():
+    """A key without a doc of its own must follow one in its section (a group under one comment)."""
+    previous: dict[int, str] = {}
+    for key in keys():
+        doc = key.field.metadata.get("doc", "")
+        parent = key.path.rsplit(".", 1)[0] if "." in key.path else ""
+        if not key.section:
+            assert doc or previous.get(key.depth, "").startswith(parent), f"{key.path} has no doc"
+        previous[key.depth] = key.path
+    paths = [key.path for key in keys()]
+    assert "chest.from_landmarks" in paths and "detector.haar.cascade" in paths and len(paths) == len(set(paths))
+
+
+def readme_table_keys() -> set[str]:
+    """The keys the README's configuration table names: `a.b`, `.c` (a sibling of the key before) and `a.*`."""
+    text = (ROOT / "README.md").read_text()
+    table = text.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    named = set()
+    for row in table.splitlines():
+        if not row.startswith("| `"):
+            continue
+        parent = ""
+        for name in re.findall(r"`([a-z_.*]+)`", row.split(" | ")[0]):
+            full = parent + name if name.startswith(".") else name
+            named.add(full.replace("..", "."))
+            parent = full.rsplit(".", 1)[0]
+    return named
+
+
+def test_the_readme_table_names_every_key_and_no_other():
+    named = readme_table_keys()
+    paths = {key.path for key in keys() if not key.section}
+    covered = {p for p in paths if p in named or any(p.startswith(n[:-1]) for n in named if n.endswith(".*"))}
+    assert paths - covered == set(), "keys missing from the README's configuration table"
+    sections = {key.path for key in keys() if key.section}
+    unknown = {n for n in named if n not in paths and not (n.endswith(".*") and n[:-2] in sections)}
+    assert unknown == set(), "the README's configuration table names keys that do not exist"
+
+
+def test_a_moved_key_is_named_with_its_new_place(tmp_path):
+    path = write_config(tmp_path / "old.yaml", "detector:\n  cascade: x.xml\n")
+    with pytest.raises(DmsdError, match=r"unknown key 'detector.cascade' \(moved to detector.haar.cascade\)"):
+        load_config(path)
 
 
 @pytest.mark.parametrize(

@@ -36,6 +36,7 @@ from dmsd.offline.timing import machine, time_pair
 from dmsd.publish.stats import percentiles
 from dmsd.vision.analyzer import Analyzer
 from dmsd.vision.classifier import Classifier
+from dmsd.vision.detectors.haar import CASCADES
 from dmsd.vision.geometry import Box
 
 FER_PAD, FER_SCALE_FACTOR, FER_MIN_NEIGHBORS, FER_MIN_FACE = 40, 1.1, 5, 50
@@ -195,7 +196,7 @@ class FerStylePipeline:
     """The `fer` package's face stage, reproduced, with an emotion CNN on every face."""
 
     def __init__(self, config: Config):
-        self.cascade = cv2.CascadeClassifier(str(Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml"))
+        self.cascade = cv2.CascadeClassifier(str(CASCADES / "haarcascade_frontalface_default.xml"))
         folder = config.models.resolve("emotion").parent
         fp32 = folder / "emotion.fp32.onnx"
         self.emotion = Classifier(
@@ -233,7 +234,8 @@ def load_frames(
     source = make_source(source_config)
     source.open()
     wanted = limit or (LIVE_FRAMES if source.live else None)
-    frames, decode_ms = [], []
+    frames: list[np.ndarray] = []
+    decode_ms: list[float] = []
     try:
         deadline = time.monotonic() + source_config.stall_timeout_s
         while wanted is None or len(frames) < wanted:

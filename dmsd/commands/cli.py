@@ -94,7 +94,7 @@ def command_module(command: str) -> ModuleType:
 
 def build_command_parser(command: str) -> argparse.ArgumentParser:
     module = command_module(command)
-    parser = argparse.ArgumentParser(prog=f"dmsd {command}", description=module.__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog=f"dmsd {command}", description=(module.__doc__ or command).splitlines()[0])
     parser.add_argument("--config", metavar="PATH", help="configuration file (YAML)")
     module.add_arguments(parser)
     return parser

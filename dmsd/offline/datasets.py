@@ -74,7 +74,10 @@ def _open_text(path: Path):
 
 
 def _load_csv(path: Path, usage: str | None, max_bad_share: float) -> FaceSet:
-    images, labels, lines, problems = [], [], [], []
+    images: list[np.ndarray] = []
+    labels: list[int] = []
+    lines: list[int] = []
+    problems: list[str] = []
     rows = 0
     try:
         with _open_text(path) as handle:

@@ -10,7 +10,7 @@ import functools
 import os
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import cv2
@@ -22,7 +22,7 @@ from dmsd.vision.classifier import Classifier
 
 
 def time_interleaved(
-    calls: dict[str, Callable[[], object]], runs: int = 3000, block: int = 100, warmup: int = 200
+    calls: Mapping[str, Callable[[], object]], runs: int = 3000, block: int = 100, warmup: int = 200
 ) -> dict[str, dict]:
     """p50 and p99 in ms of each callable, over `runs` calls each, timed in alternating blocks of `block`."""
     for call in calls.values():

@@ -218,7 +218,7 @@ class MqttPublisher:
     def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
         handler = self.handlers.get(message.topic)
         if handler is not None:
-            handler(message.topic, message.payload)
+            handler(message.topic, bytes(message.payload))
 
     def _on_homeassistant_status(self, topic: str, payload: bytes) -> None:
         if payload.strip().lower() == b"online":  # Home Assistant (re)started: it wants the discovery again
@@ -229,9 +229,10 @@ class MqttPublisher:
     def _send_events(self) -> None:
         while True:
             with self._cond:
+                pending = None
                 while not self._closing and not (self._connected and (pending := self.outbox.oldest())):
                     self._cond.wait()
-                if self._closing:
+                if self._closing or pending is None:
                     return
             # Outside the lock: paho calls on_publish with its own locks held.
             info = self.client.publish(pending.topic, pending.payload, qos=1, retain=False)

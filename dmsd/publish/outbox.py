@@ -170,7 +170,7 @@ class SqliteOutbox(_Bounds):
             )
             self._fallback = MemoryOutbox(self.max_events, self.max_bytes)
 
-    def _failed(self, exc: sqlite3.Error, pending: list[Pending]) -> None:
+    def _failed(self, exc: sqlite3.Error, pending: list[Pending]) -> MemoryOutbox:
         """The file went bad while running (disk full, removed, corrupted): carry on in memory with what it held."""
         log.error(
             "MQTT: outbox %s failed (%s: %s); %d event(s) carried on in memory",
@@ -183,10 +183,15 @@ class SqliteOutbox(_Bounds):
             self._db.close()
             self._db = None
         self._fallback = MemoryOutbox(self.max_events, self.max_bytes, pending)
+        return self._fallback
+
+    def _database(self) -> sqlite3.Connection:
+        assert self._db is not None  # open whenever there is no fallback
+        return self._db
 
     def _rows(self) -> list[Pending]:
         try:
-            rows = self._db.execute("SELECT id, topic, payload FROM events ORDER BY id").fetchall()
+            rows = self._database().execute("SELECT id, topic, payload FROM events ORDER BY id").fetchall()
             return [Pending(i, t, bytes(p)) for i, t, p in rows]
         except sqlite3.Error:
             return []
@@ -196,27 +201,26 @@ class SqliteOutbox(_Bounds):
         if self._fallback is not None:
             return self._fallback.put(topic, payload)
         try:
-            with self._db:
-                self._db.execute("BEGIN IMMEDIATE")
-                self._db.execute("INSERT INTO events (topic, payload) VALUES (?, ?)", (topic, payload))
+            with self._database() as db:
+                db.execute("BEGIN IMMEDIATE")
+                db.execute("INSERT INTO events (topic, payload) VALUES (?, ?)", (topic, payload))
                 self._count += 1
                 self._bytes += len(payload)
                 while self.over(self._count, self._bytes):
-                    oldest = self._db.execute("SELECT id, length(payload) FROM events ORDER BY id LIMIT 1").fetchone()
-                    self._db.execute("DELETE FROM events WHERE id = ?", (oldest[0],))
+                    oldest = db.execute("SELECT id, length(payload) FROM events ORDER BY id LIMIT 1").fetchone()
+                    db.execute("DELETE FROM events WHERE id = ?", (oldest[0],))
                     self._count -= 1
                     self._bytes -= oldest[1]
                     self.count_drop(f"outbox {self.path}")
         except sqlite3.Error as exc:
-            pending = self._rows()
-            self._failed(exc, pending)
-            self._fallback.put(topic, payload)
+            fallback = self._failed(exc, self._rows())
+            fallback.put(topic, payload)
 
     def oldest(self) -> Pending | None:
         if self._fallback is not None:
             return self._fallback.oldest()
         try:
-            row = self._db.execute("SELECT id, topic, payload FROM events ORDER BY id LIMIT 1").fetchone()
+            row = self._database().execute("SELECT id, topic, payload FROM events ORDER BY id LIMIT 1").fetchone()
         except sqlite3.Error as exc:
             self._failed(exc, [])
             return None
@@ -226,9 +230,9 @@ class SqliteOutbox(_Bounds):
         if self._fallback is not None:
             return self._fallback.ack(event_id)
         try:
-            size = self._db.execute("SELECT length(payload) FROM events WHERE id = ?", (event_id,)).fetchone()
+            size = self._database().execute("SELECT length(payload) FROM events WHERE id = ?", (event_id,)).fetchone()
             if size is not None:
-                self._db.execute("DELETE FROM events WHERE id = ?", (event_id,))
+                self._database().execute("DELETE FROM events WHERE id = ?", (event_id,))
                 self._count -= 1
                 self._bytes -= size[0]
         except sqlite3.Error as exc:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import replace
+from typing import Any
 
 import cv2
 import numpy as np
@@ -58,7 +59,7 @@ class SearchEveryFrame(FaceStage):
         detector: FaceDetector,
         seat_side: str = "any",
         aspects: tuple[float, ...] = (),
-        profile: FaceDetector | None = None,
+        profile: FaceDetector[Any] | None = None,
     ):
         self.detector, self.seat_side, self.aspects, self.profile = detector, seat_side, tuple(aspects), profile
 
@@ -77,14 +78,16 @@ class SearchEveryFrame(FaceStage):
         if not faces and self.profile is not None:
             faces = both_ways(self.profile, grey)
         faces = [b for b in (f.clipped(width, height) for f in faces) if b]
-        ranked = []
+        ranked: list[Box] = []
         while faces:  # the seat rule's order: its pick, then its pick among the rest
-            ranked.append(pick_driver(faces, width, self.seat_side))
-            faces.remove(ranked[-1])
+            pick = pick_driver(faces, width, self.seat_side)
+            assert pick is not None  # faces is not empty
+            ranked.append(pick)
+            faces.remove(pick)
         return ranked
 
 
-def both_ways(detector: FaceDetector, grey: np.ndarray) -> list[Box]:
+def both_ways(detector: FaceDetector[Any], grey: np.ndarray) -> list[Box]:
     """Faces in the image and in its mirror image (mapped back): the profile cascade knows one side only."""
     width = grey.shape[1]
     mirrored = detector.detect(cv2.flip(grey, 1))
@@ -92,12 +95,12 @@ def both_ways(detector: FaceDetector, grey: np.ndarray) -> list[Box]:
 
 
 class DriverTracker(FaceStage):
-    def __init__(self, detector: FaceDetector, config: DetectorConfig):
+    def __init__(self, detector: FaceDetector[Any], config: DetectorConfig):
         self.detector, self.config = detector, config
         self.reset()
 
     def reset(self) -> None:
-        self.scan: Scan | None = None
+        self.scan: Scan[Any] | None = None
         self.scanning = False  # whether the scan ran on the previous frame (else it starts a fresh cycle)
         self.track: Box | None = None
         self.misses = 0
@@ -112,7 +115,7 @@ class DriverTracker(FaceStage):
         side = self.config.seat_side
         prepared = self.detector.prepare(grey)  # e.g. Haar's scaled, equalised frame, shared by both searches
 
-        tracked = self.search_near(grey, prepared) if self.track is not None else None
+        tracked = self.search_near(grey, self.track, prepared) if self.track is not None else None
         if tracked is not None and on_side(tracked, width, side):
             # The driver stays the driver while their face is seen: a passenger leaning in, or a face-like
             # patch elsewhere, does not take over, and no other search is needed.
@@ -128,13 +131,13 @@ class DriverTracker(FaceStage):
                 # The first frame is searched whole, once: a face in view from the start is found at once.
                 found = self.detector.detect(grey)
             else:
-                if not self.scanning:
+                if self.scan is None or not self.scanning:
                     self.scan = self.detector.scan(self.config.scan_slices)  # a fresh cycle, largest faces first
                 found = self.scan.step(grey, prepared, known=tracked)
             self.scanning = not cold
             others = [f for f in found if tracked is None or iou(f, tracked) < 0.3]
             driver = pick_driver(others + ([tracked] if tracked else []), width, side)
-            if tracked is not None and not on_side(driver, width, side):
+            if tracked is not None and driver is not None and not on_side(driver, width, side):
                 driver = tracked  # nobody in the configured seat: keep whom we had
 
         driver = driver.clipped(width, height) if driver is not None else None
@@ -151,20 +154,25 @@ class DriverTracker(FaceStage):
         if self.frame_shape is not None:
             self.track, self.misses, self.scanning = face, 0, False
 
-    def search_near(self, grey: np.ndarray, prepared: object) -> Box | None:
-        near = self.detector.detect_near(grey, self.track, self.config.track_margin, TRACK_SIZES, prepared)
+    def search_near(self, grey: np.ndarray, track: Box, prepared: object) -> Box | None:
+        near = self.detector.detect_near(grey, track, self.config.track_margin, TRACK_SIZES, prepared)
         if not near:
             # A quick head turn or a bump: look once more, twice as wide and at more sizes.
-            near = self.detector.detect_near(grey, self.track, 2 * self.config.track_margin, WIDE_SIZES, prepared)
-        return max(near, key=lambda f: iou(f, self.track) + f.area / 1e9, default=None)
+            near = self.detector.detect_near(grey, track, 2 * self.config.track_margin, WIDE_SIZES, prepared)
+        return max(near, key=lambda f: iou(f, track) + f.area / 1e9, default=None)
 
 
-def make_face_stage(detector: FaceDetector, config: DetectorConfig, video: bool) -> FaceStage:
+def make_face_stage(detector: FaceDetector[Any], config: DetectorConfig, video: bool) -> FaceStage:
     if video and config.tracking:
         return DriverTracker(detector, config)
     if video:  # a full search of every frame, frontal only: the still-image extras would slow a faceless frame
         return SearchEveryFrame(detector, config.seat_side)
+    profile = profile_detector(config) if config.still_profile else None
+    return SearchEveryFrame(detector, config.seat_side, tuple(config.still_aspects), profile)
+
+
+def profile_detector(config: DetectorConfig) -> FaceDetector[Any]:
+    """The Haar plugin with OpenCV's profile cascade, searching as `config` says otherwise."""
     from dmsd.vision.detectors import make_detector  # the plugins import this module
 
-    profile = make_detector(replace(config, type="haar", cascade=PROFILE_CASCADE)) if config.still_profile else None
-    return SearchEveryFrame(detector, config.seat_side, tuple(config.still_aspects), profile)
+    return make_detector(replace(config, type="haar", haar=replace(config.haar, cascade=PROFILE_CASCADE)))

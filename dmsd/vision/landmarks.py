@@ -35,7 +35,7 @@ def crop_transform(face: Box, side: int, margin: float) -> np.ndarray:
     span = max(face.w, face.h) * (1 + 2 * margin)
     scale = side / span
     cx, cy = face.x + face.w / 2, face.y + face.h / 2
-    return np.float32([[scale, 0, side / 2 - cx * scale], [0, scale, side / 2 - cy * scale]])
+    return np.array([[scale, 0, side / 2 - cx * scale], [0, scale, side / 2 - cy * scale]], dtype=np.float32)
 
 
 class LandmarkModel:

@@ -10,24 +10,25 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from collections.abc import Callable
+from typing import Any
 
 from dmsd.config import DetectorConfig
 from dmsd.vision.detectors.base import FaceDetector
 
-_REGISTRY: dict[str, type[FaceDetector]] = {}
+_REGISTRY: dict[str, type[FaceDetector[Any]]] = {}
 
 
-def register(name: str) -> Callable[[type[FaceDetector]], type[FaceDetector]]:
+def register(name: str) -> Callable[[type[FaceDetector[Any]]], type[FaceDetector[Any]]]:
     """Class decorator: make a detector available as `detector.type: name`."""
 
-    def add(cls: type[FaceDetector]) -> type[FaceDetector]:
+    def add(cls: type[FaceDetector[Any]]) -> type[FaceDetector[Any]]:
         _REGISTRY[name] = cls
         return cls
 
     return add
 
 
-def _load_plugins() -> dict[str, type[FaceDetector]]:
+def _load_plugins() -> dict[str, type[FaceDetector[Any]]]:
     for module in pkgutil.iter_modules(__path__):
         if module.name != "base":
             importlib.import_module(f"{__name__}.{module.name}")
@@ -39,5 +40,5 @@ def detector_types() -> tuple[str, ...]:
     return tuple(sorted(_load_plugins()))
 
 
-def make_detector(config: DetectorConfig) -> FaceDetector:
+def make_detector(config: DetectorConfig) -> FaceDetector[Any]:
     return _load_plugins()[config.type](config)

@@ -9,24 +9,35 @@ several frames). Their defaults are correct for any detector but not faster.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 
+from dmsd.config import DetectorConfig
 from dmsd.vision.geometry import Box
 
+Prepared = TypeVar("Prepared")  # what a detector's prepare() makes of a frame, handed back to its searches
 
-class FaceDetector(ABC):
+
+class FaceDetector(ABC, Generic[Prepared]):
+    """Every plugin is made from the `detector` section (`make_detector` calls `cls(config)`); keys of its own go
+    in a sub-section named after it (`detector.haar`)."""
+
+    @abstractmethod
+    def __init__(self, config: DetectorConfig):
+        self.config = config
+
     @abstractmethod
     def detect(self, grey: np.ndarray) -> list[Box]:
         """All faces in a grey (H x W uint8) frame, in that frame's pixel coordinates."""
 
-    def prepare(self, grey: np.ndarray) -> object:
+    def prepare(self, grey: np.ndarray) -> Prepared | None:
         """Work on the frame that detect_near and a scan step can share; passed back to them as `prepared`.
         None by default: a detector with nothing to share need not override it."""
         return None
 
     def detect_near(
-        self, grey: np.ndarray, face: Box, margin: float, sizes: tuple[float, float], prepared: object = None
+        self, grey: np.ndarray, face: Box, margin: float, sizes: tuple[float, float], prepared: Prepared | None = None
     ) -> list[Box]:
         """Faces within `margin` face sizes of `face`, between sizes[0] and sizes[1] times its width."""
         region = face.grown(margin).clipped(grey.shape[1], grey.shape[0])
@@ -39,20 +50,20 @@ class FaceDetector(ABC):
             if sizes[0] * face.w <= f.w <= sizes[1] * face.w
         ]
 
-    def scan(self, slices: int) -> Scan:
+    def scan(self, slices: int) -> Scan[Prepared]:
         """A full search spread over `slices` frames; by default the whole search on every frame."""
         return EveryFrameScan(self)
 
 
-class Scan(ABC):
+class Scan(ABC, Generic[Prepared]):
     @abstractmethod
-    def step(self, grey: np.ndarray, prepared: object = None, known: Box | None = None) -> list[Box]:
+    def step(self, grey: np.ndarray, prepared: Prepared | None = None, known: Box | None = None) -> list[Box]:
         """Search this frame's share; return the faces this frame gave evidence for. `prepared`: the detector's
         prepare() of this frame; `known`: a face already found in this frame, which the scan may skip."""
 
 
-class EveryFrameScan(Scan):
-    def __init__(self, detector: FaceDetector):
+class EveryFrameScan(Scan[Any]):
+    def __init__(self, detector: FaceDetector[Any]):
         self.detector = detector
 
     def step(self, grey: np.ndarray, prepared: object = None, known: Box | None = None) -> list[Box]:

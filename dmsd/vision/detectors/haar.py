@@ -18,23 +18,25 @@ from dmsd.vision.detectors import register
 from dmsd.vision.detectors.base import FaceDetector, Scan
 from dmsd.vision.geometry import Box, iou
 
+Prepared = tuple[np.ndarray, float]  # the frame scaled to detect_width and equalised, and the scale
+CASCADES = Path(cv2.data.haarcascades)  # type: ignore[attr-defined]  # the cascades OpenCV ships
 # OpenCV's grouping tolerance inside detectMultiScale; we group raw hits ourselves with the same value.
 GROUP_EPS = 0.2
 
 
 @register("haar")
-class HaarFaceDetector(FaceDetector):
+class HaarFaceDetector(FaceDetector[Prepared]):
     """OpenCV's Haar cascade, run on a copy of the frame scaled down to `detect_width`."""
 
     def __init__(self, config: DetectorConfig):
-        self.config = config
-        path = resolve_cascade(config.cascade)
+        self.config, self.haar = config, config.haar
+        path = resolve_cascade(self.haar.cascade)
         self.cascade = cv2.CascadeClassifier(str(path))
         if self.cascade.empty():
             raise DmsdError(f"detector.cascade: {path} is not a Haar cascade file")
         self.window = int(self.cascade.getOriginalWindowSize()[0])
 
-    def prepare(self, grey: np.ndarray) -> tuple[np.ndarray, float]:
+    def prepare(self, grey: np.ndarray) -> Prepared:
         """The frame as the cascade sees it (scaled to detect_width, equalised) and the scale used."""
         height, width = grey.shape[:2]
         scale = min(1.0, self.config.detect_width / width)
@@ -43,7 +45,7 @@ class HaarFaceDetector(FaceDetector):
             if scale == 1.0
             else cv2.resize(grey, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA)
         )
-        if self.config.equalize:
+        if self.haar.equalize:
             small = cv2.equalizeHist(small)
         return small, scale
 
@@ -53,7 +55,7 @@ class HaarFaceDetector(FaceDetector):
     def raw_hits(self, small: np.ndarray, min_side: int, max_side: int | None = None, neighbors: int = 0) -> np.ndarray:
         found = self.cascade.detectMultiScale(
             small,
-            scaleFactor=self.config.scale_factor,
+            scaleFactor=self.haar.scale_factor,
             minNeighbors=neighbors,
             minSize=(min_side, min_side),
             maxSize=(max_side, max_side) if max_side else (0, 0),
@@ -62,7 +64,7 @@ class HaarFaceDetector(FaceDetector):
 
     def detect(self, grey: np.ndarray) -> list[Box]:
         small, scale = self.prepare(grey)
-        found = self.raw_hits(small, self.min_side(small), neighbors=self.config.min_neighbors)
+        found = self.raw_hits(small, self.min_side(small), neighbors=self.haar.min_neighbors)
         return [Box(*map(int, f)).scaled(1 / scale) for f in found]
 
     def detect_near(
@@ -71,7 +73,7 @@ class HaarFaceDetector(FaceDetector):
         face: Box,
         margin: float,
         sizes: tuple[float, float],
-        prepared: tuple[np.ndarray, float] | None = None,
+        prepared: Prepared | None = None,
     ) -> list[Box]:
         # Same pixels as the full search (the scaled, equalised frame), fewer positions and sizes: a face the
         # full search would find here is found here too, at a fraction of the cost.
@@ -83,14 +85,14 @@ class HaarFaceDetector(FaceDetector):
         side = face.w * scale
         low = max(round(sizes[0] * side), self.window)
         high = max(round(sizes[1] * side), low)
-        found = self.raw_hits(crop, low, high, self.config.min_neighbors)
+        found = self.raw_hits(crop, low, high, self.haar.min_neighbors)
         return [Box(int(x) + region.x, int(y) + region.y, int(w), int(h)).scaled(1 / scale) for x, y, w, h in found]
 
     def scan(self, slices: int) -> HaarScan:
         return HaarScan(self, slices)
 
 
-class HaarScan(Scan):
+class HaarScan(Scan[Prepared]):
     """The full Haar search cut into `slices` bands of face sizes of about equal cost, one band a frame.
 
     Largest faces first (a driver is close to the camera). Raw hits are pooled over the cycle and grouped as
@@ -108,8 +110,9 @@ class HaarScan(Scan):
     def plan(self, small: np.ndarray) -> list[tuple[int, int]]:
         """Window-size bands (min, max) over the pyramid levels detectMultiScale visits, in equal-cost order."""
         height, width = small.shape
-        low, step, window = self.detector.min_side(small), self.detector.config.scale_factor, self.detector.window
-        levels, factor = [], 1.0
+        low, step, window = self.detector.min_side(small), self.detector.haar.scale_factor, self.detector.window
+        levels: list[tuple[int, float]] = []
+        factor = 1.0
         while True:
             side = round(window * factor)
             if round(width / factor) < window or round(height / factor) < window:
@@ -121,7 +124,8 @@ class HaarScan(Scan):
             factor *= step
         levels.reverse()  # largest faces first
         total = sum(cost for _, cost in levels)
-        bands, start, spent = [], 0, 0.0
+        bands: list[tuple[int, int]] = []
+        start, spent = 0, 0.0
         for i, (_, cost) in enumerate(levels):
             spent += cost
             if spent >= total * (len(bands) + 1) / self.slices or i == len(levels) - 1:
@@ -129,9 +133,7 @@ class HaarScan(Scan):
                 start = i + 1
         return bands
 
-    def step(
-        self, grey: np.ndarray, prepared: tuple[np.ndarray, float] | None = None, known: Box | None = None
-    ) -> list[Box]:
+    def step(self, grey: np.ndarray, prepared: Prepared | None = None, known: Box | None = None) -> list[Box]:
         small, scale = prepared or self.detector.prepare(grey)
         if known is not None:
             # The tracked face is blanked out: windows on a face are the ones that pass most cascade stages,
@@ -153,7 +155,7 @@ class HaarScan(Scan):
         self.index = (self.index + 1) % len(self.bands)
         if not len(hits):
             return []
-        groups, _ = cv2.groupRectangles(self.pool.tolist(), self.detector.config.min_neighbors, GROUP_EPS)
+        groups, _ = cv2.groupRectangles(self.pool.tolist(), self.detector.haar.min_neighbors, GROUP_EPS)
         fresh = [Box(*map(int, g)) for g in groups]
         fresh = [g for g in fresh if any(iou(g, Box(*map(int, h))) > 0.5 for h in hits)]
         return [g.scaled(1 / scale) for g in fresh]
@@ -164,10 +166,10 @@ def resolve_cascade(name: str) -> Path:
     path = Path(name)
     if path.is_file():
         return path
-    shipped = Path(cv2.data.haarcascades) / name
+    shipped = CASCADES / name
     if shipped.is_file():
         return shipped
-    known = sorted(p.name for p in Path(cv2.data.haarcascades).glob("*.xml"))[:4]
+    known = sorted(p.name for p in CASCADES.glob("*.xml"))[:4]
     raise DmsdError(
         f"detector.cascade: {name} is neither a file nor a cascade shipped with OpenCV (e.g. {', '.join(known)})"
     )
