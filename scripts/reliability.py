@@ -8,7 +8,7 @@ Rows: outages (broker stopped and started during a run), kill (SIGKILL while the
 time), bridge (the fleet uplink cut and restored), stall (a camera that stops sending), fuzz (mutated images and
 config files), hardening (the unit's exposure, and the daemon run under its syscall filter and
 MemoryDenyWriteExecute), auth (a broker with TLS and a password). Needs mosquitto, mosquitto_passwd, openssl and
-systemd-analyze; uses the test suite's harness (tests/: Broker, MjpegCamera, the bridge brokers).
+systemd-analyze; uses the harness package the tests use too (Broker, MjpegCamera, the bridge brokers).
 """
 
 from __future__ import annotations
@@ -27,11 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-
-from conftest import SAMPLES, Broker, LineReader, Subscriber, dmsd_env, printed_events  # noqa: E402
-from mjpeg import MjpegCamera  # noqa: E402
+from harness import ROOT, SAMPLES, Broker, LineReader, MjpegCamera, Subscriber, dmsd_env, printed_events
 
 FAST_EVENTS = (
     "source:\n  fps: 5\n  realtime: true\n  loop: true\n"

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from conftest import CLIP, SAMPLES, run_dmsd
+from harness import CLIP, SAMPLES, run_dmsd
 
 
 def bench(*args):

@@ -7,12 +7,12 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import ROOT, SHARED
 from dmsd.config import ChestConfig, DetectorConfig
 from dmsd.vision.detectors import make_detector
 from dmsd.vision.face_stage import DriverTracker, SearchEveryFrame, make_face_stage
 from dmsd.vision.geometry import CHIN, chest_region, neck_aligned
 from dmsd.vision.landmarks import LandmarkModel
+from harness import ROOT, SHARED
 
 CROPS = SHARED / "seatbelt" / "person_crops"
 HEAD_POSE = SHARED / "head_pose"

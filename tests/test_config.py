@@ -4,9 +4,9 @@ import re
 
 import pytest
 
-from conftest import ROOT, run_dmsd, write_config
 from dmsd.config import Config, load_config
 from dmsd.errors import DmsdError
+from harness import ROOT, run_dmsd, write_config
 from scripts.config_docs import keys, render_yaml
 
 

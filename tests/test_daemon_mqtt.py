@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from conftest import CLIP, SAMPLES, SHARED, Broker, EventListener, run_dmsd, running_dmsd, write_config
 from dmsd.driver.events import EventType
+from harness import CLIP, SAMPLES, SHARED, Broker, EventListener, run_dmsd, running_dmsd, write_config
 
 
 def printed(stdout: str, suffix: str) -> list:
@@ -152,7 +152,7 @@ def test_sigterm_publishes_final_state_and_offline(broker, subscribe, tmp_path):
 
 
 def test_unreachable_broker_is_retried_and_reported(tmp_path):
-    from conftest import free_port
+    from harness import free_port
 
     config = write_config(tmp_path / "c.yaml", "mqtt:\n  drain_timeout_s: 1\n  reconnect_max_s: 1\n")
     result = run_dmsd(

@@ -4,12 +4,12 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import SAMPLES
 from dmsd.config import ChestConfig, DetectorConfig
 from dmsd.errors import DmsdError
 from dmsd.vision.detectors.haar import HaarFaceDetector, resolve_cascade
 from dmsd.vision.geometry import Box, chest_region
 from dmsd.vision.seat import pick_driver
+from harness import SAMPLES
 
 
 def test_face_found_in_at_least_90_percent_of_the_clip(clip_frames):

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import CLIP, ROOT, SAMPLES, SHARED, run_dmsd
+from harness import CLIP, ROOT, SAMPLES, SHARED, run_dmsd
 
 FER = SHARED / "fer2013" / "fer2013.csv.gz"
 PERSON_CROPS = SHARED / "seatbelt" / "person_crops"

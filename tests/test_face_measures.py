@@ -9,13 +9,13 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import ROOT, SAMPLES, SHARED
 from dmsd.config import DetectorConfig
 from dmsd.vision.detectors.haar import HaarFaceDetector
 from dmsd.vision.face_measures import eyes, head_pose, mouth
 from dmsd.vision.face_stage import SearchEveryFrame
 from dmsd.vision.geometry import Box
 from dmsd.vision.landmarks import LandmarkModel
+from harness import ROOT, SAMPLES, SHARED
 
 EYES = SHARED / "eyes" / "roboflow_eye_detector"
 HEAD_POSE = SHARED / "head_pose"
@@ -100,7 +100,7 @@ def test_roll_follows_the_head_tilting_clockwise_and_the_mouth_is_shut():
 
 
 def run_evaluate(*args: str):
-    from conftest import run_dmsd
+    from harness import run_dmsd
 
     return run_dmsd("evaluate", *args)
 

@@ -9,7 +9,6 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import CLIP, SAMPLES, run_dmsd, write_config
 from dmsd.commands.bench import load_frames
 from dmsd.config import Config
 from dmsd.vision.analyzer import Analyzer
@@ -20,6 +19,7 @@ from dmsd.vision.geometry import Box, iou
 from dmsd.vision.stages.emotion import EmotionResult
 from dmsd.vision.stages.face import FaceLocator
 from dmsd.vision.stages.seatbelt import SeatbeltResult
+from harness import CLIP, SAMPLES, run_dmsd, write_config
 
 FRAME = SAMPLES / "cabin_frame060.jpg"
 

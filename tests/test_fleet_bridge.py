@@ -8,7 +8,7 @@ import time
 from test_daemon_mqtt import alternating_frames
 from test_mqtt_tls import make_certificates
 
-from conftest import ROOT, Broker, printed_events, run_dmsd, running_dmsd, write_config
+from harness import ROOT, Broker, printed_events, run_dmsd, running_dmsd, write_config
 
 BRIDGE = ROOT / "fleet" / "mosquitto-bridge.conf"
 

@@ -9,9 +9,9 @@ import jinja2
 import paho.mqtt.publish as publish
 import pytest
 
-from conftest import CLIP, run_dmsd, running_dmsd, write_config
 from dmsd import __version__
 from dmsd.labels import EMOTION_LABELS
+from harness import CLIP, run_dmsd, running_dmsd, write_config
 
 # Home Assistant's device-based discovery (MQTT integration docs, "Device discovery payload"): the abbreviations
 # it documents for the device and origin maps, and what each platform we use accepts.

@@ -9,10 +9,10 @@ import numpy as np
 import onnx
 import pytest
 
-from conftest import ROOT, SAMPLES
 from dmsd.errors import DmsdError
 from dmsd.vision.geometry import Box
 from dmsd.vision.landmarks import LandmarkModel
+from harness import ROOT, SAMPLES
 
 SHIPPED = ROOT / "models" / "landmarks.fp32.onnx"
 FRAME = SAMPLES / "cabin_frame060.jpg"

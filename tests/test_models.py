@@ -7,10 +7,10 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from conftest import ROOT, SAMPLES, run_dmsd, write_config
 from dmsd.errors import DmsdError
 from dmsd.vision.classifier import Classifier
 from dmsd.vision.geometry import Box
+from harness import ROOT, SAMPLES, run_dmsd, write_config
 
 MODELS = ROOT / "models"
 

@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from conftest import CLIP, Broker, EventListener, run_dmsd, write_config
+from harness import CLIP, Broker, EventListener, run_dmsd, write_config
 
 
 def make_certificates(folder):

@@ -7,8 +7,8 @@ import uuid
 
 import pytest
 
-from conftest import CLIP, running_dmsd
 from dmsd.publish.notify import SystemdNotifier
+from harness import CLIP, running_dmsd
 
 
 def collect(sock) -> list[str]:
@@ -107,7 +107,7 @@ def test_ready_says_so_when_the_camera_is_absent(notify_socket, tmp_path):
     import signal
     import time
 
-    from conftest import free_port, write_config
+    from harness import free_port, write_config
 
     sock, path = notify_socket
     config = write_config(

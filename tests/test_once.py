@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import SAMPLES, SHARED, run_dmsd, write_config
+from harness import SAMPLES, SHARED, run_dmsd, write_config
 
 FRAMES = [SAMPLES / f"cabin_frame{i:03d}.jpg" for i in (10, 60, 110)]
 LABELS = {"angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"}

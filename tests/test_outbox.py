@@ -8,9 +8,9 @@ import time
 
 from test_daemon_mqtt import alternating_frames
 
-from conftest import CLIP, Broker, LineReader, printed_events, run_dmsd, running_dmsd, write_config
 from dmsd.config import Config, load_config
 from dmsd.publish.outbox import SqliteOutbox
+from harness import CLIP, Broker, LineReader, printed_events, run_dmsd, running_dmsd, write_config
 
 
 def fill(outbox, n, start=0):

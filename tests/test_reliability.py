@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT, SAMPLES, run_dmsd
+from harness import ROOT, SAMPLES, run_dmsd
 
 
 def reliability(*args: str) -> dict:

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import ROOT, SAMPLES, SHARED, run_dmsd
 from dmsd.config import ChestConfig, DetectorConfig
+from harness import ROOT, SAMPLES, SHARED, run_dmsd
 
 SEATBELT = SHARED / "seatbelt"
 

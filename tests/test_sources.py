@@ -7,11 +7,10 @@ import time
 
 import pytest
 
-from conftest import CLIP, SAMPLES, run_dmsd, running_dmsd, write_config
 from dmsd.config import SourceConfig
 from dmsd.errors import DmsdError
 from dmsd.frames.sources import DirectorySource, EndOfSource, LiveSource, VideoFileSource, make_source
-from mjpeg import MjpegCamera
+from harness import CLIP, SAMPLES, MjpegCamera, run_dmsd, running_dmsd, write_config
 
 
 @pytest.fixture
@@ -178,7 +177,7 @@ def test_bad_source_uri(uri, message):
 
 
 def test_cli_bad_source_is_one_line():
-    from conftest import run_dmsd
+    from harness import run_dmsd
 
     result = run_dmsd("--source", "/nonexistent/clip.mp4", "--no-mqtt")
     assert result.returncode == 2

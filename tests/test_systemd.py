@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from harness import ROOT
 
 UNIT = ROOT / "systemd" / "dmsd.service"
 

@@ -6,11 +6,11 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import SAMPLES
 from dmsd.config import DetectorConfig
 from dmsd.vision.detectors.haar import HaarFaceDetector
 from dmsd.vision.face_stage import DriverTracker, SearchEveryFrame
 from dmsd.vision.geometry import Box, iou
+from harness import SAMPLES
 
 WIDTH, HEIGHT = 640, 480
 

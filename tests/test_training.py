@@ -7,8 +7,8 @@ import shutil
 import numpy as np
 import pytest
 
-from conftest import SAMPLES, SHARED, run_dmsd, write_config
 from dmsd.errors import DmsdError
+from harness import SAMPLES, SHARED, run_dmsd, write_config
 from train.emotion import ARCHITECTURES
 
 FER = SHARED / "fer2013" / "fer2013.csv.gz"
@@ -311,8 +311,8 @@ def test_requantize_remakes_a_shipped_int8_model_that_agrees_with_fp32(tmp_path,
     """The shipped emotion FP32 file, quantized again with its run's calibration draw, and checked on PublicTest."""
     import onnx
 
-    from conftest import ROOT
     from convert.requantize import main as requantize
+    from harness import ROOT
 
     shutil.copy(ROOT / "models" / "emotion.fp32.onnx", tmp_path)
     assert (

@@ -8,10 +8,10 @@ import pytest
 from test_alertness import frame, times
 from test_daemon_mqtt import CLOSED_FACE, OPEN_FACE
 
-from conftest import run_dmsd, write_config
 from dmsd.config import AlertnessConfig, StateConfig, VehicleConfig
 from dmsd.driver.state import DriverStateTracker
 from dmsd.driver.vehicle import AlertGate, VehicleData, VehicleInbox
+from harness import run_dmsd, write_config
 
 
 class Clock:
@@ -184,7 +184,7 @@ def test_malformed_vehicle_messages_are_logged_once_a_minute(broker, tmp_path):
     import subprocess
     import sys
 
-    from conftest import CLIP, dmsd_env
+    from harness import CLIP, dmsd_env
 
     config = write_config(tmp_path / "c.yaml", "device_id: bad-bus\n")
     daemon = subprocess.Popen(

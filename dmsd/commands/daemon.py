@@ -28,6 +28,7 @@ from dmsd.publish.notify import SystemdNotifier
 from dmsd.publish.payloads import state_payload
 from dmsd.publish.publisher import Publisher, make_publishers
 from dmsd.publish.stats import PipelineStats
+from dmsd.publish.subscriptions import Subscriptions
 from dmsd.vision.analyzer import Analyzer
 
 log = logging.getLogger(__name__)
@@ -63,9 +64,10 @@ class Daemon:
         self.source: FrameSource = make_source(config.source)
         self.source.open()  # a finite source that cannot be read raises DmsdError here; a camera retries on its own
         self.vehicle = VehicleInbox()
-        self.publishers: list[Publisher] = make_publishers(
-            config, options.print_lines, self.vehicle.receive if config.vehicle.enabled else None
-        )
+        inbound = Subscriptions()  # what dmsd receives: the vehicle's speed and gear
+        if config.vehicle.enabled:
+            inbound.add(f"{config.topic_prefix}/vehicle", self.vehicle.receive)
+        self.publishers: list[Publisher] = make_publishers(config, options.print_lines, inbound)
         self.notifier = SystemdNotifier()
         self.tracker = DriverStateTracker(config.state, config.alertness)
         self.gate = AlertGate(config.vehicle, self.vehicle)

@@ -1,5 +1,6 @@
-"""The one MQTT client wrapper: availability, retained state, events through the outbox, stats, Home Assistant
-discovery, and the topics dmsd listens to (the vehicle's speed and gear, Home Assistant's birth message).
+"""The one MQTT client wrapper: availability, retained state, events through the outbox, stats and Home Assistant
+discovery; it also subscribes to the topics dmsd listens to (dmsd.publish.subscriptions: the vehicle's speed and
+gear, Home Assistant's birth message) and hands their messages on.
 
 Events are never dropped for being disconnected. Each is written to the outbox (dmsd.publish.outbox: a SQLite file
 by default, so they outlive the process) before anything else happens to it, and a sender thread hands them to
@@ -17,7 +18,6 @@ import ssl
 import sys
 import threading
 import time
-from collections.abc import Callable
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -27,8 +27,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from dmsd.config import HomeAssistantConfig, MqttConfig
 from dmsd.publish.homeassistant import discovery_payload, discovery_topic
 from dmsd.publish.outbox import open_outbox
-
-MessageHandler = Callable[[str, bytes], None]
+from dmsd.publish.subscriptions import Subscriptions
 
 log = logging.getLogger(__name__)
 
@@ -43,18 +42,18 @@ class MqttPublisher:
         client_id: str,
         device: str,
         homeassistant: HomeAssistantConfig | None = None,
-        vehicle: MessageHandler | None = None,
+        subscriptions: Subscriptions | None = None,
     ):
+        """subscriptions: the topics dmsd listens to (dmsd.publish.subscriptions); Home Assistant's birth message
+        is added to them here, since the answer to it is a publish."""
         self.config, self.prefix = config, prefix
         self.topics = {name: f"{prefix}/{name}" for name in ("availability", "state", "events", "stats", "vehicle")}
         self.homeassistant = homeassistant or HomeAssistantConfig()
         self.discovery_topic = discovery_topic(self.homeassistant.prefix, device)
         self.discovery = json.dumps(discovery_payload(device, self.topics, self.homeassistant.support_url)).encode()
-        self.handlers: dict[str, MessageHandler] = {}
+        self.subscriptions = subscriptions or Subscriptions()
         if self.homeassistant.enabled:
-            self.handlers[f"{self.homeassistant.prefix}/status"] = self._on_homeassistant_status
-        if vehicle is not None:
-            self.handlers[self.topics["vehicle"]] = vehicle
+            self.subscriptions.add(f"{self.homeassistant.prefix}/status", self._on_homeassistant_status)
         self.outbox_path = config.outbox_path()
         self.outbox = open_outbox(self.outbox_path, config.queue_size, int(config.queue_max_mb * 1_000_000))
         self._cond = threading.Condition()
@@ -178,7 +177,7 @@ class MqttPublisher:
         log.info("MQTT: connected to %s:%d", self.config.host, self.config.port)
         client.publish(self.topics["availability"], "online", qos=1, retain=True)
         self.announce()
-        for topic in self.handlers:
+        for topic in self.subscriptions.topics:
             client.subscribe(topic, qos=1)
         if self._state is not None:
             client.publish(self.topics["state"], self._state, qos=1, retain=True)
@@ -216,9 +215,7 @@ class MqttPublisher:
             self._cond.notify_all()
 
     def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
-        handler = self.handlers.get(message.topic)
-        if handler is not None:
-            handler(message.topic, bytes(message.payload))
+        self.subscriptions.deliver(message.topic, bytes(message.payload))
 
     def _on_homeassistant_status(self, topic: str, payload: bytes) -> None:
         if payload.strip().lower() == b"online":  # Home Assistant (re)started: it wants the discovery again

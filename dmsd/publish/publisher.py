@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Protocol
 
 from dmsd.config import Config
+from dmsd.publish.subscriptions import Subscriptions
 
 
 class Publisher(Protocol):
@@ -32,13 +32,11 @@ class Publisher(Protocol):
     def close(self, timeout: float | None = None) -> None: ...
 
 
-def make_publishers(
-    config: Config, print_lines: bool, vehicle: Callable[[str, bytes], None] | None = None
-) -> list[Publisher]:
+def make_publishers(config: Config, print_lines: bool, subscriptions: Subscriptions | None = None) -> list[Publisher]:
     """MQTT when enabled (imported only then: paho is not needed otherwise), first, so an event is in its outbox
     before anything else happens to it; then `--print`'s JSON lines when asked.
 
-    vehicle: handed each message on `<prefix>/vehicle` (MQTT's thread).
+    subscriptions: the topics to listen to on the broker, and their handlers (MQTT's thread calls them).
     """
     publishers: list[Publisher] = []
     if config.mqtt.enabled:
@@ -46,7 +44,12 @@ def make_publishers(
 
         publishers.append(
             MqttPublisher(
-                config.mqtt, config.topic_prefix, f"dmsd-{config.device}", config.device, config.homeassistant, vehicle
+                config.mqtt,
+                config.topic_prefix,
+                f"dmsd-{config.device}",
+                config.device,
+                config.homeassistant,
+                subscriptions,
             )
         )
     if print_lines:
