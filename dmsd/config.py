@@ -1,5 +1,7 @@
 """Configuration: typed dataclasses, loaded from YAML and validated, apart from the code that uses them.
 
+Every key is defined here once: its type, default, allowed values and `doc`, the text config.yaml is written from
+(`python -m scripts.config_docs --write`; a test checks config.yaml and the README's table against this file).
 Every error names the key and what it allows, e.g.
     config.yaml: mqtt.port: 70000 is out of range (1..65535)
 """
@@ -100,6 +102,8 @@ class SourceConfig:
 
 @dataclass
 class HaarConfig:
+    """`detector.haar`: the Haar plugin's own keys. Each detector plugin's keys sit in a section named after it."""
+
     cascade: str = _opt(
         "haarcascade_frontalface_default.xml",
         doc="A cascade shipped with OpenCV (cv2.data.haarcascades) or a path to one.",

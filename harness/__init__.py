@@ -1,7 +1,7 @@
 """The test harness, for the tests and the measurement scripts alike: real brokers, the real dmsd command line, a
 real MJPEG camera, and where the data is. Not part of the installed package."""
 
-from harness.dmsd import LineReader, dmsd_env, printed_events, run_dmsd, running_dmsd, write_config
+from harness.dmsd import LineReader, dmsd_env, printed_events, run_dmsd, running_dmsd, start_dmsd, write_config
 from harness.mjpeg import MjpegCamera
 from harness.mqtt import Broker, EventListener, Subscriber, free_port, mosquitto_binary
 from harness.paths import CLIP, ROOT, SAMPLES, SHARED
@@ -22,5 +22,6 @@ __all__ = [
     "printed_events",
     "run_dmsd",
     "running_dmsd",
+    "start_dmsd",
     "write_config",
 ]

@@ -36,17 +36,23 @@ def run_dmsd(
     )
 
 
-@contextlib.contextmanager
-def running_dmsd(*args: str, env: dict | None = None, cwd: Path = ROOT):
-    """The real `dmsd` in the background; killed if the test leaves before it has ended."""
-    daemon = subprocess.Popen(
+def start_dmsd(*args: str, env: dict | None = None, cwd: Path = ROOT, **popen) -> subprocess.Popen:
+    """The real `dmsd` started in the background, its stdout and stderr piped as text."""
+    return subprocess.Popen(
         [sys.executable, "-m", "dmsd", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         cwd=cwd,
         env=dmsd_env(env),
+        **popen,
     )
+
+
+@contextlib.contextmanager
+def running_dmsd(*args: str, env: dict | None = None, cwd: Path = ROOT):
+    """The real `dmsd` in the background; killed if the test leaves before it has ended."""
+    daemon = start_dmsd(*args, env=env, cwd=cwd)
     try:
         yield daemon
     finally:

@@ -27,25 +27,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness import ROOT, SAMPLES, Broker, LineReader, MjpegCamera, Subscriber, dmsd_env, printed_events
+from harness import ROOT, SAMPLES, Broker, LineReader, MjpegCamera, Subscriber, dmsd_env, printed_events, start_dmsd
 
 FAST_EVENTS = (
     "source:\n  fps: 5\n  realtime: true\n  loop: true\n"
     "state:\n  absent_after_s: 0.5\n  emotion_hold_s: 0.2\n  seatbelt_debounce_s: 0.2\n"
     "mqtt:\n  reconnect_min_s: 0.5\n  reconnect_max_s: 1\n  drain_timeout_s: 30\n"
 )
-
-
-def dmsd(*args: str, env: dict | None = None, **popen) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "dmsd", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-        env=dmsd_env(env),
-        **popen,
-    )
 
 
 def alternating(folder: Path) -> Path:
@@ -77,7 +65,7 @@ def through_cuts(
     """dmsd raising events into `publish_to` while `cut` is stopped for `down_s` and started again, `cycles` times:
     the events it raised, those `sub` received, and the outage windows."""
     config = _write(work / "c.yaml", f"device_id: {device}\n" + FAST_EVENTS)
-    daemon = dmsd(
+    daemon = start_dmsd(
         "--config", str(config), "--source", str(alternating(work / "frames")), "--mqtt", publish_to.address, "--print"
     )
     reader = LineReader(daemon)
@@ -120,7 +108,7 @@ def kills(work: Path, cycles: int) -> dict:
     raised: list[dict] = []
     try:
         for _ in range(cycles):
-            daemon = dmsd(
+            daemon = start_dmsd(
                 "--config", str(config), "--source", str(frames), "--mqtt", broker.address, "--print", env=env
             )
             reader = LineReader(daemon)
@@ -129,7 +117,7 @@ def kills(work: Path, cycles: int) -> dict:
             daemon.wait(10)
             raised += printed_events(reader.finish())
         broker.start()
-        last = dmsd(
+        last = start_dmsd(
             "--config",
             str(config),
             "--source",
@@ -178,7 +166,7 @@ def stall(work: Path, tries: int, stall_timeout_s: float = 1.0) -> dict:
     config = _write(
         work / "c.yaml", f"source:\n  stall_timeout_s: {stall_timeout_s}\n  reopen_min_s: 0.2\n  reopen_max_s: 0.5\n"
     )
-    daemon = dmsd("--config", str(config), "--source", camera.url, "--no-mqtt", "--print")
+    daemon = start_dmsd("--config", str(config), "--source", camera.url, "--no-mqtt", "--print")
     reader = LineReader(daemon)
     delays = []
     try:

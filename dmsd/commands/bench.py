@@ -12,7 +12,7 @@ baseline has no state to keep.
 The baseline is the `fer` package's pipeline as it runs its FER(mtcnn=False) detector: the frame padded by 40 px,
 OpenCV's default frontal Haar cascade over the whole grey frame at scaleFactor 1.1, minNeighbors 5, 50 px
 smallest face, then an emotion CNN on every face. Its CNN here is our own FP32 emotion model (fer's
-mini-Xception is not ours to ship); either costs under a millisecond beside a 20-90 ms search.
+mini-Xception is not ours to ship); either costs a small fraction of the whole-frame search.
 """
 
 from __future__ import annotations

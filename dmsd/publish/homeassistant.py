@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 from dmsd import __version__
+from dmsd.driver.events import Attention, Drowsiness
 from dmsd.labels import EMOTION_LABELS
 
 
@@ -75,7 +76,7 @@ def discovery_payload(device: str, topics: dict[str, str], support_url: str | No
                 "sensor",
                 _or_none("drowsiness", "state"),
                 device_class="enum",
-                options=["alert", "drowsy", "asleep"],
+                options=[str(level) for level in Drowsiness],
             ),
             component(
                 "attention",
@@ -83,7 +84,7 @@ def discovery_payload(device: str, topics: dict[str, str], support_url: str | No
                 "sensor",
                 _or_none("attention", "state"),
                 device_class="enum",
-                options=["attentive", "distracted"],
+                options=[str(state) for state in Attention],
             ),
             component(
                 "eyes_closed",

@@ -1,18 +1,16 @@
 """What the face mesh says about one frame: how open each eye and the mouth are, and where the head points.
 
 Eyes: the eye aspect ratio (EAR) of each eye, the eyelids' two vertical gaps over the eye's width; a face's eyes
-are closed when the mean of the two is under `EYES_CLOSED_BELOW` (0.2625, the best of 0.0025 steps on the train
-split of ../shared/data/eyes/roboflow_eye_detector: 91.9% of its 285 measured faces there; 91.4%, 53 of 58, on
-its valid split, where one face is 1.7 points). Left and right are the person's own.
-That fixed threshold suits still photos only: on the bundled infrared clip the attentive driver's mean EAR is 0.24
-(0.20-0.28, head turned 25-39 degrees), so 85% of its frames would read "closed"; on video, openness must be judged
-against each driver's own open-eye level.
+are closed when the mean of the two is under `EYES_CLOSED_BELOW`, chosen on still photos with `dmsd evaluate
+--task eyes` (how, and what it scores: README.md, "Using it"). Left and right are the person's own.
+That fixed threshold suits still photos only: narrow or turned eyes read as closed, so on video openness is judged
+against each driver's own open-eye level (dmsd.driver.alertness).
 
-Head: yaw, pitch and roll in degrees from six mesh points fitted to a generic 3D face (`cv2.solvePnP`), in the
-convention of ../shared/data/head_pose: yaw > 0 when the face turns toward the image's left (the person's own
-right), pitch > 0 looking up, roll > 0 when the head tilts toward the image's right (clockwise in the image).
-These are angles to the camera: on the bundled clip the driver looking ahead has about 30 degrees of yaw, so
-"on the road" must be judged against each driver's own forward pose, not against zero.
+Head: yaw, pitch and roll in degrees from six mesh points fitted to a generic 3D face (`cv2.solvePnP`): yaw > 0
+when the face turns toward the image's left (the person's own right), pitch > 0 looking up, roll > 0 when the head
+tilts toward the image's right (clockwise in the image), the convention of the head-pose data `dmsd evaluate --task
+head-pose` reads. These are angles to the camera: a camera off to the side puts "ahead" at an angle, so "on the
+road" is judged against each driver's own forward pose, not against zero.
 
 Mouth: the inner lips' gap over the mouth's width.
 """

@@ -10,8 +10,8 @@ turned further than the frontal cascade sees.
 
 A box from the mesh stands in for the cascade's: the emotion model and the chest rule were built on cascade
 boxes. `BOX_MAP` turns 14 anchor points of the mesh into the box the cascade would give (a ridge regression,
-`python -m scripts.fit_mesh_box`, fitted on person_crops' train split and Pointing'04); on the bundled clip, held
-out, its median IoU with the cascade's own boxes is 0.95, where the mesh's bounding box alone gives 0.80.
+`python -m scripts.fit_mesh_box`, which also says how close it comes to the cascade's own boxes on held-out video:
+much closer than the mesh's bounding box).
 """
 
 from __future__ import annotations
@@ -118,16 +118,16 @@ class FaceMesh:
         candidates = self.faces.candidates(grey)
         t2 = time.perf_counter()
         detect_ms = (t2 - t1) * 1000
-        # The mesh chooses among the detector's faces: one it confirms beats one it does not (in frames 83-86 of the
-        # bundled clip the full search prefers a headrest, presence 0.00, to the driver's face beside it, 1.00).
+        # The mesh chooses among the detector's faces: one it confirms beats one it does not (a full search can
+        # prefer a headrest, which the mesh does not confirm, to the driver's face beside it).
         for face in candidates:
             found = self.model.predict(image, face)
             if found.presence >= self.config.min_presence:
                 if self.tracking:
                     self.track = face_box(found.points).clipped(width, height)
                 return MeshFace(face, found, detect_ms, (time.perf_counter() - t2) * 1000 + (t1 - t0) * 1000)
-        # None confirmed: the detector's own pick stands, its measures unknown (on person_crops' stretched stock
-        # photos the mesh scores half the real faces the cascade finds under 0.1).
+        # None confirmed: the detector's own pick stands, its measures unknown (on stretched stock photos the mesh
+        # doubts real faces the cascade finds).
         return MeshFace(
             candidates[0] if candidates else None, None, detect_ms, (time.perf_counter() - t2) * 1000 + (t1 - t0) * 1000
         )
