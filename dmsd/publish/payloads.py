@@ -1,8 +1,8 @@
 """The JSON of what dmsd tells the world: the per-image result (`--once`) and the driver's state (`<prefix>/state`).
 
-The typed objects of vision/ and driver/ are turned into JSON here, at the edge, and nowhere else: each gives its
-own block (`to_dict`), rounded for reading; this module puts the blocks together. `face`, `emotion` and `seatbelt`
-are written by the same code for a result and for the state, so the two can never drift apart.
+vision/ and driver/ hand on typed objects; they become JSON here, at the edge, when they are published: each typed
+block gives its own form (`to_dict`, rounded for reading) and this module puts the blocks together. `face`,
+`emotion` and `seatbelt` are written by the same code for a result and for the state, so the two never drift apart.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, cast
 
 from dmsd.vision.geometry import Box
 from dmsd.vision.stages.base import Measure
-from dmsd.vision.stages.emotion import EmotionResult
 
 if TYPE_CHECKING:
     from dmsd.driver.state import DriverState
@@ -26,13 +25,9 @@ def latency_block(latency_ms: dict[str, float]) -> dict[str, float]:
     return {k: round(v, 3) for k, v in latency_ms.items()}
 
 
-def _block(measure: object | None, include_probs: bool = True) -> dict | None:
+def _block(measure: object | None) -> dict | None:
     """A measure's JSON, null when unknown."""
-    if measure is None:
-        return None
-    if isinstance(measure, EmotionResult):
-        return measure.to_dict(include_probs)
-    return cast(Measure, measure).to_dict()
+    return None if measure is None else cast(Measure, measure).to_dict()
 
 
 def result_payload(result: FrameResult) -> dict:
@@ -52,7 +47,7 @@ def state_payload(state: DriverState, include_probs: bool = False, vehicle: dict
         "source": state.source,
         "ts": round(state.ts, 3),
         "face": face_block(state.face),
-        "emotion": _block(state.emotion, include_probs),
+        "emotion": state.emotion.to_dict(include_probs) if state.emotion else None,
         "seatbelt": _block(state.seatbelt),
         "eyes": _block(state.eyes),
         "head": _block(state.head),
