@@ -191,6 +191,7 @@ class ModelsConfig:
     inter_op_threads: int = _opt(1, low=1, high=256)
     emotion: ModelConfig = _section(ModelConfig, doc="")
     seatbelt: ModelConfig = _section(ModelConfig, doc="")
+    eyes: ModelConfig = _section(ModelConfig, doc="")
 
     def resolve(self, task: str) -> Path:
         model: ModelConfig = getattr(self, task)
@@ -201,6 +202,24 @@ class ModelsConfig:
         if not path.is_absolute() and not path.exists() and (CHECKOUT / path).exists():
             return CHECKOUT / path  # run from elsewhere in a source checkout: its own models/
         return path
+
+
+@dataclass
+class EyesConfig:
+    model: bool = _opt(
+        True,
+        doc=(
+            "The eye-state model judges each eye from a patch the face mesh places (models.eyes); false: the eye "
+            "aspect ratio alone decides, against a fixed threshold on stills and the driver's own open level on "
+            "video."
+        ),
+    )
+    closed_above: float = _opt(
+        0.5,
+        low=0.05,
+        high=0.95,
+        doc="Eyes are closed when the model's closed probability, the mean of both eyes, is at least this.",
+    )
 
 
 @dataclass
@@ -331,7 +350,21 @@ class AlertnessConfig:
         2.0, low=0.1, high=60, doc="back on the road this long restarts the window (and ends a distraction)"
     )
     unresponsive_s: float = _opt(6.0, low=1, high=600, doc="eyes closed or away this long at a stretch: unresponsive")
-    yawn_openness: float = _opt(0.5, low=0.1, high=2.0, doc="mouth openness of a yawn...")
+    excuse_mouth_open: float = _opt(
+        0.2,
+        low=0.05,
+        high=2.0,
+        doc=(
+            "eyes closed while the mouth is open past this (a laugh, a yawn, talking) count toward neither PERCLOS "
+            "nor a microsleep; asleep still counts them"
+        ),
+    )
+    yawn_openness: float = _opt(
+        0.3,
+        low=0.1,
+        high=2.0,
+        doc="mouth openness of a yawn (the inner lips' gap over the mouth's width; chosen on real yawns: README)...",
+    )
     yawn_s: float = _opt(1.5, low=0.1, high=60, doc="...held this long")
 
 
@@ -468,6 +501,9 @@ class Config:
         doc=(
             "The face mesh (468 points, MediaPipe's model) on the driver's face every frame: eyes, head pose and mouth."
         ),
+    )
+    eyes: EyesConfig = _section(
+        EyesConfig, doc="How eye state is decided (needs landmarks.enabled: the mesh places the eyes)."
     )
     chest: ChestConfig = _section(
         ChestConfig,

@@ -3,4 +3,5 @@ what the datasets and metrics name their classes by."""
 
 EMOTION_LABELS = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]  # FER2013's 0..6
 SEATBELT_LABELS = ["not_worn", "worn"]
-TASK_LABELS: dict[str, list[str]] = {"emotion": EMOTION_LABELS, "seatbelt": SEATBELT_LABELS}
+EYE_LABELS = ["open", "closed"]  # one eye
+TASK_LABELS: dict[str, list[str]] = {"emotion": EMOTION_LABELS, "seatbelt": SEATBELT_LABELS, "eyes": EYE_LABELS}

@@ -189,3 +189,15 @@ def test_every_number_is_validated(tmp_path):
         with pytest.raises(DmsdError, match=message.replace("(", r"\(").replace(")", r"\)").replace(".", r"\.")):
             load_config(tmp_path / "c.yaml")
     assert np.isclose(AlertnessConfig().asleep_s, 3.0)
+
+
+def test_eyes_shut_with_the_mouth_open_are_a_laugh_or_a_yawn_not_a_microsleep(tracker):
+    """A 1.5 s closure with the mouth open (laughing, yawning) is no microsleep and no PERCLOS; the same closure
+    with the mouth shut is a microsleep; and 3 s shut is asleep whatever the mouth does."""
+    laugh = [frame(s, ear=SHUT, mouth=0.6) for s in times(5.0, 1.5)] + [frame(6.5)]
+    assert run(tracker, laugh) == []
+    assert not any(closed for ts, _, closed in tracker.eye_time if 5.0 <= ts < 6.5)  # nothing toward PERCLOS
+    shut = [frame(s, ear=SHUT) for s in times(8.0, 1.5)] + [frame(9.5)]
+    assert types(run(tracker, shut)) == ["microsleep"]
+    agape = [frame(s, ear=SHUT, mouth=0.6) for s in times(11.0, 3.2)]
+    assert "asleep" in types(run(tracker, agape))

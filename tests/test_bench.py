@@ -19,7 +19,7 @@ def test_bench_on_the_clip_reports_both_pipelines_on_the_same_frames():
     assert report["frames"] == 20 and report["frame_size"] == [450, 336]
     assert 15 <= report["frames_with_face"] <= 20
     assert report["fps"] > 0
-    for stage in ("decode", "detect", "landmarks", "emotion", "seatbelt", "state", "total"):
+    for stage in ("decode", "detect", "landmarks", "emotion", "seatbelt", "eyes", "state", "total"):
         timing = report["stages"][stage]
         assert 0 < timing["p50_ms"] <= timing["p99_ms"]
     baseline = report["baseline"]
@@ -38,7 +38,7 @@ def test_bench_letterboxes_frames_to_a_given_size():
 
 def test_bench_without_a_source_times_every_model_fp32_beside_int8():
     report = bench("--runs", "200", "--threads", "2")
-    assert set(report["models"]) == {"emotion", "seatbelt"}
+    assert set(report["models"]) == {"emotion", "seatbelt", "eyes"}
     for timing in report["models"].values():
         assert timing["fp32"]["p50_ms"] > 0 and timing["int8"]["p50_ms"] > 0 and timing["int8_speedup"] > 0
     assert report["threads"]["onnxruntime_intra_op"] == 2

@@ -161,3 +161,14 @@ def test_bad_labels_are_one_line_naming_the_row(tmp_path, args, labels, message)
     result = run_evaluate(*args, "--data", str(tmp_path / "labels.csv"))
     assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
     assert result.stderr.startswith("dmsd evaluate: ") and message in result.stderr
+
+
+def test_evaluate_yawn_on_real_yawns():
+    """YawDD's in-car frames: the mouth's openness at alertness.yawn_openness catches most yawns and calls no shut
+    mouth a yawn (the threshold was chosen on every other frame: README)."""
+    result = run_evaluate("--task", "yawn", "--data", str(SHARED / "yawn" / "yawdd_frames" / "labels.csv"), "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["images"] == 160 and report["n"] >= 120 and report["yawns"] >= 55
+    assert report["threshold"] == 0.3 and report["recall"] >= 0.6 and report["false_alarms"] <= 0.05
+    assert [row["threshold"] for row in report["thresholds"]][:2] == [0.2, 0.25]

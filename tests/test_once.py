@@ -31,10 +31,11 @@ def test_faces_emotion_and_belt_on_real_frames():
         assert abs(sum(out["emotion"]["probs"].values()) - 1) < 1e-3
         assert out["emotion"]["confidence"] == max(out["emotion"]["probs"].values())
         assert isinstance(out["seatbelt"]["worn"], bool) and 0.5 <= out["seatbelt"]["confidence"] <= 1
-        assert set(out["latency_ms"]) == {"detect", "landmarks", "emotion", "seatbelt", "total"}
+        assert set(out["latency_ms"]) == {"detect", "landmarks", "emotion", "seatbelt", "eyes", "total"}
         assert out["ts"] > 1.7e9
         # The face mesh's measures: the driver looks ahead with the camera off to the side (about 30 degrees of yaw).
-        assert set(out["eyes"]) == {"left", "right", "closed"} and 0.1 < out["eyes"]["left"] < 0.4
+        assert set(out["eyes"]) == {"left", "right", "closed", "p_closed"} and 0.1 < out["eyes"]["left"] < 0.4
+        assert out["eyes"]["closed"] is False  # the eye-state model reads this awake driver's eyes as open
         assert 20 < out["head"]["yaw"] < 45 and abs(out["head"]["pitch"]) < 20 and abs(out["head"]["roll"]) < 20
         assert 0 <= out["mouth"]["openness"] < 0.2
 

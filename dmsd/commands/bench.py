@@ -32,6 +32,7 @@ from dmsd.config import Config
 from dmsd.driver.state import DriverStateTracker
 from dmsd.errors import DmsdError
 from dmsd.frames.sources import EndOfSource, make_source
+from dmsd.labels import TASK_LABELS
 from dmsd.offline.timing import machine, time_pair
 from dmsd.publish.stats import percentiles
 from dmsd.vision.analyzer import Analyzer
@@ -89,7 +90,7 @@ def bench_models(config: Config, runs: int) -> dict:
     if not folder.is_dir():
         folder = config.models.resolve("emotion").parent
     result = {}
-    for task in ("emotion", "seatbelt"):
+    for task in TASK_LABELS:
         if all((folder / f"{task}.{p}.onnx").is_file() for p in ("fp32", "int8")):
             result[task] = time_pair(folder, task, runs, config.models.intra_op_threads)
     if not result:

@@ -1,9 +1,11 @@
-"""`dmsd evaluate`: accuracy of a model on a labeled set, through the daemon's own code path (eyes and head pose:
+"""`dmsd evaluate`: accuracy of a model on a labeled set, through the daemon's own code path (eyes, head pose and yawns:
 dmsd.commands.evaluate_measures).
 
     dmsd evaluate --task emotion --data fer2013.csv.gz --usage PublicTest [--model PATH] [--json]
     dmsd evaluate --task seatbelt --data labels.csv|folder [--model PATH] [--json]
     dmsd evaluate --task seatbelt --data clip.mp4 --label worn [--model PATH] [--json]
+    dmsd evaluate --task eyes --data labels.csv|folder [--split valid] [--model EYES.onnx] [--patches] [--json]
+    dmsd evaluate --task head-pose|yawn --data labels.csv|folder [--landmarks LANDMARKS.onnx] [--json]
 
 Emotion: every face goes through Classifier.preprocess, exactly as a face crop does in the daemon.
 Seatbelt: every image goes through the whole pipeline (face, chest region, model); images where no face is
@@ -38,19 +40,28 @@ from dmsd.vision.stages.seatbelt import SeatbeltResult
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--task", required=True, choices=["emotion", "seatbelt", "eyes", "head-pose"])
+    parser.add_argument("--task", required=True, choices=["emotion", "seatbelt", "eyes", "head-pose", "yawn"])
     parser.add_argument(
         "--data",
         required=True,
         metavar="PATH",
         help="emotion: FER2013 .csv/.csv.gz or folder per class; seatbelt: labels.csv or a folder "
         "with worn/ and not_worn/; eyes: labels.csv (path,eye_state) or a folder with closed/ "
-        "and open/; head-pose: labels.csv (path,yaw_deg,pitch_deg)",
+        "and open/; head-pose: labels.csv (path,yaw_deg,pitch_deg); yawn: labels.csv (path,label with yawn or "
+        "no_yawn) or a folder with yawn/ and no_yawn/",
     )
     parser.add_argument(
         "--model",
         metavar="PATH",
-        help="the ONNX model (default: the configured one; eyes and head-pose: the landmarks model)",
+        help="the ONNX model (default: the configured one; eyes: the eye-state model; head-pose: the landmarks model)",
+    )
+    parser.add_argument(
+        "--landmarks", metavar="PATH", help="eyes and head-pose: this face mesh model instead of the configured one"
+    )
+    parser.add_argument(
+        "--patches",
+        action="store_true",
+        help="eyes: the images are single eyes (an eye-patch set), judged by the eye-state model alone",
     )
     parser.add_argument("--usage", choices=USAGES, help="emotion CSV: only rows of this split")
     parser.add_argument("--split", metavar="NAME", help="eyes labels.csv: only rows of this split (e.g. valid)")
@@ -204,7 +215,11 @@ def run(config: Config, args: argparse.Namespace) -> int:
         raise DmsdError("--usage only applies to --task emotion")
     if args.task != "eyes" and args.split:
         raise DmsdError("--split only applies to --task eyes (--usage picks emotion's split)")
-    if args.task in ("eyes", "head-pose"):
+    if args.patches and args.task != "eyes":
+        raise DmsdError("--patches only applies to --task eyes")
+    if args.landmarks and args.task not in ("eyes", "head-pose", "yawn"):
+        raise DmsdError("--landmarks only applies to --task eyes, head-pose and yawn")
+    if args.task in ("eyes", "head-pose", "yawn"):
         return run_measures(config, args)
     video = args.task == "seatbelt" and Path(args.data).is_file() and Path(args.data).suffix.lower() != ".csv"
     if args.label and not video:
@@ -235,9 +250,14 @@ def run_measures(config: Config, args: argparse.Namespace) -> int:
     if args.label:
         raise DmsdError("--label only applies to --task seatbelt")
     if args.task == "eyes":
-        report = evaluate_measures.evaluate_eyes(config, args.data, args.split, args.model)
+        if args.patches:
+            report = evaluate_measures.evaluate_eye_patches(config, args.data, args.split, args.model)
+        else:
+            report = evaluate_measures.evaluate_eyes(config, args.data, args.split, args.model, args.landmarks)
+    elif args.task == "yawn":
+        report = evaluate_measures.evaluate_yawns(config, args.data, args.landmarks or args.model)
     else:
-        report = evaluate_measures.evaluate_head_pose(config, args.data, args.model)
+        report = evaluate_measures.evaluate_head_pose(config, args.data, args.landmarks or args.model)
     for problem in report["unreadable_files"]:
         print(f"dmsd evaluate: {problem} (skipped)", file=sys.stderr)
     if report["n"] == 0:

@@ -1,13 +1,16 @@
-"""`dmsd evaluate --task eyes|head-pose`: the face mesh's measures on labelled faces, through the whole pipeline.
+"""`dmsd evaluate --task eyes|head-pose|yawn`: the face measures on labelled faces, through the whole pipeline.
 
-    dmsd evaluate --task eyes --data labels.csv|folder [--split valid] [--model LANDMARKS.onnx] [--json]
-    dmsd evaluate --task head-pose --data labels.csv|folder [--model LANDMARKS.onnx] [--json]
+    dmsd evaluate --task eyes --data labels.csv|folder [--split valid] [--model EYES.onnx] [--patches] [--json]
+    dmsd evaluate --task head-pose --data labels.csv|folder [--landmarks LANDMARKS.onnx] [--json]
+    dmsd evaluate --task yawn --data labels.csv|folder [--landmarks LANDMARKS.onnx] [--json]
 
 Every image goes through the daemon's still-image path (face search, face mesh, measures); images without a face,
-or whose mesh is not trusted, are counted as such and never guessed. Eyes: accuracy of `closed`, closed
-precision and recall, and the accuracy at each openness threshold, so the threshold is chosen on data (choose on a
-training split, report on another). Head pose: mean absolute error of yaw and pitch, and the share within 15
-degrees, overall and where |yaw| <= 45 and |pitch| <= 30 (the range a frontal face detector covers).
+or whose mesh is not trusted, are counted as such and never guessed. Eyes: the eye-state model's accuracy, closed
+precision and recall beside the eye aspect ratio's, and the aspect ratio's accuracy at each openness threshold, so
+a threshold is chosen on data (choose on a training split, report on another); `--patches` takes single-eye
+images, for the model alone. Yawns: the mouth's openness threshold's recall and false alarms, and a sweep. Head
+pose: mean absolute error of yaw and pitch, and the share within 15 degrees, overall and where |yaw| <= 45 and
+|pitch| <= 30 (the range a frontal face detector covers).
 """
 
 from __future__ import annotations
@@ -15,24 +18,31 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from dmsd.config import Config
 from dmsd.errors import DmsdError
 from dmsd.frames.images import read_image
-from dmsd.offline.datasets import load_eye_states, load_head_poses
+from dmsd.offline.datasets import load_eye_states, load_head_poses, load_yawns
 from dmsd.vision.analyzer import Analyzer
-from dmsd.vision.face_measures import EYES_CLOSED_BELOW, Eyes, HeadPose
+from dmsd.vision.classifier import Classifier
+from dmsd.vision.eye_patches import stretch
+from dmsd.vision.face_measures import EYES_CLOSED_BELOW, Eyes, HeadPose, Mouth
 from dmsd.vision.results import FrameResult
 
 THRESHOLDS = sorted({round(t, 2) for t in np.arange(0.15, 0.36, 0.01)} | {EYES_CLOSED_BELOW})
 POSE_RANGE = (45.0, 30.0)  # |yaw|, |pitch| a frontal face detector covers
 
 
-def mesh_analyzer(config: Config, model_path: str | None) -> Analyzer:
-    """The still-image pipeline with the face mesh on (and `model_path` in place of the configured mesh)."""
-    landmarks = replace(config.landmarks, enabled=True, path=model_path or config.landmarks.path)
-    return Analyzer.from_config(replace(config, landmarks=landmarks), video=False)
+def mesh_analyzer(config: Config, landmarks_path: str | None, eye_model_path: str | None = None) -> Analyzer:
+    """The still-image pipeline with the face mesh on (`landmarks_path` in place of the configured mesh, and
+    `eye_model_path` in place of the configured eye-state model)."""
+    landmarks = replace(config.landmarks, enabled=True, path=landmarks_path or config.landmarks.path)
+    models = config.models
+    if eye_model_path:
+        models = replace(models, eyes=replace(models.eyes, path=eye_model_path))
+    return Analyzer.from_config(replace(config, landmarks=landmarks, models=models), video=False)
 
 
 def analyze_all(analyzer: Analyzer, paths: list[Path]) -> tuple[list[FrameResult | None], list[str]]:
@@ -48,9 +58,23 @@ def analyze_all(analyzer: Analyzer, paths: list[Path]) -> tuple[list[FrameResult
     return results, unreadable
 
 
-def evaluate_eyes(config: Config, data: str, split: str | None, model_path: str | None) -> dict:
+def verdicts(truth: np.ndarray, said: np.ndarray) -> dict:
+    """Accuracy and closed precision and recall of `said` (closed: True) against `truth`."""
+    true_closed = int((said & truth).sum())
+    return {
+        "accuracy": round(float((said == truth).mean()), 4) if len(truth) else 0.0,
+        "closed_precision": round(true_closed / max(int(said.sum()), 1), 4),
+        "closed_recall": round(true_closed / max(int(truth.sum()), 1), 4),
+    }
+
+
+def evaluate_eyes(
+    config: Config, data: str, split: str | None, eye_model_path: str | None, landmarks_path: str | None = None
+) -> dict:
+    """Faces through the whole still-image pipeline: the eye aspect ratio's verdict at its threshold (and at each
+    threshold of a sweep) and the eye-state model's, on the faces whose eyes were judged."""
     images = load_eye_states(data, split)
-    analyzer = mesh_analyzer(config, model_path)
+    analyzer = mesh_analyzer(config, landmarks_path, eye_model_path)
     results, unreadable = analyze_all(analyzer, [image.path for image in images])
     faces = sum(1 for r in results if r is not None and r.face is not None)
     measured = [
@@ -59,15 +83,18 @@ def evaluate_eyes(config: Config, data: str, split: str | None, model_path: str 
     scored = [(closed, eyes) for closed, eyes in measured if eyes is not None]
     truth = np.array([closed for closed, _ in scored], dtype=bool)
     openness = np.array([(eyes.left + eyes.right) / 2 for _, eyes in scored])
-    said = np.array([eyes.closed for _, eyes in scored], dtype=bool)
     sweep = [
         {"threshold": t, "accuracy": round(float(((openness < t) == truth).mean()), 4) if len(truth) else 0.0}
         for t in THRESHOLDS
     ]
-    true_closed = int((said & truth).sum())
+    models = analyzer.models()
+    eye_model = None
+    if "eyes" in models:
+        said = np.array([eyes.closed for _, eyes in scored], dtype=bool)
+        eye_model = {"model": models["eyes"], "n": len(scored), **verdicts(truth, said)}
     return {
         "task": "eyes",
-        "model": analyzer.models()["landmarks"],
+        "model": models["landmarks"],
         "data": str(data),
         "split": split,
         "images": len(images),
@@ -75,12 +102,56 @@ def evaluate_eyes(config: Config, data: str, split: str | None, model_path: str 
         "unreadable_files": unreadable,
         "faces": faces,
         "n": len(scored),
-        "accuracy": round(float((said == truth).mean()), 4) if len(scored) else 0.0,
-        "closed_precision": round(true_closed / max(int(said.sum()), 1), 4),
-        "closed_recall": round(true_closed / max(int(truth.sum()), 1), 4),
+        "judged_share": round(len(scored) / max(len(images) - len(unreadable), 1), 4),
+        **verdicts(truth, openness < EYES_CLOSED_BELOW),
         "threshold": EYES_CLOSED_BELOW,
         "thresholds": sweep,
         "best_threshold": max(sweep, key=lambda row: row["accuracy"])["threshold"],
+        "eye_model": eye_model,
+    }
+
+
+def evaluate_eye_patches(config: Config, data: str, split: str | None, eye_model_path: str | None) -> dict:
+    """Eye images (one eye each, as eye-patch sets come): the eye-state model alone, each image resized to its
+    input. No face search and no aspect ratio: there is no face."""
+    images = load_eye_states(data, split)
+    models = config.models
+    path = Path(eye_model_path) if eye_model_path else models.resolve("eyes")
+    model = Classifier(path, "eyes", models.intra_op_threads, models.inter_op_threads)
+    side = model.input.width
+    patches, truth, unreadable = [], [], []
+    for image in images:
+        try:
+            grey = cv2.cvtColor(read_image(image.path), cv2.COLOR_BGR2GRAY)
+        except DmsdError as exc:
+            unreadable.append(str(exc))
+            continue
+        interpolation = cv2.INTER_AREA if grey.shape[0] > side else cv2.INTER_LINEAR
+        patches.append(stretch(cv2.resize(grey, (side, side), interpolation=interpolation)))
+        truth.append(image.closed)
+    closed_column = model.labels.index("closed")
+    p_closed = (
+        np.concatenate(
+            [
+                model.run(model.prepare_patches(np.stack(patches[i : i + 256])))[:, closed_column]
+                for i in range(0, len(patches), 256)
+            ]
+        )
+        if patches
+        else np.zeros(0)
+    )
+    said = p_closed >= config.eyes.closed_above
+    return {
+        "task": "eyes",
+        "patches": True,
+        "model": str(path),
+        "data": str(data),
+        "split": split,
+        "images": len(images),
+        "unreadable": len(unreadable),
+        "unreadable_files": unreadable,
+        "n": len(patches),
+        **verdicts(np.array(truth, dtype=bool), said),
     }
 
 
@@ -97,9 +168,9 @@ def pose_errors(rows: list[tuple[float, float, float, float]]) -> dict:
     }
 
 
-def evaluate_head_pose(config: Config, data: str, model_path: str | None) -> dict:
+def evaluate_head_pose(config: Config, data: str, landmarks_path: str | None) -> dict:
     images = load_head_poses(data)
-    analyzer = mesh_analyzer(config, model_path)
+    analyzer = mesh_analyzer(config, landmarks_path)
     results, unreadable = analyze_all(analyzer, [image.path for image in images])
     heads = [(image, r.get(HeadPose) if r is not None else None) for image, r in zip(images, results, strict=True)]
     rows = [(image.yaw, image.pitch, head.yaw, head.pitch) for image, head in heads if head is not None]
@@ -126,10 +197,34 @@ def format_report(report: dict) -> str:
         f"images {report['images']}, unreadable {report['unreadable']}, face found in {report['faces']}, "
         f"measured: {report['n']}"
     )
-    if report["task"] == "eyes":
+    if report["task"] == "yawn":
         lines.append(
-            f"accuracy {report['accuracy']:.2%} at openness < {report['threshold']}   closed precision "
-            f"{report['closed_precision']:.3f}, recall {report['closed_recall']:.3f}"
+            f"at openness >= {report['threshold']}: yawns caught {report['recall']:.1%} of {report['yawns']}, "
+            f"false alarms {report['false_alarms']:.1%} of {report['n'] - report['yawns']}"
+        )
+        lines.append(
+            "by threshold (caught / false alarms): "
+            + ", ".join(f"{r['threshold']:.2f} {r['recall']:.0%}/{r['false_alarms']:.0%}" for r in report["thresholds"])
+        )
+        return "\n".join(lines)
+    if report.get("patches"):
+        lines[1] = f"eye images {report['images']}, unreadable {report['unreadable']}, judged: {report['n']}"
+        lines.append(
+            f"eye-state model: accuracy {report['accuracy']:.2%}   closed precision {report['closed_precision']:.3f}, "
+            f"recall {report['closed_recall']:.3f}"
+        )
+        return "\n".join(lines)
+    if report["task"] == "eyes":
+        lines[1] += f" ({report['judged_share']:.1%} of the readable images)"
+        if report["eye_model"]:
+            part = report["eye_model"]
+            lines.append(
+                f"eye-state model ({part['model']}): accuracy {part['accuracy']:.2%}   closed precision "
+                f"{part['closed_precision']:.3f}, recall {part['closed_recall']:.3f}"
+            )
+        lines.append(
+            f"eye aspect ratio: accuracy {report['accuracy']:.2%} at openness < {report['threshold']}   closed "
+            f"precision {report['closed_precision']:.3f}, recall {report['closed_recall']:.3f}"
         )
         lines.append(
             "accuracy by threshold: "
@@ -144,3 +239,44 @@ def format_report(report: dict) -> str:
                 f"{part['mae_pitch_deg']:.1f} deg; both within 15 deg: {part['within_15_deg']:.1%}"
             )
     return "\n".join(lines)
+
+
+YAWN_THRESHOLDS = [round(t, 2) for t in np.arange(0.2, 0.85, 0.05)]
+
+
+def evaluate_yawns(config: Config, data: str, landmarks_path: str | None) -> dict:
+    """Faces labelled yawn/no_yawn through the still-image pipeline: the mouth's openness against
+    `alertness.yawn_openness` (and each threshold of a sweep): the share of yawns it catches (recall) and of other
+    faces it calls a yawn (false alarms). A still has no duration: `alertness.yawn_s` is not tested here."""
+    images = load_yawns(data)
+    analyzer = mesh_analyzer(config, landmarks_path)
+    results, unreadable = analyze_all(analyzer, [image.path for image in images])
+    mouths = [(image.yawn, r.get(Mouth) if r is not None else None) for image, r in zip(images, results, strict=True)]
+    scored = [(yawn, mouth.openness) for yawn, mouth in mouths if mouth is not None]
+    truth = np.array([yawn for yawn, _ in scored], dtype=bool)
+    openness = np.array([value for _, value in scored])
+
+    def at(threshold: float) -> dict:
+        said = openness >= threshold
+        return {
+            "threshold": threshold,
+            "recall": round(float(said[truth].mean()), 4) if truth.any() else None,
+            "false_alarms": round(float(said[~truth].mean()), 4) if (~truth).any() else None,
+        }
+
+    sweep = [at(t) for t in YAWN_THRESHOLDS]
+    balanced = [((row["recall"] or 0) + 1 - (row["false_alarms"] or 0)) / 2 for row in sweep]
+    return {
+        "task": "yawn",
+        "model": analyzer.models()["landmarks"],
+        "data": str(data),
+        "images": len(images),
+        "unreadable": len(unreadable),
+        "unreadable_files": unreadable,
+        "faces": sum(1 for r in results if r is not None and r.face is not None),
+        "n": len(scored),
+        "yawns": int(truth.sum()),
+        **at(config.alertness.yawn_openness),
+        "thresholds": sweep,
+        "best_threshold": sweep[int(np.argmax(balanced))]["threshold"] if sweep else None,
+    }

@@ -38,7 +38,8 @@ MAX_STEP_S = 1.0  # a gap between frames counts at most this long (a stalled cam
 
 @dataclass(frozen=True)
 class EyesState:
-    """The state's `eyes`: the eye aspect ratios, judged against this driver's own open level."""
+    """The state's `eyes`: the eye aspect ratios and the model's closed probabilities; closed as the model says,
+    or without it as the aspect ratio says against this driver's own open level."""
 
     left: float
     right: float
@@ -47,12 +48,15 @@ class EyesState:
     closed_s: float  # how long the current closure has lasted (0 while open)
     blinks: int
     perclos: float | None  # None until the eyes have been measured perclos_min_s in the window
+    p_closed_left: float | None = None
+    p_closed_right: float | None = None
 
     def to_dict(self) -> dict:
+        out: dict = {"left": round(self.left, 3), "right": round(self.right, 3), "closed": self.closed}
+        if self.p_closed_left is not None and self.p_closed_right is not None:
+            out["p_closed"] = {"left": round(self.p_closed_left, 3), "right": round(self.p_closed_right, 3)}
         return {
-            "left": round(self.left, 3),
-            "right": round(self.right, 3),
-            "closed": self.closed,
+            **out,
             "openness": round(self.openness, 3),
             "closed_s": round(self.closed_s, 2),
             "blinks": self.blinks,
@@ -173,6 +177,8 @@ class Span:
 
     since: float
     reported: bool = False
+    excused_s: float = 0.0  # of a closure: the time it had an excuse (the mouth open, the head away)
+    unjudged_s: float = 0.0  # of a closure: the time the head looked down (eyes cannot be read then)
 
     def length(self, now: float) -> float:
         return now - self.since
@@ -214,7 +220,8 @@ class AlertnessTracker:
             self.baseline.add(now, result)
         if not self.baseline.ready(now):
             return []
-        events = self._eyes(now, step, result) + self._head(now, step, result)
+        head_events = self._head(now, step, result)  # first: whether the head is away decides what the eyes mean
+        events = self._eyes(now, step, result) + head_events
         return events + self._drowsiness(now) + self._unresponsive(now) + self._yawn(now, result)
 
     # -- eyes ------------------------------------------------------------------------------------------------
@@ -225,10 +232,24 @@ class AlertnessTracker:
                 self.closed, self.openness = None, None
             else:
                 self.openness = (self.eyes.left + self.eyes.right) / 2 / self.baseline.eye_level
-                self.closed = self.openness < self.config.eyes_closed_below
+                # The eye-state model's verdict where it ran; else the aspect ratio against the driver's own level.
+                if self.eyes.p_closed is not None:
+                    self.closed = self.eyes.closed
+                else:
+                    self.closed = self.openness < self.config.eyes_closed_below
         if self.closed is None:
+            if self.closure is not None:  # eyes unknown mid-closure (the mesh lost its trust): not judged
+                self.closure.excused_s += step
+                self.closure.unjudged_s += step
             return []
-        self.eye_time.append((now, step, self.closed))
+        # Eyes squeezed in a laugh or shut in a yawn come with an open mouth; eyes looking down with the head (at
+        # the lap, a phone) look shut from a camera at face height, and so do eyes lost with the face. Such time
+        # counts toward neither PERCLOS nor a microsleep; asleep still counts the open mouth (a sleeping driver's
+        # jaw may drop) but not the head down, which the distraction and unresponsive rules time instead.
+        mouth = result.get(Mouth) if result.face is not None else None
+        head_down = result.face is None or self._looking_down()
+        excused = self.closed and (head_down or (mouth is not None and mouth.openness >= self.config.excuse_mouth_open))
+        self.eye_time.append((now, step, self.closed and not excused))
         while self.eye_time and self.eye_time[0][0] <= now - self.config.perclos_window_s:
             self.eye_time.popleft()
         measured = sum(dt for _, dt, _ in self.eye_time)
@@ -240,7 +261,11 @@ class AlertnessTracker:
         if self.closed:
             if self.closure is None:
                 self.closure = Span(now)
-            if not self.closure.reported and self.closure.length(now) >= self.config.asleep_s:
+            elif excused:
+                self.closure.excused_s += step
+                self.closure.unjudged_s += step if head_down else 0.0
+            judged = self.closure.length(now) - self.closure.unjudged_s
+            if not self.closure.reported and judged >= self.config.asleep_s:
                 self.closure.reported, self.asleep = True, True
                 return [
                     Event(
@@ -265,11 +290,15 @@ class AlertnessTracker:
                     {"drowsiness": self._drowsiness_state(), "closed_s": duration},
                 )
             ]
-        if duration >= self.config.microsleep_s:
+        if duration - closure.excused_s >= self.config.microsleep_s:
             self.microsleeps.append(now)
             return [Event(EventType.MICROSLEEP, now, {}, {"duration_s": duration})]
         self.blinks += 1
         return []
+
+    def _looking_down(self) -> bool:
+        """This frame's head pitched down past `away_pitch_deg` from the driver's forward."""
+        return self.head is not None and self.head.pitch - self.baseline.forward[1] < -self.config.away_pitch_deg
 
     # -- head ------------------------------------------------------------------------------------------------
     def _head(self, now: float, step: float, result: FrameResult) -> list[Event]:
@@ -417,6 +446,8 @@ class AlertnessTracker:
                 self.closure.length(now) if self.closure else 0.0,
                 self.blinks,
                 self.perclos,
+                self.eyes.p_closed_left,
+                self.eyes.p_closed_right,
             )
         head = None
         if ready and self.head is not None:

@@ -310,3 +310,42 @@ def load_head_poses(path: str | Path) -> list[PoseImage]:
         return PoseImage(_image_path(csv_path, row), yaw, pitch)
 
     return _rows(csv_path, parse)
+
+
+YAWN_LABELS = ("yawn", "no_yawn")
+
+
+@dataclass(frozen=True)
+class YawnImage:
+    path: Path
+    yawn: bool
+
+
+def load_yawns(path: str | Path) -> list[YawnImage]:
+    """Faces labelled yawn/no_yawn: a labels.csv whose `label` (or `yawn`, or `source_label`, as the shared YawDD
+    frames have it) column says yawn or no_yawn, or a folder with yawn/ and no_yawn/."""
+    path = Path(path)
+    if path.is_dir() and not (path / "labels.csv").is_file():
+        images = [
+            YawnImage(p, label == "yawn")
+            for label in YAWN_LABELS
+            if (path / label).is_dir()
+            for p in sorted((path / label).iterdir())
+            if p.suffix.lower() in IMAGE_SUFFIXES
+        ]
+        if not images:
+            raise DmsdError(f"{path}: no labels.csv and no images in yawn/ or no_yawn/")
+        return images
+    csv_path = _labels_csv(path, {"path"})
+    with open(csv_path, newline="", encoding="utf-8") as handle:
+        header = next(csv.reader(handle), [])
+    column = next((name for name in ("label", "yawn", "source_label") if name in header), None)
+    if column is None:
+        raise DmsdError(f"{csv_path}: needs a header line with path and label (yawn or no_yawn)")
+
+    def parse(row: dict, line: int) -> YawnImage:
+        if row[column] not in YAWN_LABELS:
+            raise ValueError(f"unknown {column} {row[column]!r} (allowed: {', '.join(YAWN_LABELS)})")
+        return YawnImage(_image_path(csv_path, row), row[column] == "yawn")
+
+    return _rows(csv_path, parse)

@@ -113,6 +113,14 @@ class Classifier:
             tensor = tensor.transpose(2, 0, 1)
         return tensor[None]
 
+    def prepare_patches(self, patches: np.ndarray) -> np.ndarray:
+        """A batch of grey patches (N x H x W uint8, already the model's size) scaled and laid out as its metadata
+        says."""
+        tensor = patches.astype(np.float32)[..., None] * self.input.scale + self.input.offset
+        if self.input.layout == "NCHW":
+            tensor = tensor.transpose(0, 3, 1, 2)
+        return np.ascontiguousarray(tensor)
+
     def run(self, tensor: np.ndarray) -> np.ndarray:
         """Class probabilities for a batch of preprocessed inputs (N x classes)."""
         out = self.session.run(None, {self.input_name: tensor})[0].astype(np.float32)

@@ -45,12 +45,28 @@ EYES_CLOSED_BELOW = 0.2625
 
 @dataclass(frozen=True)
 class Eyes:
+    """Both eyes in one frame. left, right: the eye aspect ratios; p_closed_left, p_closed_right: the eye-state
+    model's closed probability per eye (None without the model); closed: the verdict, the model's where it ran,
+    else the aspect ratio's."""
+
     left: float  # eye aspect ratio: about 0.3 open, under 0.2 shut
     right: float
     closed: bool
+    p_closed_left: float | None = None
+    p_closed_right: float | None = None
+
+    @property
+    def p_closed(self) -> float | None:
+        """The model's closed probability of the face's eyes: the mean of both (None without the model)."""
+        if self.p_closed_left is None or self.p_closed_right is None:
+            return None
+        return (self.p_closed_left + self.p_closed_right) / 2
 
     def to_dict(self) -> dict:
-        return {"left": round(self.left, 3), "right": round(self.right, 3), "closed": self.closed}
+        out: dict = {"left": round(self.left, 3), "right": round(self.right, 3), "closed": self.closed}
+        if self.p_closed_left is not None and self.p_closed_right is not None:
+            out["p_closed"] = {"left": round(self.p_closed_left, 3), "right": round(self.p_closed_right, 3)}
+        return out
 
 
 @dataclass(frozen=True)

@@ -1,14 +1,21 @@
 """Eyes, head and mouth: what the face mesh's points say, one stage each (dmsd.vision.face_measures does the sums).
 
-All three need the mesh (`landmarks.enabled`) and a face it confirms; each is a few microseconds, counted in
-`total` only.
+All three need the mesh (`landmarks.enabled`) and a face it confirms. Head and mouth are a few microseconds,
+counted in `total` only. The eyes stage also runs the eye-state model (`eyes.model`, `models.eyes`) on both eyes
+as one batch, each eye a patch the mesh places (dmsd.vision.eye_patches): its verdict is the face's `closed`.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
+
 import numpy as np
 
-from dmsd.config import Config
+from dmsd.config import Config, EyesConfig
+from dmsd.errors import DmsdError
+from dmsd.vision.classifier import Classifier
+from dmsd.vision.eye_patches import eye_patches, eye_widths
 from dmsd.vision.face_measures import Eyes, HeadPose, Mouth, eyes, head_pose, mouth
 from dmsd.vision.stages.base import FrameWork, Stage
 
@@ -31,9 +38,41 @@ class MeshStage(Stage):
 
 class EyesStage(MeshStage):
     key = "eyes"
+    section = "eyes"
+    latency_key = "eyes"
+
+    def __init__(self, model: Classifier | None = None, config: EyesConfig | None = None):
+        """model: the eye-state model (None: the aspect ratio decides)."""
+        self.model, self.config = model, config or EyesConfig()
+        if model is not None and (model.input.colour != "grey" or model.input.width != model.input.height):
+            raise DmsdError(f"{model.path}: an eye-state model must take square grey patches (dmsd.input)")
+
+    @classmethod
+    def from_config(cls, config: Config, video: bool) -> EyesStage | None:
+        if not config.landmarks.enabled:
+            return None
+        if not config.eyes.model:
+            return cls(None, config.eyes)
+        models = config.models
+        model = Classifier(models.resolve("eyes"), "eyes", models.intra_op_threads, models.inter_op_threads)
+        return cls(model, config.eyes)
 
     def run(self, frame: FrameWork) -> Eyes:
-        return eyes(self.points(frame))
+        points = self.points(frame)
+        ratios = eyes(points)
+        if self.model is None:
+            return ratios
+        patches = eye_patches(frame.grey, points, self.model.input.width)
+        p_closed = self.model.run(self.model.prepare_patches(patches))[:, self.model.labels.index("closed")]
+        right, left = float(p_closed[0]), float(p_closed[1])
+        # Each eye counts by how wide it appears: with the head turned, the far eye is narrow and half hidden.
+        width_right, width_left = eye_widths(points)
+        weighted = (right * width_right + left * width_left) / max(width_right + width_left, 1e-6)
+        closed = weighted >= self.config.closed_above
+        return replace(ratios, closed=closed, p_closed_left=left, p_closed_right=right)
+
+    def models(self) -> dict[str, Path]:
+        return {"eyes": self.model.path} if self.model is not None else {}
 
 
 class HeadStage(MeshStage):

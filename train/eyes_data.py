@@ -1,0 +1,156 @@
+"""Eye-state dataset builder: eye patches, open or closed, cut as the daemon cuts them where the source is faces.
+
+    python -m train eyes --data ../shared/data ...   (builds, caches, then trains)
+
+Sources, each reported separately:
+  cew_patches            24x24 eye patches of web faces (CEW); split by face (`face_id`), never by patch
+  eye_closeups           close-up eye photos; no identities given, so split by image
+  roboflow_eye_detector  whole faces: the daemon's still-image face search and face mesh find the face and
+                         dmsd.vision.eye_patches cuts both eyes, as at run time; its own train/valid split
+  incluit                open eyes of a real person on video (driver_video/incluit/video1.mp4, RGB), every
+                         `VIDEO_STEP`th frame, cut by the daemon's video pipeline; frames whose eyes are
+                         narrower than `BLINK_SHARE` of the video's usual opening are left out (blinks); train only
+Patch sets are the eye alone already: they are resized to the model's side. Nothing here is infrared.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from dmsd.config import Config
+from dmsd.labels import EYE_LABELS as LABELS
+from dmsd.offline.datasets import load_eye_states
+from dmsd.vision.eye_patches import eye_patches, stretch
+from dmsd.vision.face_measures import eyes as eye_aspect_ratios
+from dmsd.vision.stages.base import FrameWork
+from dmsd.vision.stages.face import FaceLocator
+
+log = logging.getLogger(__name__)
+VIDEO_STEP = 4
+BLINK_SHARE = 0.75
+
+
+@dataclass
+class EyeSet:
+    """Patches (N x side x side uint8), labels (index into LABELS), and per patch its split, source and group."""
+
+    x: list[np.ndarray]
+    y: list[int]
+    split: list[str]
+    source: list[str]
+    group: list[str]
+
+    def add(self, patch: np.ndarray, label: int, split: str, source: str, group: str) -> None:
+        self.x.append(patch)
+        self.y.append(label)
+        self.split.append(split)
+        self.source.append(source)
+        self.group.append(group)
+
+
+def split_of(group: str, valid_share: float = 0.2) -> str:
+    """A stable split by group: the same face (or image) always lands on the same side."""
+    digest = int(hashlib.sha1(group.encode()).hexdigest()[:8], 16)
+    return "valid" if digest % 1000 < valid_share * 1000 else "train"
+
+
+def patch_set(root: Path, side: int, out: EyeSet, source: str, group_column: str | None) -> dict:
+    """A labels.csv of eye patches (path,eye_state[,face_id]); each resized to side x side."""
+    import csv
+
+    with open(root / "labels.csv", newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    used = 0
+    for row in rows:
+        patch = cv2.imread(str(root / row["path"]), cv2.IMREAD_GRAYSCALE)
+        if patch is None or row["eye_state"] not in LABELS:
+            continue
+        group = row.get(group_column or "", "") or row["path"]
+        interpolation = cv2.INTER_AREA if patch.shape[0] > side else cv2.INTER_LINEAR
+        out.add(
+            stretch(cv2.resize(patch, (side, side), interpolation=interpolation)),
+            LABELS.index(row["eye_state"]),
+            split_of(group),
+            source,
+            group,
+        )
+        used += 1
+    return {"rows": len(rows), "patches": used}
+
+
+def face_set(root: Path, side: int, out: EyeSet, locator: FaceLocator) -> dict:
+    """Faces labelled closed/open: both eyes cut from each face the mesh confirms, with the face's label."""
+    images = load_eye_states(root)
+    faces = 0
+    for image in images:
+        picture = cv2.imread(str(image.path))
+        if picture is None:
+            continue
+        grey = cv2.cvtColor(picture, cv2.COLOR_BGR2GRAY)
+        found = locator.run(FrameWork(picture, grey))
+        if found.landmarks is None:
+            continue
+        faces += 1
+        split = "valid" if image.split == "valid" else "train"
+        for patch in eye_patches(grey, found.landmarks.points, side):
+            out.add(patch, int(image.closed), split, root.name, str(image.path.name))
+    return {"images": len(images), "faces_with_mesh": faces, "patches": 2 * faces}
+
+
+def open_video(path: Path, side: int, out: EyeSet, config: Config) -> dict:
+    """Open eyes from a video of a person awake, blinks left out (see the module's docstring)."""
+    locator = FaceLocator.from_config(config, video=True)
+    capture = cv2.VideoCapture(str(path))
+    found: list[tuple[np.ndarray, float]] = []
+    index = 0
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+        located = locator.run(FrameWork(frame, grey))  # every frame, so the mesh keeps tracking
+        if index % VIDEO_STEP == 0 and located.landmarks is not None:
+            ratios = eye_aspect_ratios(located.landmarks.points)
+            found.append((eye_patches(grey, located.landmarks.points, side), (ratios.left + ratios.right) / 2))
+        index += 1
+    usual = float(np.median([ear for _, ear in found])) if found else 0.0
+    kept = [patches for patches, ear in found if ear >= BLINK_SHARE * usual]
+    for patches in kept:
+        for patch in patches:
+            out.add(patch, LABELS.index("open"), "train", "incluit", path.name)
+    return {"frames_sampled": len(found), "frames_kept": len(kept), "patches": 2 * len(kept)}
+
+
+def build(data: Path, side: int, config: Config, sources: list[str]) -> dict:
+    """Every source's patches as arrays (x, y, split, source, group) and a report per source."""
+    out = EyeSet([], [], [], [], [])
+    report: dict[str, dict] = {}
+    eyes = data / "eyes"
+    if "cew_patches" in sources:
+        report["cew_patches"] = patch_set(eyes / "cew_patches", side, out, "cew_patches", "face_id")
+    if "eye_closeups" in sources:
+        report["eye_closeups"] = patch_set(eyes / "eye_closeups", side, out, "eye_closeups", None)
+    if "roboflow_eye_detector" in sources:
+        locator = FaceLocator.from_config(config, video=False)
+        report["roboflow_eye_detector"] = face_set(eyes / "roboflow_eye_detector", side, out, locator)
+    if "incluit" in sources:
+        report["incluit"] = open_video(data / "driver_video" / "incluit" / "video1.mp4", side, out, config)
+    for name, counts in report.items():
+        log.info("%s: %s", name, counts)
+    return {
+        "x": np.stack(out.x) if out.x else np.zeros((0, side, side), np.uint8),
+        "y": np.array(out.y, np.int64),
+        "split": np.array(out.split),
+        "source": np.array(out.source),
+        "group": np.array(out.group),
+        "report": report,
+    }
+
+
+SOURCES = ("cew_patches", "eye_closeups", "roboflow_eye_detector", "incluit")
