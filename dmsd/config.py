@@ -218,7 +218,19 @@ class EyesConfig:
         0.5,
         low=0.05,
         high=0.95,
-        doc="Eyes are closed when the model's closed probability, the mean of both eyes, is at least this.",
+        doc=(
+            "Eyes are closed when the model's closed probability, the two eyes weighted by how wide each appears, "
+            "is at least this..."
+        ),
+    )
+    ratio_below: float = _opt(
+        0.3,
+        low=0.1,
+        high=2.0,
+        doc=(
+            "...and the eye aspect ratio agrees, the mean of both under this: a glasses rim the model takes for shut "
+            "lids, over an eye the mesh sees open, is not a closure. 2.0: the model alone."
+        ),
     )
 
 

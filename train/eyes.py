@@ -85,8 +85,9 @@ def build_model(width: int, size: int = SIZE):
 
 def augmentation(size: int):
     """What a cabin camera does to an eye that the visible-light training sets lack: infrared's flat grey and
-    contrast, focus and motion blur, low resolution (a small face far from the camera), sensor noise, and glare (a
-    bright spot, as from glasses under infrared light); plus small tilts, shifts and either eye's orientation."""
+    contrast, focus and motion blur, low resolution (a small face far from the camera), sensor noise, glare (a
+    bright spot, as from glasses under infrared light) and the rims of glasses; plus small tilts, shifts and either
+    eye's orientation."""
     import keras
     import tensorflow as tf
     from keras import layers
@@ -118,8 +119,30 @@ def augmentation(size: int):
             spot = strength * tf.exp(-(dx**2 + dy**2) / (2 * radius**2))
             return tf.clip_by_value(x + spot, 0.0, 1.0)
 
+    class GlassesRim(layers.Layer):
+        """On 40% of the patches, a thin straight band across the patch above or below the eye's middle, dark or
+        bright: the rim of a pair of glasses, drawn on open and closed eyes alike, so that a line across the patch
+        is no evidence of a shut eye."""
+
+        def call(self, x, training=None):
+            if not training:
+                return x
+            batch = tf.shape(x)[0]
+            shape = [batch, 1, 1, 1]
+            grid = (tf.cast(tf.range(size), tf.float32) + 0.5) / size
+            gx, gy = tf.reshape(grid, [1, 1, size, 1]), tf.reshape(grid, [1, size, 1, 1])
+            above = tf.random.uniform(shape) < 0.5
+            level = tf.where(above, tf.random.uniform(shape, 0.08, 0.33), tf.random.uniform(shape, 0.67, 0.92))
+            slope = tf.random.uniform(shape, -0.25, 0.25)
+            half = tf.random.uniform(shape, 0.5, 1.6) / size
+            band = tf.cast(tf.abs(gy - level - slope * (gx - 0.5)) < half, tf.float32)
+            shade = tf.where(tf.random.uniform(shape) < 0.7, tf.random.uniform(shape, 0.0, 0.2), 0.9)
+            alpha = tf.random.uniform(shape, 0.5, 1.0) * tf.cast(tf.random.uniform(shape) < 0.4, tf.float32)
+            return x * (1 - alpha * band) + shade * alpha * band
+
     return keras.Sequential(
         [
+            GlassesRim(),
             layers.RandomFlip("horizontal"),  # a left eye looks like a mirrored right one
             layers.RandomRotation(0.05, fill_mode="nearest"),
             layers.RandomTranslation(0.08, 0.08, fill_mode="nearest"),

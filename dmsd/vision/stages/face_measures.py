@@ -68,7 +68,8 @@ class EyesStage(MeshStage):
         # Each eye counts by how wide it appears: with the head turned, the far eye is narrow and half hidden.
         width_right, width_left = eye_widths(points)
         weighted = (right * width_right + left * width_left) / max(width_right + width_left, 1e-6)
-        closed = weighted >= self.config.closed_above
+        # The aspect ratio must agree that the eyes are narrow: a glasses rim can look like shut lids to the model.
+        closed = weighted >= self.config.closed_above and (ratios.left + ratios.right) / 2 < self.config.ratio_below
         return replace(ratios, closed=closed, p_closed_left=left, p_closed_right=right)
 
     def models(self) -> dict[str, Path]:
