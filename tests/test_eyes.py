@@ -129,3 +129,24 @@ def test_train_convert_and_run_an_eye_model(tmp_path):
     assert set(json.loads(result.stdout)["eyes"]["p_closed"]) == {"left", "right"}
     bad = train_main(["eyes", "--sources", "nope", "--out", str(tmp_path / "bad")])
     assert bad == 2 and not (tmp_path / "bad").exists()
+
+
+@pytest.mark.parametrize(
+    "video",
+    [
+        SAMPLES / "incabin_belted_driver.mp4",
+        SHARED / "driver_video" / "incluit" / "video1.mp4",
+        SHARED / "driver_video" / "incluit" / "video3.mp4",
+    ],
+    ids=["clip", "incluit1", "incluit3"],
+)
+def test_attentive_drivers_on_real_video_raise_no_drowsiness_alarm(video):
+    """Awake drivers (infrared in a car; RGB indoors, blinking, looking down at the lap and aside): no microsleep,
+    asleep, drowsy or yawn. incluit video1's long look at the lap is a distraction, not sleep."""
+    result = run_dmsd("--source", str(video), "--no-mqtt", "--print")
+    assert result.returncode == 0, result.stderr
+    events = [json.loads(line)["payload"]["type"] for line in result.stdout.splitlines() if "/events" in line]
+    assert "driver_present" in events
+    assert not {"microsleep", "asleep", "drowsy", "yawn"} & set(events), events
+    if video.name == "video1.mp4":
+        assert "distracted" in events
