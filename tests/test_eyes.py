@@ -86,8 +86,9 @@ def test_a_missing_eye_model_is_one_line(tmp_path):
     config = write_config(tmp_path / "c.yaml", f"models:\n  eyes:\n    path: {tmp_path / 'none.onnx'}\n")
     result = run_dmsd("--config", str(config), "--once", str(CLIP_STILLS[0]))
     assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert (
-        result.stderr.strip() == f"dmsd: {tmp_path / 'none.onnx'}: no such model file (models.eyes.path or models.dir)"
+    assert result.stderr.strip() == (
+        f"dmsd: {tmp_path / 'none.onnx'}: no such model file (copy models/eyes.int8.onnx there, set models.eyes.path, "
+        "or eyes.model: false)"
     )
 
 

@@ -328,6 +328,7 @@ def test_requantize_remakes_a_shipped_int8_model_that_agrees_with_fp32(tmp_path,
         tmp_path / "config.yaml",
         f"models:\n  dir: {tmp_path}\n"
         f"  seatbelt: {{path: {ROOT / 'models' / 'seatbelt.int8.onnx'}}}\n"
+        f"  eyes: {{path: {ROOT / 'models' / 'eyes.int8.onnx'}}}\n"
         f"landmarks: {{path: {ROOT / 'models' / 'landmarks.fp32.onnx'}}}\n",
     )
     result = run_dmsd("--config", str(config), "--once", str(SAMPLES / "cabin_frame060.jpg"))

@@ -54,7 +54,13 @@ class EyesStage(MeshStage):
         if not config.eyes.model:
             return cls(None, config.eyes)
         models = config.models
-        model = Classifier(models.resolve("eyes"), "eyes", models.intra_op_threads, models.inter_op_threads)
+        path = models.resolve("eyes")
+        if not path.is_file():  # a models.dir of one's own, made before the eye-state model shipped
+            raise DmsdError(
+                f"{path}: no such model file (copy models/eyes.{models.eyes.precision}.onnx there, set "
+                f"models.eyes.path, or eyes.model: false)"
+            )
+        model = Classifier(path, "eyes", models.intra_op_threads, models.inter_op_threads)
         return cls(model, config.eyes)
 
     def run(self, frame: FrameWork) -> Eyes:
