@@ -58,6 +58,19 @@ def analyze_all(analyzer: Analyzer, paths: list[Path]) -> tuple[list[FrameResult
     return results, unreadable
 
 
+def report_head(task: str, analyzer: Analyzer, data: str, images: list, results: list, unreadable: list) -> dict:
+    """What every measure's report begins with: the task, the mesh, the data, and what became of the images."""
+    return {
+        "task": task,
+        "model": analyzer.models()["landmarks"],
+        "data": str(data),
+        "images": len(images),
+        "unreadable": len(unreadable),
+        "unreadable_files": unreadable,
+        "faces": sum(1 for r in results if r is not None and r.face is not None),
+    }
+
+
 def verdicts(truth: np.ndarray, said: np.ndarray) -> dict:
     """Accuracy and closed precision and recall of `said` (closed: True) against `truth`."""
     true_closed = int((said & truth).sum())
@@ -76,7 +89,6 @@ def evaluate_eyes(
     images = load_eye_states(data, split)
     analyzer = mesh_analyzer(config, landmarks_path, eye_model_path)
     results, unreadable = analyze_all(analyzer, [image.path for image in images])
-    faces = sum(1 for r in results if r is not None and r.face is not None)
     measured = [
         (image.closed, r.get(Eyes) if r is not None else None) for image, r in zip(images, results, strict=True)
     ]
@@ -93,14 +105,8 @@ def evaluate_eyes(
         said = np.array([eyes.closed for _, eyes in scored], dtype=bool)
         eye_model = {"model": models["eyes"], "n": len(scored), **verdicts(truth, said)}
     return {
-        "task": "eyes",
-        "model": models["landmarks"],
-        "data": str(data),
+        **report_head("eyes", analyzer, data, images, results, unreadable),
         "split": split,
-        "images": len(images),
-        "unreadable": len(unreadable),
-        "unreadable_files": unreadable,
-        "faces": faces,
         "n": len(scored),
         "judged_share": round(len(scored) / max(len(images) - len(unreadable), 1), 4),
         **verdicts(truth, openness < EYES_CLOSED_BELOW),
@@ -176,13 +182,7 @@ def evaluate_head_pose(config: Config, data: str, landmarks_path: str | None) ->
     rows = [(image.yaw, image.pitch, head.yaw, head.pitch) for image, head in heads if head is not None]
     in_range = [row for row in rows if abs(row[0]) <= POSE_RANGE[0] and abs(row[1]) <= POSE_RANGE[1]]
     return {
-        "task": "head-pose",
-        "model": analyzer.models()["landmarks"],
-        "data": str(data),
-        "images": len(images),
-        "unreadable": len(unreadable),
-        "unreadable_files": unreadable,
-        "faces": sum(1 for r in results if r is not None and r.face is not None),
+        **report_head("head-pose", analyzer, data, images, results, unreadable),
         **pose_errors(rows),
         "in_range": {"max_abs_yaw_deg": POSE_RANGE[0], "max_abs_pitch_deg": POSE_RANGE[1], **pose_errors(in_range)},
     }
@@ -267,13 +267,7 @@ def evaluate_yawns(config: Config, data: str, landmarks_path: str | None) -> dic
     sweep = [at(t) for t in YAWN_THRESHOLDS]
     balanced = [((row["recall"] or 0) + 1 - (row["false_alarms"] or 0)) / 2 for row in sweep]
     return {
-        "task": "yawn",
-        "model": analyzer.models()["landmarks"],
-        "data": str(data),
-        "images": len(images),
-        "unreadable": len(unreadable),
-        "unreadable_files": unreadable,
-        "faces": sum(1 for r in results if r is not None and r.face is not None),
+        **report_head("yawn", analyzer, data, images, results, unreadable),
         "n": len(scored),
         "yawns": int(truth.sum()),
         **at(config.alertness.yawn_openness),
