@@ -201,3 +201,85 @@ def test_eyes_shut_with_the_mouth_open_are_a_laugh_or_a_yawn_not_a_microsleep(tr
     assert types(run(tracker, shut)) == ["microsleep"]
     agape = [frame(s, ear=SHUT, mouth=0.6) for s in times(11.0, 3.2)]
     assert "asleep" in types(run(tracker, agape))
+
+
+# -- the documented thresholds, each at its edge (README, "How dmsd decides"; Euro NCAP's numbers) ---------------
+
+
+@pytest.mark.parametrize("closed_s, microsleep", [(0.9, False), (1.0, True), (2.9, True)])
+def test_a_microsleep_is_a_closure_of_1_second_or_more_under_3(tracker, closed_s, microsleep):
+    frames = [frame(s, ear=SHUT) for s in times(5.0, closed_s)] + [frame(round(5.0 + closed_s, 3))]
+    assert types(run(tracker, frames)) == (["microsleep"] if microsleep else [])
+
+
+@pytest.mark.parametrize("ear, closed", [(0.197, False), (0.193, True)])
+def test_eyes_are_closed_under_0_65_of_the_drivers_open_level(tracker, ear, closed):
+    """The driver's open level is 0.30: 0.197 is 0.657 of it (open), 0.193 is 0.643 (closed)."""
+    events = run(tracker, [frame(s, ear=ear) for s in times(5.0, 3.5)])
+    assert ("asleep" in types(events)) is closed
+
+
+@pytest.mark.parametrize(
+    "offset, away",
+    [
+        ({"yaw": FORWARD + 29.5}, False),
+        ({"yaw": FORWARD + 30.5}, True),
+        ({"yaw": FORWARD - 30.5}, True),
+        ({"pitch": 19.5}, False),
+        ({"pitch": 20.5}, True),
+    ],
+    ids=["yaw+29.5", "yaw+30.5", "yaw-30.5", "pitch+19.5", "pitch+20.5"],
+)
+def test_the_head_is_away_past_30_degrees_of_yaw_or_20_of_pitch(tracker, offset, away):
+    events = run(tracker, [frame(s, **offset) for s in times(5.0, 3.5)])
+    assert (types(events) == ["distracted"]) is away
+
+
+def glances(away_s: float, back_s: float, total_s: float, start: float = 5.0) -> list:
+    """Glances of `away_s` away from the road, `back_s` back on it between them (under the 2 s that restart the
+    time-sharing window), for `total_s`."""
+    frames, t = [], start
+    while t < start + total_s:
+        frames += [frame(s, yaw=FORWARD + 60) for s in times(t, away_s)] + [frame(s) for s in times(t + away_s, back_s)]
+        t = round(t + away_s + back_s, 3)
+    return frames
+
+
+def test_time_sharing_is_10_seconds_away_within_30(tracker):
+    """1 s away, 1.5 s back: 10 s away is reached after 25 s, inside the 30 s window: distracted, kind
+    time_sharing, and never a long one (no glance lasts 3 s)."""
+    events = run(tracker, glances(1.0, 1.5, 27.0))
+    assert types(events) == ["distracted"] and events[0][1].after["kind"] == "time_sharing"
+    assert events[0][1].after["away_in_window_s"] >= 10.0 and events[0][0] <= 5.0 + 25.0
+
+
+def test_away_time_spread_beyond_30_seconds_is_no_distraction(tracker):
+    """0.5 s away, 1.5 s back: at most 7.5 s away in any 30 s, however long it goes on."""
+    assert run(tracker, glances(0.5, 1.5, 60.0)) == []
+
+
+def test_drowsy_at_perclos_0_15_and_alert_again_only_under_0_10(tracker):
+    """PERCLOS hysteresis, on the frames' own clock: blinks of 0.9 s (no microsleeps) every 5 s put PERCLOS at 0.18:
+    drowsy. Then every 7.5 s: PERCLOS settles at 0.12, between the two levels: still drowsy. Then eyes open: alert
+    once PERCLOS falls under 0.10, not before."""
+
+    def blinks(every: float, start: float, total: float) -> list:
+        frames, t = [], start
+        while t < start + total:
+            frames += [frame(s, ear=SHUT) for s in times(t, 0.9)] + [frame(s) for s in times(t + 0.9, every - 0.9)]
+            t = round(t + every, 3)
+        return frames
+
+    events = run(tracker, blinks(5.0, 5.0, 60.0))
+    assert types(events) == ["drowsy"] and events[0][1].after["perclos"] >= 0.15
+    assert run(tracker, blinks(7.5, 65.0, 90.0)) == []  # a whole window at about 0.12: no all-clear
+    assert 0.10 <= tracker.perclos < 0.15
+    last = tracker.perclos
+    for f in [frame(s) for s in times(155.0, 60.0)]:
+        events = tracker.update(f.ts, f)
+        if events:
+            assert [e.type for e in events] == ["alert"] and tracker.perclos < 0.10 <= last
+            break
+        last = tracker.perclos
+    else:
+        pytest.fail("never alert again")

@@ -1,6 +1,7 @@
 """Event types are defined once (dmsd.driver.events.EventType): the vehicle gate, the README's tables and Home
 Assistant's options all follow from it."""
 
+import json
 import re
 
 import pytest
@@ -63,3 +64,39 @@ def test_home_assistant_offers_the_states_the_tracker_reports():
     components = discovery_payload("van-7", {"state": "s", "stats": "t", "availability": "a"})["cmps"]
     assert components["van-7_drowsiness"]["options"] == [str(d) for d in Drowsiness]
     assert components["van-7_attention"]["options"] == [str(a) for a in Attention]
+
+
+def gates_at(speed: float, gear: str | None = "D", since_start: float = 0.0) -> dict:
+    """Each gate's reason to hold (None: open) for vehicle data just received, `since_start` s after dmsd started."""
+    inbox = VehicleInbox()
+    clock = 1000.0
+    gate = AlertGate(VehicleConfig(), inbox, started=clock - since_start)
+    payload = {"speed_kmh": speed} if gear is None else {"speed_kmh": speed, "gear": gear}
+    inbox.receive("dms/t/vehicle", json.dumps(payload).encode(), clock)
+    return gate.gates(clock)[0]
+
+
+@pytest.mark.parametrize("gear", ["P", "R", "N"])
+def test_distraction_is_held_in_every_not_forward_gear_at_any_speed(gear):
+    """README, "Vehicle context": distracted only above 10 km/h, and not in P, R or N."""
+    assert gates_at(80, gear)[Gate.DISTRACTION] == f"gear {gear}"
+    assert gates_at(80, gear)[Gate.DROWSINESS] is None  # the gear gates distraction only
+
+
+@pytest.mark.parametrize(
+    "gate, limit",
+    [(Gate.DISTRACTION, 10.0), (Gate.DROWSINESS, 10.0), (Gate.SEATBELT, 25.0)],
+    ids=str,
+)
+def test_each_gate_opens_above_its_speed_not_at_it(gate, limit):
+    """ "Above 10 km/h" (25 for the seatbelt): at the limit the alert is held, just above it it is raised."""
+    assert gates_at(limit)[gate] is not None
+    assert gates_at(limit + 0.1)[gate] is None
+    assert gates_at(limit, gear=None)[gate] is not None  # the gear is optional
+
+
+def test_the_seatbelt_gate_opens_60_seconds_after_start_at_any_speed():
+    """Japan NCAP's reminder rule: above 25 km/h, or 60 s after dmsd started."""
+    assert gates_at(0, since_start=59.9)[Gate.SEATBELT] is not None
+    assert gates_at(0, since_start=60.0)[Gate.SEATBELT] is None
+    assert gates_at(0, since_start=600.0)[Gate.DROWSINESS] is not None  # time opens the seatbelt's gate alone
