@@ -9,7 +9,7 @@ import time
 import pytest
 
 from dmsd.driver.events import EventType
-from harness import CLIP, SAMPLES, SHARED, Broker, EventListener, run_dmsd, running_dmsd, write_config
+from harness import CLIP, SAMPLES, SHARED, Broker, EventListener, LineReader, run_dmsd, running_dmsd, write_config
 
 
 def printed(stdout: str, suffix: str) -> list:
@@ -104,6 +104,7 @@ def test_events_survive_a_broker_restart(own_broker, subscribe, tmp_path):
         ),
     )
     sub = subscribe(own_broker, "dms/restart-car/#")
+    discovery = subscribe(own_broker, "homeassistant/device/restart-car/config")
     with running_dmsd(
         "--config", str(config), "--source", str(frames), "--mqtt", own_broker.address, "--print"
     ) as daemon:
@@ -132,9 +133,13 @@ def test_events_survive_a_broker_restart(own_broker, subscribe, tmp_path):
     )
     assert [e["seq"] for e in received] == list(range(1, len(raised) + 1))  # each once, in order
     assert "disconnected" in stderr and "connected to" in stderr
-    # availability and state were republished after the reconnect
+    # On the reconnect, availability, the discovery message and the state were published again: the state before
+    # any event that waited in the outbox (it is sent before the events start flowing again).
     restarts = [i for i, (t, p, _) in enumerate(sub.messages) if t.endswith("/availability") and p == b"online"]
     assert len(restarts) >= 2
+    after = [t.rsplit("/", 1)[1] for t, _, _ in sub.messages[restarts[1] + 1 :]]
+    assert "state" in after and after.index("state") < after.index("events"), after[:5]
+    assert len([p for _, p, _ in discovery.messages if p]) >= 2  # one on each connect
 
 
 def test_sigterm_publishes_final_state_and_offline(broker, subscribe, tmp_path):
@@ -232,9 +237,20 @@ def test_full_queue_drops_the_oldest_counts_and_logs(own_broker, subscribe, tmp_
     with running_dmsd(
         "--config", str(config), "--source", str(frames), "--mqtt", own_broker.address, "--print"
     ) as daemon:
-        time.sleep(9)  # the whole source plays while the broker is down
+        lines = LineReader(daemon)
+        # The whole source plays while the broker is down: wait for its end (the final state and stats are printed
+        # as the daemon closes; it then waits for the broker to drain its outbox), however slowly it starts.
+        total = len(list(frames.iterdir()))
+
+        def played(seen: list[str]) -> bool:
+            stats = printed("\n".join(seen), "stats")
+            return bool(stats) and stats[-1]["frames"] == total
+
+        lines.wait(played, timeout=120)
         own_broker.start()
-        stdout, stderr = daemon.communicate(timeout=60)
+        stdout = "\n".join(lines.finish())
+        stderr = daemon.stderr.read()
+        daemon.wait(timeout=60)
     assert daemon.returncode == 0, stderr
     raised = printed(stdout, "events")
     assert len(raised) >= 5

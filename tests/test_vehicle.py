@@ -1,7 +1,6 @@
 """Vehicle context: alerts gated by speed and gear, on exact frame sequences and end to end through a real broker."""
 
 import json
-import time
 
 import paho.mqtt.publish as publish
 import pytest
@@ -180,36 +179,20 @@ def test_end_to_end_the_vehicle_topic_gates_the_alert(broker, subscribe, tmp_pat
     assert result.stderr.count("ignored a malformed message") <= 1 and "Traceback" not in result.stderr
 
 
-def test_malformed_vehicle_messages_are_logged_once_a_minute(broker, tmp_path):
-    import subprocess
-    import sys
-
-    from harness import CLIP, dmsd_env
+def test_malformed_vehicle_messages_are_logged_once_a_minute(broker, subscribe, tmp_path):
+    """Waits on real signals, not on the clock: the daemon's first state (published after it subscribed to the
+    vehicle topic) before sending, and the state that shows the good message after the bad ones."""
+    from harness import CLIP, start_dmsd
 
     config = write_config(tmp_path / "c.yaml", "device_id: bad-bus\n")
-    daemon = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "dmsd",
-            "--config",
-            str(config),
-            "--source",
-            str(CLIP),
-            "--realtime",
-            "--mqtt",
-            broker.address,
-        ],
-        stderr=subprocess.PIPE,
-        text=True,
-        env=dmsd_env(None),
-    )
+    sub = subscribe(broker, "dms/bad-bus/state")
+    daemon = start_dmsd("--config", str(config), "--source", str(CLIP), "--realtime", "--mqtt", broker.address)
     try:
-        time.sleep(2)
+        sub.wait_for(lambda m: len(m) >= 1, timeout=60)  # connected and subscribed
         for bad in (b"not json", b'{"speed_kmh": "fast"}', b"[1, 2]", b"\x00" * 100):
             publish.single("dms/bad-bus/vehicle", bad, hostname=broker.host, port=broker.port)
         publish.single("dms/bad-bus/vehicle", b'{"speed_kmh": 30}', hostname=broker.host, port=broker.port)
-        time.sleep(1)
+        sub.wait_for(lambda m: any(json.loads(p)["vehicle"].get("speed_kmh") == 30 for _, p, _ in m), timeout=60)
         assert daemon.poll() is None  # still running
     finally:
         daemon.terminate()
