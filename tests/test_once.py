@@ -22,6 +22,8 @@ def test_faces_emotion_and_belt_on_real_frames():
     assert result.returncode == 0, result.stderr
     outputs = lines(result.stdout)
     assert [o["source"] for o in outputs] == [str(p) for p in FRAMES]
+    # The clip's driver is belted: most stills say so (a still has no smoothing; the model card gives the rate).
+    assert sum(o["seatbelt"]["worn"] for o in outputs) >= 2
     for out in outputs:
         x, y, w, h = out["face"]["box"]
         # The driver's face in these frames is around (170-185, 75-85), 86-94 px wide.

@@ -65,6 +65,7 @@ def test_person_box_fallback_only_for_training_crops_without_a_face():
     assert (boxed["split"] == "valid").sum() == (frontal["split"] == "valid").sum()  # validation stays the daemon's
 
 
+@pytest.mark.training
 def test_init_from_copies_the_emotion_trunk(tmp_path):
     import keras
 
@@ -93,6 +94,7 @@ def test_init_from_copies_the_emotion_trunk(tmp_path):
     assert not np.array_equal(conv(belt)[3].get_weights()[0], conv(faces)[3].get_weights()[0])
 
 
+@pytest.mark.training
 def test_init_from_the_shipped_onnx_emotion_model_is_the_same_function():
     """No emotion run at hand: the shipped FP32 ONNX model's folded convolutions give the same features."""
     import keras
@@ -127,6 +129,7 @@ def test_init_from_the_shipped_onnx_emotion_model_is_the_same_function():
         seatbelt.init_from(belt, str(ROOT / "models" / "emotion.int8.onnx"))
 
 
+@pytest.mark.training
 def test_init_from_the_shipped_seatbelt_model_fine_tunes_it():
     """A seatbelt model gives its classifier too: the network starts as the shipped model, the same verdicts."""
     import onnxruntime as ort
@@ -314,6 +317,7 @@ def test_bad_model_arguments(tmp_path, capsys, argv, message):
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.training
 def test_select_last_keeps_the_final_weights(tmp_path):
     import keras
 
