@@ -11,6 +11,7 @@ import csv
 import json
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -63,6 +64,62 @@ def finish_run(
     plot_confusion(metrics["confusion"], labels, out / "confusion.png")
     log.info("%s: validation accuracy %.4f, macro-F1 %.4f", task, metrics["accuracy"], metrics["macro_f1"])
     return metrics
+
+
+def sample_weights(labels: np.ndarray, sources: np.ndarray, balance: str) -> np.ndarray:
+    """Per training example: "classes" gives each of the two classes half the total weight; "sources" also splits
+    each class's half equally among the sources it has examples from. The weights average 1."""
+    weights = np.zeros(len(labels), np.float32)
+    for label in np.unique(labels):
+        in_class = labels == label
+        cells = (
+            [in_class & (sources == source) for source in np.unique(sources[in_class])]
+            if balance == "sources"
+            else [in_class]
+        )
+        for cell in cells:
+            weights[cell] = len(labels) / (2 * len(cells) * cell.sum())
+    return weights
+
+
+def datasets(
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    weights: np.ndarray,
+    x_valid: np.ndarray,
+    y_valid: np.ndarray,
+    classes: int,
+    batch: int,
+    seed: int,
+    augment: Callable,
+) -> tuple:
+    """The training set (shuffled, batched, with per-example weights, `augment`ed on the fly) and the validation
+    set, as tf.data pipelines; labels are class indices."""
+    import keras
+    import tensorflow as tf
+
+    train = (
+        tf.data.Dataset.from_tensor_slices((x_train, keras.utils.to_categorical(y_train, classes), weights))
+        .shuffle(len(x_train), seed=seed)
+        .batch(batch)
+        .map(lambda a, b, w: (augment(a, training=True), b, w))
+        .prefetch(2)
+    )
+    valid = tf.data.Dataset.from_tensor_slices((x_valid, keras.utils.to_categorical(y_valid, classes))).batch(256)
+    return train, valid
+
+
+def per_source(data: dict, valid: np.ndarray, predicted: np.ndarray) -> dict[str, dict]:
+    """Validation accuracy of each source apart (`data["source"]`, `data["y"]`): the sources are different kinds of
+    picture."""
+    result = {}
+    for source in sorted(set(data["source"][valid])):
+        pick = data["source"][valid] == source
+        result[str(source)] = {
+            "n": int(pick.sum()),
+            "accuracy": round(float((predicted[pick] == data["y"][valid][pick]).mean()), 4),
+        }
+    return result
 
 
 def callbacks(out: Path, monitor: str | None = "val_accuracy", validation: tuple | None = None) -> list:

@@ -23,6 +23,7 @@ from dmsd.errors import DmsdError
 from dmsd.labels import SEATBELT_LABELS
 from dmsd.vision.geometry import Box
 from train import record, seatbelt_data
+from train.record import sample_weights
 from train.seatbelt_synth import KINDS as SYNTH_KINDS
 
 log = logging.getLogger(__name__)
@@ -373,22 +374,6 @@ def synthesized(
     return (images.astype(np.float32) / 255.0)[..., None], labels, mix
 
 
-def sample_weights(labels: np.ndarray, sources: np.ndarray, balance: str) -> np.ndarray:
-    """Per training region: "classes" gives each class half the total weight; "sources" also splits each class's
-    half equally among the sources it has regions from. The weights average 1."""
-    weights = np.zeros(len(labels), np.float32)
-    for label in np.unique(labels):
-        in_class = labels == label
-        cells = (
-            [in_class & (sources == source) for source in np.unique(sources[in_class])]
-            if balance == "sources"
-            else [in_class]
-        )
-        for cell in cells:
-            weights[cell] = len(labels) / (2 * len(cells) * cell.sum())
-    return weights
-
-
 def split_regions(data: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The regions as the model takes them (N x size x size x 1 in [0, 1]), and the train and valid masks."""
     x = (data["x"].astype(np.float32) / 255.0)[..., None]
@@ -423,21 +408,7 @@ def compiled_model(args: argparse.Namespace, training_regions: int, samples: np.
     return model
 
 
-def per_source(data: dict, valid: np.ndarray, predicted: np.ndarray) -> dict:
-    """Validation accuracy of each source apart: the sources are different kinds of photo."""
-    result = {}
-    for source in sorted(set(data["source"][valid])):
-        pick = data["source"][valid] == source
-        result[source] = {
-            "n": int(pick.sum()),
-            "accuracy": round(float((predicted[pick] == data["y"][valid][pick]).mean()), 4),
-        }
-    return result
-
-
 def run(args: argparse.Namespace) -> dict:
-    import keras
-    import tensorflow as tf
 
     check_arguments(args)
     out = record.start_run(args)
@@ -453,16 +424,17 @@ def run(args: argparse.Namespace) -> dict:
     record.write_config(out, args, train_regions=len(x_train), valid_regions=int(valid.sum()), synthesized=mix)
     sources = np.concatenate([data["source"][train], np.full(len(x_train) - int(train.sum()), "synthesized")])
     weights = sample_weights(y_train, sources, args.balance)
-    y = keras.utils.to_categorical(data["y"], 2)
-    augment = augmentation()
-    train_ds = (
-        tf.data.Dataset.from_tensor_slices((x_train, keras.utils.to_categorical(y_train, 2), weights))
-        .shuffle(len(x_train), seed=args.seed)
-        .batch(args.batch)
-        .map(lambda a, b, w: (augment(a, training=True), b, w))
-        .prefetch(2)
+    train_ds, valid_ds = record.datasets(
+        x_train,
+        y_train,
+        weights,
+        x[valid],
+        data["y"][valid],
+        len(SEATBELT_LABELS),
+        args.batch,
+        args.seed,
+        augmentation(),
     )
-    valid_ds = tf.data.Dataset.from_tensor_slices((x[valid], y[valid])).batch(256)
     probe = np.random.default_rng(args.seed).permutation(len(x_train))[:512]  # for an ONNX start's batch norms
     model = compiled_model(args, len(x_train), x_train[probe])
     started = time.time()
@@ -483,7 +455,7 @@ def run(args: argparse.Namespace) -> dict:
         data["y"][valid],
         x[train][:1000],
         started,
-        lambda predicted: {"per_source": per_source(data, valid, predicted), "dataset": data["report"]},
+        lambda predicted: {"per_source": record.per_source(data, valid, predicted), "dataset": data["report"]},
     )
     log.info("validation accuracy per source %s", metrics["per_source"])
     return metrics
