@@ -229,6 +229,20 @@ class PoseImage:
     pitch: float
 
 
+def _class_folders(path: Path, labels: tuple[str, ...]) -> list[tuple[Path, str]]:
+    """The images of a folder per class (`path/<label>/`), each with its label, in label then name order."""
+    images = [
+        (p, label)
+        for label in labels
+        if (path / label).is_dir()
+        for p in sorted((path / label).iterdir())
+        if p.suffix.lower() in IMAGE_SUFFIXES
+    ]
+    if not images:
+        raise DmsdError(f"{path}: no labels.csv and no images in {' or '.join(f'{label}/' for label in labels)}")
+    return images
+
+
 def _labels_csv(path: Path, columns: set[str]) -> Path:
     """The labels.csv that `path` names or holds, with `columns` in its header."""
     csv_path = path / "labels.csv" if path.is_dir() else path
@@ -273,16 +287,7 @@ def load_eye_states(path: str | Path, split: str | None = None) -> list[EyeImage
     folder with closed/ and open/. `split` keeps the rows of that split."""
     path = Path(path)
     if path.is_dir() and not (path / "labels.csv").is_file():
-        images = [
-            EyeImage(p, state == "closed")
-            for state in EYE_STATES
-            if (path / state).is_dir()
-            for p in sorted((path / state).iterdir())
-            if p.suffix.lower() in IMAGE_SUFFIXES
-        ]
-        if not images:
-            raise DmsdError(f"{path}: no labels.csv and no images in closed/ or open/")
-        return images
+        return [EyeImage(p, state == "closed") for p, state in _class_folders(path, EYE_STATES)]
     csv_path = _labels_csv(path, {"path", "eye_state"})
 
     def parse(row: dict, line: int) -> EyeImage:
@@ -326,16 +331,7 @@ def load_yawns(path: str | Path) -> list[YawnImage]:
     frames have it) column says yawn or no_yawn, or a folder with yawn/ and no_yawn/."""
     path = Path(path)
     if path.is_dir() and not (path / "labels.csv").is_file():
-        images = [
-            YawnImage(p, label == "yawn")
-            for label in YAWN_LABELS
-            if (path / label).is_dir()
-            for p in sorted((path / label).iterdir())
-            if p.suffix.lower() in IMAGE_SUFFIXES
-        ]
-        if not images:
-            raise DmsdError(f"{path}: no labels.csv and no images in yawn/ or no_yawn/")
-        return images
+        return [YawnImage(p, label == "yawn") for p, label in _class_folders(path, YAWN_LABELS)]
     csv_path = _labels_csv(path, {"path"})
     with open(csv_path, newline="", encoding="utf-8") as handle:
         header = next(csv.reader(handle), [])

@@ -64,10 +64,13 @@ def open_session(path: Path, intra_op_threads: int = 1, inter_op_threads: int = 
 class Classifier:
     """One ONNX model that classifies an image region."""
 
-    def __init__(self, path: Path, task: str, intra_op_threads: int = 1, inter_op_threads: int = 1):
+    def __init__(
+        self, path: Path, task: str, intra_op_threads: int = 1, inter_op_threads: int = 1, if_missing: str | None = None
+    ):
+        """if_missing: what to do when there is no file at `path`, for the one-line error (default: the keys)."""
         self.path, self.task = Path(path), task
         if not self.path.is_file():
-            raise DmsdError(f"{self.path}: no such model file (models.{task}.path or models.dir)")
+            raise DmsdError(f"{self.path}: no such model file ({if_missing or f'models.{task}.path or models.dir'})")
         self.session = open_session(self.path, intra_op_threads, inter_op_threads)
         meta = self.session.get_modelmeta().custom_metadata_map
         missing = [k for k in ("dmsd.task", "dmsd.labels", "dmsd.input") if k not in meta]

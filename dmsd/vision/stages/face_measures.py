@@ -54,13 +54,9 @@ class EyesStage(MeshStage):
         if not config.eyes.model:
             return cls(None, config.eyes)
         models = config.models
-        path = models.resolve("eyes")
-        if not path.is_file():  # a models.dir of one's own, made before the eye-state model shipped
-            raise DmsdError(
-                f"{path}: no such model file (copy models/eyes.{models.eyes.precision}.onnx there, set "
-                f"models.eyes.path, or eyes.model: false)"
-            )
-        model = Classifier(path, "eyes", models.intra_op_threads, models.inter_op_threads)
+        # A models.dir of one's own may predate the eye-state model: the error says the ways out.
+        missing = f"copy models/eyes.{models.eyes.precision}.onnx there, set models.eyes.path, or eyes.model: false"
+        model = Classifier(models.resolve("eyes"), "eyes", models.intra_op_threads, models.inter_op_threads, missing)
         return cls(model, config.eyes)
 
     def run(self, frame: FrameWork) -> Eyes:
