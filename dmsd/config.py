@@ -219,8 +219,8 @@ class EyesConfig:
         low=0.05,
         high=0.95,
         doc=(
-            "Eyes are closed when the model's closed probability, the two eyes weighted by how wide each appears, "
-            "is at least this..."
+            "Eyes are closed when the model's closed probability is at least this for both eyes (the far eye of a "
+            "turned head, under half the near eye's width, is left out)..."
         ),
     )
     ratio_below: float = _opt(

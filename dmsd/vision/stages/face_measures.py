@@ -67,15 +67,28 @@ class EyesStage(MeshStage):
         patches = eye_patches(frame.grey, points, self.model.input.width)
         p_closed = self.model.run(self.model.prepare_patches(patches))[:, self.model.labels.index("closed")]
         right, left = float(p_closed[0]), float(p_closed[1])
-        # Each eye counts by how wide it appears: with the head turned, the far eye is narrow and half hidden.
-        width_right, width_left = eye_widths(points)
-        weighted = (right * width_right + left * width_left) / max(width_right + width_left, 1e-6)
+        closed = both_shut(right, left, eye_widths(points), self.config.closed_above)
         # The aspect ratio must agree that the eyes are narrow: a glasses rim can look like shut lids to the model.
-        closed = weighted >= self.config.closed_above and (ratios.left + ratios.right) / 2 < self.config.ratio_below
+        closed = closed and (ratios.left + ratios.right) / 2 < self.config.ratio_below
         return replace(ratios, closed=closed, p_closed_left=left, p_closed_right=right)
 
     def models(self) -> dict[str, Path]:
         return {"eyes": self.model.path} if self.model is not None else {}
+
+
+FAR_EYE_WIDTH = 0.5  # an eye under this share of the other's apparent width is the far eye of a turned head
+
+
+def both_shut(right: float, left: float, widths: tuple[float, float], closed_above: float) -> bool:
+    """Whether the model says the eyes are shut: both at `closed_above` (a blink or a sleep closes both, while glare
+    or a rim on one lens fools the model on that eye alone), save the far eye of a turned head, narrow and half
+    hidden behind the nose, which is left out."""
+    width_right, width_left = widths
+    if width_right < FAR_EYE_WIDTH * width_left:
+        return left >= closed_above
+    if width_left < FAR_EYE_WIDTH * width_right:
+        return right >= closed_above
+    return min(right, left) >= closed_above
 
 
 class HeadStage(MeshStage):
