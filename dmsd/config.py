@@ -192,6 +192,7 @@ class ModelsConfig:
     emotion: ModelConfig = _section(ModelConfig, doc="")
     seatbelt: ModelConfig = _section(ModelConfig, doc="")
     eyes: ModelConfig = _section(ModelConfig, doc="")
+    phone: ModelConfig = _section(ModelConfig, doc="")
 
     def resolve(self, task: str) -> Path:
         model: ModelConfig = getattr(self, task)
@@ -284,6 +285,30 @@ class ChestConfig:
             "with --chest-from-landmarks to match."
         ),
     )
+
+
+@dataclass
+class PhoneConfig:
+    enabled: bool = _opt(
+        False,
+        doc=(
+            "Look for a phone in use (models.phone, on the whole frame: the camera frames the driver's head and upper "
+            "body). Off by default: see models/README.md for what it was measured on and how far it reaches."
+        ),
+    )
+    interval_s: float = _opt(
+        0.25,
+        low=0.0,
+        high=10.0,
+        doc="On video, the model runs at most this often (frame time), its last answer held between; 0: every frame.",
+    )
+    min_confidence: float = _opt(
+        0.6, low=0.34, high=1.0, doc="A call or texting reading counts only at this probability; under it, none."
+    )
+    min_s: float = _opt(
+        3.0, low=0.0, high=600, doc="A call or texting held this long, at a stretch, is phone_use (with its kind)..."
+    )
+    clear_s: float = _opt(2.0, low=0.0, high=600, doc="...and none held this long after it is phone_down.")
 
 
 @dataclass
@@ -524,6 +549,7 @@ class Config:
             "code)."
         ),
     )
+    phone: PhoneConfig = _section(PhoneConfig, doc="Phone use: a call or texting, held long enough, is a distraction.")
     state: StateConfig = _section(StateConfig, doc="")
     alertness: AlertnessConfig = _section(
         AlertnessConfig,

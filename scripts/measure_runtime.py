@@ -24,12 +24,12 @@ STILL = ROOT / "samples" / "cabin_frame060.jpg"
 DMSD = [sys.executable, "-m", "dmsd"]
 
 
-def cold_start(runs: int) -> dict:
+def cold_start(runs: int, config: list[str]) -> dict:
     """Wall time and peak RSS of a whole `dmsd --once image.jpg` process, from exec to exit."""
     walls, peaks = [], []
     for _ in range(runs):
         started = time.perf_counter()
-        process = subprocess.Popen(DMSD + ["--once", str(STILL)], stdout=subprocess.DEVNULL, cwd=ROOT)
+        process = subprocess.Popen(DMSD + config + ["--once", str(STILL)], stdout=subprocess.DEVNULL, cwd=ROOT)
         _, status, usage = os.wait4(process.pid, 0)
         walls.append(time.perf_counter() - started)
         peaks.append(usage.ru_maxrss / 1024)  # KiB on Linux
@@ -52,9 +52,9 @@ def rss_mb(pid: int) -> float | None:
     return None
 
 
-def daemon_run(realtime: bool) -> dict:
+def daemon_run(realtime: bool, config: list[str]) -> dict:
     """The daemon over the clip: wall time, frames per second, and RSS sampled while it runs."""
-    args = DMSD + ["--source", str(CLIP), "--no-mqtt", "--print", "--log-level", "WARNING"]
+    args = DMSD + config + ["--source", str(CLIP), "--no-mqtt", "--print", "--log-level", "WARNING"]
     if realtime:
         args.append("--realtime")
     started = time.perf_counter()
@@ -91,12 +91,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--config", metavar="PATH", help="run dmsd with this configuration (e.g. phone.enabled)")
     args = parser.parse_args()
-    fast = [daemon_run(realtime=False) for _ in range(3)]
+    config = ["--config", str(Path(args.config).resolve())] if args.config else []
+    fast = [daemon_run(realtime=False, config=config) for _ in range(3)]
     frame_ms = statistics.median(f["latency_ms"]["total"]["p50"] for f in fast)
     result = {
         "machine": machine(),
-        "cold_start_once": cold_start(args.runs),
+        "config": args.config,
+        "cold_start_once": cold_start(args.runs, config),
         "clip_as_fast_as_possible": {
             "frames": fast[0]["frames"],
             "frames_with_face": fast[0]["frames_with_face"],
@@ -105,7 +108,7 @@ def main() -> None:
             "pipeline_fps": round(1000 / frame_ms, 1),
             "latency_ms": fast[len(fast) // 2]["latency_ms"],
         },
-        "clip_realtime": daemon_run(realtime=True),
+        "clip_realtime": daemon_run(realtime=True, config=config),
     }
     print(json.dumps(result, indent=2))
 

@@ -27,7 +27,7 @@ CLIP = DATA / "driver_video" / "incabin_belted_driver.mp4"
 def clip_events(config: Config, model: str) -> list[str]:
     """The seatbelt events the daemon's state tracker raises over the clip, as the daemon would."""
     analyzer = seatbelt_analyzer(config, model, video=True)
-    tracker = DriverStateTracker(config.state, config.alertness)
+    tracker = DriverStateTracker(config.state, config.alertness, config.phone)
     events = []
     for frame in file_frames(config, str(CLIP)):
         events += [

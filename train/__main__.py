@@ -1,4 +1,4 @@
-"""python -m train {emotion,seatbelt,eyes} ...: train a model; see each module's docstring."""
+"""python -m train {emotion,seatbelt,eyes,phone} ...: train a model; see each module's docstring."""
 
 import argparse
 import logging
@@ -8,11 +8,11 @@ from dmsd.errors import DmsdError
 
 
 def main(argv: list[str] | None = None) -> int:
-    from train import emotion, eyes, seatbelt
+    from train import emotion, eyes, phone, seatbelt
 
     parser = argparse.ArgumentParser(prog="python -m train", description=__doc__)
     tasks = parser.add_subparsers(dest="task", required=True)
-    for name, module in (("emotion", emotion), ("seatbelt", seatbelt), ("eyes", eyes)):
+    for name, module in (("emotion", emotion), ("seatbelt", seatbelt), ("eyes", eyes), ("phone", phone)):
         sub = tasks.add_parser(name, help=module.__doc__.splitlines()[0])
         module.add_arguments(sub)
         sub.set_defaults(run=module.run)

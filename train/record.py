@@ -67,9 +67,10 @@ def finish_run(
 
 
 def sample_weights(labels: np.ndarray, sources: np.ndarray, balance: str) -> np.ndarray:
-    """Per training example: "classes" gives each of the two classes half the total weight; "sources" also splits
-    each class's half equally among the sources it has examples from. The weights average 1."""
+    """Per training example: "classes" gives each class an equal share of the total weight; "sources" also splits
+    each class's share equally among the sources it has examples from. The weights average 1."""
     weights = np.zeros(len(labels), np.float32)
+    classes = len(np.unique(labels))
     for label in np.unique(labels):
         in_class = labels == label
         cells = (
@@ -78,7 +79,7 @@ def sample_weights(labels: np.ndarray, sources: np.ndarray, balance: str) -> np.
             else [in_class]
         )
         for cell in cells:
-            weights[cell] = len(labels) / (2 * len(cells) * cell.sum())
+            weights[cell] = len(labels) / (classes * len(cells) * cell.sum())
     return weights
 
 
@@ -169,10 +170,11 @@ def best_so_far(history_csv: Path, monitor: str | None) -> float | None:
     return max((float(row[monitor]) for row in read_history(history_csv) if row.get(monitor)), default=None)
 
 
-def grey_input(side: int) -> dict:
-    """The dmsd.input contract of a grey side x side model fed pixels / 255, channels first (the model
-    contract: README.md, "Swapping in your own model")."""
-    return {"size": [side, side], "colour": "grey", "layout": "NCHW", "scale": 1 / 255.0, "offset": 0.0}
+def grey_input(width: int, height: int | None = None) -> dict:
+    """The dmsd.input contract of a grey width x height (default square) model fed pixels / 255, channels first
+    (the model contract: README.md, "Swapping in your own model")."""
+    size = [width, height or width]
+    return {"size": size, "colour": "grey", "layout": "NCHW", "scale": 1 / 255.0, "offset": 0.0}
 
 
 def write_json(path: Path, data: dict) -> None:

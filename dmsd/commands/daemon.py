@@ -69,7 +69,7 @@ class Daemon:
             inbound.add(f"{config.topic_prefix}/vehicle", self.vehicle.receive)
         self.publishers: list[Publisher] = make_publishers(config, options.print_lines, inbound)
         self.notifier = SystemdNotifier()
-        self.tracker = DriverStateTracker(config.state, config.alertness)
+        self.tracker = DriverStateTracker(config.state, config.alertness, config.phone)
         self.gate = AlertGate(config.vehicle, self.vehicle)
         self.numbering = EventNumbering()
         self.stats = PipelineStats()

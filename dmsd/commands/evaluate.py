@@ -6,11 +6,15 @@ dmsd.commands.evaluate_measures).
     dmsd evaluate --task seatbelt --data clip.mp4 --label worn [--model PATH] [--json]
     dmsd evaluate --task eyes --data labels.csv|folder [--split valid] [--model EYES.onnx] [--patches] [--json]
     dmsd evaluate --task head-pose|yawn --data labels.csv|folder [--landmarks LANDMARKS.onnx] [--json]
+    dmsd evaluate --task phone --data labels.csv|folder [--model PATH] [--json]
 
 Emotion: every face goes through Classifier.preprocess, exactly as a face crop does in the daemon.
 Seatbelt: every image goes through the whole pipeline (face, chest region, model); images where no face is
 found are counted as such, never guessed. A video is one label throughout (`--label`), and its frames are
 tracked as the daemon tracks a camera's: what a fleet engineer records from their own cabin camera.
+Phone: every image through the whole pipeline with phone use looked for; the model judges the whole frame, so every
+image is scored (as on video, where the driver stays present while a hand and a phone hide the face), and the
+figures on the images where a face was found (what `--once` answers) are given beside.
 """
 
 from __future__ import annotations
@@ -29,18 +33,20 @@ from dmsd.config import Config
 from dmsd.errors import DmsdError
 from dmsd.frames.images import read_image
 from dmsd.frames.sources import EndOfSource, Frame, VideoFileSource
-from dmsd.labels import EMOTION_LABELS, SEATBELT_LABELS
-from dmsd.offline.datasets import USAGES, load_fer2013, load_labeled_images
+from dmsd.labels import EMOTION_LABELS, PHONE_LABELS, SEATBELT_LABELS
+from dmsd.offline.datasets import USAGES, load_fer2013, load_labeled_images, load_phone_uses
 from dmsd.offline.metrics import classification_report
 from dmsd.vision.analyzer import Analyzer
 from dmsd.vision.classifier import Classifier
 from dmsd.vision.geometry import Box
 from dmsd.vision.results import FrameResult
+from dmsd.vision.stages.base import FrameWork
+from dmsd.vision.stages.phone import PhoneResult, PhoneStage
 from dmsd.vision.stages.seatbelt import SeatbeltResult
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--task", required=True, choices=["emotion", "seatbelt", "eyes", "head-pose", "yawn"])
+    parser.add_argument("--task", required=True, choices=["emotion", "seatbelt", "eyes", "head-pose", "yawn", "phone"])
     parser.add_argument(
         "--data",
         required=True,
@@ -48,7 +54,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="emotion: FER2013 .csv/.csv.gz or folder per class; seatbelt: labels.csv or a folder "
         "with worn/ and not_worn/; eyes: labels.csv (path,eye_state) or a folder with closed/ "
         "and open/; head-pose: labels.csv (path,yaw_deg,pitch_deg); yawn: labels.csv (path,label with yawn or "
-        "no_yawn) or a folder with yawn/ and no_yawn/",
+        "no_yawn) or a folder with yawn/ and no_yawn/; phone: labels.csv (path,phone with call, texting or none; "
+        "at_ear is a call) or a folder with call/, texting/ and none/",
     )
     parser.add_argument(
         "--model",
@@ -182,6 +189,51 @@ def evaluate_seatbelt_video(config: Config, data: str, model_path: str | None, l
     return tally.report(model=analyzer.models()["seatbelt"], data=str(data), label=label)
 
 
+def evaluate_phone(config: Config, data: str, model_path: str | None) -> dict:
+    phone = replace(config.phone, enabled=True)
+    models = config.models
+    if model_path:
+        models = replace(models, phone=replace(models.phone, path=model_path))
+    analyzer = Analyzer.from_config(replace(config, phone=phone, models=models), video=False)
+    stage = analyzer.stage(PhoneStage)
+    assert stage is not None  # enabled above
+    truth, said, with_face, unreadable = [], [], [], []
+    for image in load_phone_uses(data):
+        try:
+            pixels = read_image(image.path)
+        except DmsdError as exc:
+            unreadable.append(str(exc))
+            continue
+        result = analyzer.analyze(pixels, str(image.path), 0.0)
+        reading = result.get(PhoneResult)
+        if reading is None:  # no face: no answer on a still, but the model is the same on the whole frame
+            grey = pixels if pixels.ndim == 2 else cv2.cvtColor(pixels, cv2.COLOR_BGR2GRAY)
+            reading = stage.judge(FrameWork(pixels, grey))
+        truth.append(PHONE_LABELS.index(image.use))
+        said.append(PHONE_LABELS.index(reading.use))
+        with_face.append(result.face is not None)
+    truth_a, said_a, face_a = (np.array(v, dtype=np.int64) for v in (truth, said, with_face))
+    face_a = face_a.astype(bool)
+    report = classification_report(truth_a, said_a, PHONE_LABELS)
+    none = truth_a == PHONE_LABELS.index("none")
+    false_alarms = float((said_a[none] != PHONE_LABELS.index("none")).mean()) if none.any() else None
+    faced = classification_report(truth_a[face_a], said_a[face_a], PHONE_LABELS) if face_a.any() else None
+    report.update(
+        task="phone",
+        model=str(stage.classifier.path),
+        data=str(data),
+        min_confidence=config.phone.min_confidence,
+        images=len(truth) + len(unreadable),
+        unreadable=len(unreadable),
+        unreadable_files=unreadable,
+        false_alarms_on_none=None if false_alarms is None else round(false_alarms, 4),
+        with_face=int(face_a.sum()),
+        face_share=round(float(face_a.mean()), 4) if len(face_a) else 0.0,
+        with_face_accuracy=faced["accuracy"] if faced else None,
+    )
+    return report
+
+
 def format_report(report: dict) -> str:
     lines = [f"{report['task']} model {report['model']} on {report['data']}"]
     if report["task"] == "seatbelt" and report.get("label"):
@@ -195,6 +247,16 @@ def format_report(report: dict) -> str:
             f"images {report['images']}, unreadable {report['unreadable']}, face found in "
             f"{report['with_face']} ({report['face_share']:.1%}), chest region out of frame "
             f"{report['no_chest_region']}; scored: {report['n']}"
+        )
+    elif report["task"] == "phone":
+        lines.append(
+            f"images {report['images']}, unreadable {report['unreadable']}, all scored (the model judges the whole "
+            f"frame); face found in {report['with_face']} ({report['face_share']:.1%}), accuracy on those "
+            f"{report['with_face_accuracy'] or 0:.2%}"
+        )
+        lines.append(
+            f"a phone called on {report['false_alarms_on_none'] or 0:.1%} of the none images (call or texting at "
+            f"{report['min_confidence']:g} or more)"
         )
     else:
         lines.append(f"faces {report['n']}" + (f" ({report['usage']})" if report.get("usage") else ""))
@@ -231,6 +293,10 @@ def run(config: Config, args: argparse.Namespace) -> int:
         raise DmsdError(f"{args.data}: a video needs --label worn or --label not_worn (the truth for every frame)")
     if args.task == "emotion":
         report = evaluate_emotion(config, args.data, args.model, args.usage)
+    elif args.task == "phone":
+        report = evaluate_phone(config, args.data, args.model)
+        for problem in report["unreadable_files"]:
+            print(f"dmsd evaluate: {problem} (skipped)", file=sys.stderr)
     elif video:
         report = evaluate_seatbelt_video(config, args.data, args.model, args.label)
     else:

@@ -54,6 +54,8 @@ class EventType(StrEnum):
     ATTENTIVE = "attentive"
     UNRESPONSIVE = "unresponsive", Gate.DROWSINESS
     YAWN = "yawn", Gate.DROWSINESS
+    PHONE_USE = "phone_use", Gate.DISTRACTION, "phone_down"
+    PHONE_DOWN = "phone_down"
 
     @property
     def is_alert(self) -> bool:

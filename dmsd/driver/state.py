@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from dmsd.config import AlertnessConfig, StateConfig
+from dmsd.config import AlertnessConfig, PhoneConfig, StateConfig
 from dmsd.driver.alertness import (
     AlertnessBlocks,
     AlertnessTracker,
@@ -20,9 +20,11 @@ from dmsd.driver.alertness import (
     HeadState,
 )
 from dmsd.driver.events import Event, EventType
+from dmsd.driver.phone import PhoneState, PhoneTracker
 from dmsd.vision.geometry import Box
 from dmsd.vision.results import FrameResult
 from dmsd.vision.stages.emotion import EmotionResult
+from dmsd.vision.stages.phone import PhoneResult
 from dmsd.vision.stages.seatbelt import SeatbeltResult
 
 
@@ -31,8 +33,9 @@ class DriverState:
     """The smoothed state, published retained on `<prefix>/state` (its JSON: dmsd.publish.payloads).
 
     emotion: the held label with its smoothed confidence and probabilities; seatbelt: the debounced verdict with its
-    smoothed confidence; eyes, head, attention and drowsiness: the alertness tracker's (dmsd.driver.alertness). Each
-    None when unknown (no face, no label held yet, no baseline yet), never guessed.
+    smoothed confidence; eyes, head, attention and drowsiness: the alertness tracker's (dmsd.driver.alertness);
+    phone: the phone use held (dmsd.driver.phone). Each None when unknown (no face, no label held yet, no baseline
+    yet, phone use not looked for), never guessed.
     """
 
     source: str = ""
@@ -47,6 +50,7 @@ class DriverState:
     head: HeadState | None = None
     attention: AttentionState | None = None
     drowsiness: DrowsinessState | None = None
+    phone: PhoneState | None = None
 
     def key(self) -> tuple:
         """What counts as a change worth publishing at once (not the face box or a confidence wobble)."""
@@ -58,6 +62,7 @@ class DriverState:
             self.seatbelt and self.seatbelt.worn,
             attention and (attention.state, attention.unresponsive),
             drowsiness and drowsiness.state,
+            self.phone and self.phone.use,
         )
 
     def show(self, blocks: AlertnessBlocks) -> None:
@@ -71,10 +76,11 @@ class DriverState:
 
 
 class DriverStateTracker:
-    def __init__(self, config: StateConfig, alertness: AlertnessConfig | None = None):
+    def __init__(self, config: StateConfig, alertness: AlertnessConfig | None = None, phone: PhoneConfig | None = None):
         self.config = config
         self.state = DriverState()
         self.alertness = AlertnessTracker(alertness or AlertnessConfig())
+        self.phone = PhoneTracker(phone or PhoneConfig())
         self._probs: dict[str, float] | None = None  # smoothed emotion probabilities
         self._candidate: tuple[str, float] | None = None  # (emotion, since) leading but not yet held long enough
         self._p_worn: float | None = None  # smoothed belt probability
@@ -112,6 +118,7 @@ class DriverStateTracker:
             if state.driver_present:
                 events += self.alertness.update(now, result)  # a face lost for a moment: away, not absent
                 state.show(self.alertness.blocks(now))
+                events += self._update_phone(result, now)  # a phone at the ear can hide the face
             return events + self._check_absent(now)
 
         self._last_face_at = now
@@ -128,7 +135,7 @@ class DriverStateTracker:
             events += self._update_seatbelt(seatbelt.p_worn, now)
         events += self.alertness.update(now, result)
         state.show(self.alertness.blocks(now))
-        return events
+        return events + self._update_phone(result, now)
 
     def tick(self, now: float) -> list[Event]:
         """Time passing without a frame (a slow camera): only absence can change."""
@@ -150,6 +157,16 @@ class DriverStateTracker:
         self.state.face, self.state.emotion, self.state.seatbelt = None, None, None
         self.alertness.reset()  # the next driver's eyes and forward pose are learned afresh
         self.state.show(AlertnessBlocks())
+        self.phone.reset()
+        self.state.phone = None
+
+    def _update_phone(self, result: FrameResult, now: float) -> list[Event]:
+        reading = result.get(PhoneResult)
+        if reading is None:
+            return []
+        events = self.phone.update(now, reading)
+        self.state.phone = self.phone.state
+        return events
 
     def _update_emotion(self, probs: dict[str, float], now: float) -> list[Event]:
         alpha = self.config.smoothing

@@ -7,6 +7,8 @@ file, not a few damaged rows).
 
 Seatbelt: a `labels.csv` of `path,label` (worn / not_worn, paths relative to the file), or `worn/` and
 `not_worn/` folders. Unknown labels, missing files and duplicate rows are reported with their line numbers.
+
+Eye state, head pose and phone use: a `labels.csv` each (below), paths relative to the file.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import numpy as np
 
 from dmsd.errors import DmsdError
 from dmsd.frames.images import IMAGE_SUFFIXES
-from dmsd.labels import EMOTION_LABELS, SEATBELT_LABELS
+from dmsd.labels import EMOTION_LABELS, PHONE_LABELS, SEATBELT_LABELS
 
 USAGES = ("Training", "PublicTest", "PrivateTest")
 SIDE = 48
@@ -343,5 +345,33 @@ def load_yawns(path: str | Path) -> list[YawnImage]:
         if row[column] not in YAWN_LABELS:
             raise ValueError(f"unknown {column} {row[column]!r} (allowed: {', '.join(YAWN_LABELS)})")
         return YawnImage(_image_path(csv_path, row), row[column] == "yawn")
+
+    return _rows(csv_path, parse)
+
+
+PHONE_SYNONYMS = {"at_ear": "call"}  # the shared State Farm file's name for a call
+
+
+@dataclass(frozen=True)
+class PhoneImage:
+    path: Path
+    use: str  # call, texting or none
+    subject: str | None = None  # the person: split by it, never by image
+
+
+def load_phone_uses(path: str | Path) -> list[PhoneImage]:
+    """Photos labelled with phone use: a labels.csv of path,phone[,subject] (the file or a folder holding it;
+    phone is call, texting or none, and the shared State Farm file's at_ear is a call), or a folder with call/,
+    texting/ and none/."""
+    path = Path(path)
+    if path.is_dir() and not (path / "labels.csv").is_file():
+        return [PhoneImage(p, use) for p, use in _class_folders(path, tuple(PHONE_LABELS))]
+    csv_path = _labels_csv(path, {"path", "phone"})
+
+    def parse(row: dict, line: int) -> PhoneImage:
+        use = PHONE_SYNONYMS.get(row["phone"], row["phone"])
+        if use not in PHONE_LABELS:
+            raise ValueError(f"unknown phone {row['phone']!r} (allowed: {', '.join(PHONE_LABELS)})")
+        return PhoneImage(_image_path(csv_path, row), use, row.get("subject") or None)
 
     return _rows(csv_path, parse)

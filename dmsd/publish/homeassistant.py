@@ -12,7 +12,7 @@ import re
 
 from dmsd import __version__
 from dmsd.driver.events import Attention, Drowsiness
-from dmsd.labels import EMOTION_LABELS
+from dmsd.labels import EMOTION_LABELS, PHONE_LABELS
 
 
 def node_id(device: str) -> str:
@@ -33,8 +33,9 @@ def _or_none(block: str, field: str) -> str:
     return f"{{{{ value_json.{block}.{field} if value_json.{block} else 'None' }}}}"
 
 
-def discovery_payload(device: str, topics: dict[str, str], support_url: str | None = None) -> dict:
-    """The device discovery message; `topics` are the daemon's own (state, stats, availability)."""
+def discovery_payload(device: str, topics: dict[str, str], support_url: str | None = None, phone: bool = False) -> dict:
+    """The device discovery message; `topics` are the daemon's own (state, stats, availability); phone: with the
+    phone entity (only when phone use is looked for, or it would stand unknown for good)."""
     node = node_id(device)
 
     def component(key: str, name: str, platform: str, template: str, **extra: object) -> tuple[str, dict]:
@@ -95,6 +96,20 @@ def discovery_payload(device: str, topics: dict[str, str], support_url: str | No
                 unit_of_measurement="s",
                 state_class="measurement",
                 suggested_display_precision=1,
+            ),
+            *(
+                [
+                    component(
+                        "phone",
+                        "Phone",
+                        "sensor",
+                        _or_none("phone", "use"),
+                        device_class="enum",
+                        options=list(PHONE_LABELS),
+                    )
+                ]
+                if phone
+                else []
             ),
             component(
                 "camera",

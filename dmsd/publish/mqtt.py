@@ -43,14 +43,17 @@ class MqttPublisher:
         device: str,
         homeassistant: HomeAssistantConfig | None = None,
         subscriptions: Subscriptions | None = None,
+        phone: bool = False,
     ):
         """subscriptions: the topics dmsd listens to (dmsd.publish.subscriptions); Home Assistant's birth message
-        is added to them here, since the answer to it is a publish."""
+        is added to them here, since the answer to it is a publish. phone: announce the phone entity (phone use is
+        looked for)."""
         self.config, self.prefix = config, prefix
         self.topics = {name: f"{prefix}/{name}" for name in ("availability", "state", "events", "stats", "vehicle")}
         self.homeassistant = homeassistant or HomeAssistantConfig()
         self.discovery_topic = discovery_topic(self.homeassistant.prefix, device)
-        self.discovery = json.dumps(discovery_payload(device, self.topics, self.homeassistant.support_url)).encode()
+        discovery = discovery_payload(device, self.topics, self.homeassistant.support_url, phone)
+        self.discovery = json.dumps(discovery).encode()
         self.subscriptions = subscriptions or Subscriptions()
         if self.homeassistant.enabled:
             self.subscriptions.add(f"{self.homeassistant.prefix}/status", self._on_homeassistant_status)

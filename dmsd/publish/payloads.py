@@ -53,6 +53,7 @@ def state_payload(state: DriverState, include_probs: bool = False, vehicle: dict
         "head": _block(state.head),
         "attention": _block(state.attention),
         "drowsiness": _block(state.drowsiness),
+        "phone": _block(state.phone),
         "driver_present": state.driver_present,
         "camera": "ok" if state.camera_ok else "lost",
         "latency_ms": latency_block(state.latency_ms),

@@ -50,6 +50,7 @@ def make_publishers(config: Config, print_lines: bool, subscriptions: Subscripti
                 config.device,
                 config.homeassistant,
                 subscriptions,
+                phone=config.phone.enabled,
             )
         )
     if print_lines:

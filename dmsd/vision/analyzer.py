@@ -41,7 +41,7 @@ class Analyzer:
         """image: BGR or grey. Colour is converted once, and only the way a model needs it."""
         started = time.perf_counter()
         grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-        frame = FrameWork(image, grey, convert_ms=(time.perf_counter() - started) * 1000)
+        frame = FrameWork(image, grey, convert_ms=(time.perf_counter() - started) * 1000, ts=ts)
         for stage in self.stages:
             if not all(frame.has(need) for need in stage.needs):
                 continue

@@ -11,8 +11,9 @@ from dmsd.vision.stages.base import FrameWork, LocatedFace, Measure, Stage
 from dmsd.vision.stages.emotion import EmotionStage
 from dmsd.vision.stages.face import FaceLocator
 from dmsd.vision.stages.face_measures import EyesStage, HeadStage, MouthStage
+from dmsd.vision.stages.phone import PhoneStage
 from dmsd.vision.stages.seatbelt import SeatbeltStage
 
-STAGES: list[type[Stage]] = [FaceLocator, EmotionStage, SeatbeltStage, EyesStage, HeadStage, MouthStage]
+STAGES: list[type[Stage]] = [FaceLocator, EmotionStage, SeatbeltStage, EyesStage, HeadStage, MouthStage, PhoneStage]
 
 __all__ = ["STAGES", "FrameWork", "LocatedFace", "Measure", "Stage"]

@@ -49,6 +49,7 @@ class FrameWork:
     image: np.ndarray
     grey: np.ndarray
     convert_ms: float = 0.0
+    ts: float = 0.0  # the frame's own time, for a stage that runs less often than every frame
     products: dict[str, object] = field(default_factory=dict)
     latency: dict[str, float] = field(default_factory=dict)
 

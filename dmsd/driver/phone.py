@@ -1,0 +1,63 @@
+"""Phone use over time: a call or texting held for `phone.min_s` is `phone_use` (with its kind), and `none` held
+for `phone.clear_s` after it is `phone_down`.
+
+A change between call and texting while in use is the same use going on (the kind in the state follows it); a
+reading of another kind, or of none, restarts the count toward `phone_use`. Time is the frames' own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dmsd.config import PhoneConfig
+from dmsd.driver.events import Event, EventType
+from dmsd.vision.stages.phone import NONE, PhoneResult
+
+CLOCK_SLACK_S = 1e-6  # frame times are floats: 5.6 - 2.6 is 2.9999999999999996, and that is 3 s
+
+
+@dataclass(frozen=True)
+class PhoneState:
+    """The state's `phone`: the use held (none until a use has lasted `min_s`), with the latest reading's
+    confidence in it."""
+
+    use: str
+    confidence: float
+
+    def to_dict(self) -> dict:
+        return {"use": self.use, "confidence": round(self.confidence, 4)}
+
+
+class PhoneTracker:
+    def __init__(self, config: PhoneConfig):
+        self.config = config
+        self.reset()
+
+    def reset(self) -> None:
+        """No driver: nothing held, nothing pending."""
+        self.held = NONE
+        self.state: PhoneState | None = None
+        self._pending: tuple[str, float] | None = None  # (reading, since) that differs from what is held
+
+    def update(self, now: float, reading: PhoneResult) -> list[Event]:
+        events: list[Event] = []
+        use = reading.use
+        if self.held != NONE and use != NONE:
+            self.held, self._pending = use, None  # in use, of either kind: it goes on, as the kind now seen
+        elif use == self.held:
+            self._pending = None
+        else:
+            if self._pending is None or self._pending[0] != use:
+                self._pending = (use, now)
+            needed = self.config.clear_s if use == NONE else self.config.min_s
+            if now - self._pending[1] >= needed - CLOCK_SLACK_S:
+                events.append(self._change(use, reading, now))
+        self.state = PhoneState(self.held, reading.probs.get(self.held, reading.confidence))
+        return events
+
+    def _change(self, use: str, reading: PhoneResult, now: float) -> Event:
+        before, self.held, self._pending = self.held, use, None
+        if use == NONE:
+            return Event(EventType.PHONE_DOWN, now, {"phone": "in_use", "kind": before}, {"phone": NONE})
+        after = {"phone": "in_use", "kind": use, "confidence": round(reading.confidence, 4)}
+        return Event(EventType.PHONE_USE, now, {"phone": NONE}, after)
