@@ -20,6 +20,7 @@ from dmsd.vision.face_measures import Eyes, HeadPose
 from dmsd.vision.geometry import chest_region
 from dmsd.vision.results import FrameResult
 from dmsd.vision.stages.emotion import EmotionResult
+from dmsd.vision.stages.phone import PhoneResult
 from dmsd.vision.stages.seatbelt import SeatbeltResult, SeatbeltStage
 
 
@@ -65,7 +66,8 @@ def run_once(config: Config, inputs: list[str], annotate: str | None) -> int:
 
 
 def draw(image: np.ndarray, result: FrameResult, analyzer: Analyzer) -> np.ndarray:
-    """The face box with its emotion, the chest region with the belt verdict, the head's direction and the eyes."""
+    """The face box with its emotion, the chest region with the belt verdict, the head's direction, the eyes and, when
+    it is looked for, the phone."""
     out = image.copy()
     height, width = out.shape[:2]
     thickness = max(1, round(width / 400))
@@ -88,6 +90,11 @@ def draw(image: np.ndarray, result: FrameResult, analyzer: Analyzer) -> np.ndarr
             out, text, (region.x + 4, region.y + round(22 * scale)), cv2.FONT_HERSHEY_SIMPLEX, scale, colour, thickness
         )
     draw_alertness(out, result, thickness, scale)
+    phone = result.get(PhoneResult)
+    if phone is not None:  # the whole frame was judged: its answer goes in the corner
+        colour = (0, 0, 255) if phone.in_use else (0, 200, 0)
+        text = f"phone {phone.use} {phone.confidence:.2f}"
+        cv2.putText(out, text, (10, round(30 * scale)), cv2.FONT_HERSHEY_SIMPLEX, scale, colour, thickness)
     return out
 
 
