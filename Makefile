@@ -9,7 +9,7 @@ MQTT ?=
 REALTIME ?=
 PYTEST_ARGS ?=
 
-.PHONY: run test lint mosquitto clean
+.PHONY: run test lint mosquitto mutation clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,5 +50,15 @@ lint: $(VENV)/.test-installed
 test: lint mosquitto
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# Mutation testing of the code that decides alarms (README, "Mutation testing"): not part of `make test`.
+$(VENV)/.mutation-installed: pyproject.toml $(VENV)/.test-installed
+	$(BIN)/python -m pip install -q -e ".[dev,train,mutation]"
+	touch $@
+
+mutation: $(VENV)/.mutation-installed
+	rm -rf mutants
+	DMSD_SHARED_DATA=$(abspath ../shared/data) $(BIN)/mutmut run --max-children $$(nproc)
+	$(BIN)/python -m scripts.mutation_report --out mutation-report.md
+
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) .pytest_cache build *.egg-info mutants mutation-report.md

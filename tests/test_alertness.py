@@ -56,9 +56,15 @@ def test_asleep_at_3_seconds_not_at_2_9_then_awake(tracker):
     events = run(tracker, [frame(s, ear=SHUT) for s in times(5.0, 3.0)])  # closed 5.0 .. 7.9
     assert types(events) == []  # 2.9 s closed: not yet
     events = run(tracker, [frame(8.0, ear=SHUT)])
-    assert types(events) == ["asleep"] and events[0][0] == 8.0 and events[0][1].after["closed_s"] == 3.0
+    assert types(events) == ["asleep"] and events[0][0] == 8.0
+    assert events[0][1].before == {"drowsiness": "alert"}
+    assert events[0][1].after == {"drowsiness": "asleep", "closed_s": 3.0}
+    assert tracker.blocks(8.0).drowsiness.state == "asleep"
     events = run(tracker, [frame(s, ear=SHUT) for s in times(8.1, 1)] + [frame(9.1)])
-    assert types(events) == ["awake"] and events[0][1].after["closed_s"] == 4.1
+    assert types(events) == ["awake"] and events[0][0] == 9.1
+    assert events[0][1].before == {"drowsiness": "asleep"}
+    assert events[0][1].after == {"drowsiness": "alert", "closed_s": 4.1}
+    assert tracker.blocks(9.1).drowsiness.state == "alert" and tracker.blinks == 0
     assert "microsleep" not in types(events)  # an asleep closure is not also a microsleep
 
 
@@ -67,6 +73,8 @@ def test_microsleeps_and_blinks_by_duration(tracker):
     assert events == [] and tracker.blinks == 1
     events = run(tracker, [frame(s, ear=SHUT) for s in times(6.0, 1.5)] + [frame(7.5)])  # 1.5 s: a microsleep
     assert types(events) == ["microsleep"] and events[0][1].after == {"duration_s": 1.5} and events[0][0] == 7.5
+    assert events[0][1].before == {} and tracker.blinks == 1  # a microsleep is not a blink
+    assert run(tracker, [frame(s, ear=SHUT) for s in times(8.0, 0.3)] + [frame(8.3)]) == [] and tracker.blinks == 2
 
 
 def test_three_microsleeps_in_a_minute_are_drowsy_and_alert_comes_back(tracker):
@@ -76,34 +84,44 @@ def test_three_microsleeps_in_a_minute_are_drowsy_and_alert_comes_back(tracker):
         events += run(tracker, [frame(s, ear=SHUT) for s in times(start, 1.2)] + [frame(start + 1.2)])
         events += run(tracker, [frame(s) for s in times(start + 1.3, 2.5)])
     assert types(events) == ["microsleep", "microsleep", "microsleep", "drowsy"]
-    assert events[-1][1].after["microsleeps"] == 3
-    # Open eyes for a minute: the microsleeps leave the window and PERCLOS falls under 0.10.
-    assert events[-1][1].after["perclos"] < 0.15
+    assert [e.after for _, e in events[:3]] == [{"duration_s": 1.2}] * 3
+    assert events[-1][0] == 45.2 and events[-1][1].before == {"drowsiness": "alert"}
+    assert events[-1][1].after == {"drowsiness": "drowsy", "perclos": 0.116, "microsleeps": 3}  # PERCLOS under 0.15
+    assert tracker.blocks(45.2).drowsiness.microsleeps == 3
+    # Open eyes for a minute: the first microsleep leaves the window at 97.2 (60 s after it), PERCLOS is under 0.10.
     events = run(tracker, [frame(s) for s in times(48.0, 60)])
-    assert types(events) == ["alert"]
+    assert types(events) == ["alert"] and events[0][0] == 97.2
+    assert events[0][1].before == {"drowsiness": "drowsy"}
+    assert events[0][1].after == {"drowsiness": "alert", "perclos": 0.047, "microsleeps": 2}
 
 
 def test_perclos_makes_drowsy_with_hysteresis(tracker):
     # Eyes shut 0.2 s of every second (short blinks, no microsleep): PERCLOS 0.2 over the window.
     pattern = [frame(s, ear=SHUT if (i % 10) < 2 else OPEN) for i, s in enumerate(times(5, 20))]
     events = run(tracker, pattern)
-    assert types(events) == ["drowsy"] and events[0][1].after["perclos"] >= 0.15
+    assert types(events) == ["drowsy"] and events[0][0] == 12.9
+    assert events[0][1].after == {"drowsiness": "drowsy", "perclos": 0.16, "microsleeps": 0}
     # PERCLOS between 0.10 and 0.15: still drowsy (hysteresis); under 0.10: alert.
     drowsiness = tracker.blocks(25).drowsiness
     assert drowsiness is not None and drowsiness.state == "drowsy"
     events = run(tracker, [frame(s) for s in times(25, 60)])
-    assert types(events) == ["alert"]
+    assert types(events) == ["alert"] and events[0][0] == 43.0 and events[0][1].after["perclos"] < 0.1 + 1e-9
 
 
 def test_a_long_glance_away_is_distracted_at_3_seconds(tracker):
     events = run(tracker, [frame(s, yaw=FORWARD + 45) for s in times(5.0, 3.0)])  # away 5.0 .. 7.9
     assert events == []
     events = run(tracker, [frame(8.0, yaw=FORWARD + 45)])
-    assert types(events) == ["distracted"] and events[0][1].after["kind"] == "long"
+    assert types(events) == ["distracted"] and events[0][1].before == {"attention": "attentive"}
+    # away_s: 5.0 .. 8.0; the window also counts the first away frame's own step (0.1 s).
+    after = {"attention": "distracted", "kind": "long", "away_s": 3.0, "away_in_window_s": 3.1}
+    assert events[0][1].after == after
     events = run(tracker, [frame(s) for s in times(8.1, 1.9)])  # back on the road 1.9 s: not yet attentive
     assert events == []
     events = run(tracker, [frame(10.1)])
     assert types(events) == ["attentive"]
+    assert events[0][1].before == {"attention": "distracted", "kind": "long"}
+    assert events[0][1].after == {"attention": "attentive"}
 
 
 def test_time_sharing_adds_up_glances_and_restarts_after_2_seconds_on_the_road(tracker):
@@ -133,6 +151,7 @@ def test_unresponsive_after_6_seconds_of_closed_eyes_or_looking_away(tracker):
     )  # then away: 6 s at 11.0
     events = run(tracker, frames)
     assert types(events) == ["asleep", "awake", "unresponsive"] and events[-1][0] == 11.0
+    assert events[-1][1].before == {} and events[-1][1].after == {"eyes_closed": False, "away": True, "for_s": 6.0}
     attention = tracker.blocks(11.0).attention
     assert attention is not None and attention.unresponsive is True
 
@@ -140,7 +159,7 @@ def test_unresponsive_after_6_seconds_of_closed_eyes_or_looking_away(tracker):
 def test_a_yawn_is_the_mouth_held_open(tracker):
     assert run(tracker, [frame(s, mouth=0.8) for s in times(5.0, 1.4)] + [frame(6.4)]) == []
     events = run(tracker, [frame(s, mouth=0.8) for s in times(7.0, 2.0)])
-    assert types(events) == ["yawn"] and events[0][0] == 8.5
+    assert types(events) == ["yawn"] and events[0][0] == 8.5 and events[0][1].after == {"duration_s": 1.5}
 
 
 def test_a_face_lost_for_a_moment_is_away_and_keeps_a_closure_going():
@@ -283,3 +302,32 @@ def test_drowsy_at_perclos_0_15_and_alert_again_only_under_0_10(tracker):
         last = tracker.perclos
     else:
         pytest.fail("never alert again")
+
+
+def test_the_state_blocks_say_what_is_going_on(tracker):
+    """Mid-blink count, PERCLOS, a closure in progress and a glance in progress, as the state shows them."""
+    run(tracker, [frame(s, ear=SHUT) for s in times(5.0, 0.3)] + [frame(s) for s in times(5.3, 10.7)])
+    blocks = tracker.blocks(15.9)
+    # Measured from 3.0 s (the baseline is ready) to 15.9 s: 13 s, 0.3 of them shut.
+    assert blocks.eyes.blinks == 1 and blocks.eyes.closed is False and blocks.eyes.closed_s == 0.0
+    assert blocks.eyes.perclos == pytest.approx(0.3 / 13.0) and blocks.drowsiness.perclos == blocks.eyes.perclos
+    assert blocks.drowsiness.state == "alert" and blocks.drowsiness.microsleeps == 0
+    run(tracker, [frame(s, ear=SHUT) for s in times(16.0, 1.05)])
+    eyes = tracker.blocks(17.0).eyes
+    assert eyes.closed is True and eyes.closed_s == pytest.approx(1.0) and eyes.openness == pytest.approx(1 / 3)
+    run(tracker, [frame(s) for s in times(17.1, 2.9)] + [frame(s, yaw=FORWARD + 45) for s in times(20.0, 1.55)])
+    blocks = tracker.blocks(21.5)
+    assert blocks.attention.state == "attentive" and blocks.attention.away_s == pytest.approx(1.5)
+    assert blocks.head.on_road is False and blocks.head.forward_yaw == FORWARD and blocks.head.pose.yaw == 75.0
+
+
+def test_the_eye_models_probabilities_reach_the_state(tracker):
+    measures = {"eyes": Eyes(0.3, 0.3, False, 0.01, 0.02), "head": HeadPose(FORWARD, 0.0, 0.0), "mouth": Mouth(0.05)}
+    run(tracker, [FrameResult("test", 5.0, Box(100, 80, 90, 90), measures)])
+    eyes = tracker.blocks(5.0).eyes
+    assert (eyes.p_closed_left, eyes.p_closed_right) == (0.01, 0.02)
+    assert AlertnessTracker(AlertnessConfig()).blocks(0.0) == AlertnessTracker(AlertnessConfig()).blocks(9.0)
+    fresh = AlertnessTracker(AlertnessConfig())
+    run(fresh, [frame(0.0)])
+    blocks = fresh.blocks(0.0)
+    assert (blocks.eyes, blocks.head, blocks.attention, blocks.drowsiness) == (None, None, None, None)

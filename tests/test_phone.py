@@ -48,15 +48,17 @@ def feed(tracker, start, seconds, use, fps=10, p=0.9):
 def test_a_call_held_3_seconds_is_phone_use_and_2_seconds_without_is_phone_down():
     tracker = PhoneTracker(PhoneConfig())
     assert feed(tracker, 0.0, 2.9, "call") == []  # 0.0 .. 2.8: not yet 3 s
-    (now, event), *rest = feed(tracker, 2.9, 0.2, "call")
-    assert rest == [] and now == 3.0 and event.type == "phone_use"
-    assert event.after["kind"] == "call" and event.before == {"phone": "none"}
+    (now, event), *rest = feed(tracker, 2.9, 0.2, "call", p=0.912345)
+    assert rest == [] and now == event.ts == 3.0 and event.type == "phone_use"
+    assert event.before == {"phone": "none"}
+    assert event.after == {"phone": "in_use", "kind": "call", "confidence": 0.9123}
     assert tracker.state.use == "call"
     assert feed(tracker, 3.1, 1.0, "texting") == []  # call and texting: the same use goes on
     assert tracker.state.use == "texting"
     assert feed(tracker, 4.1, 2.0, "none") == []  # 4.1 .. 6.0: 1.9 s, not yet put down
     (now, event), *_ = feed(tracker, 6.1, 0.2, "none")
-    assert now == 6.1 and event.type == "phone_down" and event.before["kind"] == "texting"
+    assert now == event.ts == 6.1 and event.type == "phone_down"
+    assert event.before == {"phone": "in_use", "kind": "texting"}
     assert event.after == {"phone": "none"} and tracker.state.use == "none"
 
 
@@ -138,8 +140,9 @@ def test_evaluate_phone_scores_held_out_drivers_through_the_pipeline(tmp_path):
     assert sum(map(sum, report["confusion"])) == len(rows) and 0 < report["with_face"] < len(rows)
     # Better than chance on drivers it never saw, and the one-line report says the same.
     assert report["accuracy"] > 0.45 and report["per_class"]["texting"]["recall"] > 0.5
-    text = run_dmsd("evaluate", "--task", "phone", "--data", str(tmp_path / "labels.csv")).stdout
-    assert "a phone called on" in text and "call" in text
+    (tmp_path / "few.csv").write_text("\n".join(lines[:7]) + "\n")
+    text = run_dmsd("evaluate", "--task", "phone", "--data", str(tmp_path / "few.csv")).stdout
+    assert "images 6," in text and "a phone called on" in text and "call" in text
     bad = tmp_path / "bad.csv"
     bad.write_text(f"path,phone\n{STATEFARM / rows[0]['path']},selfie\n")
     refused = run_dmsd("evaluate", "--task", "phone", "--data", str(bad))

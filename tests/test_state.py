@@ -123,11 +123,14 @@ def test_camera_lost_and_restored():
     tracker = DriverStateTracker(config())
     feed(tracker, [frame(t / 10) for t in range(30)])
     lost = tracker.camera(False, 3.5)
-    assert types(lost) == ["camera_lost"] and lost[0].after == {"camera": "lost"}
+    assert types(lost) == ["camera_lost"] and lost[0].ts == 3.5
+    assert lost[0].before == {"camera": "ok"} and lost[0].after == {"camera": "lost"}
     assert state_payload(tracker.state)["camera"] == "lost" and tracker.state.driver_present is None
     assert tracker.camera(False, 4.0) == []
     restored = tracker.camera(True, 9.0)
-    assert types(restored) == ["camera_restored"]
+    assert types(restored) == ["camera_restored"] and restored[0].ts == 9.0 and tracker.state.ts == 9.0
+    assert restored[0].before == {"camera": "lost"} and restored[0].after == {"camera": "ok"}
+    assert tracker.camera(True, 9.5) == []
     assert types(feed(tracker, [frame(9 + t / 10) for t in range(20)]))[0] == "driver_present"
 
 

@@ -8,6 +8,7 @@ from test_alertness import frame, times
 from test_daemon_mqtt import CLOSED_FACE, OPEN_FACE
 
 from dmsd.config import AlertnessConfig, StateConfig, VehicleConfig
+from dmsd.driver.events import Event, EventType
 from dmsd.driver.state import DriverStateTracker
 from dmsd.driver.vehicle import AlertGate, VehicleData, VehicleInbox
 from harness import run_dmsd, write_config
@@ -199,3 +200,37 @@ def test_malformed_vehicle_messages_are_logged_once_a_minute(broker, subscribe, 
         _, stderr = daemon.communicate(timeout=30)
     assert stderr.count("ignored a malformed message") == 1, stderr
     assert "dms/bad-bus/vehicle: not JSON" in stderr and "Traceback" not in stderr
+
+
+def test_held_alerts_are_raised_as_they_were_each_one_and_counted():
+    """Two lasting alerts held at a standstill: both are raised, with their own before and after, when the car moves
+    off; every hold is counted."""
+    clock = 1000.0
+    inbox = VehicleInbox()
+    gate = AlertGate(VehicleConfig(), inbox, started=clock)
+    inbox.receive("dms/t/vehicle", b'{"speed_kmh": 0, "gear": "D"}', clock)
+    distracted = Event(EventType.DISTRACTED, 1.0, {"attention": "attentive"}, {"attention": "distracted"})
+    asleep = Event(EventType.ASLEEP, 1.0, {"drowsiness": "alert"}, {"drowsiness": "asleep", "closed_s": 3.0})
+    microsleep = Event(EventType.MICROSLEEP, 1.0, {}, {"duration_s": 1.2})
+    assert gate.filter([distracted, asleep, microsleep], 1.0, clock) == []
+    assert gate.held_total == 3 and gate.block(clock)["held"] == ["asleep", "distracted"]
+    inbox.receive("dms/t/vehicle", b'{"speed_kmh": 60, "gear": "D"}', clock)
+    raised = gate.filter([], 2.0, clock)
+    assert [(e.type, e.ts, e.before, e.after) for e in raised] == [
+        (EventType.DISTRACTED, 2.0, distracted.before, distracted.after),
+        (EventType.ASLEEP, 2.0, asleep.before, asleep.after),
+    ]
+    assert gate.block(clock)["held"] == [] and gate.held_total == 3
+
+
+def test_malformed_messages_are_logged_at_most_once_a_minute_with_a_count(caplog):
+    inbox = VehicleInbox()
+    with caplog.at_level("WARNING", logger="dmsd.driver.vehicle"):
+        for now in (0.0, 10.0, 59.9, 60.0, 61.0):
+            inbox.receive("dms/t/vehicle", b"not json", now)
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 2
+    assert "(1 ignored since the last report" in lines[0] and "(3 ignored since the last report" in lines[1]
+    assert lines[0].startswith("vehicle: ignored a malformed message on dms/t/vehicle: not JSON")
+    inbox.receive("dms/t/vehicle", b'{"speed_kmh": 12}', 62.0)
+    assert inbox.latest is not None and inbox.latest.speed_kmh == 12.0 and inbox.latest.received == 62.0

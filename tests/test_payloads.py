@@ -1,0 +1,152 @@
+"""The JSON a dashboard reads is the README's: each example payload in README.md, "MQTT topics and payloads", is
+rebuilt from typed objects (with more digits than the README shows, so the rounding is checked too) and must come
+out exactly as printed there."""
+
+import json
+import re
+
+import pytest
+
+from dmsd.config import VehicleConfig
+from dmsd.driver.alertness import AttentionState, DrowsinessState, EyesState, HeadState
+from dmsd.driver.events import Attention, Distraction, Drowsiness, Event, EventNumbering, EventType
+from dmsd.driver.phone import PhoneState
+from dmsd.driver.state import DriverState
+from dmsd.driver.vehicle import AlertGate, VehicleInbox
+from dmsd.publish.payloads import state_payload
+from dmsd.vision.face_measures import HeadPose
+from dmsd.vision.geometry import Box
+from dmsd.vision.stages.emotion import EmotionResult
+from dmsd.vision.stages.phone import PhoneResult
+from dmsd.vision.stages.seatbelt import SeatbeltResult
+from harness import ROOT
+
+
+def readme_examples() -> list[dict]:
+    """Every ```json block of the README, parsed."""
+    text = (ROOT / "README.md").read_text()
+    return [json.loads(block) for block in re.findall(r"```json\n(.*?)```", text, re.S)]
+
+
+def example(*keys: str) -> dict:
+    """The README example whose top-level keys include `keys`."""
+    return next(e for e in readme_examples() if set(keys) <= set(e))
+
+
+def test_the_state_payload_is_the_readme_example():
+    shown = example("driver_present", "camera", "seatbelt")
+    state = DriverState(
+        source="incabin_belted_driver.mp4#149",
+        ts=1795260015.24412,
+        camera_ok=True,
+        driver_present=True,
+        face=Box(180, 82, 87, 87),
+        emotion=EmotionResult("neutral", 0.72004, {"neutral": 0.72004, "sad": 0.27996}),
+        seatbelt=SeatbeltResult(True, 0.65001),
+        latency_ms={"detect": 0.07104, "landmarks": 4.10204, "emotion": 0.57704, "seatbelt": 0.88104, "total": 5.70204},
+    )
+    payload = state_payload(state)
+    assert {k: payload[k] for k in shown} == shown
+    unknown = ("eyes", "head", "attention", "drowsiness", "phone")
+    assert all(payload[k] is None for k in unknown) and set(payload) == set(shown) | set(unknown)
+    assert state_payload(state, include_probs=True)["emotion"]["probs"] == {"neutral": 0.72, "sad": 0.28}
+    assert state_payload(DriverState(camera_ok=False))["camera"] == "lost"
+
+
+def test_the_alertness_blocks_are_the_readme_example():
+    shown = example("eyes", "head", "attention", "drowsiness")
+    eyes = EyesState(0.23704, 0.27104, False, 0.98904, 0.00004, 1, 0.00804, 0.00104, 0.00404)
+    head = HeadState(HeadPose(25.604, -7.504, 4.504), 31.104, -6.204, True)
+    attention = AttentionState(Attention.ATTENTIVE, None, 0.00004, 0.0, False)
+    drowsiness = DrowsinessState(Drowsiness.ALERT, 0.00804, 0)
+    built = {
+        "eyes": eyes.to_dict(),
+        "head": head.to_dict(),
+        "attention": attention.to_dict(),
+        "drowsiness": drowsiness.to_dict(),
+    }
+    assert built == shown
+    assert json.dumps(built) == json.dumps(shown)  # the same key order as documented
+
+
+def test_blocks_while_something_is_unknown_or_going_on():
+    eyes = EyesState(0.1, 0.1, True, 0.4, 1.23456, 0, None)  # without the eye model, before PERCLOS is known
+    assert eyes.to_dict() == {
+        "left": 0.1,
+        "right": 0.1,
+        "closed": True,
+        "openness": 0.4,
+        "closed_s": 1.23,
+        "blinks": 0,
+        "perclos": None,
+    }
+    distracted = AttentionState(Attention.DISTRACTED, Distraction.TIME_SHARING, 3.14159, 10.04321, True)
+    assert distracted.to_dict() == {
+        "state": "distracted",
+        "kind": "time_sharing",
+        "away_s": 3.14,
+        "away_in_window_s": 10.04,
+        "unresponsive": True,
+    }
+    assert HeadState(HeadPose(1.0, 2.0, 3.0), 0.0, 0.0, None).to_dict()["on_road"] is None
+    assert DrowsinessState(Drowsiness.DROWSY, None, 3).to_dict() == {
+        "state": "drowsy",
+        "perclos": None,
+        "microsleeps": 3,
+    }
+
+
+def test_the_vehicle_block_is_the_readme_example():
+    shown = example("vehicle")["vehicle"]
+    clock = 5000.0
+    inbox = VehicleInbox()
+    gate = AlertGate(VehicleConfig(), inbox, started=clock - 12.3)
+    inbox.receive("dms/v/vehicle", b'{"speed_kmh": 5, "gear": "d"}', clock - 0.4)
+    assert gate.filter([Event(EventType.DISTRACTED, 1.0, {}, {})], 1.0, clock) == []
+    assert gate.block(clock) == shown
+
+
+def test_the_vehicle_block_without_data_old_data_or_the_topic():
+    clock = 5000.0
+    inbox = VehicleInbox()
+    gate = AlertGate(VehicleConfig(), inbox, started=clock)
+    assert gate.block(clock) == {"gating": False, "reason": "no vehicle data", "held": [], "held_total": 0}
+    inbox.receive("dms/v/vehicle", b'{"speed_kmh": 80.04, "gear": "D"}', clock - 5.0)
+    fresh = gate.block(clock)  # exactly max_age_s (5 s) old: still fresh
+    assert fresh["gating"] is True and fresh["speed_kmh"] == 80.0 and fresh["age_s"] == 5.0
+    assert fresh["held_by"] == {}
+    stale = gate.block(clock + 0.01)
+    assert stale == {
+        "speed_kmh": 80.0,
+        "gear": "D",
+        "age_s": 5.0,
+        "gating": False,
+        "reason": "vehicle data older than 5 s",
+        "held": [],
+        "held_total": 0,
+    }
+    off = AlertGate(VehicleConfig(enabled=False), inbox, started=clock)
+    assert off.block(clock) == {"gating": False, "reason": "vehicle.enabled is false", "held": [], "held_total": 0}
+    assert AlertGate(VehicleConfig(), None, started=clock).block(clock)["reason"] == "no vehicle data"
+
+
+def test_an_event_payload_is_the_readme_example():
+    shown = example("type", "seq", "run")
+    numbering = EventNumbering(shown["run"])
+    before = {"seatbelt": None}
+    after = {"seatbelt": {"worn": True, "confidence": 0.6509}}
+    for seq in (1, 2):
+        assert numbering.payload(Event(EventType.DRIVER_PRESENT, 1.0, {}, {}))["seq"] == seq
+    payload = numbering.payload(Event(EventType.SEATBELT_FASTENED, 1795259996.17204, before, after))
+    assert payload == shown and json.dumps(payload) == json.dumps(shown)
+
+
+def test_a_new_run_id_is_its_start_time_and_four_random_bytes():
+    first, second = EventNumbering().run, EventNumbering().run
+    assert re.fullmatch(r"[0-9a-f]{8,}-[0-9a-f]{8}", first) and first != second
+
+
+@pytest.mark.parametrize("block", [PhoneResult("call", 0.930041, {}), PhoneState("call", 0.930041)])
+def test_the_phone_block_is_the_readme_example(block):
+    documented = re.search(r'`(\{"use": "call", "confidence": 0\.93\})`', (ROOT / "README.md").read_text())
+    assert documented is not None and block.to_dict() == json.loads(documented.group(1))
