@@ -152,6 +152,10 @@ def test_unresponsive_after_6_seconds_of_closed_eyes_or_looking_away(tracker):
     events = run(tracker, frames)
     assert types(events) == ["asleep", "awake", "unresponsive"] and events[-1][0] == 11.0
     assert events[-1][1].before == {} and events[-1][1].after == {"eyes_closed": False, "away": True, "for_s": 6.0}
+    later = types(run(tracker, [frame(s, yaw=FORWARD + 50) for s in times(11.1, 1.0)]))
+    assert later == ["distracted"]  # 3 s away at 11.5; unresponsive once while it lasts
+    run(tracker, [frame(s) for s in times(12.1, 0.5)])
+    assert tracker.blocks(12.5).attention.unresponsive is False  # back on the road: over
     attention = tracker.blocks(11.0).attention
     assert attention is not None and attention.unresponsive is True
 
@@ -331,3 +335,64 @@ def test_the_eye_models_probabilities_reach_the_state(tracker):
     run(fresh, [frame(0.0)])
     blocks = fresh.blocks(0.0)
     assert (blocks.eyes, blocks.head, blocks.attention, blocks.drowsiness) == (None, None, None, None)
+
+
+def test_a_closure_partly_excused_counts_only_its_unexcused_time(tracker):
+    """1.5 s shut, the first 0.8 s with the mouth open (the end of a laugh): 0.7 s counts, a blink. A closure that
+    begins with the head down for 1.5 s: asleep once 3 s have been judged, 4.4 s in, not at 3 s."""
+    laugh = [frame(s, ear=SHUT, mouth=0.6) for s in times(5.0, 0.8)] + [frame(s, ear=SHUT) for s in times(5.8, 0.7)]
+    assert run(tracker, laugh + [frame(6.5)]) == [] and tracker.blinks == 1
+    down = [frame(s, ear=SHUT, pitch=-40.0) for s in times(10.0, 1.5)] + [frame(s, ear=SHUT) for s in times(11.5, 3.5)]
+    asleep = [(ts, e.after["closed_s"]) for ts, e in run(tracker, down) if e.type == "asleep"]
+    assert asleep == [(14.4, 4.4)]  # 1.4 s head down after the closure's first frame; 3 s judged at 14.4
+
+
+def test_eyes_unknown_mid_closure_are_not_judged(tracker):
+    """The mesh loses its trust in the eyes (face found, no eyes) for 1 s of a closure: that second is not counted,
+    so 2.5 s shut around it is a microsleep, not asleep; and eyes unknown with no closure going change nothing."""
+    unknown = [
+        FrameResult("test", s, Box(100, 80, 90, 90), {"head": HeadPose(FORWARD, 0.0, 0.0)}) for s in times(6.0, 1.0)
+    ]
+    assert run(tracker, unknown[:3]) == [] and tracker.blocks(6.2).eyes is None
+    closure = [frame(s, ear=SHUT) for s in times(7.0, 1.5)] + [
+        FrameResult("test", s, Box(100, 80, 90, 90), {"head": HeadPose(FORWARD, 0.0, 0.0)}) for s in times(8.5, 1.0)
+    ]
+    closure += [frame(s, ear=SHUT) for s in times(9.5, 1.5)] + [frame(11.0)]
+    events = run(tracker, closure)
+    assert types(events) == ["microsleep"] and events[0][1].after == {"duration_s": 4.0}
+
+
+def test_times_are_rounded_to_hundredths_on_an_uneven_clock(tracker):
+    """A camera at 7 frames/s: durations are rounded to 0.01 s, as documented."""
+    clock = [round(5.0 + i / 7, 4) for i in range(55)]  # 5.0 .. 12.714
+    events = run(tracker, [frame(s, ear=SHUT) for s in clock[:30]] + [frame(clock[30])])  # shut 5.0 .. 9.143
+    assert [(e.type, e.after["closed_s"]) for _, e in events] == [("asleep", 3.0), ("awake", 4.29)]
+    away = [frame(s, yaw=FORWARD + 50) for s in clock[31:53]]  # from 9.429 on; 3 s away at 12.429
+    distracted = [e for _, e in run(tracker, away) if e.type == "distracted"]
+    # The window also counts the first away frame's own step (1/7 s): 3.143.
+    assert distracted[0].after["away_s"] == 3.0 and distracted[0].after["away_in_window_s"] == 3.14
+
+
+def test_the_pitch_limit_is_against_the_drivers_own_forward_pitch():
+    """A driver whose forward pitch is -10 (a camera above the face): -25 is 15 below forward (on the road), -35 is
+    25 below (away)."""
+    for pitch, away in ((-25.0, False), (-35.0, True), (5.0, False), (15.0, True)):
+        t = AlertnessTracker(AlertnessConfig())
+        run(t, [frame(s, pitch=-10.0) for s in times(0, 5)])
+        events = run(t, [frame(s, pitch=pitch) for s in times(5.0, 3.5)])
+        assert ("distracted" in types(events)) is away, pitch
+
+
+def test_time_sharing_is_counted_the_same_late_in_a_drive(tracker):
+    """The time-sharing window slides with the drive: the same glances as at the start, 60 s later."""
+    run(tracker, [frame(s) for s in times(5.0, 60.0)])
+    events = run(tracker, glances(1.0, 1.5, 27.0, start=65.0))
+    assert types(events) == ["distracted"] and events[0][1].after["kind"] == "time_sharing"
+    assert events[0][0] <= 65.0 + 25.0
+
+
+def test_unresponsive_with_the_eyes_shut_says_so_on_an_uneven_clock(tracker):
+    clock = [round(5.0 + i * 0.123, 4) for i in range(52)]  # frames 0.123 s apart: 6 s reached at 11.027
+    events = [(ts, e) for ts, e in run(tracker, [frame(s, ear=SHUT) for s in clock]) if e.type == "unresponsive"]
+    assert [ts for ts, _ in events] == [11.027]
+    assert events[0][1].after == {"eyes_closed": True, "away": False, "for_s": 6.03}

@@ -55,8 +55,8 @@ def test_the_state_payload_is_the_readme_example():
 
 def test_the_alertness_blocks_are_the_readme_example():
     shown = example("eyes", "head", "attention", "drowsiness")
-    eyes = EyesState(0.23704, 0.27104, False, 0.98904, 0.00004, 1, 0.00804, 0.00104, 0.00404)
-    head = HeadState(HeadPose(25.604, -7.504, 4.504), 31.104, -6.204, True)
+    eyes = EyesState(0.23714, 0.27114, False, 0.98914, 0.00004, 1, 0.00814, 0.00114, 0.00414)
+    head = HeadState(HeadPose(25.614, -7.514, 4.514), 31.114, -6.214, True)
     attention = AttentionState(Attention.ATTENTIVE, None, 0.00004, 0.0, False)
     drowsiness = DrowsinessState(Drowsiness.ALERT, 0.00804, 0)
     built = {
@@ -80,6 +80,8 @@ def test_blocks_while_something_is_unknown_or_going_on():
         "blinks": 0,
         "perclos": None,
     }
+    half = EyesState(0.3, 0.3, False, 1.0, 0.0, 0, None, 0.5, None)  # both probabilities or none, never one
+    assert "p_closed" not in half.to_dict()
     distracted = AttentionState(Attention.DISTRACTED, Distraction.TIME_SHARING, 3.14159, 10.04321, True)
     assert distracted.to_dict() == {
         "state": "distracted",

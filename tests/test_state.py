@@ -38,10 +38,23 @@ def config(**overrides):
 
 def test_first_frames_announce_driver_emotion_and_belt():
     tracker = DriverStateTracker(config())
-    events = feed(tracker, [frame(t / 10) for t in range(20)])  # 2 s of a neutral, belted driver at 10 fps
-    assert types(events) == ["driver_present", "emotion_changed", "seatbelt_fastened"]
-    assert events[1].before == {"emotion": None} and events[1].after["emotion"] == "neutral"
-    assert state_payload(tracker.state)["seatbelt"]["worn"] is True
+    # 2 s of a neutral, belted driver at 10 fps: each new reading holds 1 s (emotion_hold_s, seatbelt_debounce_s).
+    events = feed(tracker, [frame(t / 10, p=0.912345, worn=0.951234) for t in range(20)])
+    assert [(e.type, e.ts, e.before, e.after) for e in events] == [
+        ("driver_present", 0.0, {"driver_present": None}, {"driver_present": True}),
+        ("emotion_changed", 1.0, {"emotion": None}, {"emotion": "neutral", "confidence": 0.9123}),
+        ("seatbelt_fastened", 1.0, {"seatbelt": None}, {"seatbelt": {"worn": True, "confidence": 0.9512}}),
+    ]
+    payload = state_payload(tracker.state, include_probs=True)
+    assert payload["seatbelt"] == {"worn": True, "confidence": 0.9512} and payload["face"] == {"box": [100, 80, 90, 90]}
+    assert payload["emotion"]["confidence"] == 0.9123 and payload["emotion"]["probs"]["neutral"] == 0.9123
+    # No face from 2.0 s: absent 2 s after the last face (1.9 s), and face, emotion and belt unknown.
+    events = feed(tracker, [frame(2 + t / 10, face=False) for t in range(25)])
+    assert [(e.type, e.ts, e.before, e.after) for e in events] == [
+        ("driver_absent", 3.9, {"driver_present": True}, {"driver_present": False})
+    ]
+    payload = state_payload(tracker.state)
+    assert payload["face"] is None and payload["emotion"] is None and payload["seatbelt"] is None
 
 
 def test_one_noisy_frame_changes_nothing():
