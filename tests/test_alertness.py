@@ -152,12 +152,12 @@ def test_unresponsive_after_6_seconds_of_closed_eyes_or_looking_away(tracker):
     events = run(tracker, frames)
     assert types(events) == ["asleep", "awake", "unresponsive"] and events[-1][0] == 11.0
     assert events[-1][1].before == {} and events[-1][1].after == {"eyes_closed": False, "away": True, "for_s": 6.0}
+    attention = tracker.blocks(11.0).attention
+    assert attention is not None and attention.unresponsive is True
     later = types(run(tracker, [frame(s, yaw=FORWARD + 50) for s in times(11.1, 1.0)]))
     assert later == ["distracted"]  # 3 s away at 11.5; unresponsive once while it lasts
     run(tracker, [frame(s) for s in times(12.1, 0.5)])
     assert tracker.blocks(12.5).attention.unresponsive is False  # back on the road: over
-    attention = tracker.blocks(11.0).attention
-    assert attention is not None and attention.unresponsive is True
 
 
 def test_a_yawn_is_the_mouth_held_open(tracker):
