@@ -118,8 +118,9 @@ def test_a_long_glance_away_is_distracted_at_3_seconds(tracker):
     assert events[0][1].after == after
     events = run(tracker, [frame(s) for s in times(8.1, 1.9)])  # back on the road 1.9 s: not yet attentive
     assert events == []
+    assert tracker.blocks(9.0).attention.kind == "long" and tracker.blocks(9.0).attention.away_s == 0.0
     events = run(tracker, [frame(10.1)])
-    assert types(events) == ["attentive"]
+    assert types(events) == ["attentive"] and tracker.blocks(10.1).attention.away_in_window_s == 0.0
     assert events[0][1].before == {"attention": "distracted", "kind": "long"}
     assert events[0][1].after == {"attention": "attentive"}
 
@@ -396,3 +397,34 @@ def test_unresponsive_with_the_eyes_shut_says_so_on_an_uneven_clock(tracker):
     events = [(ts, e) for ts, e in run(tracker, [frame(s, ear=SHUT) for s in clock]) if e.type == "unresponsive"]
     assert [ts for ts, _ in events] == [11.027]
     assert events[0][1].after == {"eyes_closed": True, "away": False, "for_s": 6.03}
+
+
+def test_a_drive_that_starts_late_on_the_clock_learns_its_baseline_first():
+    """Frame times are wall-clock seconds: a baseline learned from t=1000 is ready 3 s later, not at once, and its
+    open level is the 80th percentile of the driver's eye aspect ratio (closed frames are the minority)."""
+    t = AlertnessTracker(AlertnessConfig())
+    ears = [0.20 + 0.005 * (i % 20) for i in range(50)]  # 0.20 .. 0.295, evenly
+    assert run(t, [frame(1000 + i / 10, ear=ear) for i, ear in enumerate(ears[:29])]) == []
+    assert t.blocks(1002.8).eyes is None  # 2.8 s in: not ready
+    run(t, [frame(1000 + i / 10, ear=ear) for i, ear in enumerate(ears) if i >= 29])
+    assert t.blocks(1004.9).eyes is not None
+    t.baseline._estimate(1004.9)  # the estimate is refreshed at most once a second; now, on every sample
+    assert t.baseline.eye_level == pytest.approx(float(np.percentile(ears, 80)))
+
+
+def test_a_yawn_on_an_uneven_clock_and_a_face_without_a_head_pose(tracker):
+    clock = [round(5.0 + i * 0.123, 4) for i in range(14)]  # the mouth open 1.5 s at 6.599
+    events = run(tracker, [frame(s, mouth=0.8) for s in clock])
+    assert [(ts, e.before, e.after) for ts, e in events] == [(6.599, {}, {"duration_s": 1.6})]
+    no_head = FrameResult("test", 7.0, Box(100, 80, 90, 90), {"eyes": Eyes(OPEN, OPEN, False), "mouth": Mouth(0.05)})
+    assert run(tracker, [no_head]) == [] and tracker.blocks(7.0).head is None
+
+
+def test_head_down_against_a_non_zero_forward_pitch_excuses_a_closure():
+    """Forward pitch -10: eyes shut with the head at -25 (15 below forward, not down) is a microsleep; at -35 (25
+    below, looking down) it is excused."""
+    for pitch, microsleep in ((-25.0, True), (-35.0, False)):
+        t = AlertnessTracker(AlertnessConfig())
+        run(t, [frame(s, pitch=-10.0) for s in times(0, 5)])
+        events = run(t, [frame(s, ear=SHUT, pitch=pitch) for s in times(5.0, 1.5)] + [frame(6.5, pitch=-10.0)])
+        assert ("microsleep" in types(events)) is microsleep, pitch

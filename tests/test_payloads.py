@@ -113,13 +113,13 @@ def test_the_vehicle_block_without_data_old_data_or_the_topic():
     inbox = VehicleInbox()
     gate = AlertGate(VehicleConfig(), inbox, started=clock)
     assert gate.block(clock) == {"gating": False, "reason": "no vehicle data", "held": [], "held_total": 0}
-    inbox.receive("dms/v/vehicle", b'{"speed_kmh": 80.04, "gear": "D"}', clock - 5.0)
+    inbox.receive("dms/v/vehicle", b'{"speed_kmh": 80.44, "gear": "D"}', clock - 5.0)
     fresh = gate.block(clock)  # exactly max_age_s (5 s) old: still fresh
-    assert fresh["gating"] is True and fresh["speed_kmh"] == 80.0 and fresh["age_s"] == 5.0
+    assert fresh["gating"] is True and json.dumps(fresh["speed_kmh"]) == "80.4" and fresh["age_s"] == 5.0
     assert fresh["held_by"] == {}
     stale = gate.block(clock + 0.01)
     assert stale == {
-        "speed_kmh": 80.0,
+        "speed_kmh": 80.4,
         "gear": "D",
         "age_s": 5.0,
         "gating": False,
@@ -139,7 +139,7 @@ def test_an_event_payload_is_the_readme_example():
     after = {"seatbelt": {"worn": True, "confidence": 0.6509}}
     for seq in (1, 2):
         assert numbering.payload(Event(EventType.DRIVER_PRESENT, 1.0, {}, {}))["seq"] == seq
-    payload = numbering.payload(Event(EventType.SEATBELT_FASTENED, 1795259996.17204, before, after))
+    payload = numbering.payload(Event(EventType.SEATBELT_FASTENED, 1795259996.17214, before, after))
     assert payload == shown and json.dumps(payload) == json.dumps(shown)
 
 
@@ -152,3 +152,15 @@ def test_a_new_run_id_is_its_start_time_and_four_random_bytes():
 def test_the_phone_block_is_the_readme_example(block):
     documented = re.search(r'`(\{"use": "call", "confidence": 0\.93\})`', (ROOT / "README.md").read_text())
     assert documented is not None and block.to_dict() == json.loads(documented.group(1))
+
+
+def test_without_a_clock_given_the_gate_uses_the_monotonic_clock():
+    """The daemon passes no times: a message just received is fresh and gates at once; the key changes with it."""
+    inbox = VehicleInbox()
+    gate = AlertGate(VehicleConfig(), inbox)
+    before = gate.key()
+    inbox.receive("dms/v/vehicle", b'{"speed_kmh": 0}')
+    block = gate.block()
+    assert block["gating"] is True and block["age_s"] == 0.0 and block["gear"] is None
+    assert "seatbelt" in block["held_by"] and gate.key() != before
+    assert gate.key() == (True, ("distraction", "drowsiness", "seatbelt"), ())

@@ -8,7 +8,7 @@ import json
 import cv2
 import pytest
 
-from dmsd.config import Config, PhoneConfig, StateConfig
+from dmsd.config import Config, ModelConfig, ModelsConfig, PhoneConfig, StateConfig
 from dmsd.driver.phone import PhoneTracker
 from dmsd.driver.state import DriverStateTracker
 from dmsd.labels import PHONE_LABELS
@@ -48,6 +48,7 @@ def feed(tracker, start, seconds, use, fps=10, p=0.9):
 def test_a_call_held_3_seconds_is_phone_use_and_2_seconds_without_is_phone_down():
     tracker = PhoneTracker(PhoneConfig())
     assert feed(tracker, 0.0, 2.9, "call") == []  # 0.0 .. 2.8: not yet 3 s
+    assert tracker.state.use == "none" and tracker.state.confidence == pytest.approx(0.05)  # none's own probability
     (now, event), *rest = feed(tracker, 2.9, 0.2, "call", p=0.912345)
     assert rest == [] and now == event.ts == 3.0 and event.type == "phone_use"
     assert event.before == {"phone": "none"}
@@ -117,6 +118,28 @@ def test_on_video_the_model_runs_at_most_every_interval():
         result = analyzer.analyze(image, "t", i / 10)
         assert result.get(PhoneResult) is not None
     assert len(calls) == 4
+
+
+def test_on_a_still_the_phone_needs_a_face_and_the_interval_boundary_runs_again():
+    from dmsd.errors import DmsdError
+
+    still = Analyzer.from_config(Config(phone=PhoneConfig(enabled=True)), video=False)
+    assert still.models()["phone"].endswith("phone.int8.onnx")
+    no_face = still.analyze(cv2.imread(str(SAMPLES / "cabin_noface.jpg")), "t", 0.0)
+    face = still.analyze(cv2.imread(str(SAMPLES / "cabin_frame060.jpg")), "t", 0.0)
+    assert no_face.get(PhoneResult) is None and face.get(PhoneResult).use in PHONE_LABELS
+    video = Analyzer.from_config(Config(phone=PhoneConfig(enabled=True, interval_s=0.5)), video=True)
+    stage = video.stage(PhoneStage)
+    calls = []
+    run = stage.classifier.run
+    stage.classifier.run = lambda tensor: calls.append(1) or run(tensor)
+    image = cv2.imread(str(SAMPLES / "cabin_frame060.jpg"))
+    for ts in (0.0, 0.0, 0.25, 0.5, 0.75, 1.0):  # the same frame time twice: one run; exactly 0.5 s on: runs again
+        video.analyze(image, "t", ts)
+    assert len(calls) == 3
+    missing = Config(phone=PhoneConfig(enabled=True), models=ModelsConfig(phone=ModelConfig(path="/nonexistent.onnx")))
+    with pytest.raises(DmsdError, match=r"copy models/phone\.int8\.onnx there, set models\.phone\.path"):
+        PhoneStage.from_config(missing, video=True)
 
 
 def test_a_missing_phone_model_is_one_line(tmp_path):

@@ -158,3 +158,26 @@ def test_probs_in_state_only_when_asked():
     feed(tracker, [frame(t / 10) for t in range(20)])
     assert "probs" not in state_payload(tracker.state)["emotion"]
     assert set(state_payload(tracker.state, include_probs=True)["emotion"]["probs"]) == set(LABELS)
+
+
+def test_readings_are_smoothed_as_documented():
+    """state.smoothing 0.3: each frame weighs 0.3 in the moving averages of the emotion and belt probabilities."""
+    tracker = DriverStateTracker(config())
+    feed(tracker, [frame(t / 10, p=0.9, worn=0.95) for t in range(20)])
+    feed(tracker, [frame(2.0, p=0.5, worn=0.05)])  # one noisy frame
+    payload = state_payload(tracker.state, include_probs=True)
+    assert payload["emotion"]["confidence"] == round(0.7 * 0.9 + 0.3 * 0.5, 4)  # 0.78
+    assert payload["emotion"]["probs"]["neutral"] == payload["emotion"]["confidence"]
+    assert payload["seatbelt"] == {"worn": True, "confidence": round(0.7 * 0.95 + 0.3 * 0.05, 4)}  # 0.68
+    events = feed(tracker, [frame(2.1 + t / 10, emotion="happy", p=0.95) for t in range(20)])
+    change = next(e for e in events if e.type == "emotion_changed")
+    emotion = state_payload(tracker.state, include_probs=True)["emotion"]
+    assert emotion["label"] == "happy" and 0.8 < emotion["confidence"] <= 0.95 and emotion["probs"]["happy"] > 0.8
+    assert change.after["confidence"] < emotion["confidence"]  # it went on rising after the change
+
+
+def test_time_without_frames_makes_the_driver_absent():
+    tracker = DriverStateTracker(config(absent_after_s=2.0))
+    feed(tracker, [frame(t / 10) for t in range(10)])
+    assert tracker.tick(2.8) == []
+    assert [(e.type, e.ts) for e in tracker.tick(2.9)] == [("driver_absent", 2.9)]

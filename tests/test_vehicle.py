@@ -234,3 +234,25 @@ def test_malformed_messages_are_logged_at_most_once_a_minute_with_a_count(caplog
     assert lines[0].startswith("vehicle: ignored a malformed message on dms/t/vehicle: not JSON")
     inbox.receive("dms/t/vehicle", b'{"speed_kmh": 12}', 62.0)
     assert inbox.latest is not None and inbox.latest.speed_kmh == 12.0 and inbox.latest.received == 62.0
+
+
+def test_an_all_clear_of_a_held_alert_drops_only_that_alert():
+    """In reverse at 50 km/h distraction is held, drowsiness is not: the held distraction's all-clear, in the same
+    frame as a microsleep, removes the distraction and raises the microsleep."""
+    clock = 1000.0
+    inbox = VehicleInbox()
+    gate = AlertGate(VehicleConfig(), inbox, started=clock)
+    inbox.receive("dms/t/vehicle", b'{"speed_kmh": 50, "gear": "R"}', clock)
+    assert gate.filter([Event(EventType.DISTRACTED, 1.0, {}, {})], 1.0, clock) == []
+    raised = gate.filter(
+        [Event(EventType.ATTENTIVE, 2.0, {}, {}), Event(EventType.MICROSLEEP, 2.0, {}, {})], 2.0, clock
+    )
+    assert [e.type for e in raised] == ["microsleep"] and gate.pending == {}
+
+
+def test_the_speed_range_and_the_message_shape():
+    assert VehicleData.parse(b'{"speed_kmh": 500}', 0.0).speed_kmh == 500.0
+    assert VehicleData.parse(b'{"speed_kmh": 3}', 0.0).gear is None
+    for payload, reason in ((b'{"speed_kmh": 500.5}', "from 0 to 500, got 500.5"), (b"[1]", "JSON object, got list")):
+        with pytest.raises(ValueError, match=reason):
+            VehicleData.parse(payload, 0.0)
