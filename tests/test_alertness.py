@@ -393,10 +393,29 @@ def test_time_sharing_is_counted_the_same_late_in_a_drive(tracker):
 
 
 def test_unresponsive_with_the_eyes_shut_says_so_on_an_uneven_clock(tracker):
-    clock = [round(5.0 + i * 0.123, 4) for i in range(52)]  # frames 0.123 s apart: 6 s reached at 11.027
-    events = [(ts, e) for ts, e in run(tracker, [frame(s, ear=SHUT) for s in clock]) if e.type == "unresponsive"]
-    assert [ts for ts, _ in events] == [11.027]
-    assert events[0][1].after == {"eyes_closed": True, "away": False, "for_s": 6.03}
+    clock = [round(5.0 + i * 0.123, 4) for i in range(52)]  # frames 0.123 s apart: 3 s at 8.075, 6 s at 11.027
+    events = run(tracker, [frame(s, ear=SHUT) for s in clock])
+    assert [(ts, e.type) for ts, e in events] == [(8.075, "asleep"), (11.027, "unresponsive")]
+    assert events[0][1].after == {"drowsiness": "asleep", "closed_s": 3.07}  # 3.0749...: to 0.01 s
+    assert events[1][1].after == {"eyes_closed": True, "away": False, "for_s": 6.03}
+
+
+def test_a_glance_away_on_an_uneven_clock():
+    t = AlertnessTracker(AlertnessConfig())
+    run(t, [frame(s) for s in times(0, 5)])
+    clock = [round(5.0 + i * 0.123, 4) for i in range(30)]
+    events = run(t, [frame(s, yaw=FORWARD + 50) for s in clock])
+    assert [(ts, e.type) for ts, e in events] == [(8.075, "distracted")]
+    assert events[0][1].after["away_s"] == 3.07 and events[0][1].after["away_in_window_s"] == 3.17
+
+
+def test_eyes_unknown_mid_closure_are_excused_from_a_microsleep(tracker):
+    """0.6 s shut, 1 s unknown (the mesh lost its trust), 0.3 s shut: 0.9 s judged, a blink, not a microsleep."""
+    unknown = [
+        FrameResult("test", s, Box(100, 80, 90, 90), {"head": HeadPose(FORWARD, 0.0, 0.0)}) for s in times(5.6, 1.0)
+    ]
+    frames = [frame(s, ear=SHUT) for s in times(5.0, 0.6)] + unknown + [frame(s, ear=SHUT) for s in times(6.6, 0.3)]
+    assert run(tracker, frames + [frame(6.9)]) == [] and tracker.blinks == 1
 
 
 def test_a_drive_that_starts_late_on_the_clock_learns_its_baseline_first():

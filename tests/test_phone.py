@@ -17,6 +17,7 @@ from dmsd.publish.payloads import state_payload
 from dmsd.vision.analyzer import Analyzer
 from dmsd.vision.geometry import Box
 from dmsd.vision.results import FrameResult
+from dmsd.vision.stages.base import FrameWork
 from dmsd.vision.stages.phone import PhoneResult, PhoneStage
 from harness import CLIP, SAMPLES, SHARED, printed_events, run_dmsd, write_config
 from train.phone import VALID_SUBJECTS
@@ -140,6 +141,16 @@ def test_on_a_still_the_phone_needs_a_face_and_the_interval_boundary_runs_again(
     missing = Config(phone=PhoneConfig(enabled=True), models=ModelsConfig(phone=ModelConfig(path="/nonexistent.onnx")))
     with pytest.raises(DmsdError, match=r"copy models/phone\.int8\.onnx there, set models\.phone\.path"):
         PhoneStage.from_config(missing, video=True)
+
+
+def test_a_real_call_reading_under_min_confidence_is_none():
+    """A training driver's call (the model reads call at 0.79 on it): a call at min_confidence 0.6, none at 0.9."""
+    image = cv2.imread(str(STATEFARM / "c2" / "img_100029.jpg"))
+    frame = FrameWork(image, cv2.cvtColor(image, cv2.COLOR_BGR2GRAY))
+    for min_confidence, use in ((0.6, "call"), (0.9, "none")):
+        config = Config(phone=PhoneConfig(enabled=True, min_confidence=min_confidence))
+        reading = PhoneStage.from_config(config, video=False).judge(frame)
+        assert reading.use == use and reading.confidence == pytest.approx(reading.probs[use])
 
 
 def test_a_missing_phone_model_is_one_line(tmp_path):

@@ -256,3 +256,9 @@ def test_the_speed_range_and_the_message_shape():
     for payload, reason in ((b'{"speed_kmh": 500.5}', "from 0 to 500, got 500.5"), (b"[1]", "JSON object, got list")):
         with pytest.raises(ValueError, match=reason):
             VehicleData.parse(payload, 0.0)
+    with pytest.raises(ValueError) as long_text:
+        VehicleData.parse(b'{"speed_kmh": "' + b"x" * 300 + b'"}', 0.0)
+    assert len(str(long_text.value)) == 120  # a log line stays a line
+    with pytest.raises(ValueError) as long_gear:
+        VehicleData.parse(b'{"speed_kmh": 3, "gear": [' + b"1," * 200 + b"1]}", 0.0)
+    assert len(str(long_gear.value)) == 120
