@@ -3,8 +3,9 @@ or that no fast test reaches, each with its one-line change, grouped by function
 
     .venv/bin/python -m scripts.mutation_report [--out mutation-report.md] [--json]
 
-A survivor is either a missing test (write one) or an equivalent mutant (one whose change no caller can see); the
-report is where both are read from.
+A survivor is either a missing test (write one) or an equivalent mutant (one whose change no caller can see).
+Equivalent ones are listed, each with its one-line reason, in tests/mutation_equivalents.txt (`<mutant> <reason>`);
+the report separates them from the survivors still to kill, and exits 1 while any of those is left.
 """
 
 from __future__ import annotations
@@ -23,6 +24,19 @@ from dmsd.offline.timing import machine
 ROOT = Path(__file__).resolve().parent.parent
 MUTMUT = [str(Path(sys.executable).parent / "mutmut")]
 NOT_KILLED = {"survived": "survived", "no tests": "no test reaches it"}
+EQUIVALENTS = ROOT / "tests" / "mutation_equivalents.txt"
+
+
+def equivalents() -> dict[str, str]:
+    """The mutants explained as equivalent: name -> reason."""
+    if not EQUIVALENTS.is_file():
+        return {}
+    explained = {}
+    for line in EQUIVALENTS.read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, _, reason = line.strip().partition(" ")
+            explained[name] = reason.strip()
+    return explained
 
 
 def results() -> dict[str, str]:
@@ -53,19 +67,20 @@ def function_of(name: str) -> str:
     return f"{module} {member.strip('ǁ_').replace('ǁ', '.')}" if "ǁ" in member else f"{module} {member.lstrip('_')}"
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=ROOT / "mutation-report.md")
     parser.add_argument("--json", action="store_true", help="print the counts as JSON too")
     args = parser.parse_args()
     statuses = results()
+    explained = equivalents()
     counts = collections.Counter(statuses.values())
     killed = counts.get("killed", 0)
-    score = killed / len(statuses)
     left = {name: status for name, status in statuses.items() if status != "killed"}
-    by_function: dict[str, list[tuple[str, str, str]]] = collections.defaultdict(list)
-    for name, status in sorted(left.items()):
-        by_function[function_of(name)].append((name, NOT_KILLED.get(status, status), change(name)))
+    equivalent = {name: explained[name] for name in left if name in explained}
+    to_kill = {name: status for name, status in left.items() if name not in explained}
+    stale = sorted(set(explained) - set(left))  # explained, but killed now or gone: the list needs a look
+    score = killed / len(statuses)
     today = datetime.date.today().isoformat()
     cpu = machine()
     lines = [
@@ -74,19 +89,31 @@ def main() -> None:
         f"Machine: {cpu['cpu']}, {cpu['cores']} cores, Python {cpu['python']}. mutmut over the alarm-deciding code "
         "(`[tool.mutmut]` in pyproject.toml) against its fast tests.",
         "",
-        f"**{killed} of {len(statuses)} mutants killed ({score:.1%})**; "
-        + ", ".join(f"{n} {status}" for status, n in sorted(counts.items()) if status != "killed"),
+        f"**{killed} of {len(statuses)} mutants killed ({score:.1%})**; {len(equivalent)} equivalent (explained in "
+        f"tests/mutation_equivalents.txt); **{len(to_kill)} to kill**.",
         "",
     ]
-    for function, mutants in sorted(by_function.items(), key=lambda item: -len(item[1])):
-        lines.append(f"## {function} ({len(mutants)})")
-        lines += [f"- `{name.rsplit('__', 1)[-1]}` {status}: `{text}`" for name, status, text in mutants]
-        lines.append("")
+    sections = (
+        ("To kill", to_kill, lambda n: NOT_KILLED.get(to_kill[n], to_kill[n])),
+        ("Equivalent", equivalent, None),
+    )
+    for title, group, note in sections:
+        by_function: dict[str, list[str]] = collections.defaultdict(list)
+        for name in sorted(group):
+            why = note(name) if note else f"equivalent: {group[name]}"
+            by_function[function_of(name)].append(f"- `{name.rsplit('__', 1)[-1]}` {why}: `{change(name)}`")
+        lines.append(f"## {title} ({len(group)})")
+        for function, items in sorted(by_function.items(), key=lambda item: -len(item[1])):
+            lines += [f"### {function} ({len(items)})", *items, ""]
+    if stale:
+        lines += ["## Listed as equivalent but not surviving now", *[f"- `{name}`" for name in stale], ""]
     args.out.write_text("\n".join(lines))
-    print(f"{killed} of {len(statuses)} killed ({score:.1%}); report: {args.out}")
+    print(f"{killed} of {len(statuses)} killed ({score:.1%}), {len(equivalent)} equivalent, {len(to_kill)} to kill")
     if args.json:
-        print(json.dumps({"date": today, "machine": cpu, "total": len(statuses), **counts, "score": round(score, 4)}))
+        summary = {"date": today, "machine": cpu, "total": len(statuses), **counts, "score": round(score, 4)}
+        print(json.dumps({**summary, "equivalent": len(equivalent), "to_kill": len(to_kill)}))
+    return 1 if to_kill else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

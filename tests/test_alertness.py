@@ -447,3 +447,12 @@ def test_head_down_against_a_non_zero_forward_pitch_excuses_a_closure():
         run(t, [frame(s, pitch=-10.0) for s in times(0, 5)])
         events = run(t, [frame(s, ear=SHUT, pitch=pitch) for s in times(5.0, 1.5)] + [frame(6.5, pitch=-10.0)])
         assert ("microsleep" in types(events)) is microsleep, pitch
+
+
+def test_eyes_unknown_for_a_while_keep_the_drowsiness_level(tracker):
+    """The mesh stops trusting the eyes (face and head still there): the drowsiness level stays known."""
+    unknown = [
+        FrameResult("test", s, Box(100, 80, 90, 90), {"head": HeadPose(FORWARD, 0.0, 0.0)}) for s in times(5.0, 2)
+    ]
+    run(tracker, unknown)
+    assert tracker.blocks(6.9).eyes is None and tracker.blocks(6.9).drowsiness.state == "alert"

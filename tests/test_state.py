@@ -185,3 +185,13 @@ def test_time_without_frames_makes_the_driver_absent():
     feed(tracker, [frame(t / 10) for t in range(10)])
     assert tracker.tick(2.8) == []
     assert [(e.type, e.ts) for e in tracker.tick(2.9)] == [("driver_absent", 2.9)]
+
+
+def test_a_new_reading_right_after_a_change_is_timed_afresh():
+    """Without smoothing, an emotion and a belt change at 1.0 s, then at once other readings: each is timed from its
+    own start (1.1 s) and raised 1 s later, not taken for the one before."""
+    tracker = DriverStateTracker(config(smoothing=1.0))
+    events = feed(tracker, [frame(t / 10) for t in range(11)])  # neutral and belted, both held at 1.0 s
+    assert types(events) == ["driver_present", "emotion_changed", "seatbelt_fastened"] and events[-1].ts == 1.0
+    events = feed(tracker, [frame(1.1 + t / 10, emotion="sad", p=0.99, worn=0.01) for t in range(11)])
+    assert [(e.type, e.ts) for e in events] == [("emotion_changed", 2.1), ("seatbelt_unfastened", 2.1)]
