@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import time
 from pathlib import Path
 
 import numpy as np
@@ -188,8 +187,6 @@ def per_source(data: dict, valid: np.ndarray, predicted: np.ndarray) -> dict:
 
 
 def run(args: argparse.Namespace) -> dict:
-    import keras
-
     sources = check_arguments(args)
     out = record.start_run(args)
     data = load_patches(args, sources, out)
@@ -213,20 +210,9 @@ def run(args: argparse.Namespace) -> dict:
         augmentation(args.size),
     )
     model = build_model(args.width, args.size)
-    steps = args.epochs * int(np.ceil(train.sum() / args.batch))
-    model.compile(
-        optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(args.lr, steps)),
-        loss="categorical_crossentropy",
-        metrics=["accuracy"],
-    )
-    started = time.time()
-    model.fit(
-        train_ds,
-        validation_data=valid_ds,
-        epochs=args.epochs,
-        verbose=2,
-        callbacks=record.callbacks(out, "val_balanced_accuracy", validation=(x[valid], data["y"][valid])),
-    )
+    record.compile_cosine(model, args.lr, args.epochs * int(np.ceil(train.sum() / args.batch)))
+    validation = (x[valid], data["y"][valid])
+    started = record.fit(out, model, train_ds, valid_ds, args.epochs, "val_balanced_accuracy", validation)
     metrics = record.finish_run(
         out,
         "eyes",

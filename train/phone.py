@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import time
 from pathlib import Path
 
 import numpy as np
@@ -163,8 +162,6 @@ def negative_photos(folder: str, limit: int) -> list[Path]:
 
 
 def run(args: argparse.Namespace) -> dict:
-    import keras
-
     size = input_size(args.size)
     held_out = [s for s in args.valid_subjects.split(",") if s]
     out = record.start_run(args)
@@ -191,20 +188,9 @@ def run(args: argparse.Namespace) -> dict:
         x[train], y_train, weights, x[valid], data["y"][valid], len(PHONE_LABELS), args.batch, args.seed, augmentation()
     )
     model = build_model(args.width, size)
-    steps = args.epochs * int(np.ceil(train.sum() / args.batch))
-    model.compile(
-        optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(args.lr, steps)),
-        loss="categorical_crossentropy",
-        metrics=["accuracy"],
-    )
-    started = time.time()
-    model.fit(
-        train_ds,
-        validation_data=valid_ds,
-        epochs=args.epochs,
-        verbose=2,
-        callbacks=record.callbacks(out, None, validation=(x[valid], data["y"][valid])),
-    )
+    record.compile_cosine(model, args.lr, args.epochs * int(np.ceil(train.sum() / args.batch)))
+    validation = (x[valid], data["y"][valid])
+    started = record.fit(out, model, train_ds, valid_ds, args.epochs, None, validation)
     metrics = record.finish_run(
         out,
         "phone",

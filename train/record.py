@@ -154,6 +154,26 @@ def callbacks(out: Path, monitor: str | None = "val_accuracy", validation: tuple
     ]
 
 
+def compile_cosine(model, lr: float, steps: int) -> None:
+    """Adam with a cosine decay of the learning rate over `steps`, categorical cross-entropy: what the eye and phone
+    trainers compile with."""
+    import keras
+
+    model.compile(
+        optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(lr, steps)),
+        loss="categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+
+
+def fit(out: Path, model, train: object, valid: object, epochs: int, monitor: str | None, validation: tuple) -> float:
+    """Train with the record's callbacks (resume, keep by `monitor`, history); returns when it started (time.time),
+    for finish_run."""
+    started = time.time()
+    model.fit(train, validation_data=valid, epochs=epochs, verbose=2, callbacks=callbacks(out, monitor, validation))
+    return started
+
+
 def read_history(history_csv: Path) -> list[dict]:
     """The epochs logged so far (CSVLogger's rows), none if the run has not started."""
     if not history_csv.exists():

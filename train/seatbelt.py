@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -437,15 +436,8 @@ def run(args: argparse.Namespace) -> dict:
     )
     probe = np.random.default_rng(args.seed).permutation(len(x_train))[:512]  # for an ONNX start's batch norms
     model = compiled_model(args, len(x_train), x_train[probe])
-    started = time.time()
     monitor = {"balanced": "val_balanced_accuracy", "accuracy": "val_accuracy", "last": None}[args.select]
-    model.fit(
-        train_ds,
-        validation_data=valid_ds,
-        epochs=args.epochs,
-        verbose=2,
-        callbacks=record.callbacks(out, monitor, validation=(x[valid], data["y"][valid])),
-    )
+    started = record.fit(out, model, train_ds, valid_ds, args.epochs, monitor, (x[valid], data["y"][valid]))
     metrics = record.finish_run(
         out,
         "seatbelt",
