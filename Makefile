@@ -9,7 +9,7 @@ MQTT ?=
 REALTIME ?=
 PYTEST_ARGS ?=
 
-.PHONY: run test lint mosquitto mutation clean
+.PHONY: run test lint mosquitto chromium mutation clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,18 @@ mosquitto:
 		exit 1; \
 	fi
 
+# The preview page's test drives a real browser: Debian's chromium, installed when missing and we may (else that
+# one test is skipped, and says so).
+chromium:
+	@if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing chromium (Debian package)"; \
+		DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	else \
+		echo "make test: chromium is missing, so the preview's browser test will be skipped" >&2; \
+	fi
+
 # ruff (lint and format) and mypy (dmsd/), as configured in pyproject.toml; `make test` runs them first, so a
 # finding fails the build.
 lint: $(VENV)/.test-installed
@@ -47,7 +59,7 @@ lint: $(VENV)/.test-installed
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint mosquitto
+test: lint mosquitto chromium
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Mutation testing of the code that decides alarms (README, "Mutation testing"): not part of `make test`.

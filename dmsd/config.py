@@ -312,6 +312,40 @@ class PhoneConfig:
 
 
 @dataclass
+class PreviewConfig:
+    enabled: bool = _opt(
+        False,
+        doc=(
+            "Serve a live page of what dmsd sees (the annotated picture, the state, the last events) while the daemon "
+            "runs, for fitting the camera; `dmsd preview` serves it without this. Frames go only to the page's "
+            "viewers: never to disk or MQTT."
+        ),
+    )
+    listen: str = _opt(
+        "127.0.0.1:8090",
+        doc="HOST:PORT to serve on. Any address but a loopback one needs preview.password.",
+    )
+    password: str | None = _opt(
+        None, doc="Viewers log in as `dmsd` with this password (HTTP basic auth); needed off the loopback address."
+    )
+    certfile: str | None = _opt(None, doc="Serve HTTPS with this certificate (PEM)...")
+    keyfile: str | None = _opt(None, doc="...and its key; null: the key is in certfile.")
+    max_viewers: int = _opt(
+        2, low=1, high=16, doc="Viewers of the picture at once; one more is told to come back later."
+    )
+    fps: float = _opt(
+        5.0, low=0.5, high=30.0, doc="Pictures a second sent to the page (the analysis runs at its own rate)."
+    )
+
+    def address(self) -> tuple[str, int]:
+        """(host, port) of `listen`; DmsdError naming the key when it is not HOST:PORT."""
+        host, _, port = self.listen.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise DmsdError(f"preview.listen: {self.listen!r} is not allowed (allowed: HOST:PORT, e.g. 127.0.0.1:8090)")
+        return host.strip("[]"), int(port)
+
+
+@dataclass
 class StateConfig:
     smoothing: float = _opt(
         0.3,
@@ -550,6 +584,9 @@ class Config:
         ),
     )
     phone: PhoneConfig = _section(PhoneConfig, doc="Phone use: a call or texting, held long enough, is a distraction.")
+    preview: PreviewConfig = _section(
+        PreviewConfig, doc="The live page for fitting the camera (README, 'Fitting the camera')."
+    )
     state: StateConfig = _section(StateConfig, doc="")
     alertness: AlertnessConfig = _section(
         AlertnessConfig,
@@ -649,6 +686,22 @@ def check(config: Config) -> None:
         )
     if m.outbox is not None and not m.outbox.strip():
         raise DmsdError("mqtt.outbox: an empty path (allowed: a file path, or null for an in-memory queue)")
+    check_preview(config.preview)
+
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def check_preview(preview: PreviewConfig) -> None:
+    """A page of the cabin camera off the loopback address only with a password."""
+    host, _ = preview.address()
+    if host not in LOOPBACK and not preview.password:
+        raise DmsdError(
+            f"preview.listen {preview.listen}: not a loopback address, so preview.password is needed (viewers log in "
+            "as dmsd), or listen on 127.0.0.1"
+        )
+    if preview.keyfile and not preview.certfile:
+        raise DmsdError("preview.keyfile needs preview.certfile")
 
 
 def build(cls: type[T], data: object, prefix: str) -> T:  # cls: a dataclass

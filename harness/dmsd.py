@@ -67,12 +67,13 @@ def printed_events(lines: list[str]) -> list[dict]:
 
 
 class LineReader:
-    """Collects a running process's stdout lines in a thread, so a test can wait for some without blocking."""
+    """Collects a running process's stdout (or stderr: its log) lines in a thread, so a test can wait for some
+    without blocking."""
 
-    def __init__(self, process: subprocess.Popen):
+    def __init__(self, process: subprocess.Popen, stream: str = "stdout"):
         self.lines: list[str] = []
         self.cond = threading.Condition()
-        self.thread = threading.Thread(target=self._read, args=(process.stdout,), daemon=True)
+        self.thread = threading.Thread(target=self._read, args=(getattr(process, stream),), daemon=True)
         self.thread.start()
 
     def _read(self, stream) -> None:

@@ -146,6 +146,8 @@ def test_a_plain_pip_install_carries_every_subpackage_and_runs(tmp_path):
         shipped = {p.name for p in (ROOT / "dmsd" / room).glob("*.py")}
         installed = {p.name for p in (site / "dmsd" / room).glob("*.py")}
         assert shipped and installed == shipped, room
+    shipped_data = {p.name for p in (ROOT / "dmsd").rglob("*.html")}  # files the runtime serves (the preview page)
+    assert shipped_data and shipped_data == {p.name for p in (site / "dmsd").rglob("*.html")}
     config = tmp_path / "config.yaml"
     config.write_text(f"models:\n  dir: {ROOT / 'models'}\nmqtt:\n  enabled: false\n")
     env = {**os.environ, "PYTHONPATH": str(site)}

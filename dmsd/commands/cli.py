@@ -5,6 +5,7 @@ dmsd [--config PATH] [--source SRC] [--mqtt HOST[:PORT] | --no-mqtt] [--print] [
 dmsd --once PATH [PATH ...] [--annotate DIR]
 dmsd evaluate --task emotion|seatbelt --data PATH [--model PATH] [--usage SPLIT] [--json]
 dmsd bench [--source SRC] [--size WxH] [--threads N] [--json]
+dmsd preview [--source SRC] [--listen HOST:PORT]
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="dmsd",
         description="Driver monitoring daemon: face, emotion and seatbelt from a camera, over MQTT.",
         epilog="Config is read from --config, else ./config.yaml, else /etc/dmsd/config.yaml. "
-        "Also: dmsd evaluate --help, dmsd bench --help.",
+        "Also: dmsd evaluate --help, dmsd bench --help, dmsd preview --help.",
     )
     parser.add_argument("--version", action="version", version=f"dmsd {__version__}")
     parser.add_argument("--config", metavar="PATH", help="configuration file (YAML)")
@@ -83,7 +84,7 @@ def setup_logging(level: str) -> None:
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 
-COMMANDS = ("evaluate", "bench")
+COMMANDS = ("evaluate", "bench", "preview")
 
 
 def command_module(command: str) -> ModuleType:

@@ -17,6 +17,7 @@ import threading
 import time
 from dataclasses import dataclass
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from dmsd import __version__
 from dmsd.config import Config
@@ -30,6 +31,9 @@ from dmsd.publish.publisher import Publisher, make_publishers
 from dmsd.publish.stats import PipelineStats
 from dmsd.publish.subscriptions import Subscriptions
 from dmsd.vision.analyzer import Analyzer
+
+if TYPE_CHECKING:
+    from dmsd.publish.preview import PreviewServer
 
 log = logging.getLogger(__name__)
 READ_TIMEOUT_S = 0.25  # how long the loop waits for a live frame before it checks the time and the watchdog
@@ -68,6 +72,12 @@ class Daemon:
         if config.vehicle.enabled:
             inbound.add(f"{config.topic_prefix}/vehicle", self.vehicle.receive)
         self.publishers: list[Publisher] = make_publishers(config, options.print_lines, inbound)
+        self.preview: PreviewServer | None = None
+        if config.preview.enabled:
+            from dmsd.publish.preview import PreviewServer
+
+            self.preview = PreviewServer(config.preview, self.analyzer)
+            self.publishers.append(self.preview)
         self.notifier = SystemdNotifier()
         self.tracker = DriverStateTracker(config.state, config.alertness, config.phone)
         self.gate = AlertGate(config.vehicle, self.vehicle)
@@ -114,6 +124,8 @@ class Daemon:
         if frame is not None:
             result = self.analyzer.analyze(frame.image, frame.name, frame.ts)
             self.stats.add(result.latency_ms, result.face is not None)
+            if self.preview is not None:
+                self.preview.frame(frame.image, result)  # by reference: drawn only if someone watches
             events += self.tracker.update(result)
         elif self.source.healthy:
             events += self.tracker.tick(now)  # a slow camera: time passes all the same
