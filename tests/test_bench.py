@@ -38,7 +38,7 @@ def test_bench_letterboxes_frames_to_a_given_size():
 
 def test_bench_without_a_source_times_every_model_fp32_beside_int8():
     report = bench("--runs", "200", "--threads", "2")
-    assert set(report["models"]) == {"emotion", "seatbelt", "eyes"}
+    assert set(report["models"]) == {"emotion", "seatbelt", "eyes", "phone"}
     for timing in report["models"].values():
         assert timing["fp32"]["p50_ms"] > 0 and timing["int8"]["p50_ms"] > 0 and timing["int8_speedup"] > 0
     assert report["threads"]["onnxruntime_intra_op"] == 2

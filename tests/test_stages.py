@@ -84,7 +84,7 @@ def test_the_registered_stages_run_face_first_and_name_their_sections():
 
     assert STAGES[0].key == "face" and STAGES[0].needs == ()
     keys = [stage.key for stage in STAGES]
-    assert keys == ["face", "emotion", "seatbelt", "eyes", "head", "mouth"] and len(set(keys)) == len(keys)
+    assert keys == ["face", "emotion", "seatbelt", "eyes", "head", "mouth", "phone"] and len(set(keys)) == len(keys)
     for stage in STAGES:
         assert stage.section is None or hasattr(Config(), stage.section), stage.__name__
         assert all(need in ("face", "landmarks") or need in keys[: keys.index(stage.key)] for need in stage.needs)
