@@ -142,3 +142,21 @@ def test_the_page_in_headless_chromium(preview, tmp_path_factory):
     shot = out / "preview.png"
     subprocess.run([*common, f"--screenshot={shot}", url + "/"], capture_output=True, timeout=90)
     assert shot.is_file() and cv2.imread(str(shot)).shape[:2] == (900, 1280)
+
+
+def test_a_bad_or_busy_address_is_one_line():
+    import socket
+
+    bad = run_dmsd("preview", "--source", str(CLIP), "--listen", "nonsense")
+    assert bad.returncode == 2 and bad.stderr.strip() == (
+        "dmsd preview: preview.listen: 'nonsense' is not allowed (allowed: HOST:PORT, e.g. 127.0.0.1:8090)"
+    )
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        busy = run_dmsd("preview", "--source", str(CLIP), "--listen", f"127.0.0.1:{port}")
+    assert busy.returncode == 2 and "Traceback" not in busy.stderr
+    assert busy.stderr.strip().splitlines()[-1] == (
+        f"dmsd preview: preview.listen 127.0.0.1:{port}: cannot serve there (Address already in use)"
+    )
