@@ -55,8 +55,8 @@ def run(mode: str, core: int, folder: Path) -> dict:
     stdout, _ = process.communicate()
     wall = time.perf_counter() - started
     stop.set()
-    stats = [json.loads(line)["payload"] for line in stdout.splitlines() if '"/stats"' in line or "/stats" in line]
-    stats = [s for s in stats if isinstance(s, dict) and "frames" in s][-1]
+    lines = [json.loads(line) for line in stdout.splitlines()]
+    stats = [line["payload"] for line in lines if line["topic"].endswith("/stats")][-1]
     return {
         "frames": stats["frames"],
         "fps_whole_process": stats["frames"] / wall,

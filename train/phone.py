@@ -122,16 +122,18 @@ def load_frames(args: argparse.Namespace, size: tuple[int, int], out: Path) -> d
         images = [i for label in PHONE_LABELS for i in [i for i in images if i.use == label][: args.limit]]
     if any(image.subject is None for image in images):
         raise DmsdError(f"{args.data}: every row needs a subject (the split is by driver, never by photo)")
-    frames = []
-    for image in images:
-        grey = cv2.cvtColor(read_image(image.path), cv2.COLOR_BGR2GRAY)
-        frames.append(cv2.resize(grey, size, interpolation=cv2.INTER_AREA))  # as Classifier.preprocess does
+
+    def shrink(path: Path) -> np.ndarray:
+        """The whole photo, grey, at the model's input size, as Classifier.preprocess makes it."""
+        grey = cv2.cvtColor(read_image(path), cv2.COLOR_BGR2GRAY)
+        return cv2.resize(grey, size, interpolation=cv2.INTER_AREA)
+
+    frames = [shrink(image.path) for image in images]
     uses = [image.use for image in images]
     subjects = [str(image.subject) for image in images]
     paths = [str(image.path) for image in images]
     for path in negative_photos(args.negatives, args.limit):
-        grey = cv2.cvtColor(read_image(path), cv2.COLOR_BGR2GRAY)
-        frames.append(cv2.resize(grey, size, interpolation=cv2.INTER_AREA))
+        frames.append(shrink(path))
         uses.append("none")
         subjects.append(NEGATIVES)
         paths.append(str(path))

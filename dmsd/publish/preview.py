@@ -20,7 +20,6 @@ import collections
 import hmac
 import json
 import logging
-import socket
 import ssl
 import threading
 import time
@@ -79,7 +78,7 @@ class PreviewServer:
         handler = type("Handler", (PreviewHandler,), {"preview": self})
         try:
             server = ThreadingHTTPServer((self.host, self.port), handler)
-        except (OSError, socket.gaierror) as exc:
+        except OSError as exc:  # socket.gaierror for a host that does not resolve is one too
             raise DmsdError(
                 f"preview.listen {self.config.listen}: cannot serve there ({exc.strerror or exc})"
             ) from None
@@ -173,6 +172,10 @@ class PreviewServer:
                 return None
             return self._jpeg_seq, self._jpeg
 
+    @property
+    def closing(self) -> bool:
+        return self._closing.is_set()
+
     def admit(self) -> bool:
         """One more viewer of the picture, if there is room."""
         with self._lock:
@@ -258,7 +261,7 @@ class PreviewHandler(BaseHTTPRequestHandler):
             while True:
                 picture = self.preview.next_picture(seen, timeout=10.0)
                 if picture is None:
-                    if self.preview._closing.is_set():
+                    if self.preview.closing:
                         return
                     continue  # no new frame for a while (a stalled camera): keep the viewer
                 seen, jpeg = picture
