@@ -1,6 +1,7 @@
 """python -m convert.landmarks: MediaPipe's face landmark model, from PyPI's mediapipe wheel to models/, verified.
 
     python -m convert.landmarks [--wheel PATH] [--out models] [--int8-study]
+    python -m convert.landmarks --v2 [--task PATH] [--out models]
 
 pip downloads the mediapipe 0.10.14 wheel for CPython 3.11 on x86-64 Linux (never installed: its pins fight the
 training stack); the model is read out of it (a wheel is a zip) and checked against a pinned SHA-256. tf2onnx
@@ -9,6 +10,14 @@ the dmsd metadata is written. The ONNX model is then run beside TensorFlow's own
 crops (every 5th frame of the bundled clip where the runtime's still-image search finds a face, cropped by the
 runtime's own code), and refused if a landmark moves by more than 0.01 px. Writes OUT/landmarks.fp32.onnx and
 prints the check as JSON. `--int8-study` also quantizes it four ways and times them beside FP32, interleaved.
+
+`--v2`: MediaPipe's v2 face mesh instead (478 points: v1's 468, in v1's order, then five per iris; 256x256 input),
+read out of the Face Landmarker bundle (`face_landmarker.task`, a zip; default ../shared/models/mediapipe/ beside
+this repository), its `face_landmarks_detector.tflite` checked against a pinned SHA-256. What it takes comes from the
+model's own TFLite metadata (RGB, mean 0 and std 255: pixels / 255) and MediaPipe's Face Landmarker graphs (the face
+rect scaled 1.5x, square: `crop_margin` 0.25, as v1). Of its three outputs, the landmarks and the presence logit
+(MediaPipe applies a sigmoid to it) are kept; the tongue-out score, which nothing in dmsd reads, is dropped with the
+nodes only it needs. Converted, named and checked on the same face crops as v1; writes OUT/landmarks_v2.fp32.onnx.
 """
 
 from __future__ import annotations
@@ -16,17 +25,17 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
-import hashlib
 import json
 import logging
 import subprocess
 import sys
 import tempfile
-import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from convert.archive import read_member
 from dmsd.errors import DmsdError
 
 log = logging.getLogger("convert.landmarks")
@@ -38,6 +47,37 @@ CROP_MARGIN = 0.25  # the face box grown by a quarter of its size on every side:
 LAYOUT = {"points": 468, "landmarks": "landmarks", "presence": "presence", "crop_margin": CROP_MARGIN}
 INPUT = {"size": [192, 192], "colour": "rgb", "layout": "NCHW", "scale": 1 / 255.0, "offset": 0.0}
 MAX_DIFF_PX = 0.01
+# v2: the Face Landmarker bundle and the mesh inside it.
+TASK = ROOT.parent / "shared" / "models" / "mediapipe" / "face_landmarker.task"
+V2_MEMBER = "face_landmarks_detector.tflite"
+V2_SHA256 = "c7d54204ce0448474c7f3fa9af494787c0965cbdd6f20fc72867e43046bd43d5"
+V2_LAYOUT = {"points": 478, "landmarks": "landmarks", "presence": "presence", "crop_margin": CROP_MARGIN}
+V2_INPUT = {"size": [256, 256], "colour": "rgb", "layout": "NCHW", "scale": 1 / 255.0, "offset": 0.0}
+
+
+@dataclass(frozen=True)
+class Mesh:
+    """One face mesh to convert: where it comes from, what its TFLite graph calls things, what it takes."""
+
+    file: str  # written to OUT/
+    source: str  # provenance, for dmsd.source
+    sha256: str  # of the .tflite
+    input_name: str
+    outputs: tuple[str, str] | None  # TFLite output names of the landmarks and the presence logit; None: by size
+    layout: dict
+    input: dict
+
+
+V1 = Mesh("landmarks.fp32.onnx", f"{WHEEL} wheel, {MEMBER}", SHA256, "input_1", None, LAYOUT, INPUT)
+V2 = Mesh(
+    "landmarks_v2.fp32.onnx",
+    f"MediaPipe Face Landmarker bundle face_landmarker.task, {V2_MEMBER}",
+    V2_SHA256,
+    "input_12",
+    ("Identity", "Identity_1"),  # the third, Identity_2, is the tongue-out score (the model's own metadata)
+    V2_LAYOUT,
+    V2_INPUT,
+)
 
 
 def fetch_tflite(work: Path, wheel: Path | None = None) -> Path:
@@ -68,37 +108,58 @@ def fetch_tflite(work: Path, wheel: Path | None = None) -> Path:
             said = (download.stderr.strip().splitlines() or ["no wheel"])[-1]
             raise DmsdError(f"pip download {WHEEL} failed: {said}")
         wheel = wheels[0]
-    try:
-        with zipfile.ZipFile(wheel) as archive:
-            data = archive.read(MEMBER)
-    except (OSError, KeyError, zipfile.BadZipFile) as exc:
-        raise DmsdError(f"{wheel}: no {MEMBER} in it ({exc})") from None
-    if hashlib.sha256(data).hexdigest() != SHA256:
-        raise DmsdError(f"{wheel}: {MEMBER} is not the file this converter was checked on (SHA-256 differs)")
-    path = work / "face_landmark.tflite"
-    path.write_bytes(data)
-    return path
+    return read_member(wheel, MEMBER, SHA256, work / "face_landmark.tflite")
 
 
-def tflite_to_onnx(tflite: Path, out: Path) -> None:
-    """tf2onnx with NCHW input; outputs renamed for what they hold; the dmsd metadata written."""
+def fetch_task_tflite(work: Path, task: Path | None = None) -> Path:
+    """face_landmarks_detector.tflite (the v2 mesh) out of MediaPipe's Face Landmarker bundle, its SHA-256 checked."""
+    return read_member(TASK if task is None else task, V2_MEMBER, V2_SHA256, work / V2_MEMBER)
+
+
+def keep_only(graph, outputs: set[str]) -> None:
+    """Drop the graph's other outputs, then every node and initializer that no kept output needs."""
+    kept_outputs = [o for o in graph.output if o.name in outputs]
+    del graph.output[:]
+    graph.output.extend(kept_outputs)
+    needed, nodes = set(outputs), []
+    for node in reversed(graph.node):
+        if needed & set(node.output):
+            nodes.append(node)
+            needed |= {name for name in node.input if name}
+    kept_nodes = list(reversed(nodes))
+    del graph.node[:]
+    graph.node.extend(kept_nodes)
+    initializers = [i for i in graph.initializer if i.name in needed]
+    del graph.initializer[:]
+    graph.initializer.extend(initializers)
+
+
+def tflite_to_onnx(tflite: Path, out: Path, mesh: Mesh = V1) -> None:
+    """tf2onnx with NCHW input; outputs renamed for what they hold (others dropped); the dmsd metadata written."""
     import onnx
     import tf2onnx
 
     with contextlib.redirect_stdout(sys.stderr):
-        proto, _ = tf2onnx.convert.from_tflite(str(tflite), opset=17, inputs_as_nchw=["input_1"])
-    by_size = sorted(proto.graph.output, key=lambda o: -o.type.tensor_type.shape.dim[-1].dim_value)
-    renames = {by_size[0].name: "landmarks", by_size[1].name: "presence"}
+        proto, _ = tf2onnx.convert.from_tflite(str(tflite), opset=17, inputs_as_nchw=[mesh.input_name])
+    if mesh.outputs is None:
+        by_size = sorted(proto.graph.output, key=lambda o: -o.type.tensor_type.shape.dim[-1].dim_value)
+        renames = {by_size[0].name: "landmarks", by_size[1].name: "presence"}
+    else:
+        renames = dict(zip(mesh.outputs, ("landmarks", "presence"), strict=True))
+        have = {o.name for o in proto.graph.output}
+        if not set(renames) <= have:
+            raise DmsdError(f"{tflite}: outputs {sorted(have)}, not the {list(renames)} this converter expects")
+        keep_only(proto.graph, set(renames))
     for node in proto.graph.node:
         node.output[:] = [renames.get(name, name) for name in node.output]
     for output in proto.graph.output:
         output.name = renames.get(output.name, output.name)
     props = {
         "dmsd.task": "landmarks",
-        "dmsd.input": json.dumps(INPUT),
-        "dmsd.landmarks": json.dumps(LAYOUT),
+        "dmsd.input": json.dumps(mesh.input),
+        "dmsd.landmarks": json.dumps(mesh.layout),
         "dmsd.precision": "fp32",
-        "dmsd.source": f"{WHEEL} wheel, {MEMBER}, sha256 {SHA256}",
+        "dmsd.source": f"{mesh.source}, sha256 {mesh.sha256}",
         "dmsd.licence": "Apache-2.0 (MediaPipe)",
     }
     for key, value in props.items():
@@ -138,21 +199,28 @@ def face_crops(model_path: Path, every: int = 5) -> np.ndarray:
     return np.stack(inputs)
 
 
-def compare_with_tflite(onnx_path: Path, tflite: Path, inputs: np.ndarray) -> dict:
-    """Mean and max landmark difference (x, y, in crop pixels) and the largest presence-logit difference."""
+def compare_with_tflite(
+    onnx_path: Path, tflite: Path, inputs: np.ndarray, outputs: tuple[str, str] | None = None
+) -> dict:
+    """Mean and max landmark difference (x, y, in crop pixels) and the largest presence-logit difference.
+    outputs: the TFLite output names of the landmarks and the presence logit (None: the largest two, by size)."""
     import tensorflow as tf
 
     from dmsd.vision.landmarks import LandmarkModel
 
     interpreter = tf.lite.Interpreter(model_path=str(tflite))
     interpreter.allocate_tensors()
-    given, outputs = interpreter.get_input_details()[0], interpreter.get_output_details()
+    given, given_out = interpreter.get_input_details()[0], interpreter.get_output_details()
     model = LandmarkModel(onnx_path)
     point_diffs, presence_diffs = [], []
     for tensor in inputs:
         interpreter.set_tensor(given["index"], tensor.transpose(1, 2, 0)[None])
         interpreter.invoke()
-        reference = sorted((interpreter.get_tensor(o["index"]) for o in outputs), key=lambda a: -a.size)
+        if outputs is None:
+            reference = sorted((interpreter.get_tensor(o["index"]) for o in given_out), key=lambda a: -a.size)
+        else:
+            by_name = {o["name"]: interpreter.get_tensor(o["index"]) for o in given_out}
+            reference = [by_name[name] for name in outputs]
         points, logit = model.run(tensor[None])
         point_diffs.append(np.linalg.norm(points[:, :2] - reference[0].reshape(-1, 3)[:, :2], axis=1))
         presence_diffs.append(abs(logit - float(reference[1].ravel()[0])))
@@ -165,7 +233,7 @@ def compare_with_tflite(onnx_path: Path, tflite: Path, inputs: np.ndarray) -> di
     }
 
 
-def int8_study(fp32: Path, inputs: np.ndarray, work: Path, runs: int = 1000) -> dict:
+def int8_study(fp32: Path, inputs: np.ndarray, work: Path, runs: int = 1000, input_name: str = "input_1") -> dict:
     """Static INT8 four ways (calibrated on `inputs`), each against FP32: landmark shift and latency, interleaved."""
     import onnxruntime as ort
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quant_pre_process, quantize_static
@@ -191,7 +259,7 @@ def int8_study(fp32: Path, inputs: np.ndarray, work: Path, runs: int = 1000) -> 
             quantize_static(
                 str(prepared),
                 str(paths[name]),
-                ArrayReader("input_1", inputs),
+                ArrayReader(input_name, inputs),
                 per_channel=True,
                 reduce_range=True,
                 weight_type=QuantType.QInt8,
@@ -204,11 +272,11 @@ def int8_study(fp32: Path, inputs: np.ndarray, work: Path, runs: int = 1000) -> 
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     sessions = {n: ort.InferenceSession(str(p), options, providers=["CPUExecutionProvider"]) for n, p in paths.items()}
     points = {
-        n: np.array([s.run(["landmarks"], {"input_1": x[None]})[0].reshape(-1, 3) for x in inputs])
+        n: np.array([s.run(["landmarks"], {input_name: x[None]})[0].reshape(-1, 3) for x in inputs])
         for n, s in sessions.items()
     }
     timed = time_interleaved(
-        {n: functools.partial(s.run, None, {"input_1": inputs[:1]}) for n, s in sessions.items()},
+        {n: functools.partial(s.run, None, {input_name: inputs[:1]}) for n, s in sessions.items()},
         runs=runs,
         block=50,
         warmup=30,
@@ -231,19 +299,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--wheel", type=Path, help=f"a downloaded {WHEEL} wheel (default: pip downloads it)")
     parser.add_argument("--out", type=Path, default=Path("models"))
     parser.add_argument("--int8-study", action="store_true", help="also measure INT8 variants beside FP32")
+    parser.add_argument(
+        "--v2", action="store_true", help="MediaPipe's v2 face mesh (478 points with irises), from its bundle"
+    )
+    parser.add_argument("--task", type=Path, help=f"with --v2: the face_landmarker.task bundle (default: {TASK})")
     args = parser.parse_args(argv)
+    if args.task and not args.v2:
+        parser.error("--task goes with --v2")
+    if args.wheel and args.v2:
+        parser.error("--wheel is v1's source; --v2 reads --task")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    mesh = V2 if args.v2 else V1
     try:
         with tempfile.TemporaryDirectory() as tmp:
             work = Path(tmp)
-            tflite = fetch_tflite(work, args.wheel)
-            candidate = work / "landmarks.fp32.onnx"
-            tflite_to_onnx(tflite, candidate)
+            tflite = fetch_task_tflite(work, args.task) if args.v2 else fetch_tflite(work, args.wheel)
+            candidate = work / mesh.file
+            tflite_to_onnx(tflite, candidate, mesh)
             inputs = face_crops(candidate)
             report = {
-                "source": f"{WHEEL}: {MEMBER}",
-                "sha256": SHA256,
-                "onnx_vs_tflite": compare_with_tflite(candidate, tflite, inputs),
+                "source": f"{args.task or TASK}: {V2_MEMBER}" if args.v2 else f"{WHEEL}: {MEMBER}",
+                "sha256": mesh.sha256,
+                "onnx_vs_tflite": compare_with_tflite(candidate, tflite, inputs, mesh.outputs),
             }
             if report["onnx_vs_tflite"]["max_px"] > MAX_DIFF_PX:
                 raise DmsdError(
@@ -251,9 +328,9 @@ def main(argv: list[str] | None = None) -> int:
                     f"px (over {MAX_DIFF_PX}); the conversion is wrong"
                 )
             if args.int8_study:
-                report["int8_study"] = int8_study(candidate, inputs, work)
+                report["int8_study"] = int8_study(candidate, inputs, work, input_name=mesh.input_name)
             args.out.mkdir(parents=True, exist_ok=True)
-            (args.out / "landmarks.fp32.onnx").write_bytes(candidate.read_bytes())
+            (args.out / mesh.file).write_bytes(candidate.read_bytes())
     except DmsdError as exc:
         print(f"python -m convert.landmarks: {exc}", file=sys.stderr)
         return 2

@@ -60,6 +60,11 @@ def detector_types() -> tuple[str, ...]:
     return registered()
 
 
+def fallback_types() -> tuple[str, ...]:
+    """`detector.fallback`'s allowed values: a registered plugin, or none."""
+    return (*detector_types(), "none")
+
+
 @dataclass
 class SourceConfig:
     uri: str = _opt(
@@ -119,8 +124,37 @@ class HaarConfig:
 
 
 @dataclass
+class BlazefaceConfig:
+    """`detector.blazeface`: the BlazeFace plugin's own keys (MediaPipe's short-range face detector)."""
+
+    path: str | None = _opt(
+        None,
+        doc=(
+            "A model file of your own; null: models/blazeface.fp32.onnx (python -m convert.blazeface makes it). It "
+            "must carry the dmsd metadata."
+        ),
+    )
+    min_score: float = _opt(
+        0.5, low=0.1, high=0.99, doc="A face is kept at this detection score or more (0.1-0.99; MediaPipe's: 0.5)."
+    )
+
+    def resolve(self, models: ModelsConfig | None = None) -> Path:
+        """The model file; `models`: where the shipped models are (None: the default models.dir)."""
+        models = models or ModelsConfig()
+        return models.locate(Path(self.path) if self.path else Path(models.dir) / "blazeface.fp32.onnx")
+
+
+@dataclass
 class DetectorConfig:
-    type: str = _opt("haar", choices=detector_types, doc="Face detector plugin. Available: haar.")
+    type: str = _opt("haar", choices=detector_types, doc="Face detector plugin. Available: haar, blazeface.")
+    fallback: str = _opt(
+        "blazeface",
+        choices=fallback_types,
+        doc=(
+            "Second face detector, run only where the first finds nothing (around the lost face, then the whole "
+            "frame): finds heads tilted back, dropped or turned, which Haar misses. none: the first detector alone."
+        ),
+    )
     detect_width: int = _opt(
         320,
         low=64,
@@ -167,6 +201,15 @@ class DetectorConfig:
     )
     still_profile: bool = _opt(True)
     haar: HaarConfig = _section(HaarConfig, doc="The Haar plugin's own keys (detector.type: haar).")
+    blazeface: BlazefaceConfig = _section(
+        BlazefaceConfig, doc="The BlazeFace plugin's own keys (detector.type: blazeface)."
+    )
+
+    def with_models(self, models: ModelsConfig) -> DetectorConfig:
+        """This section with its plugins' model files found as `models` says (a plugin sees only its section)."""
+        return dataclasses.replace(
+            self, blazeface=dataclasses.replace(self.blazeface, path=str(self.blazeface.resolve(models)))
+        )
 
 
 @dataclass
@@ -240,8 +283,16 @@ class LandmarksConfig:
     enabled: bool = _opt(
         True, doc="Run the face mesh on the driver's face every frame (eyes, head, mouth); false: they are null."
     )
+    model: str = _opt(
+        "v1",
+        choices=("v1", "v2"),
+        doc=(
+            "Which MediaPipe face mesh: v1, 468 points from a 192x192 crop (<models.dir>/landmarks.fp32.onnx), or v2, "
+            "the same 468 points and five per iris from a 256x256 crop (<models.dir>/landmarks_v2.fp32.onnx)."
+        ),
+    )
     path: str | None = _opt(
-        None, doc="A model file of your own; null: <models.dir>/landmarks.fp32.onnx. It must carry the dmsd metadata."
+        None, doc="A model file of your own, in place of landmarks.model's. It must carry the dmsd metadata."
     )
     min_presence: float = _opt(
         0.5,
@@ -263,7 +314,8 @@ class LandmarksConfig:
     )
 
     def resolve(self, models: ModelsConfig) -> Path:
-        return models.locate(Path(self.path) if self.path else Path(models.dir) / "landmarks.fp32.onnx")
+        name = "landmarks_v2.fp32.onnx" if self.model == "v2" else "landmarks.fp32.onnx"
+        return models.locate(Path(self.path) if self.path else Path(models.dir) / name)
 
 
 @dataclass
@@ -391,7 +443,10 @@ class AlertnessConfig:
     """Eyes, head and mouth over time (dmsd.driver.alertness); the timings default to Euro NCAP's."""
 
     baseline_min_s: float = _opt(
-        3.0, low=0.5, high=600, doc="nothing is judged before the driver has been seen this long"
+        3.0,
+        low=0.5,
+        high=600,
+        doc="only the eye-state model's verdicts and yawns are judged before the driver has been seen this long",
     )
     baseline_s: float = _opt(
         60.0, low=1.0, high=3600, doc="open-eye level and forward pose are learned over this much of their time present"
@@ -413,6 +468,13 @@ class AlertnessConfig:
     )
     away_pitch_deg: float = _opt(20.0, low=5, high=90, doc="...or tilted this far (pitch)")
     long_distraction_s: float = _opt(3.0, low=0.5, high=60, doc="away this long at a stretch: distracted, kind long")
+    road_glance_s: float = _opt(
+        0.5,
+        low=0.0,
+        high=10,
+        doc="a stretch away ends only once the head is back on the road this long (a head sweeping from one side to "
+        "the other crosses the road for a moment)",
+    )
     time_sharing_s: float = _opt(10.0, low=1, high=600, doc="away this long in all...")
     time_sharing_window_s: float = _opt(
         30.0, low=1, high=3600, doc="...within this window: distracted, kind time_sharing"
@@ -437,6 +499,16 @@ class AlertnessConfig:
         doc="mouth openness of a yawn (the inner lips' gap over the mouth's width; chosen on real yawns: README)...",
     )
     yawn_s: float = _opt(1.5, low=0.1, high=60, doc="...held this long")
+    nodding_seat_similarity: float = _opt(
+        0.7,
+        low=0.0,
+        high=1.0,
+        doc=(
+            "a face lost while nodding off (eyes closed, or the head pitched past away_pitch_deg, when last seen) "
+            "keeps the driver present, the closure timed, while their head-and-chest region still looks this much "
+            "like it did then (correlation); 1.0: never (README, 'Nodding off or gone')"
+        ),
+    )
 
 
 @dataclass

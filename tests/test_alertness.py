@@ -10,6 +10,7 @@ from dmsd.publish.payloads import state_payload
 from dmsd.vision.face_measures import Eyes, HeadPose, Mouth
 from dmsd.vision.geometry import Box
 from dmsd.vision.results import FrameResult
+from dmsd.vision.stages.occupancy import SeatOccupancy
 
 FPS = 10
 OPEN, SHUT = 0.30, 0.10  # eye aspect ratios; the driver's open level is learned as 0.30
@@ -456,3 +457,85 @@ def test_eyes_unknown_for_a_while_keep_the_drowsiness_level(tracker):
     ]
     run(tracker, unknown)
     assert tracker.blocks(6.9).eyes is None and tracker.blocks(6.9).drowsiness.state == "alert"
+
+
+def lost(t, similarity):
+    """A frame without a face, the seat region compared with the last face's (dmsd.vision.stages.occupancy)."""
+    return FrameResult("test", t, None, {"occupancy": None if similarity is None else SeatOccupancy(similarity)})
+
+
+@pytest.mark.parametrize(
+    "last_seen, similarity, nodding",
+    [
+        ({"ear": SHUT}, 0.95, True),  # eyes closing as the head falls out of the detectors' reach
+        ({"pitch": -35.0}, 0.95, True),  # head dropped
+        ({"pitch": 30.0}, 0.95, True),  # head tipped back
+        ({"pitch": -15.0}, 0.95, False),  # within away_pitch_deg, eyes open: a face lost, nothing more
+        ({"ear": SHUT}, 0.5, False),  # the seat looks different: gone, not nodding
+        ({"ear": SHUT}, None, False),  # nothing to compare (another frame size): not nodding
+    ],
+)
+def test_nodding_off_is_decided_on_how_the_face_was_last_seen_and_the_seat(tracker, last_seen, similarity, nodding):
+    run(tracker, [frame(5.0, **last_seen)])
+    run(tracker, [lost(5.1, similarity)])
+    assert tracker.nodding is nodding
+
+
+def test_a_driver_nodding_off_is_asleep_and_present_an_empty_seat_is_absent():
+    config = AlertnessConfig()
+    nodding = DriverStateTracker(StateConfig(absent_after_s=2.0), config)
+    gone = DriverStateTracker(StateConfig(absent_after_s=2.0), config)
+    for state in (nodding, gone):
+        for s in times(0, 5):
+            state.update(frame(s))
+        for s in times(5.0, 1.0):
+            state.update(frame(s, ear=SHUT, pitch=-10.0))  # eyes close, the head starts to fall
+    asleep = [e for s in times(6.0, 4.0) for e in nodding.update(lost(s, 0.9))]
+    assert [(e.type, e.ts) for e in asleep] == [("asleep", 8.0)]  # the closure from 5.0 timed through the loss
+    assert nodding.state.driver_present is True
+    left = [e for s in times(6.0, 4.0) for e in gone.update(lost(s, 0.3))]  # the region changed: nobody there
+    assert [e.type for e in left] == ["driver_absent"] and left[0].ts == 7.9  # 2 s after the last face
+
+
+def modelled(t, closed, ear=OPEN, pitch=0.0, mouth=0.05):
+    """A frame whose eyes the eye-state model judged (p_closed), as the daemon's pipeline gives them."""
+    p = 0.95 if closed else 0.05
+    eyes = Eyes(ear, ear, closed, p, p)
+    measures = {"eyes": eyes, "head": HeadPose(FORWARD, pitch, 0.0), "mouth": Mouth(mouth)}
+    return FrameResult("test", t, Box(100, 80, 90, 90), measures)
+
+
+def test_the_eye_models_verdict_and_a_yawn_are_judged_before_the_baseline():
+    """A driver asleep from the first frame is asleep at 3 s, though their baseline (3 s) is not learned then;
+    the aspect ratio alone (no model) still waits for it, and so does the head."""
+    t = AlertnessTracker(AlertnessConfig())
+    events = run(t, [modelled(s, closed=True) for s in times(0, 3.1)])
+    assert [(e.type, ts) for ts, e in events] == [("asleep", 3.0)]
+    assert t.blocks(3.0).drowsiness.state == "asleep" and t.blocks(2.9).head is None  # the head waits
+    t = AlertnessTracker(AlertnessConfig())
+    assert run(t, [frame(s, ear=SHUT) for s in times(0, 2.9)]) == []  # no model: nothing judged yet
+    t = AlertnessTracker(AlertnessConfig())
+    events = run(t, [modelled(s, closed=False, mouth=0.7) for s in times(0, 2.0)])
+    assert [(e.type, ts) for ts, e in events] == [("yawn", 1.5)]
+
+
+def test_eyes_measured_as_nothing_do_not_crash_the_tracker(tracker):
+    """A degenerate mesh (both eyes' aspect ratio 0) made the open-eye level 0, and its division a traceback."""
+    t = AlertnessTracker(AlertnessConfig())
+    run(t, [modelled(s, closed=False, ear=0.0) for s in times(0, 4)])
+    assert t.blocks(4.0).eyes is not None and t.blocks(4.0).eyes.closed is False
+
+
+def test_a_head_sweeping_across_the_road_stays_away_a_real_look_back_ends_the_stretch(tracker):
+    """Looking out of one side window, then the other: the head crosses the road for 0.3 s on the way (incluit's
+    video1), which is no look at it; frames 0.5 s apart on the road (`road_glance_s`) are, and the stretch starts
+    again."""
+    sweep = [frame(s, yaw=FORWARD + 60) for s in times(5.0, 1.5)] + [frame(s) for s in times(6.5, 0.3)]
+    sweep += [frame(s, yaw=FORWARD - 60) for s in times(6.8, 1.3)]
+    events = run(tracker, sweep)
+    assert [(e.type, ts) for ts, e in events] == [("distracted", 8.0)]  # 3 s from 5.0, the crossing counted
+    looked = AlertnessTracker(AlertnessConfig())
+    run(looked, [frame(s) for s in times(0, 5)])
+    back = [frame(s, yaw=FORWARD + 60) for s in times(5.0, 1.5)] + [frame(s) for s in times(6.5, 0.6)]
+    back += [frame(s, yaw=FORWARD - 60) for s in times(7.1, 2.9)]
+    assert run(looked, back) == []  # 1.5 s away, a real look at the road, then 2.9 s away: two short stretches

@@ -74,6 +74,10 @@ def test_a_moved_key_is_named_with_its_new_place(tmp_path):
         ("state:\n  smoothing: 0\n", "state.smoothing: 0.0 is out of range (0.01..1.0)"),
         ("log_level: LOUD\n", "log_level: 'LOUD' is not allowed (allowed: DEBUG, INFO, WARNING, ERROR)"),
         ("detector:\n  seat_side: middle\n", "detector.seat_side: 'middle' is not allowed (allowed: any, left, right)"),
+        (
+            "detector:\n  fallback: mtcnn\n",
+            "detector.fallback: 'mtcnn' is not allowed (allowed: blazeface, haar, none)",
+        ),
         ("models:\n  emotion:\n    precision: int4\n", "models.emotion.precision: 'int4' is not allowed"),
         ("mqtt: [1, 2]\n", "mqtt: expected a mapping of keys, got list"),
         ("state:\n  include_probs: 1\n", "state.include_probs: expected true or false"),
@@ -86,7 +90,7 @@ def test_a_moved_key_is_named_with_its_new_place(tmp_path):
         ("landmarks:\n  enabled: yes please\n", "landmarks.enabled: expected true or false"),
         (
             "landmarks:\n  tracker: true\n",
-            "unknown key 'landmarks.tracker' (allowed: enabled, path, min_presence, track)",
+            "unknown key 'landmarks.tracker' (allowed: enabled, model, path, min_presence, track)",
         ),
         ("mqtt:\n  outbox: ''\n", "mqtt.outbox: an empty path (allowed: a file path, or null for an in-memory queue)"),
         ("mqtt:\n  queue_max_mb: 0\n", "mqtt.queue_max_mb: 0.0 is out of range (0.01..4096)"),

@@ -131,8 +131,15 @@ def test_the_mesh_prefers_the_face_to_a_headrest_the_cascade_prefers(tmp_path):
     with_mesh = [json.loads(line) for line in run_dmsd("--once", str(tmp_path)).stdout.splitlines()]
     without = [json.loads(line) for line in run_dmsd("--config", str(off), "--once", str(tmp_path)).stdout.splitlines()]
     assert len(with_mesh) == len(without) == 4
-    assert all(out["face"]["box"][0] > 240 for out in without)  # the headrest, every time
-    # Frame 83: the cascade finds only the headrest; it stands, but the mesh does not vouch for it.
-    assert with_mesh[0]["face"]["box"][0] > 240 and with_mesh[0]["eyes"] is None and with_mesh[0]["head"] is None
+    assert sum(out["face"]["box"][0] > 240 for out in without) >= 3  # the headrest, nearly every time
+    # Frame 83: the cascade finds only the headrest, which the mesh does not vouch for: the fallback detector's face
+    # is asked for a second opinion, and the mesh confirms the driver's. (Without a fallback the headrest stood,
+    # its measures unknown.)
+    assert with_mesh[0]["face"]["box"][0] < 200 and with_mesh[0]["eyes"] is not None
+    assert with_mesh[0]["tracking"]["found_by"] == "blazeface"
+    no_fallback = write_config(tmp_path / "haar.yaml", "detector:\n  fallback: none\n")
+    alone = json.loads(run_dmsd("--config", str(no_fallback), "--once", str(tmp_path / "frame83.png")).stdout)
+    assert alone["face"]["box"][0] > 240 and alone["eyes"] is None and alone["head"] is None
     # Frames 84-86: both found; the mesh chooses the driver's face.
     assert all(out["face"]["box"][0] < 200 and out["eyes"] is not None for out in with_mesh[1:])
+    assert all(out["tracking"]["found_by"] == "haar" for out in with_mesh[1:])

@@ -108,7 +108,7 @@ def test_a_detector_plugin_is_one_file(tmp_path):
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["type"] == "CentreDetector" and report["faces"] == [[40, 30, 40, 30]]
-    assert report["refusal"] == f"{bad}: detector.type: 'mtcnn' is not allowed (allowed: centre, haar)"
+    assert report["refusal"] == f"{bad}: detector.type: 'mtcnn' is not allowed (allowed: blazeface, centre, haar)"
 
 
 def test_both_publishers_meet_the_publisher_interface():

@@ -16,6 +16,7 @@ from dmsd.driver.vehicle import AlertGate, VehicleInbox
 from dmsd.publish.payloads import state_payload
 from dmsd.vision.face_measures import HeadPose
 from dmsd.vision.geometry import Box
+from dmsd.vision.results import FaceTrack
 from dmsd.vision.stages.emotion import EmotionResult
 from dmsd.vision.stages.phone import PhoneResult
 from dmsd.vision.stages.seatbelt import SeatbeltResult
@@ -41,6 +42,7 @@ def test_the_state_payload_is_the_readme_example():
         camera_ok=True,
         driver_present=True,
         face=Box(180, 82, 87, 87),
+        track=FaceTrack("mesh"),
         emotion=EmotionResult("neutral", 0.72004, {"neutral": 0.72004, "sad": 0.27996}),
         seatbelt=SeatbeltResult(True, 0.65001),
         latency_ms={"detect": 0.07104, "landmarks": 4.10204, "emotion": 0.57704, "seatbelt": 0.88104, "total": 5.70204},

@@ -60,7 +60,7 @@ def test_a_new_measure_is_one_module_and_one_registration(tmp_path):
     assert result.returncode == 0, result.stderr
     with_face, without = (json.loads(line) for line in result.stdout.splitlines())
     # After the shipped measures, before the latency; null without a face, like every measure.
-    assert list(with_face)[-2:] == ["brightness", "latency_ms"] and list(with_face)[3:8] == [
+    assert list(with_face)[-2:] == ["brightness", "latency_ms"] and list(with_face)[4:9] == [
         "emotion",
         "seatbelt",
         "eyes",
@@ -84,7 +84,8 @@ def test_the_registered_stages_run_face_first_and_name_their_sections():
 
     assert STAGES[0].key == "face" and STAGES[0].needs == ()
     keys = [stage.key for stage in STAGES]
-    assert keys == ["face", "emotion", "seatbelt", "eyes", "head", "mouth", "phone"] and len(set(keys)) == len(keys)
+    assert keys == ["face", "emotion", "seatbelt", "eyes", "head", "mouth", "phone", "occupancy"]
+    assert len(set(keys)) == len(keys)
     for stage in STAGES:
         assert stage.section is None or hasattr(Config(), stage.section), stage.__name__
         assert all(need in ("face", "landmarks") or need in keys[: keys.index(stage.key)] for need in stage.needs)

@@ -2,11 +2,14 @@
 leaves and comes back, and a second face that appears. Scenes are built from real faces cut from the bundled
 stills and pasted on the bundled empty-cabin photo."""
 
+from dataclasses import replace
+
 import cv2
 import numpy as np
 import pytest
 
 from dmsd.config import DetectorConfig
+from dmsd.vision.detectors import make_detector
 from dmsd.vision.detectors.haar import HaarFaceDetector
 from dmsd.vision.face_stage import DriverTracker, SearchEveryFrame
 from dmsd.vision.geometry import Box, iou
@@ -144,3 +147,26 @@ def test_a_new_frame_size_starts_over(clip_frames):
     small = cv2.resize(clip_frames[0], (300, 224))
     found = stage.find(small)  # a track in the old frame's pixels would point off the new frame
     assert found is not None and found.x + found.w <= 300 and found.y + found.h <= 224
+
+
+@pytest.mark.parametrize("scale", [1.13, 1.5, 1.7])
+def test_a_small_face_in_a_wide_angle_frame_is_found_on_stills_and_video(clip_frames, scale):
+    """The clip's real frames, scaled so the face is 99-150 px wide, in a 1920x1080 frame (a wide-angle cabin): the
+    search scales the frame to the smallest face it looks for (10% of the height), not to a fixed 320 px, at which
+    a 130 px face is 22 px, under the cascade's 24 px window."""
+
+    def wide(grey):
+        big = cv2.resize(grey, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
+        canvas = np.zeros((1080, 1920), np.uint8)
+        canvas[300 : 300 + big.shape[0], 700 : 700 + big.shape[1]] = big
+        return canvas
+
+    frames = [wide(grey) for grey in clip_frames[:40:4]]
+    still = SearchEveryFrame(HaarFaceDetector(DetectorConfig())).find(frames[0])
+    assert still is not None and 90 <= still.w <= 170 and 900 <= still.center_x <= 1200
+    config = DetectorConfig()
+    stage = DriverTracker(HaarFaceDetector(config), config, make_detector(replace(config, type="blazeface")))
+    found = [stage.find(frame) for frame in frames]
+    assert all(box is not None and iou(box, still) > 0.3 for box in found), found
+    at_320 = HaarFaceDetector(DetectorConfig()).prepare(frames[0])[0].shape
+    assert at_320 == (240, 427)  # not (180, 320): 24 px / (0.1 x 1080 px) sets the scale

@@ -27,7 +27,7 @@ from dmsd.labels import SEATBELT_LABELS
 from dmsd.offline.datasets import load_labeled_images
 from dmsd.vision.detectors import make_detector
 from dmsd.vision.detectors.base import FaceDetector
-from dmsd.vision.face_stage import FaceStage, both_ways, make_face_stage, profile_detector
+from dmsd.vision.face_stage import FaceStage, both_ways, make_face_stage
 from dmsd.vision.geometry import Box, chest_region, neck_aligned
 from dmsd.vision.landmarks import LandmarkModel
 
@@ -168,7 +168,7 @@ def build(
     the chest lies in such crops (PERSON_BOX_CHEST).
     """
     face_finder = make_face_stage(make_detector(detector), detector, video=False)
-    profile = profile_detector(detector) if profile_fallback else None
+    profile = make_detector(detector).turned() if profile_fallback else None
     regions, labels, splits, sources, groups = [], [], [], [], []
     belt_index, belt_box = [], []  # the marked belts inside the regions: which region, and where
     report: dict[str, dict] = {}

@@ -7,6 +7,7 @@ dmsd.commands.evaluate_measures).
     dmsd evaluate --task eyes --data labels.csv|folder [--split valid] [--model EYES.onnx] [--patches] [--json]
     dmsd evaluate --task head-pose|yawn --data labels.csv|folder [--landmarks LANDMARKS.onnx] [--json]
     dmsd evaluate --task phone --data labels.csv|folder [--model PATH] [--json]
+    dmsd evaluate --task events --data clips.csv [--root DIR] [--jobs N] [--json]
 
 Emotion: every face goes through Classifier.preprocess, exactly as a face crop does in the daemon.
 Seatbelt: every image goes through the whole pipeline (face, chest region, model); images where no face is
@@ -15,6 +16,7 @@ tracked as the daemon tracks a camera's: what a fleet engineer records from thei
 Phone: every image through the whole pipeline with phone use looked for; the model judges the whole frame, so every
 image is scored (as on video, where the driver stays present while a hand and a phone hide the face), and the
 figures on the images where a face was found (what `--once` answers) are given beside.
+Events: annotated real clips through the whole daemon, scored (dmsd.commands.evaluate_events).
 """
 
 from __future__ import annotations
@@ -46,7 +48,9 @@ from dmsd.vision.stages.seatbelt import SeatbeltResult
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--task", required=True, choices=["emotion", "seatbelt", "eyes", "head-pose", "yawn", "phone"])
+    parser.add_argument(
+        "--task", required=True, choices=["emotion", "seatbelt", "eyes", "head-pose", "yawn", "phone", "events"]
+    )
     parser.add_argument(
         "--data",
         required=True,
@@ -55,7 +59,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "with worn/ and not_worn/; eyes: labels.csv (path,eye_state) or a folder with closed/ "
         "and open/; head-pose: labels.csv (path,yaw_deg,pitch_deg); yawn: labels.csv (path,label with yawn or "
         "no_yawn) or a folder with yawn/ and no_yawn/; phone: labels.csv (path,phone with call, texting or none; "
-        "at_ear is a call) or a folder with call/, texting/ and none/",
+        "at_ear is a call) or a folder with call/, texting/ and none/; events: an annotation CSV "
+        "(path,seated,expected,tolerated,no_face,notes; README 'Scoring dmsd on your own recordings')",
     )
     parser.add_argument(
         "--model",
@@ -74,6 +79,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", metavar="NAME", help="eyes labels.csv: only rows of this split (e.g. valid)")
     parser.add_argument(
         "--label", choices=SEATBELT_LABELS, help="seatbelt, a video file as --data: the truth for every frame"
+    )
+    parser.add_argument(
+        "--root", metavar="DIR", help="events: clip paths are relative to this folder (default: the CSV's folder)"
+    )
+    parser.add_argument(
+        "--jobs", type=int, default=1, metavar="N", help="events: score this many clips at once (one process each)"
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
@@ -281,6 +292,10 @@ def run(config: Config, args: argparse.Namespace) -> int:
         raise DmsdError("--patches only applies to --task eyes")
     if args.landmarks and args.task not in ("eyes", "head-pose", "yawn"):
         raise DmsdError("--landmarks only applies to --task eyes, head-pose and yawn")
+    if (args.root or args.jobs != 1) and args.task != "events":
+        raise DmsdError("--root and --jobs only apply to --task events")
+    if args.task == "events":
+        return run_events(config, args)
     if args.task in ("eyes", "head-pose", "yawn"):
         return run_measures(config, args)
     video = args.task == "seatbelt" and Path(args.data).is_file() and Path(args.data).suffix.lower() != ".csv"
@@ -329,4 +344,17 @@ def run_measures(config: Config, args: argparse.Namespace) -> int:
     if report["n"] == 0:
         raise DmsdError(f"{args.data}: nothing to score (no face the mesh could measure in any image)")
     print(json.dumps(report) if args.json else evaluate_measures.format_report(report))
+    return 0
+
+
+def run_events(config: Config, args: argparse.Namespace) -> int:
+    """--task events: the scorecard on annotated clips (dmsd.commands.evaluate_events)."""
+    from dmsd.commands import evaluate_events
+
+    if args.model or args.label:
+        raise DmsdError("--model and --label do not apply to --task events (the config names the models)")
+    if not 1 <= args.jobs <= 64:
+        raise DmsdError(f"--jobs {args.jobs}: must be from 1 to 64")
+    report = evaluate_events.evaluate_events(config, args.data, args.root, args.jobs)
+    print(json.dumps(report) if args.json else evaluate_events.format_report(report))
     return 0

@@ -1,9 +1,11 @@
 """Drowsiness and distraction over time, from the face mesh's eyes and head, on Euro NCAP's clock.
 
 Every judgement is against the driver's own baseline, learned over their first `baseline_s` present (after
-`baseline_min_s`, until then nothing is judged): their open-eye level (the 80th percentile of their eye aspect
-ratio: closed frames are the minority) and their forward pose (the median yaw and pitch: a camera off to the
-side puts "ahead" at 30 degrees of yaw, not 0). A new driver (after `driver_absent`) is learned afresh.
+`baseline_min_s`): their open-eye level (the 80th percentile of their eye aspect ratio: closed frames are the
+minority) and their forward pose (the median yaw and pitch: a camera off to the side puts "ahead" at 30 degrees of
+yaw, not 0). A new driver (after `driver_absent`) is learned afresh. What needs no baseline is judged before it is
+ready: the eye-state model's verdicts and the mouth's openness, so a driver who dozes off or yawns as the drive
+starts is timed from the first frame.
 
 - Eyes are closed under `eyes_closed_below` of the open-eye level. A closure shorter than `microsleep_s` is a
   blink; up to `asleep_s` a `microsleep` (sent when the eyes reopen, with its duration); reaching `asleep_s`,
@@ -11,14 +13,19 @@ side puts "ahead" at 30 degrees of yaw, not 0). A new driver (after `driver_abse
   `drowsy` at `drowsy_perclos` or `drowsy_microsleeps` microsleeps in that window, `alert` again under
   `alert_perclos` with fewer microsleeps.
 - The head is away when yaw or pitch differ from forward by more than `away_yaw_deg` / `away_pitch_deg`. Away for
-  `long_distraction_s` at a stretch is `distracted` of kind `long`; away for `time_sharing_s` in all within
-  `time_sharing_window_s` is kind `time_sharing`; the window restarts once the head has been back on the road for
-  `time_sharing_reset_s`, and then `attentive` ends a distraction. Eyes closed or away for `unresponsive_s` at a
-  stretch is `unresponsive`.
+  `long_distraction_s` at a stretch (which ends once the head is back on the road for `road_glance_s`: a head
+  sweeping from one side to the other crosses it) is `distracted` of kind `long`; away for `time_sharing_s` in all
+  within `time_sharing_window_s` is kind `time_sharing`; the window restarts once the head has been back on the
+  road for `time_sharing_reset_s`, and then `attentive` ends a distraction. Eyes closed or away for
+  `unresponsive_s` at a stretch is `unresponsive`.
 - A mouth held open past `yawn_openness` for `yawn_s` is a `yawn`.
 
 A face lost while the driver is still present (looking over the shoulder turns the face from the frontal
-detector) counts as away, and leaves the eyes as they were last seen: a closure goes on. Time is the frames' own.
+detector) counts as away, and leaves the eyes as they were last seen: a closure goes on, its lost time neither
+judged nor excused. Unless the driver is nodding off: the face was lost with the eyes closed or the head pitched past
+`away_pitch_deg` (dropped or tipped back), and the head-and-chest region still looks as it did then
+(`nodding_seat_similarity`, measured by dmsd.vision.stages.occupancy). Then the closure is timed on to `asleep`, and the
+driver stays present (dmsd.driver.state) for as long as that holds. Time is the frames' own.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ from dmsd.config import AlertnessConfig
 from dmsd.driver.events import Attention, Distraction, Drowsiness, Event, EventType
 from dmsd.vision.face_measures import Eyes, HeadPose, Mouth
 from dmsd.vision.results import FrameResult
+from dmsd.vision.stages.occupancy import SeatOccupancy
 
 MAX_STEP_S = 1.0  # a gap between frames counts at most this long (a stalled camera is not time spent)
 
@@ -211,30 +219,61 @@ class AlertnessTracker:
         self.distracted: Distraction | None = None
         self.head: HeadPose | None = None
         self.eyes: Eyes | None = None
+        self.face_seen = False  # on the last frame
+        self.nodding = False  # the face lost while nodding off, the seat still taken (the module's rule)
 
     def update(self, now: float, result: FrameResult) -> list[Event]:
         """One frame while the driver is present (result.face may be None: a face lost for a moment)."""
         step = min(max(now - self.last_ts, 0.0), MAX_STEP_S) if self.last_ts is not None else 0.0
         self.last_ts = now
+        self._nodding(result)
         if result.face is not None:
             self.baseline.add(now, result)
         if not self.baseline.ready(now):
-            return []
+            # The eye-state model's verdict is the driver's own from the first frame (unlike the aspect ratio, it
+            # needs no open-eye level): a driver who dozes off as the drive starts is timed at once. The head and
+            # everything timed against the forward pose wait for the baseline.
+            eyes = self._eyes(now, step, result, early=True) if self._model_reads_eyes(result) else []
+            return eyes + self._yawn(now, result)  # the mouth's openness is absolute too
         head_events = self._head(now, step, result)  # first: whether the head is away decides what the eyes mean
         events = self._eyes(now, step, result) + head_events
         return events + self._drowsiness(now) + self._unresponsive(now) + self._yawn(now, result)
 
     # -- eyes ------------------------------------------------------------------------------------------------
-    def _eyes(self, now: float, step: float, result: FrameResult) -> list[Event]:
+    def _nodding(self, result: FrameResult) -> None:
+        """The nodding rule: decided on the frame the face is lost, kept while the seat region stays alike."""
+        if result.face is not None:
+            self.nodding, self.face_seen = False, True
+            return
+        if self.face_seen:  # the face was lost on this frame: how was it last seen?
+            pitch = None if self.head is None else self.head.pitch - self.baseline.forward[1]
+            self.nodding = bool(self.closed) or (pitch is not None and abs(pitch) > self.config.away_pitch_deg)
+        self.face_seen = False
+        seat = result.get(SeatOccupancy)
+        if seat is None or seat.similarity < self.config.nodding_seat_similarity:
+            self.nodding = False  # the seat looks different (or cannot be compared): not a driver nodding there
+
+    def _model_reads_eyes(self, result: FrameResult) -> bool:
+        eyes = result.get(Eyes) if result.face is not None else None
+        return (eyes is not None and eyes.p_closed is not None) or self.closure is not None
+
+    def _eyes(self, now: float, step: float, result: FrameResult, early: bool = False) -> list[Event]:
+        """early: before the baseline is ready, when only the eye-state model's verdict counts and a head down is
+        judged against the forward pose learned so far."""
+        if early:
+            self.head = result.get(HeadPose) if result.face is not None else self.head
         if result.face is not None:
             self.eyes = result.get(Eyes)
             if self.eyes is None:
                 self.closed, self.openness = None, None
             else:
-                self.openness = (self.eyes.left + self.eyes.right) / 2 / self.baseline.eye_level
+                level = self.baseline.eye_level or 1.0  # 0 only before any eye was measured
+                self.openness = (self.eyes.left + self.eyes.right) / 2 / level
                 # The eye-state model's verdict where it ran; else the aspect ratio against the driver's own level.
                 if self.eyes.p_closed is not None:
                     self.closed = self.eyes.closed
+                elif early:
+                    self.closed = None
                 else:
                     self.closed = self.openness < self.config.eyes_closed_below
         if self.closed is None:
@@ -247,7 +286,7 @@ class AlertnessTracker:
         # counts toward neither PERCLOS nor a microsleep; asleep still counts the open mouth (a sleeping driver's
         # jaw may drop) but not the head down, which the distraction and unresponsive rules time instead.
         mouth = result.get(Mouth) if result.face is not None else None
-        head_down = result.face is None or self._looking_down()
+        head_down = not self.nodding if result.face is None else self._looking_down()
         excused = self.closed and (head_down or (mouth is not None and mouth.openness >= self.config.excuse_mouth_open))
         self.eye_time.append((now, step, self.closed and not excused))
         while self.eye_time and self.eye_time[0][0] <= now - self.config.perclos_window_s:
@@ -302,6 +341,9 @@ class AlertnessTracker:
 
     # -- head ------------------------------------------------------------------------------------------------
     def _head(self, now: float, step: float, result: FrameResult) -> list[Event]:
+        if result.face is None and self.nodding and self.closed:
+            self.on_road = None  # a head fallen asleep is timed as a closure, not as a glance away
+            return []
         if result.face is None:
             away = True  # the face turned from the detector: looking over the shoulder, not ahead
         elif (head := result.get(HeadPose)) is None:
@@ -343,9 +385,11 @@ class AlertnessTracker:
                         )
                     )
             return events
-        self.away = None
         if self.on_road_since is None:
             self.on_road_since = now
+        if self.away is not None and now - self.on_road_since < self.config.road_glance_s:
+            return events  # a head crossing the road on its way elsewhere has not looked at it yet
+        self.away = None
         if now - self.on_road_since >= self.config.time_sharing_reset_s:
             self.away_time.clear()  # the time-sharing window restarts
             self.away_in_window = 0.0
@@ -436,8 +480,10 @@ class AlertnessTracker:
     def blocks(self, now: float) -> AlertnessBlocks:
         """The state's `eyes`, `head`, `attention` and `drowsiness` (None while nothing is known)."""
         ready = self.baseline.ready(now) if self.last_ts is not None else False
+        # The eyes (and so drowsiness) are known early where the eye-state model reads them.
+        eyes_ready = ready or (self.closed is not None and self.eyes is not None and self.eyes.p_closed is not None)
         eyes = None
-        if ready and self.eyes is not None and self.closed is not None and self.openness is not None:
+        if eyes_ready and self.eyes is not None and self.closed is not None and self.openness is not None:
             eyes = EyesState(
                 self.eyes.left,
                 self.eyes.right,
@@ -463,7 +509,7 @@ class AlertnessTracker:
             )
         drowsiness = None
         level = self._drowsiness_state()
-        if ready and level is not None:
+        if eyes_ready and level is not None:
             drowsiness = DrowsinessState(level, self.perclos, len(self.microsleeps))
         return AlertnessBlocks(eyes, head, attention, drowsiness)
 

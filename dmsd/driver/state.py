@@ -22,7 +22,7 @@ from dmsd.driver.alertness import (
 from dmsd.driver.events import Event, EventType
 from dmsd.driver.phone import PhoneState, PhoneTracker
 from dmsd.vision.geometry import Box
-from dmsd.vision.results import FrameResult
+from dmsd.vision.results import FaceTrack, FrameResult
 from dmsd.vision.stages.emotion import EmotionResult
 from dmsd.vision.stages.phone import PhoneResult
 from dmsd.vision.stages.seatbelt import SeatbeltResult
@@ -43,6 +43,7 @@ class DriverState:
     camera_ok: bool = True
     driver_present: bool | None = None
     face: Box | None = None
+    track: FaceTrack | None = None  # how the face was found, or since when and why there is none
     emotion: EmotionResult | None = None
     seatbelt: SeatbeltResult | None = None
     latency_ms: dict[str, float] = field(default_factory=dict)
@@ -111,7 +112,7 @@ class DriverStateTracker:
         if self._started_at is None:
             self._started_at = now
         state = self.state
-        state.source, state.ts, state.latency_ms = result.source, now, result.latency_ms
+        state.source, state.ts, state.latency_ms, state.track = result.source, now, result.latency_ms, result.track
         events: list[Event] = []
         if result.face is None:
             state.face = None
@@ -143,6 +144,8 @@ class DriverStateTracker:
 
     def _check_absent(self, now: float) -> list[Event]:
         since = self._last_face_at if self._last_face_at is not None else self._started_at
+        if self.alertness.nodding:
+            return []  # a driver nodding off in their seat is asleep, not absent (dmsd.driver.alertness)
         if since is None or self.state.driver_present is False or now - since < self.config.absent_after_s:
             return []
         before = self.state.driver_present

@@ -1,6 +1,7 @@
 """What dmsd draws on a frame for a person to look at (`--once --annotate`, the preview page): the face box with its
-emotion, the chest region with the belt verdict, the head's direction, the eyes and, when it is looked for, the phone.
-Pictures drawn here stay on the device: nothing here publishes them."""
+emotion and what found it, the chest region with the belt verdict, the head's direction, the eyes and, when it is
+looked for, the phone; with no face, since when and why. Pictures drawn here stay on the device: nothing here
+publishes them."""
 
 from __future__ import annotations
 
@@ -12,57 +13,117 @@ import numpy as np
 from dmsd.vision.analyzer import Analyzer
 from dmsd.vision.face_measures import Eyes, HeadPose
 from dmsd.vision.geometry import chest_region
-from dmsd.vision.results import FrameResult
+from dmsd.vision.results import FaceTrack, FrameResult
 from dmsd.vision.stages.emotion import EmotionResult
 from dmsd.vision.stages.phone import PhoneResult
 from dmsd.vision.stages.seatbelt import SeatbeltResult, SeatbeltStage
 
+FONT = cv2.FONT_HERSHEY_SIMPLEX
+RED, GREEN, DARK_GREEN, HEAD, FINDER = (0, 0, 255), (0, 255, 0), (0, 200, 0), (255, 200, 0), (255, 255, 255)
+NO_FACE = (80, 80, 255)  # a lighter red: it reads on the darkened band
+SIDE = 0.8  # the lines beside the face, as a share of the frame's text size
+MIN_SIDE_SCALE = 0.4  # under this, small frames' side lines are not legible
+
+
+def sizes(width: int) -> tuple[int, float]:
+    """The frame's line thickness and text scale: both grow with the frame, never below what reads at 450 wide."""
+    return max(1, round(width / 400)), max(0.4, width / 1000)
+
+
+def put(
+    out: np.ndarray, text: str, org: tuple[int, int], scale: float, colour: tuple[int, int, int], thick: int
+) -> None:
+    """Text with a dark outline, legible on a bright or dark picture alike."""
+    cv2.putText(out, text, org, FONT, scale, (0, 0, 0), thick + 2, cv2.LINE_AA)
+    cv2.putText(out, text, org, FONT, scale, colour, thick, cv2.LINE_AA)
+
+
+def text_width(text: str, scale: float, thickness: int) -> int:
+    return int(cv2.getTextSize(text, FONT, scale, thickness + 2)[0][0])
+
 
 def draw(image: np.ndarray, result: FrameResult, analyzer: Analyzer) -> np.ndarray:
-    """The face box with its emotion, the chest region with the belt verdict, the head's direction, the eyes and, when
-    it is looked for, the phone."""
+    """The face box with its emotion and what found it, the chest region with the belt verdict, the head's direction,
+    the eyes and, when it is looked for, the phone; with no face, since when and why."""
     out = image.copy()
     height, width = out.shape[:2]
-    thickness = max(1, round(width / 400))
-    scale = max(0.4, width / 1000)
+    thickness, scale = sizes(width)
     if result.face is None:
-        cv2.putText(out, "no face", (10, round(30 * scale)), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 255), thickness)
+        draw_no_face(out, result, thickness, scale)
         return out
     f = result.face
-    cv2.rectangle(out, (f.x, f.y), (f.x + f.w, f.y + f.h), (0, 255, 0), thickness)
+    cv2.rectangle(out, (f.x, f.y), (f.x + f.w, f.y + f.h), GREEN, thickness)
     emotion, seatbelt, belt_stage = result.get(EmotionResult), result.get(SeatbeltResult), analyzer.stage(SeatbeltStage)
     if emotion is not None:
-        label = f"{emotion.label} {emotion.confidence:.2f}"
-        cv2.putText(out, label, (f.x, max(f.y - 6, 12)), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 255, 0), thickness)
+        put(out, f"{emotion.label} {emotion.confidence:.2f}", (f.x, max(f.y - 6, 12)), scale, GREEN, thickness)
     region = chest_region(f, width, height, belt_stage.chest) if belt_stage is not None else None
     if region is not None and seatbelt is not None:
-        colour = (0, 200, 0) if seatbelt.worn else (0, 0, 255)
+        colour = DARK_GREEN if seatbelt.worn else RED
         text = f"belt {'worn' if seatbelt.worn else 'NOT worn'} {seatbelt.confidence:.2f}"
         cv2.rectangle(out, (region.x, region.y), (region.x + region.w, region.y + region.h), colour, thickness)
-        cv2.putText(
-            out, text, (region.x + 4, region.y + round(22 * scale)), cv2.FONT_HERSHEY_SIMPLEX, scale, colour, thickness
-        )
+        put(out, text, (region.x + 4, region.y + round(22 * scale)), scale, colour, thickness)
     draw_alertness(out, result, thickness, scale)
     phone = result.get(PhoneResult)
     if phone is not None:  # the whole frame was judged: its answer goes in the corner
-        colour = (0, 0, 255) if phone.in_use else (0, 200, 0)
-        text = f"phone {phone.use} {phone.confidence:.2f}"
-        cv2.putText(out, text, (10, round(30 * scale)), cv2.FONT_HERSHEY_SIMPLEX, scale, colour, thickness)
+        colour = RED if phone.in_use else DARK_GREEN
+        put(out, f"phone {phone.use} {phone.confidence:.2f}", (10, round(30 * scale)), scale, colour, thickness)
     return out
 
 
+def no_face_text(result: FrameResult) -> str:
+    """The no-face line: for how long on the frame clock when it is known, and why ("no face for 1.2 s: no detector
+    found a face"). A still (or the first frame without one) says no time: "no face: no detector found a face"."""
+    track = result.track
+    if track is None or track.lost_since is None:
+        return "no face"
+    gone = result.ts - track.lost_since
+    head = f"no face for {gone:.1f} s" if gone >= 0.05 else "no face"
+    return f"{head}: {track.lost_why}" if track.lost_why else head
+
+
+def wrap(text: str, width: int, scale: float, thickness: int) -> list[str]:
+    """The text in lines no wider than `width` pixels, broken between words (a word too long stays whole)."""
+    lines: list[str] = []
+    for word in text.split():
+        if lines and text_width(lines[-1] + " " + word, scale, thickness) <= width:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return lines
+
+
+def draw_no_face(out: np.ndarray, result: FrameResult, thickness: int, scale: float) -> None:
+    """The no-face line at the top left, wrapped to the frame's width, on a darkened band."""
+    lines = wrap(no_face_text(result), out.shape[1] - 20, scale, thickness)
+    step, first = round(28 * scale), round(30 * scale)
+    bottom = min(out.shape[0], first + (len(lines) - 1) * step + round(12 * scale))
+    right = min(out.shape[1], 20 + max(text_width(line, scale, thickness) for line in lines))
+    out[:bottom, :right] = (out[:bottom, :right] * 0.35).astype(out.dtype)
+    for i, line in enumerate(lines):
+        put(out, line, (10, first + i * step), scale, NO_FACE, thickness)
+
+
+def finder_text(track: FaceTrack | None) -> str | None:
+    """What found the face: the face mesh following the last frame's (`mesh`), or a detector (`haar`, ...)."""
+    return None if track is None or track.found_by is None else f"found by {track.found_by}"
+
+
 def draw_alertness(out: np.ndarray, result: FrameResult, thickness: int, scale: float) -> None:
-    """The head's direction as an arrow from the face's centre, and the eyes' verdict with the head's angles.
+    """Beside the face, what found it, and the eyes' verdict with the head's angles; the head's direction as an arrow
+    from the face's centre.
 
     A still photo has no time, so no driver baseline: the eyes are judged by the still-photo threshold and the
     arrow shows the angle to the camera (a camera off to the side makes "ahead" an angle too).
     """
-    eyes, head = result.get(Eyes), result.get(HeadPose)
-    if result.face is None or (eyes is None and head is None):
+    if result.face is None:
         return
+    eyes, head = result.get(Eyes), result.get(HeadPose)
     f = result.face
     cx, cy = f.x + f.w // 2, f.y + f.h // 2
     lines = []
+    finder = finder_text(result.track)
+    if finder is not None:
+        lines.append((finder, FINDER))
     if head is not None:
         # yaw > 0: the face turns toward the image's left; pitch > 0: looking up. The arrow is where the nose points.
         length = f.w * 0.8
@@ -70,17 +131,26 @@ def draw_alertness(out: np.ndarray, result: FrameResult, thickness: int, scale: 
             round(cx - length * math.sin(math.radians(head.yaw))),
             round(cy - length * math.sin(math.radians(head.pitch))),
         )
-        cv2.arrowedLine(out, (cx, cy), tip, (255, 200, 0), thickness + 1, tipLength=0.25)
-        lines.append((f"yaw {head.yaw:.0f} pitch {head.pitch:.0f}", (255, 200, 0)))
+        cv2.arrowedLine(out, (cx, cy), tip, HEAD, thickness + 1, tipLength=0.25)
+        lines.append((f"yaw {head.yaw:.0f} pitch {head.pitch:.0f}", HEAD))
     if eyes is not None:
         closed = eyes.closed
-        lines.append((f"eyes {'CLOSED' if closed else 'open'}", (0, 0, 255) if closed else (0, 200, 0)))
-    widest = max(cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale * 0.8, thickness)[0][0] for text, _ in lines)
-    beside = f.x + f.w + 6 + widest <= out.shape[1]  # right of the face if it fits: below it is the belt's place
+        lines.append((f"eyes {'CLOSED' if closed else 'open'}", RED if closed else DARK_GREEN))
+    if not lines:
+        return
+    side = max(MIN_SIDE_SCALE, scale * SIDE)
+    widest = max(text_width(text, side, thickness) for text, _ in lines)
+    tall = int(cv2.getTextSize("Ag", FONT, side, thickness)[0][1]) + thickness + 1  # a line's letters and outline
+    step = tall + thickness + 4
     for i, (text, colour) in enumerate(lines):
-        x, y = (
-            (f.x + f.w + 6, f.y + round((14 + 20 * i) * scale))
-            if beside
-            else (f.x, f.y + f.h + round((18 + 20 * i) * scale))
-        )
-        cv2.putText(out, text, (x, y), cv2.FONT_HERSHEY_SIMPLEX, scale * 0.8, colour, thickness)
+        put(out, text, beside(f.x, f.y, f.w, f.h, widest, out.shape[1], tall + i * step), side, colour, thickness)
+
+
+def beside(x: int, y: int, w: int, h: int, widest: int, width: int, down: int) -> tuple[int, int]:
+    """Where a line `down` pixels under the first line's top goes beside the face: right of the face if the lines fit
+    there, else left of it, else below it (below the face is the belt's place, so last)."""
+    if x + w + 6 + widest <= width:
+        return x + w + 6, y + down
+    if x - 6 - widest >= 0:
+        return x - 6 - widest, y + down
+    return x, y + h + 4 + down

@@ -36,6 +36,7 @@ def result_payload(result: FrameResult) -> dict:
         "source": result.source,
         "ts": round(result.ts, 3),
         "face": face_block(result.face),
+        "tracking": _block(result.track),
         **{key: _block(measure) for key, measure in result.measures.items()},
         "latency_ms": latency_block(result.latency_ms),
     }
@@ -47,6 +48,7 @@ def state_payload(state: DriverState, include_probs: bool = False, vehicle: dict
         "source": state.source,
         "ts": round(state.ts, 3),
         "face": face_block(state.face),
+        "tracking": _block(state.track),
         "emotion": state.emotion.to_dict(include_probs) if state.emotion else None,
         "seatbelt": _block(state.seatbelt),
         "eyes": _block(state.eyes),

@@ -9,8 +9,14 @@ over HTTPS when a certificate is given. Pictures go to the page's viewers only: 
 
     GET /             the page (everything it needs is served here: no internet)
     GET /stream.mjpg  the annotated picture, as an MJPEG stream
-    GET /state.json   {"analysis": {"fps", "latency_ms"}, "state": ..., "events": [the last ones, newest first],
-                      "stats": ..., "preview": {"viewers", "max_viewers", "fps", "picture_size"}}
+    GET /state.json   {"analysis": {"fps", "latency_ms", "ts", "tracking", "occupancy"}, "state": ..., "events": [the
+                      last ones, newest first], "stats": ..., "preview": {"viewers", "max_viewers", "fps",
+                      "picture_size"}}
+
+The state is published when it changes (and at its heartbeat); `analysis` is the newest frame's: its time (`ts`, on
+the frame clock), its `tracking` block (which finder found the face, or since when and why there is none), so the
+page can say how long the face has been lost without waiting for the next state, and its `occupancy` measure (while the
+face is lost: how alike the driver's region still looks, for choosing `alertness.nodding_seat_similarity`).
 """
 
 from __future__ import annotations
@@ -34,7 +40,8 @@ from dmsd.config import LOOPBACK, PreviewConfig
 from dmsd.errors import DmsdError
 from dmsd.publish.annotate import draw
 from dmsd.vision.analyzer import Analyzer
-from dmsd.vision.results import FrameResult
+from dmsd.vision.results import FaceTrack, FrameResult
+from dmsd.vision.stages.occupancy import SeatOccupancy
 
 log = logging.getLogger(__name__)
 EVENTS_KEPT = 20
@@ -60,6 +67,9 @@ class PreviewServer:
         self._events: collections.deque[dict] = collections.deque(maxlen=EVENTS_KEPT)
         self._arrivals: collections.deque[float] = collections.deque(maxlen=120)  # frames' arrival (monotonic)
         self._latency: dict[str, float] = {}  # the newest frame's per-stage latency
+        self._frame_ts: float | None = None  # the newest frame's time and tracking block
+        self._track: FaceTrack | None = None
+        self._seat: SeatOccupancy | None = None
         self._closing = threading.Event()
         self._server: ThreadingHTTPServer | None = None
         self._threads: list[threading.Thread] = []
@@ -137,6 +147,9 @@ class PreviewServer:
             self._latest = (image, result)
             self._arrivals.append(time.monotonic())
             self._latency = result.latency_ms
+            self._frame_ts = result.ts
+            self._track = result.track  # frozen: its JSON is made when the page asks
+            self._seat = result.get(SeatOccupancy)
             if self._viewers:
                 self._lock.notify_all()
 
@@ -200,7 +213,13 @@ class PreviewServer:
                 else None
             )
             return {
-                "analysis": {"fps": fps, "latency_ms": {k: round(v, 2) for k, v in self._latency.items()}},
+                "analysis": {
+                    "fps": fps,
+                    "latency_ms": {k: round(v, 2) for k, v in self._latency.items()},
+                    "ts": None if self._frame_ts is None else round(self._frame_ts, 3),
+                    "tracking": self._track.to_dict() if self._track is not None else None,
+                    "occupancy": self._seat.to_dict() if self._seat is not None else None,
+                },
                 "state": self._state,
                 "events": list(self._events),
                 "stats": self._stats,

@@ -51,4 +51,4 @@ class Analyzer:
                 frame.latency[stage.latency_key] = (time.perf_counter() - stage_started) * 1000
         frame.latency["total"] = (time.perf_counter() - started) * 1000
         measures = {key: frame.products.get(key) for key in self.result_keys}
-        return FrameResult(source, ts, frame.face, measures, frame.latency)
+        return FrameResult(source, ts, frame.face, measures, frame.latency, frame.track)

@@ -94,6 +94,8 @@ class MeshFace:
     landmarks: Landmarks | None
     detect_ms: float
     landmarks_ms: float
+    found_by: str | None = None  # `mesh` (followed from the last frame) or the detector's name
+    mesh_lost: bool = False  # the mesh followed a face into this frame and lost it there
 
 
 class FaceMesh:
@@ -112,22 +114,53 @@ class FaceMesh:
                 if box is not None:
                     self.track = box
                     self.faces.follow(box)  # should the mesh lose it, the detector looks here first
-                    return MeshFace(box, found, 0.0, (time.perf_counter() - t0) * 1000)
+                    return MeshFace(box, found, 0.0, (time.perf_counter() - t0) * 1000, "mesh")
             self.track = None  # lost: the detector looks for the driver again
+            mesh_lost = True
+        else:
+            mesh_lost = False
         t1 = time.perf_counter()
         candidates = self.faces.candidates(grey)
-        t2 = time.perf_counter()
-        detect_ms = (t2 - t1) * 1000
+        found_by = self.faces.found_by
+        detect_ms = (time.perf_counter() - t1) * 1000
+        mesh_ms = 0.0
         # The mesh chooses among the detector's faces: one it confirms beats one it does not (a full search can
         # prefer a headrest, which the mesh does not confirm, to the driver's face beside it).
-        for face in candidates:
-            found = self.model.predict(image, face)
-            if found.presence >= self.config.min_presence:
-                if self.tracking:
-                    self.track = face_box(found.points).clipped(width, height)
-                return MeshFace(face, found, detect_ms, (time.perf_counter() - t2) * 1000 + (t1 - t0) * 1000)
+        confirmed, spent = self.confirm(image, candidates)
+        mesh_ms += spent
+        if confirmed is None and candidates:
+            # None of them is a face to the mesh (the cascade also takes shirts, hands and half faces for faces):
+            # the fallback detector gives its faces, and one the mesh confirms is the driver's.
+            t3 = time.perf_counter()
+            second = self.faces.second_opinion(grey)
+            detect_ms += (time.perf_counter() - t3) * 1000
+            confirmed, spent = self.confirm(image, second)
+            mesh_ms += spent
+            if confirmed is not None:
+                found_by = self.faces.fallback_name
+                self.faces.follow(confirmed[0])
+        landmarks_ms = mesh_ms + (t1 - t0) * 1000
+        if confirmed is not None:
+            face, found = confirmed
+            if self.tracking:
+                self.track = face_box(found.points).clipped(width, height)
+            return MeshFace(face, found, detect_ms, landmarks_ms, found_by, mesh_lost)
         # None confirmed: the detector's own pick stands, its measures unknown (on stretched stock photos the mesh
         # doubts real faces the cascade finds).
         return MeshFace(
-            candidates[0] if candidates else None, None, detect_ms, (time.perf_counter() - t2) * 1000 + (t1 - t0) * 1000
+            candidates[0] if candidates else None,
+            None,
+            detect_ms,
+            landmarks_ms,
+            found_by if candidates else None,
+            mesh_lost,
         )
+
+    def confirm(self, image: np.ndarray, faces: list[Box]) -> tuple[tuple[Box, Landmarks] | None, float]:
+        """The first of `faces` the mesh confirms, with its points (None: none), and the milliseconds it took."""
+        started = time.perf_counter()
+        for face in faces:
+            found = self.model.predict(image, face)
+            if found.presence >= self.config.min_presence:
+                return (face, found), (time.perf_counter() - started) * 1000
+        return None, (time.perf_counter() - started) * 1000

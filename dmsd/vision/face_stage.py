@@ -7,6 +7,11 @@ of face sizes a frame, so no single frame pays for a whole search. The driver is
 rule as a full search, and then kept while their face is seen, so a passenger or a face-like patch does not take
 over.
 
+The first detector (`detector.type`, Haar by default) is backed by a second (`detector.fallback`, BlazeFace), run
+only where the first finds nothing: around the lost face, then on the whole frame, so a face tilted back, dropped or
+turned is acquired and re-acquired; while the first detector (or the face mesh) keeps the face, the second costs
+nothing. Each find says which detector found it (`found_by`).
+
     FaceStage.find(grey) -> Box | None       # SearchEveryFrame (stills, --once) or DriverTracker (video)
 """
 
@@ -20,18 +25,19 @@ import cv2
 import numpy as np
 
 from dmsd.config import DetectorConfig
-from dmsd.vision.detectors.base import FaceDetector, Scan
+from dmsd.vision.detectors.base import FaceDetector, Scan, detector_name
 from dmsd.vision.geometry import Box, iou
 from dmsd.vision.seat import on_side, pick_driver
 
 # Sizes searched around a tracked face, as multiples of its width: a head moves towards or away from the camera
 # by far less than this between frames.
 TRACK_SIZES = (0.6, 1.5)
-PROFILE_CASCADE = "haarcascade_profileface.xml"  # OpenCV's, for heads turned to one side
 WIDE_SIZES = (0.6, 1.7)
 
 
 class FaceStage(ABC):
+    found_by: str | None = None  # the detector that found the last face (`haar`, `blazeface`); None: no face
+
     @abstractmethod
     def find(self, grey: np.ndarray) -> Box | None:
         """The driver's face in this frame, or None."""
@@ -44,24 +50,43 @@ class FaceStage(ABC):
     def follow(self, face: Box) -> None:  # noqa: B027 (only a tracker has anything to update)
         """The driver's face in this frame as found by other means (the face mesh): track from here."""
 
+    fallback: FaceDetector[Any] | None = None
+    seat_side: str = "any"
+
+    @property
+    def fallback_name(self) -> str | None:
+        return detector_name(self.fallback) if self.fallback is not None else None
+
+    def second_opinion(self, grey: np.ndarray) -> list[Box]:
+        """The fallback detector's faces in the whole frame, the seat rule's choice first: asked when the first
+        detector's faces are not faces to the face mesh. [] without a fallback."""
+        if self.fallback is None:
+            return []
+        height, width = grey.shape
+        return ranked(
+            [b for b in (f.clipped(width, height) for f in self.fallback.detect(grey)) if b], width, self.seat_side
+        )
+
 
 class SearchEveryFrame(FaceStage):
     """A full search of every frame: for still images, where there is nothing to track.
 
-    Where the detector finds no face, two more searches run (stills only; `detector.still_aspects`,
-    `detector.still_profile`): copies of the image squeezed to other widths, since stock and exported photos are
-    often stretched, and the profile cascade both ways round, for turned heads (what they add: README.md,
-    "Configuration").
+    Where the detector finds no face, more searches run, in order, until one finds a face: copies of the image
+    squeezed to other widths (stills only, `detector.still_aspects`: stock and exported photos are often
+    stretched), the detector's variant for turned heads both ways round (stills only, `detector.still_profile`),
+    and the fallback detector (`detector.fallback`). What each adds: README.md, "Configuration".
     """
 
     def __init__(
         self,
-        detector: FaceDetector,
+        detector: FaceDetector[Any],
         seat_side: str = "any",
         aspects: tuple[float, ...] = (),
         profile: FaceDetector[Any] | None = None,
+        fallback: FaceDetector[Any] | None = None,
     ):
         self.detector, self.seat_side, self.aspects, self.profile = detector, seat_side, tuple(aspects), profile
+        self.fallback = fallback
 
     def find(self, grey: np.ndarray) -> Box | None:
         found = self.candidates(grey)
@@ -69,7 +94,7 @@ class SearchEveryFrame(FaceStage):
 
     def candidates(self, grey: np.ndarray) -> list[Box]:
         height, width = grey.shape
-        faces = self.detector.detect(grey)
+        faces, self.found_by = self.detector.detect(grey), detector_name(self.detector)
         for aspect in self.aspects if not faces else ():
             squeezed = cv2.resize(grey, (max(1, round(width * aspect)), height), interpolation=cv2.INTER_AREA)
             faces = [Box(round(f.x / aspect), f.y, round(f.w / aspect), f.h) for f in self.detector.detect(squeezed)]
@@ -77,14 +102,23 @@ class SearchEveryFrame(FaceStage):
                 break
         if not faces and self.profile is not None:
             faces = both_ways(self.profile, grey)
+        if not faces and self.fallback is not None:
+            faces, self.found_by = self.fallback.detect(grey), detector_name(self.fallback)
         faces = [b for b in (f.clipped(width, height) for f in faces) if b]
-        ranked: list[Box] = []
-        while faces:  # the seat rule's order: its pick, then its pick among the rest
-            pick = pick_driver(faces, width, self.seat_side)
-            assert pick is not None  # faces is not empty
-            ranked.append(pick)
-            faces.remove(pick)
-        return ranked
+        if not faces:
+            self.found_by = None
+        return ranked(faces, width, self.seat_side)
+
+
+def ranked(faces: list[Box], width: int, seat_side: str) -> list[Box]:
+    """The seat rule's order: its pick, then its pick among the rest."""
+    faces, order = list(faces), []
+    while faces:
+        pick = pick_driver(faces, width, seat_side)
+        assert pick is not None  # faces is not empty
+        order.append(pick)
+        faces.remove(pick)
+    return order
 
 
 def both_ways(detector: FaceDetector[Any], grey: np.ndarray) -> list[Box]:
@@ -95,8 +129,9 @@ def both_ways(detector: FaceDetector[Any], grey: np.ndarray) -> list[Box]:
 
 
 class DriverTracker(FaceStage):
-    def __init__(self, detector: FaceDetector[Any], config: DetectorConfig):
-        self.detector, self.config = detector, config
+    def __init__(self, detector: FaceDetector[Any], config: DetectorConfig, fallback: FaceDetector[Any] | None = None):
+        self.detector, self.config, self.fallback = detector, config, fallback
+        self.seat_side = config.seat_side
         self.reset()
 
     def reset(self) -> None:
@@ -115,7 +150,13 @@ class DriverTracker(FaceStage):
         side = self.config.seat_side
         prepared = self.detector.prepare(grey)  # e.g. Haar's scaled, equalised frame, shared by both searches
 
+        self.found_by = detector_name(self.detector)
         tracked = self.search_near(grey, self.track, prepared) if self.track is not None else None
+        if tracked is None and self.track is not None and self.fallback is not None:
+            # The first detector lost a face that was just here (a head tilted back or dropped, a turn): the
+            # fallback looks around it before the face is given up.
+            tracked = self.near_by(self.fallback, grey, self.track, None)
+            self.found_by = detector_name(self.fallback) if tracked is not None else self.found_by
         if tracked is not None and on_side(tracked, width, side):
             # The driver stays the driver while their face is seen: a passenger leaning in, or a face-like
             # patch elsewhere, does not take over, and no other search is needed.
@@ -135,12 +176,19 @@ class DriverTracker(FaceStage):
                     self.scan = self.detector.scan(self.config.scan_slices)  # a fresh cycle, largest faces first
                 found = self.scan.step(grey, prepared, known=tracked)
             self.scanning = not cold
+            if not found and tracked is None and self.fallback is not None:
+                # Nothing tracked and the first detector's search found nothing this frame: the fallback searches
+                # the whole frame (cheap: BlazeFace is one small model call) to acquire the driver.
+                found = self.fallback.detect(grey)
+                self.found_by = detector_name(self.fallback) if found else self.found_by
             others = [f for f in found if tracked is None or iou(f, tracked) < 0.3]
             driver = pick_driver(others + ([tracked] if tracked else []), width, side)
             if tracked is not None and driver is not None and not on_side(driver, width, side):
                 driver = tracked  # nobody in the configured seat: keep whom we had
 
         driver = driver.clipped(width, height) if driver is not None else None
+        if driver is None:
+            self.found_by = None
         if driver is not None:
             self.track, self.misses = driver, 0
         elif self.track is not None:
@@ -155,24 +203,30 @@ class DriverTracker(FaceStage):
             self.track, self.misses, self.scanning = face, 0, False
 
     def search_near(self, grey: np.ndarray, track: Box, prepared: object) -> Box | None:
-        near = self.detector.detect_near(grey, track, self.config.track_margin, TRACK_SIZES, prepared)
+        return self.near_by(self.detector, grey, track, prepared)
+
+    def near_by(self, detector: FaceDetector[Any], grey: np.ndarray, track: Box, prepared: object) -> Box | None:
+        near = detector.detect_near(grey, track, self.config.track_margin, TRACK_SIZES, prepared)
         if not near:
             # A quick head turn or a bump: look once more, twice as wide and at more sizes.
-            near = self.detector.detect_near(grey, track, 2 * self.config.track_margin, WIDE_SIZES, prepared)
+            near = detector.detect_near(grey, track, 2 * self.config.track_margin, WIDE_SIZES, prepared)
         return max(near, key=lambda f: iou(f, track) + f.area / 1e9, default=None)
 
 
 def make_face_stage(detector: FaceDetector[Any], config: DetectorConfig, video: bool) -> FaceStage:
+    fallback = fallback_detector(config)
     if video and config.tracking:
-        return DriverTracker(detector, config)
-    if video:  # a full search of every frame, frontal only: the still-image extras would slow a faceless frame
-        return SearchEveryFrame(detector, config.seat_side)
-    profile = profile_detector(config) if config.still_profile else None
-    return SearchEveryFrame(detector, config.seat_side, tuple(config.still_aspects), profile)
+        return DriverTracker(detector, config, fallback)
+    if video:  # a full search of every frame: the still-image extras would slow a faceless frame
+        return SearchEveryFrame(detector, config.seat_side, fallback=fallback)
+    profile = detector.turned() if config.still_profile else None
+    return SearchEveryFrame(detector, config.seat_side, tuple(config.still_aspects), profile, fallback)
 
 
-def profile_detector(config: DetectorConfig) -> FaceDetector[Any]:
-    """The Haar plugin with OpenCV's profile cascade, searching as `config` says otherwise."""
+def fallback_detector(config: DetectorConfig) -> FaceDetector[Any] | None:
+    """The second detector (`detector.fallback`), None when it is `none` or the same plugin as the first."""
+    if config.fallback in ("none", config.type):
+        return None
     from dmsd.vision.detectors import make_detector  # the plugins import this module
 
-    return make_detector(replace(config, type="haar", haar=replace(config.haar, cascade=PROFILE_CASCADE)))
+    return make_detector(replace(config, type=config.fallback))

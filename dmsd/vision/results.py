@@ -14,6 +14,26 @@ M = TypeVar("M")
 
 
 @dataclass(frozen=True)
+class FaceTrack:
+    """How the face stage came by this frame's face, or why it has none (the preview and the state show it).
+
+    found_by: `mesh` (the face mesh followed the last frame's face) or the detector that found it (`haar`,
+    `blazeface`); None without a face. lost_since: the frame time the face was lost; lost_why: why, in words.
+    """
+
+    found_by: str | None
+    lost_since: float | None = None
+    lost_why: str | None = None
+
+    def to_dict(self) -> dict:
+        return {
+            "found_by": self.found_by,
+            "lost_since": None if self.lost_since is None else round(self.lost_since, 3),
+            "lost_why": self.lost_why,
+        }
+
+
+@dataclass(frozen=True)
 class FrameResult:
     """The per-image result (README.md, "Using it").
 
@@ -27,6 +47,7 @@ class FrameResult:
     face: Box | None
     measures: dict[str, object | None] = field(default_factory=dict)
     latency_ms: dict[str, float] = field(default_factory=dict)
+    track: FaceTrack | None = None  # None where the face stage did not run (a result built by hand)
 
     def get(self, kind: type[M]) -> M | None:
         """The measure of this type (`result.get(Eyes)`), or None."""

@@ -23,6 +23,7 @@ def register(name: str) -> Callable[[type[FaceDetector[Any]]], type[FaceDetector
 
     def add(cls: type[FaceDetector[Any]]) -> type[FaceDetector[Any]]:
         _REGISTRY[name] = cls
+        cls.registered_name = name
         return cls
 
     return add

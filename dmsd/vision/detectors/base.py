@@ -9,7 +9,7 @@ several frames). Their defaults are correct for any detector but not faster.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import numpy as np
 
@@ -22,6 +22,8 @@ Prepared = TypeVar("Prepared")  # what a detector's prepare() makes of a frame, 
 class FaceDetector(ABC, Generic[Prepared]):
     """Every plugin is made from the `detector` section (`make_detector` calls `cls(config)`); keys of its own go
     in a sub-section named after it (`detector.haar`)."""
+
+    registered_name: ClassVar[str] = ""  # set by @register
 
     @abstractmethod
     def __init__(self, config: DetectorConfig):
@@ -54,6 +56,11 @@ class FaceDetector(ABC, Generic[Prepared]):
         """A full search spread over `slices` frames; by default the whole search on every frame."""
         return EveryFrameScan(self)
 
+    def turned(self) -> FaceDetector[Any] | None:
+        """A variant of this detector for heads turned to one side, which the still-image search runs both ways
+        round where this one finds nothing; None (the default) when this detector sees turned heads itself."""
+        return None
+
 
 class Scan(ABC, Generic[Prepared]):
     @abstractmethod
@@ -68,3 +75,8 @@ class EveryFrameScan(Scan[Any]):
 
     def step(self, grey: np.ndarray, prepared: object = None, known: Box | None = None) -> list[Box]:
         return self.detector.detect(grey)
+
+
+def detector_name(detector: FaceDetector[Any]) -> str:
+    """The name a detector is registered under (`haar`, `blazeface`), as results and the preview show it."""
+    return type(detector).registered_name or type(detector).__name__

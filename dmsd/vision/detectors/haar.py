@@ -7,6 +7,7 @@ of face sizes spread over several frames (`HaarScan`).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -20,6 +21,7 @@ from dmsd.vision.geometry import Box, iou
 
 Prepared = tuple[np.ndarray, float]  # the frame scaled to detect_width and equalised, and the scale
 CASCADES = Path(cv2.data.haarcascades)  # type: ignore[attr-defined]  # the cascades OpenCV ships
+PROFILE_CASCADE = "haarcascade_profileface.xml"  # OpenCV's, for heads turned to one side
 # OpenCV's grouping tolerance inside detectMultiScale; we group raw hits ourselves with the same value.
 GROUP_EPS = 0.2
 
@@ -39,7 +41,9 @@ class HaarFaceDetector(FaceDetector[Prepared]):
     def prepare(self, grey: np.ndarray) -> Prepared:
         """The frame as the cascade sees it (scaled to detect_width, equalised) and the scale used."""
         height, width = grey.shape[:2]
-        scale = min(1.0, self.config.detect_width / width)
+        # Scaled to detect_width, but never so far that the smallest face sought (min_face of the height) falls
+        # under the cascade's window: a wide-angle cabin's small face is searched at the scale it needs.
+        scale = min(1.0, max(self.config.detect_width / width, self.window / (self.config.min_face * height)))
         small = (
             grey
             if scale == 1.0
@@ -90,6 +94,12 @@ class HaarFaceDetector(FaceDetector[Prepared]):
 
     def scan(self, slices: int) -> HaarScan:
         return HaarScan(self, slices)
+
+    def turned(self) -> HaarFaceDetector | None:
+        """OpenCV's profile cascade (one side only: the still search runs it on the mirror image too)."""
+        if self.haar.cascade == PROFILE_CASCADE:
+            return None
+        return HaarFaceDetector(replace(self.config, haar=replace(self.haar, cascade=PROFILE_CASCADE)))
 
 
 class HaarScan(Scan[Prepared]):

@@ -11,9 +11,19 @@ from dmsd.vision.stages.base import FrameWork, LocatedFace, Measure, Stage
 from dmsd.vision.stages.emotion import EmotionStage
 from dmsd.vision.stages.face import FaceLocator
 from dmsd.vision.stages.face_measures import EyesStage, HeadStage, MouthStage
+from dmsd.vision.stages.occupancy import OccupancyStage
 from dmsd.vision.stages.phone import PhoneStage
 from dmsd.vision.stages.seatbelt import SeatbeltStage
 
-STAGES: list[type[Stage]] = [FaceLocator, EmotionStage, SeatbeltStage, EyesStage, HeadStage, MouthStage, PhoneStage]
+STAGES: list[type[Stage]] = [
+    FaceLocator,
+    EmotionStage,
+    SeatbeltStage,
+    EyesStage,
+    HeadStage,
+    MouthStage,
+    PhoneStage,
+    OccupancyStage,
+]
 
 __all__ = ["STAGES", "FrameWork", "LocatedFace", "Measure", "Stage"]

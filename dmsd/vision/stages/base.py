@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, ClassVar, Protocol, TypeVar
 import numpy as np
 
 from dmsd.vision.geometry import Box
+from dmsd.vision.results import FaceTrack
 
 if TYPE_CHECKING:
     from dmsd.config import Config
@@ -32,10 +33,12 @@ class Measure(Protocol):
 
 @dataclass(frozen=True)
 class LocatedFace:
-    """The face stage's product: the driver's face box (None: no face) and its mesh (None: unknown)."""
+    """The face stage's product: the driver's face box (None: no face), its mesh (None: unknown), and how it was
+    found or why it was lost."""
 
     box: Box | None
     landmarks: Landmarks | None = None
+    track: FaceTrack | None = None
 
 
 @dataclass
@@ -65,6 +68,11 @@ class FrameWork:
     def face(self) -> Box | None:
         located = self.products.get("face")
         return located.box if isinstance(located, LocatedFace) else None
+
+    @property
+    def track(self) -> FaceTrack | None:
+        located = self.products.get("face")
+        return located.track if isinstance(located, LocatedFace) else None
 
     @property
     def landmarks(self) -> Landmarks | None:
