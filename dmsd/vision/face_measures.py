@@ -40,6 +40,11 @@ GENERIC_FACE = np.array(
         (150.0, -150.0, -125.0),
     ]
 )
+# The generic face mirrored left to right: a right-handed frame, so that a rotation (not a mirror image) turns it
+# into the mesh's points, for the rough pose and the fit started from it.
+FACE_FRAME = GENERIC_FACE * np.array([-1.0, 1.0, 1.0])
+FACE_HEIGHT = 500.0  # the generic face from the eyes' level to the chin
+FIT_APART_DEG = 30.0  # yaw and pitch differences summed: a fit this far from the rough pose is fitted again
 EYES_CLOSED_BELOW = 0.2625
 
 
@@ -107,13 +112,37 @@ def mouth(points: np.ndarray) -> Mouth:
 
 
 def head_pose(points: np.ndarray, frame_width: int, frame_height: int) -> HeadPose | None:
-    """Yaw, pitch and roll of the face whose mesh is `points` (frame pixels); None if the fit fails."""
+    """Yaw, pitch and roll of the face whose mesh is `points` (frame pixels); None if the fit fails.
+
+    Six points can fit two poses about equally well, and the fit sometimes settles on the wrong one (on some
+    near-infrared clips the head seemed to turn 20 degrees and tip 35 back and forth while it sat still). The mesh's
+    own depth gives a rough pose (its points aligned with the generic face's, `rough_rotation`); a fit further than
+    `FIT_APART_DEG` of yaw and pitch from it is fitted again, starting from the rough pose.
+    """
     image_points = np.array([points[i, :2] for i in POSE_POINTS], dtype=np.float64)
     focal = float(frame_width)  # a typical cabin lens; the angles depend little on it
     camera = np.array([[focal, 0, frame_width / 2], [0, focal, frame_height / 2], [0, 0, 1]], dtype=np.float64)
     ok, rotation, _ = cv2.solvePnP(GENERIC_FACE, image_points, camera, None, flags=cv2.SOLVEPNP_ITERATIVE)
     if not ok:
         return None
+    pose = pose_angles(GENERIC_FACE, rotation)
+    rough = rough_rotation(points[list(POSE_POINTS)].astype(np.float64))
+    start, _ = cv2.Rodrigues(rough)
+    guide = pose_angles(FACE_FRAME, start)
+    if abs(pose.yaw - guide.yaw) + abs(pose.pitch - guide.pitch) <= FIT_APART_DEG:
+        return pose
+    span = float(np.linalg.norm((image_points[2] + image_points[3]) / 2 - image_points[1])) or 1.0
+    depth = focal * FACE_HEIGHT / span
+    centre = image_points.mean(axis=0) - (frame_width / 2, frame_height / 2)
+    guess = np.array([[centre[0] * depth / focal], [centre[1] * depth / focal], [depth]])
+    ok, again, _ = cv2.solvePnP(
+        FACE_FRAME, image_points, camera, None, start, guess, useExtrinsicGuess=True, flags=cv2.SOLVEPNP_ITERATIVE
+    )
+    return pose_angles(FACE_FRAME, again) if ok else pose
+
+
+def pose_angles(model: np.ndarray, rotation: np.ndarray) -> HeadPose:
+    """Yaw, pitch and roll of a fitted rotation of `model` (GENERIC_FACE or FACE_FRAME: the same angles)."""
     matrix, _ = cv2.Rodrigues(rotation)
     yaw = math.degrees(math.atan2(-matrix[2, 0], math.hypot(matrix[0, 0], matrix[1, 0])))
     pitch = math.degrees(math.atan2(matrix[2, 1], matrix[2, 2]))
@@ -122,3 +151,13 @@ def head_pose(points: np.ndarray, frame_width: int, frame_height: int) -> HeadPo
     # to -90..90 and turn it so that looking up is positive, as in the head_pose data's labels.
     pitch = pitch - 180 if pitch > 90 else pitch + 180 if pitch < -90 else pitch
     return HeadPose(yaw, -pitch, roll)
+
+
+def rough_rotation(mesh: np.ndarray) -> np.ndarray:
+    """The rotation that best turns FACE_FRAME into these mesh points (x, y and the mesh's depth: the camera's
+    frame), by the Kabsch method: a rough pose, from the mesh's own depth."""
+    model = FACE_FRAME - FACE_FRAME.mean(axis=0)
+    seen = mesh - mesh.mean(axis=0)
+    u, _, vt = np.linalg.svd(model.T @ seen)
+    sign = float(np.sign(np.linalg.det(vt.T @ u.T))) or 1.0
+    return vt.T @ np.diag([1.0, 1.0, sign]) @ u.T
