@@ -43,8 +43,9 @@ def test_the_mesh_tracks_the_clip_as_the_cascade_does(cascade_and_mesh):
     cascade, mesh = cascade_and_mesh
     assert sum(r.face is not None for r in mesh) >= sum(r.face is not None for r in cascade) >= 145
     tracked = [r for r in mesh[1:] if r.face is not None]
-    # The detector ran on the first frame only: the mesh found every later face itself.
-    assert sum(r.latency_ms["detect"] > 1.0 for r in tracked) <= 2
+    # The detector ran on the first frame only: the mesh found every later face itself (said by the result, not
+    # guessed from a timing, which a busy machine stretches).
+    assert sum(r.track.found_by != "mesh" for r in tracked) <= 2
     both = [(a, b) for a, b in zip(cascade, mesh, strict=True) if a.face and b.face]
     assert np.median([iou(a.face, b.face) for a, b in both]) >= 0.85  # 0.91 here
     belts = [(a.get(SeatbeltResult), b.get(SeatbeltResult)) for a, b in both]
