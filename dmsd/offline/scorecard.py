@@ -18,6 +18,7 @@ are not scored.
 
 from __future__ import annotations
 
+import collections
 import csv
 import re
 from dataclasses import dataclass, field
@@ -216,6 +217,7 @@ def totals(scores: list[ClipScore]) -> dict:
     visible = sum(s.visible_frames for s in scores)
     with_face = sum(s.visible_with_face for s in scores)
     false = [f for s in scores for f in s.false]
+    by_event = collections.Counter(f.split("@")[0] for f in false)
     return {
         "clips": len(scores),
         "frames": sum(s.frames for s in scores),
@@ -226,7 +228,5 @@ def totals(scores: list[ClipScore]) -> dict:
         "false": len(false),
         "false_absent": sum(1 for f in false if f.startswith(f"{EventType.DRIVER_ABSENT}@")),
         "face_share": round(with_face / visible, 4) if visible else None,
-        "false_by_event": {
-            k: sum(1 for f in false if f.split("@")[0] == k) for k in SCORED if any(f.split("@")[0] == k for f in false)
-        },
+        "false_by_event": {kind: by_event[kind] for kind in SCORED if by_event[kind]},
     }

@@ -69,7 +69,7 @@ class PreviewServer:
         self._latency: dict[str, float] = {}  # the newest frame's per-stage latency
         self._frame_ts: float | None = None  # the newest frame's time and tracking block
         self._track: FaceTrack | None = None
-        self._seat: SeatOccupancy | None = None
+        self._occupancy: SeatOccupancy | None = None
         self._closing = threading.Event()
         self._server: ThreadingHTTPServer | None = None
         self._threads: list[threading.Thread] = []
@@ -149,7 +149,7 @@ class PreviewServer:
             self._latency = result.latency_ms
             self._frame_ts = result.ts
             self._track = result.track  # frozen: its JSON is made when the page asks
-            self._seat = result.get(SeatOccupancy)
+            self._occupancy = result.get(SeatOccupancy)
             if self._viewers:
                 self._lock.notify_all()
 
@@ -218,7 +218,7 @@ class PreviewServer:
                     "latency_ms": {k: round(v, 2) for k, v in self._latency.items()},
                     "ts": None if self._frame_ts is None else round(self._frame_ts, 3),
                     "tracking": self._track.to_dict() if self._track is not None else None,
-                    "occupancy": self._seat.to_dict() if self._seat is not None else None,
+                    "occupancy": self._occupancy.to_dict() if self._occupancy is not None else None,
                 },
                 "state": self._state,
                 "events": list(self._events),

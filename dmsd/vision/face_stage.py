@@ -62,10 +62,7 @@ class FaceStage(ABC):
         detector's faces are not faces to the face mesh. [] without a fallback."""
         if self.fallback is None:
             return []
-        height, width = grey.shape
-        return ranked(
-            [b for b in (f.clipped(width, height) for f in self.fallback.detect(grey)) if b], width, self.seat_side
-        )
+        return ranked(self.fallback.detect(grey), grey.shape, self.seat_side)
 
 
 class SearchEveryFrame(FaceStage):
@@ -104,15 +101,17 @@ class SearchEveryFrame(FaceStage):
             faces = both_ways(self.profile, grey)
         if not faces and self.fallback is not None:
             faces, self.found_by = self.fallback.detect(grey), detector_name(self.fallback)
-        faces = [b for b in (f.clipped(width, height) for f in faces) if b]
-        if not faces:
+        order = ranked(faces, grey.shape, self.seat_side)
+        if not order:
             self.found_by = None
-        return ranked(faces, width, self.seat_side)
+        return order
 
 
-def ranked(faces: list[Box], width: int, seat_side: str) -> list[Box]:
-    """The seat rule's order: its pick, then its pick among the rest."""
-    faces, order = list(faces), []
+def ranked(faces: list[Box], shape: tuple[int, ...], seat_side: str) -> list[Box]:
+    """The faces clipped to a frame of `shape` (those left outside it dropped), in the seat rule's order: its pick,
+    then its pick among the rest."""
+    height, width = shape[:2]
+    faces, order = [b for b in (f.clipped(width, height) for f in faces) if b], []
     while faces:
         pick = pick_driver(faces, width, seat_side)
         assert pick is not None  # faces is not empty
