@@ -250,22 +250,30 @@ class ModelsConfig:
 
 @dataclass
 class EyesConfig:
+    """The one eye rule (dmsd.driver.eye_closure): which measures decide, and their thresholds."""
+
+    rule: str = _opt(
+        "blink_and_model",
+        choices=("blink_and_model", "blink", "model", "ratio"),
+        doc=(
+            "What decides that the eyes are closed: blink_and_model, the blendshapes' blink score and the eye-state "
+            "model both (the blink score alone where the model is off); blink, the blink score alone; model, the "
+            "eye-state model alone; ratio, the eye aspect ratio against the driver's own open level (a fixed "
+            "threshold on stills). The figures behind the default are in README.md."
+        ),
+    )
     model: bool = _opt(
         True,
-        doc=(
-            "The eye-state model judges each eye from a patch the face mesh places (models.eyes); false: the eye "
-            "aspect ratio alone decides, against a fixed threshold on stills and the driver's own open level on "
-            "video."
-        ),
+        doc="Run the eye-state model on a patch of each eye the face mesh places (models.eyes); false: it is not run.",
+    )
+    blink_above: float = _opt(
+        0.25, low=0.05, high=0.95, doc="Closed when the blendshapes' blink score is at least this on the seen eyes."
     )
     closed_above: float = _opt(
         0.5,
         low=0.05,
         high=0.95,
-        doc=(
-            "Eyes are closed when the model's closed probability is at least this for both eyes (the far eye of a "
-            "turned head, under half the near eye's width, is left out)..."
-        ),
+        doc="Closed when the eye-state model's closed probability is at least this on the seen eyes...",
     )
     ratio_below: float = _opt(
         0.3,
@@ -276,6 +284,27 @@ class EyesConfig:
             "lids, over an eye the mesh sees open, is not a closure. 2.0: the model alone."
         ),
     )
+    still_ratio_below: float = _opt(
+        0.2625,
+        low=0.05,
+        high=0.6,
+        doc="The ratio rule on a still photo, which has no driver's own open level: closed under this aspect ratio.",
+    )
+    dark_lens_below: float = _opt(
+        0.15,
+        low=0.0,
+        high=1.0,
+        doc=(
+            "An eye darker than this share of its cheek's brightness is behind a dark lens: unseen, never closed. "
+            "0: never."
+        ),
+    )
+    glare_above: float = _opt(
+        0.2,
+        low=0.0,
+        high=1.0,
+        doc="An eye whose middle has this share of saturated pixels is behind glare: unseen, never closed. 1: never.",
+    )
 
 
 @dataclass
@@ -284,7 +313,7 @@ class LandmarksConfig:
         True, doc="Run the face mesh on the driver's face every frame (eyes, head, mouth); false: they are null."
     )
     model: str = _opt(
-        "v1",
+        "v2",
         choices=("v1", "v2"),
         doc=(
             "Which MediaPipe face mesh: v1, 468 points from a 192x192 crop (<models.dir>/landmarks.fp32.onnx), or v2, "
@@ -316,6 +345,24 @@ class LandmarksConfig:
     def resolve(self, models: ModelsConfig) -> Path:
         name = "landmarks_v2.fp32.onnx" if self.model == "v2" else "landmarks.fp32.onnx"
         return models.locate(Path(self.path) if self.path else Path(models.dir) / name)
+
+
+@dataclass
+class BlendshapesConfig:
+    enabled: bool = _opt(
+        True,
+        doc=(
+            "Run MediaPipe's face blendshapes model on the face mesh every frame: blink, squint, look-down, jaw and "
+            "smile scores for the eye and yawn rules. Needs landmarks.model: v2 (its irises); false: they are null."
+        ),
+    )
+    path: str | None = _opt(
+        None,
+        doc="A model file of your own; null: <models.dir>/blendshapes.fp32.onnx. It must carry the dmsd metadata.",
+    )
+
+    def resolve(self, models: ModelsConfig) -> Path:
+        return models.locate(Path(self.path) if self.path else Path(models.dir) / "blendshapes.fp32.onnx")
 
 
 @dataclass
@@ -492,13 +539,32 @@ class AlertnessConfig:
             "nor a microsleep; asleep still counts them"
         ),
     )
+    excuse_smile: float = _opt(
+        0.5,
+        low=0.05,
+        high=1.0,
+        doc="...and so do eyes closed in a smile this wide (the blendshapes' smile score: a laugh squeezes the eyes)",
+    )
+    yawn_jaw_open: float = _opt(
+        0.25,
+        low=0.05,
+        high=1.0,
+        doc=(
+            "a yawn: the blendshapes' jaw opening at least this, without a smile past yawn_smile_below (chosen on "
+            "real yawns: README)..."
+        ),
+    )
+    yawn_smile_below: float = _opt(0.5, low=0.05, high=1.0, doc="...(a laugh or a song opens the jaw in a smile)...")
     yawn_openness: float = _opt(
         0.3,
         low=0.1,
         high=2.0,
-        doc="mouth openness of a yawn (the inner lips' gap over the mouth's width; chosen on real yawns: README)...",
+        doc=(
+            "...or, without the blendshapes, the mouth's openness at least this (the inner lips' gap over the "
+            "mouth's width)..."
+        ),
     )
-    yawn_s: float = _opt(1.5, low=0.1, high=60, doc="...held this long")
+    yawn_s: float = _opt(1.2, low=0.1, high=60, doc="...held this long (talking opens the mouth for moments)")
     nodding_seat_similarity: float = _opt(
         0.7,
         low=0.0,
@@ -645,6 +711,9 @@ class Config:
             "The face mesh (468 points, MediaPipe's model) on the driver's face every frame: eyes, head pose and mouth."
         ),
     )
+    blendshapes: BlendshapesConfig = _section(
+        BlendshapesConfig, doc="Expression scores from the face mesh (MediaPipe's blendshapes model)."
+    )
     eyes: EyesConfig = _section(
         EyesConfig, doc="How eye state is decided (needs landmarks.enabled: the mesh places the eyes)."
     )
@@ -744,6 +813,12 @@ def check(config: Config) -> None:
         raise DmsdError("alertness.alert_perclos must not exceed alertness.drowsy_perclos")
     if a.baseline_min_s > a.baseline_s:
         raise DmsdError("alertness.baseline_min_s must not exceed alertness.baseline_s")
+    lm = config.landmarks
+    if config.blendshapes.enabled and lm.enabled and lm.model == "v1" and not lm.path:
+        raise DmsdError(
+            "blendshapes.enabled: true needs the v2 face mesh (the blendshapes model reads its irises); set "
+            "landmarks.model: v2, or blendshapes.enabled: false"
+        )
     prefixes = (("mqtt.topic_prefix", config.topic_prefix), ("homeassistant.prefix", config.homeassistant.prefix))
     for key, topic in prefixes:
         if not topic.strip("/") or any(c in topic for c in "+#\0") or topic.startswith("/") or "//" in topic:

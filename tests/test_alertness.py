@@ -3,10 +3,11 @@
 import numpy as np
 import pytest
 
-from dmsd.config import AlertnessConfig, StateConfig
+from dmsd.config import AlertnessConfig, EyesConfig, StateConfig
 from dmsd.driver.alertness import AlertnessTracker
 from dmsd.driver.state import DriverStateTracker
 from dmsd.publish.payloads import state_payload
+from dmsd.vision.blendshapes import FaceShapes
 from dmsd.vision.face_measures import Eyes, HeadPose, Mouth
 from dmsd.vision.geometry import Box
 from dmsd.vision.results import FrameResult
@@ -17,10 +18,20 @@ OPEN, SHUT = 0.30, 0.10  # eye aspect ratios; the driver's open level is learned
 FORWARD = 30.0  # the driver's own forward yaw (a camera off to the side)
 
 
+def shapes(blink=0.1, jaw=0.05, smile=0.05):
+    """Blendshape scores of both eyes and the mouth."""
+    return FaceShapes(blink, blink, 0.1, 0.1, 0.1, 0.1, jaw, smile, smile)
+
+
+# The timers are the same whatever decides a closure: most tests time the aspect ratio against the driver's level
+# (`RATIO`), whose frames need nothing but the mesh; `modelled` frames carry the eye-state model and blendshapes.
+RATIO = EyesConfig(rule="ratio")
+
+
 def frame(t, ear=OPEN, yaw=FORWARD, pitch=0.0, mouth=0.05, face=True):
     if not face:
         return FrameResult("test", t, None)
-    measures = {"eyes": Eyes(ear, ear, ear < 0.26), "head": HeadPose(yaw, pitch, 0.0), "mouth": Mouth(mouth)}
+    measures = {"eyes": Eyes(ear, ear), "head": HeadPose(yaw, pitch, 0.0), "mouth": Mouth(mouth)}
     return FrameResult("test", t, Box(100, 80, 90, 90), measures)
 
 
@@ -42,13 +53,13 @@ def types(events):
 @pytest.fixture
 def tracker():
     """A driver learned over 5 s of open eyes looking ahead (baseline_min_s 3 s)."""
-    t = AlertnessTracker(AlertnessConfig())
+    t = AlertnessTracker(AlertnessConfig(), RATIO)
     assert run(t, [frame(s) for s in times(0, 5)]) == []
     return t
 
 
-def test_nothing_is_judged_before_the_baseline():
-    t = AlertnessTracker(AlertnessConfig())
+def test_nothing_is_judged_before_the_baseline_by_the_aspect_ratio():
+    t = AlertnessTracker(AlertnessConfig(), RATIO)
     assert run(t, [frame(s, ear=SHUT, yaw=80) for s in times(0, 2.9)]) == []
     assert t.blocks(2.9).eyes is None and t.blocks(2.9).attention is None
 
@@ -136,7 +147,7 @@ def test_time_sharing_adds_up_glances_and_restarts_after_2_seconds_on_the_road(t
     assert types(events) == ["distracted"] and events[0][1].after["kind"] == "time_sharing"
     assert events[0][1].after["away_in_window_s"] >= 10.0
     # The same glances with 2 s back on the road between them: the window restarts every time.
-    fresh = AlertnessTracker(AlertnessConfig())
+    fresh = AlertnessTracker(AlertnessConfig(), RATIO)
     run(fresh, [frame(s) for s in times(0, 5)])
     events, t = [], 5.0
     for _ in range(8):
@@ -162,7 +173,16 @@ def test_unresponsive_after_6_seconds_of_closed_eyes_or_looking_away(tracker):
     assert tracker.blocks(12.5).attention.unresponsive is False  # back on the road: over
 
 
-def test_a_yawn_is_the_mouth_held_open(tracker):
+@pytest.fixture
+def yawn_tracker():
+    """A driver learned as `tracker`, with yawn_s 1.5 s (a span exact in binary, so the timings below are exact)."""
+    t = AlertnessTracker(AlertnessConfig(yawn_s=1.5), RATIO)
+    assert run(t, [frame(s) for s in times(0, 5)]) == []
+    return t
+
+
+def test_a_yawn_is_the_mouth_held_open(yawn_tracker):
+    tracker = yawn_tracker
     assert run(tracker, [frame(s, mouth=0.8) for s in times(5.0, 1.4)] + [frame(6.4)]) == []
     events = run(tracker, [frame(s, mouth=0.8) for s in times(7.0, 2.0)])
     assert types(events) == ["yawn"] and events[0][0] == 8.5 and events[0][1].after == {"duration_s": 1.5}
@@ -171,7 +191,7 @@ def test_a_yawn_is_the_mouth_held_open(tracker):
 def test_a_face_lost_for_a_moment_is_away_and_keeps_a_closure_going():
     """Looking over the shoulder turns the face from the detector: the driver is away, not absent (until
     state.absent_after_s), and eyes last seen closed stay closed."""
-    state = DriverStateTracker(StateConfig(absent_after_s=5.0), AlertnessConfig())
+    state = DriverStateTracker(StateConfig(absent_after_s=5.0), AlertnessConfig(), eyes=RATIO)
     events = []
     for f in [frame(s) for s in times(0, 5)] + [frame(s, face=False) for s in times(5, 3.5)]:
         events += state.update(f)
@@ -186,14 +206,14 @@ def test_a_face_lost_for_a_moment_is_away_and_keeps_a_closure_going():
 
 
 def test_the_state_carries_the_blocks_and_landmarks_off_leaves_them_null():
-    state = DriverStateTracker(StateConfig(), AlertnessConfig())
+    state = DriverStateTracker(StateConfig(), AlertnessConfig(), eyes=RATIO)
     for f in [frame(s) for s in times(0, 5)]:
         state.update(f)
     payload = state_payload(state.state)
     assert payload["eyes"]["openness"] == pytest.approx(1.0, abs=0.01) and payload["eyes"]["closed"] is False
     assert payload["head"]["forward"] == {"yaw": FORWARD, "pitch": 0.0} and payload["head"]["on_road"] is True
     assert payload["attention"]["state"] == "attentive" and payload["drowsiness"]["state"] == "alert"
-    off = DriverStateTracker(StateConfig(), AlertnessConfig())
+    off = DriverStateTracker(StateConfig(), AlertnessConfig(), eyes=RATIO)
     for t in times(0, 5):
         off.update(FrameResult("test", t, Box(100, 80, 90, 90)))  # no eyes, head or mouth
     blocks = state_payload(off.state)
@@ -219,7 +239,7 @@ def test_every_number_is_validated(tmp_path):
 def test_eyes_shut_with_the_mouth_open_are_a_laugh_or_a_yawn_not_a_microsleep(tracker):
     """A 1.5 s closure with the mouth open (laughing, yawning) is no microsleep and no PERCLOS; the same closure
     with the mouth shut is a microsleep; and 3 s shut is asleep whatever the mouth does."""
-    laugh = [frame(s, ear=SHUT, mouth=0.6) for s in times(5.0, 1.5)] + [frame(6.5)]
+    laugh = [frame(s, ear=SHUT, mouth=0.25) for s in times(5.0, 1.5)] + [frame(6.5)]  # open, not a yawn
     assert run(tracker, laugh) == []
     assert not any(closed for ts, _, closed in tracker.eye_time if 5.0 <= ts < 6.5)  # nothing toward PERCLOS
     shut = [frame(s, ear=SHUT) for s in times(8.0, 1.5)] + [frame(9.5)]
@@ -328,12 +348,14 @@ def test_the_state_blocks_say_what_is_going_on(tracker):
 
 
 def test_the_eye_models_probabilities_reach_the_state(tracker):
-    measures = {"eyes": Eyes(0.3, 0.3, False, 0.01, 0.02), "head": HeadPose(FORWARD, 0.0, 0.0), "mouth": Mouth(0.05)}
+    measures = {"eyes": Eyes(0.3, 0.3, 0.01, 0.02), "head": HeadPose(FORWARD, 0.0, 0.0), "mouth": Mouth(0.05)}
     run(tracker, [FrameResult("test", 5.0, Box(100, 80, 90, 90), measures)])
     eyes = tracker.blocks(5.0).eyes
     assert (eyes.p_closed_left, eyes.p_closed_right) == (0.01, 0.02)
-    assert AlertnessTracker(AlertnessConfig()).blocks(0.0) == AlertnessTracker(AlertnessConfig()).blocks(9.0)
-    fresh = AlertnessTracker(AlertnessConfig())
+    assert AlertnessTracker(AlertnessConfig(), RATIO).blocks(0.0) == AlertnessTracker(AlertnessConfig(), RATIO).blocks(
+        9.0
+    )
+    fresh = AlertnessTracker(AlertnessConfig(), RATIO)
     run(fresh, [frame(0.0)])
     blocks = fresh.blocks(0.0)
     assert (blocks.eyes, blocks.head, blocks.attention, blocks.drowsiness) == (None, None, None, None)
@@ -341,12 +363,12 @@ def test_the_eye_models_probabilities_reach_the_state(tracker):
 
 def test_a_closure_partly_excused_counts_only_its_unexcused_time(tracker):
     """1.5 s shut, the first 0.8 s with the mouth open (the end of a laugh): 0.7 s counts, a blink. A closure that
-    begins with the head down for 1.5 s: asleep once 3 s have been judged, 4.4 s in, not at 3 s."""
+    begins with the head down for 1.5 s: asleep once 3 s have been judged, 4.5 s in, not at 3 s."""
     laugh = [frame(s, ear=SHUT, mouth=0.6) for s in times(5.0, 0.8)] + [frame(s, ear=SHUT) for s in times(5.8, 0.7)]
     assert run(tracker, laugh + [frame(6.5)]) == [] and tracker.blinks == 1
     down = [frame(s, ear=SHUT, pitch=-40.0) for s in times(10.0, 1.5)] + [frame(s, ear=SHUT) for s in times(11.5, 3.5)]
     asleep = [(ts, e.after["closed_s"]) for ts, e in run(tracker, down) if e.type == "asleep"]
-    assert asleep == [(14.4, 4.4)]  # 1.4 s head down after the closure's first frame; 3 s judged at 14.4
+    assert asleep == [(14.5, 4.5)]  # head down 10.0 to 11.5 (each frame's time runs to the next); 3 s judged at 14.5
 
 
 def test_eyes_unknown_mid_closure_are_not_judged(tracker):
@@ -379,7 +401,7 @@ def test_the_pitch_limit_is_against_the_drivers_own_forward_pitch():
     """A driver whose forward pitch is -10 (a camera above the face): -25 is 15 below forward (on the road), -35 is
     25 below (away)."""
     for pitch, away in ((-25.0, False), (-35.0, True), (5.0, False), (15.0, True)):
-        t = AlertnessTracker(AlertnessConfig())
+        t = AlertnessTracker(AlertnessConfig(), RATIO)
         run(t, [frame(s, pitch=-10.0) for s in times(0, 5)])
         events = run(t, [frame(s, pitch=pitch) for s in times(5.0, 3.5)])
         assert ("distracted" in types(events)) is away, pitch
@@ -402,7 +424,7 @@ def test_unresponsive_with_the_eyes_shut_says_so_on_an_uneven_clock(tracker):
 
 
 def test_a_glance_away_on_an_uneven_clock():
-    t = AlertnessTracker(AlertnessConfig())
+    t = AlertnessTracker(AlertnessConfig(), RATIO)
     run(t, [frame(s) for s in times(0, 5)])
     clock = [round(5.0 + i * 0.123, 4) for i in range(30)]
     events = run(t, [frame(s, yaw=FORWARD + 50) for s in clock])
@@ -422,7 +444,7 @@ def test_eyes_unknown_mid_closure_are_excused_from_a_microsleep(tracker):
 def test_a_drive_that_starts_late_on_the_clock_learns_its_baseline_first():
     """Frame times are wall-clock seconds: a baseline learned from t=1000 is ready 3 s later, not at once, and its
     open level is the 80th percentile of the driver's eye aspect ratio (closed frames are the minority)."""
-    t = AlertnessTracker(AlertnessConfig())
+    t = AlertnessTracker(AlertnessConfig(), RATIO)
     ears = [0.20 + 0.005 * (i % 20) for i in range(50)]  # 0.20 .. 0.295, evenly
     assert run(t, [frame(1000 + i / 10, ear=ear) for i, ear in enumerate(ears[:29])]) == []
     assert t.blocks(1002.8).eyes is None  # 2.8 s in: not ready
@@ -432,11 +454,12 @@ def test_a_drive_that_starts_late_on_the_clock_learns_its_baseline_first():
     assert t.baseline.eye_level == pytest.approx(float(np.percentile(ears, 80)))
 
 
-def test_a_yawn_on_an_uneven_clock_and_a_face_without_a_head_pose(tracker):
+def test_a_yawn_on_an_uneven_clock_and_a_face_without_a_head_pose(yawn_tracker):
+    tracker = yawn_tracker
     clock = [round(5.0 + i * 0.123, 4) for i in range(14)]  # the mouth open 1.5 s at 6.599
     events = run(tracker, [frame(s, mouth=0.8) for s in clock])
     assert [(ts, e.before, e.after) for ts, e in events] == [(6.599, {}, {"duration_s": 1.6})]
-    no_head = FrameResult("test", 7.0, Box(100, 80, 90, 90), {"eyes": Eyes(OPEN, OPEN, False), "mouth": Mouth(0.05)})
+    no_head = FrameResult("test", 7.0, Box(100, 80, 90, 90), {"eyes": Eyes(OPEN, OPEN), "mouth": Mouth(0.05)})
     assert run(tracker, [no_head]) == [] and tracker.blocks(7.0).head is None
 
 
@@ -444,7 +467,7 @@ def test_head_down_against_a_non_zero_forward_pitch_excuses_a_closure():
     """Forward pitch -10: eyes shut with the head at -25 (15 below forward, not down) is a microsleep; at -35 (25
     below, looking down) it is excused."""
     for pitch, microsleep in ((-25.0, True), (-35.0, False)):
-        t = AlertnessTracker(AlertnessConfig())
+        t = AlertnessTracker(AlertnessConfig(), RATIO)
         run(t, [frame(s, pitch=-10.0) for s in times(0, 5)])
         events = run(t, [frame(s, ear=SHUT, pitch=pitch) for s in times(5.0, 1.5)] + [frame(6.5, pitch=-10.0)])
         assert ("microsleep" in types(events)) is microsleep, pitch
@@ -483,8 +506,8 @@ def test_nodding_off_is_decided_on_how_the_face_was_last_seen_and_the_seat(track
 
 def test_a_driver_nodding_off_is_asleep_and_present_an_empty_seat_is_absent():
     config = AlertnessConfig()
-    nodding = DriverStateTracker(StateConfig(absent_after_s=2.0), config)
-    gone = DriverStateTracker(StateConfig(absent_after_s=2.0), config)
+    nodding = DriverStateTracker(StateConfig(absent_after_s=2.0), config, eyes=RATIO)
+    gone = DriverStateTracker(StateConfig(absent_after_s=2.0), config, eyes=RATIO)
     for state in (nodding, gone):
         for s in times(0, 5):
             state.update(frame(s))
@@ -497,11 +520,19 @@ def test_a_driver_nodding_off_is_asleep_and_present_an_empty_seat_is_absent():
     assert [e.type for e in left] == ["driver_absent"] and left[0].ts == 7.9  # 2 s after the last face
 
 
-def modelled(t, closed, ear=OPEN, pitch=0.0, mouth=0.05):
-    """A frame whose eyes the eye-state model judged (p_closed), as the daemon's pipeline gives them."""
+def modelled(t, closed, ear=None, pitch=0.0, mouth=0.05, blink=None, smile=0.05, lens=0.8):
+    """A frame as the daemon's pipeline measures it: the eye-state model's p_closed and the blendshapes' blink score
+    (both saying `closed` unless `blink` is given), the jaw as open as the lips."""
     p = 0.95 if closed else 0.05
-    eyes = Eyes(ear, ear, closed, p, p)
-    measures = {"eyes": eyes, "head": HeadPose(FORWARD, pitch, 0.0), "mouth": Mouth(mouth)}
+    ear = (SHUT if closed else OPEN) if ear is None else ear
+    eyes = Eyes(ear, ear, p, p, 30.0, 30.0, lens, lens)
+    blink = (0.9 if closed else 0.1) if blink is None else blink
+    measures = {
+        "eyes": eyes,
+        "blendshapes": shapes(blink, min(mouth, 1.0), smile),
+        "head": HeadPose(FORWARD, pitch, 0.0),
+        "mouth": Mouth(mouth),
+    }
     return FrameResult("test", t, Box(100, 80, 90, 90), measures)
 
 
@@ -512,11 +543,11 @@ def test_the_eye_models_verdict_and_a_yawn_are_judged_before_the_baseline():
     events = run(t, [modelled(s, closed=True) for s in times(0, 3.1)])
     assert [(e.type, ts) for ts, e in events] == [("asleep", 3.0)]
     assert t.blocks(3.0).drowsiness.state == "asleep" and t.blocks(2.9).head is None  # the head waits
-    t = AlertnessTracker(AlertnessConfig())
+    t = AlertnessTracker(AlertnessConfig(), RATIO)
     assert run(t, [frame(s, ear=SHUT) for s in times(0, 2.9)]) == []  # no model: nothing judged yet
     t = AlertnessTracker(AlertnessConfig())
     events = run(t, [modelled(s, closed=False, mouth=0.7) for s in times(0, 2.0)])
-    assert [(e.type, ts) for ts, e in events] == [("yawn", 1.5)]
+    assert [(e.type, ts) for ts, e in events] == [("yawn", 1.2)]  # yawn_s 1.2
 
 
 def test_eyes_measured_as_nothing_do_not_crash_the_tracker(tracker):
@@ -534,8 +565,60 @@ def test_a_head_sweeping_across_the_road_stays_away_a_real_look_back_ends_the_st
     sweep += [frame(s, yaw=FORWARD - 60) for s in times(6.8, 1.3)]
     events = run(tracker, sweep)
     assert [(e.type, ts) for ts, e in events] == [("distracted", 8.0)]  # 3 s from 5.0, the crossing counted
-    looked = AlertnessTracker(AlertnessConfig())
+    looked = AlertnessTracker(AlertnessConfig(), RATIO)
     run(looked, [frame(s) for s in times(0, 5)])
     back = [frame(s, yaw=FORWARD + 60) for s in times(5.0, 1.5)] + [frame(s) for s in times(6.5, 0.6)]
     back += [frame(s, yaw=FORWARD - 60) for s in times(7.1, 2.9)]
     assert run(looked, back) == []  # 1.5 s away, a real look at the road, then 2.9 s away: two short stretches
+
+
+def test_the_default_rule_needs_the_blink_score_and_the_model_to_agree():
+    """The model calls narrow open eyes shut (a squint, a laugh) while the blink score reads them open: no closure.
+    Where both read shut, asleep at 3 s."""
+    t = AlertnessTracker(AlertnessConfig())
+    assert run(t, [modelled(s, closed=True, blink=0.2) for s in times(0, 4)]) == []
+    assert t.blocks(4.0).eyes.verdict == "open"
+    t = AlertnessTracker(AlertnessConfig())
+    events = run(t, [modelled(s, closed=True) for s in times(0, 3.1)])
+    assert [(e.type, ts) for ts, e in events] == [("asleep", 3.0)]
+
+
+def test_eyes_behind_dark_lenses_are_unseen_never_closed():
+    """Sunglasses: the model and the blink score may read anything there; the eyes are unseen, and no closure is
+    timed however long it lasts."""
+    t = AlertnessTracker(AlertnessConfig())
+    assert run(t, [modelled(s, closed=True, lens=0.1) for s in times(0, 8)]) == []
+    eyes = t.blocks(8.0).eyes
+    assert eyes.verdict == "unseen" and eyes.closed is False and eyes.closed_s == 0.0
+
+
+def test_a_wide_smile_excuses_a_closure_from_microsleeps():
+    """Eyes squeezed shut in a laugh for 1.5 s, the mouth closed but smiling: not a microsleep; the same closure
+    without the smile is one."""
+    for smile, microsleep in ((0.8, False), (0.05, True)):
+        t = AlertnessTracker(AlertnessConfig())
+        run(t, [modelled(s, closed=False) for s in times(0, 5)])
+        closure = [modelled(s, closed=True, smile=smile) for s in times(5.0, 1.5)] + [modelled(6.5, closed=False)]
+        assert ("microsleep" in types(run(t, closure))) is microsleep, smile
+
+
+def test_a_yawn_is_a_wide_jaw_without_a_smile_held_long_enough():
+    """Jaw open 0.7 for 2 s: a yawn once held yawn_s (1.2 s). The same in a wide smile (laughing, singing): none. Jaw
+    open in short bursts (talking): none."""
+    t = AlertnessTracker(AlertnessConfig())
+    events = run(t, [modelled(s, closed=False, mouth=0.7) for s in times(0, 2)])
+    assert [(e.type, ts) for ts, e in events] == [("yawn", 1.2)]
+    t = AlertnessTracker(AlertnessConfig())
+    assert run(t, [modelled(s, closed=False, mouth=0.7, smile=0.7) for s in times(0, 3)]) == []
+    t = AlertnessTracker(AlertnessConfig())
+    talking = [modelled(s, closed=False, mouth=0.7 if int(s * 10) % 8 < 5 else 0.1) for s in times(0, 6)]
+    assert run(t, talking) == []
+
+
+def test_a_yawning_closure_seen_on_one_still_is_excused():
+    """Stills a second apart (YawDD's frames played as a folder): eyes shut on one of them in a yawn, open on the next.
+    The second between them is the yawn's, excused: no microsleep. The same closure with the mouth shut is one."""
+    for jaw, microsleep in ((0.6, False), (0.0, True)):
+        t = AlertnessTracker(AlertnessConfig())
+        frames = [modelled(0.0, closed=False), modelled(1.0, closed=True, mouth=jaw), modelled(2.0, closed=False)]
+        assert ("microsleep" in types(run(t, frames))) is microsleep, jaw

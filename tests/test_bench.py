@@ -19,7 +19,7 @@ def test_bench_on_the_clip_reports_both_pipelines_on_the_same_frames():
     assert report["frames"] == 20 and report["frame_size"] == [450, 336]
     assert 15 <= report["frames_with_face"] <= 20
     assert report["fps"] > 0
-    for stage in ("decode", "detect", "landmarks", "emotion", "seatbelt", "eyes", "state", "total"):
+    for stage in ("decode", "detect", "landmarks", "emotion", "seatbelt", "eyes", "blendshapes", "state", "total"):
         timing = report["stages"][stage]
         assert 0 < timing["p50_ms"] <= timing["p99_ms"]
     baseline = report["baseline"]

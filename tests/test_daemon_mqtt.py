@@ -71,7 +71,7 @@ def test_clip_end_to_end(broker, subscribe, tmp_path):
     last = stats[-1]
     assert last["frames"] == 150 and last["dropped_frames"] == 0
     assert last["frames_with_face"] / last["frames"] >= 0.9  # the face is found in at least 90% of frames
-    assert set(last["latency_ms"]) == {"detect", "landmarks", "emotion", "seatbelt", "eyes", "total"}
+    assert set(last["latency_ms"]) == {"detect", "landmarks", "emotion", "seatbelt", "eyes", "blendshapes", "total"}
     assert all(v["p99"] >= v["p50"] > 0 for v in last["latency_ms"].values())
     assert any(s["fps"] > 0 for s in stats) and last["version"]
 

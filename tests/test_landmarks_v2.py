@@ -125,11 +125,11 @@ def test_v2_presence_is_high_on_the_bundled_clips_face_and_low_elsewhere(model):
 
 def test_landmarks_model_chooses_the_mesh_file(tmp_path):
     models = Config().models
-    assert Config().landmarks.model == "v1"
-    assert Config().landmarks.resolve(models).name == "landmarks.fp32.onnx"
-    (tmp_path / "v2.yaml").write_text("landmarks:\n  model: v2\n")
-    config = load_config(tmp_path / "v2.yaml")
-    assert config.landmarks.resolve(config.models).resolve() == V2.resolve()
+    assert Config().landmarks.model == "v2"  # the blendshapes need its irises
+    assert Config().landmarks.resolve(models).resolve() == V2.resolve()
+    (tmp_path / "v1.yaml").write_text("landmarks:\n  model: v1\nblendshapes:\n  enabled: false\n")
+    config = load_config(tmp_path / "v1.yaml")
+    assert config.landmarks.resolve(config.models).name == "landmarks.fp32.onnx"
     (tmp_path / "own.yaml").write_text(f"landmarks:\n  model: v2\n  path: {V1}\n")
     config = load_config(tmp_path / "own.yaml")
     assert config.landmarks.resolve(config.models) == V1  # a file of your own wins

@@ -33,11 +33,16 @@ def test_faces_emotion_and_belt_on_real_frames():
         assert abs(sum(out["emotion"]["probs"].values()) - 1) < 1e-3
         assert out["emotion"]["confidence"] == max(out["emotion"]["probs"].values())
         assert isinstance(out["seatbelt"]["worn"], bool) and 0.5 <= out["seatbelt"]["confidence"] <= 1
-        assert set(out["latency_ms"]) == {"detect", "landmarks", "emotion", "seatbelt", "eyes", "total"}
+        assert set(out["latency_ms"]) == {"detect", "landmarks", "emotion", "seatbelt", "eyes", "blendshapes", "total"}
         assert out["ts"] > 1.7e9
         # The face mesh's measures: the driver looks ahead with the camera off to the side (about 30 degrees of yaw).
-        assert set(out["eyes"]) == {"left", "right", "closed", "p_closed"} and 0.1 < out["eyes"]["left"] < 0.4
-        assert out["eyes"]["closed"] is False  # the eye-state model reads this awake driver's eyes as open
+        assert (
+            set(out["eyes"]) == {"left", "right", "p_closed", "width", "lens", "glare"}
+            and 0.1 < out["eyes"]["left"] < 0.4
+        )
+        # The eye rule on the still alone (no history): this awake driver's eyes are open.
+        assert out["still_verdict"] == {"eyes": "open"}
+        assert out["blendshapes"]["jaw_open"] < 0.2 and max(out["blendshapes"]["blink"].values()) < 0.4
         assert 20 < out["head"]["yaw"] < 45 and abs(out["head"]["pitch"]) < 20 and abs(out["head"]["roll"]) < 20
         assert 0 <= out["mouth"]["openness"] < 0.2
 
@@ -47,7 +52,8 @@ def test_landmarks_off_leaves_the_new_blocks_null_and_nothing_else_changes(tmp_p
     off = lines(run_dmsd("--config", str(config), "--once", *map(str, FRAMES)).stdout)
     on = lines(run_dmsd("--once", *map(str, FRAMES)).stdout)
     for a, b in zip(off, on, strict=True):
-        assert a["eyes"] is None and a["head"] is None and a["mouth"] is None
+        assert a["eyes"] is None and a["head"] is None and a["mouth"] is None and a["blendshapes"] is None
+        assert a["still_verdict"] == {"eyes": None}
         assert set(a["latency_ms"]) == {"detect", "emotion", "seatbelt", "total"}
         assert (a["face"], a["emotion"], a["seatbelt"]) == (b["face"], b["emotion"], b["seatbelt"])
 
@@ -57,7 +63,7 @@ def test_no_face_gives_nulls_and_exit_0():
     assert result.returncode == 0, result.stderr
     (out,) = lines(result.stdout)
     assert out["face"] is None and out["emotion"] is None and out["seatbelt"] is None
-    assert out["eyes"] is None and out["head"] is None and out["mouth"] is None
+    assert out["eyes"] is None and out["head"] is None and out["mouth"] is None and out["blendshapes"] is None
 
 
 def test_directory_input_and_annotation(tmp_path):

@@ -10,6 +10,7 @@ import pytest
 from dmsd.config import VehicleConfig
 from dmsd.driver.alertness import AttentionState, DrowsinessState, EyesState, HeadState
 from dmsd.driver.events import Attention, Distraction, Drowsiness, Event, EventNumbering, EventType
+from dmsd.driver.eye_closure import EyeVerdict
 from dmsd.driver.phone import PhoneState
 from dmsd.driver.state import DriverState
 from dmsd.driver.vehicle import AlertGate, VehicleInbox
@@ -49,7 +50,7 @@ def test_the_state_payload_is_the_readme_example():
     )
     payload = state_payload(state)
     assert {k: payload[k] for k in shown} == shown
-    unknown = ("eyes", "head", "attention", "drowsiness", "phone")
+    unknown = ("eyes", "blendshapes", "head", "attention", "drowsiness", "phone")
     assert all(payload[k] is None for k in unknown) and set(payload) == set(shown) | set(unknown)
     assert state_payload(state, include_probs=True)["emotion"]["probs"] == {"neutral": 0.72, "sad": 0.28}
     assert state_payload(DriverState(camera_ok=False))["camera"] == "lost"
@@ -57,7 +58,7 @@ def test_the_state_payload_is_the_readme_example():
 
 def test_the_alertness_blocks_are_the_readme_example():
     shown = example("eyes", "head", "attention", "drowsiness")
-    eyes = EyesState(0.23714, 0.27114, False, 0.98914, 0.00004, 1, 0.00814, 0.00114, 0.00414)
+    eyes = EyesState(0.23714, 0.27114, EyeVerdict.OPEN, 0.98914, 0.00004, 1, 0.00814, 0.00114, 0.00414, 0.11214)
     head = HeadState(HeadPose(25.614, -7.514, 4.514), 31.114, -6.214, True)
     attention = AttentionState(Attention.ATTENTIVE, None, 0.00004, 0.0, False)
     drowsiness = DrowsinessState(Drowsiness.ALERT, 0.00804, 0)
@@ -72,18 +73,21 @@ def test_the_alertness_blocks_are_the_readme_example():
 
 
 def test_blocks_while_something_is_unknown_or_going_on():
-    eyes = EyesState(0.1, 0.1, True, 0.4, 1.23456, 0, None)  # without the eye model, before PERCLOS is known
+    eyes = EyesState(0.1, 0.1, EyeVerdict.CLOSED, 0.4, 1.23456, 0, None)  # without the model and blendshapes
     assert eyes.to_dict() == {
         "left": 0.1,
         "right": 0.1,
         "closed": True,
+        "verdict": "closed",
         "openness": 0.4,
         "closed_s": 1.23,
         "blinks": 0,
         "perclos": None,
     }
-    half = EyesState(0.3, 0.3, False, 1.0, 0.0, 0, None, 0.5, None)  # both probabilities or none, never one
+    half = EyesState(0.3, 0.3, EyeVerdict.OPEN, 1.0, 0.0, 0, None, 0.5, None)  # both probabilities or none
     assert "p_closed" not in half.to_dict()
+    unseen = EyesState(0.3, 0.3, EyeVerdict.UNSEEN, 1.0, 0.0, 0, None).to_dict()  # behind sunglasses
+    assert unseen["verdict"] == "unseen" and unseen["closed"] is False
     distracted = AttentionState(Attention.DISTRACTED, Distraction.TIME_SHARING, 3.14159, 10.04321, True)
     assert distracted.to_dict() == {
         "state": "distracted",

@@ -221,13 +221,15 @@ def test_the_page_in_headless_chromium(preview, tmp_path_factory):
     assert "ok" in readouts["face"]["class"].split()
     assert readouts["belt"]["value"] in ("worn", "not worn")
     assert re.fullmatch(r"confidence 0\.\d\d|confidence 1\.00", readouts["belt"]["detail"])
-    assert readouts["eyes"]["value"] in ("open", "closed") and "PERCLOS" in readouts["eyes"]["detail"]
+    assert readouts["eyes"]["value"] in ("open", "closed", "unseen") and "PERCLOS" in readouts["eyes"]["detail"]
+    assert re.fullmatch(r"jaw [01]\.\d\d", readouts["mouth"]["value"]), readouts["mouth"]  # the blendshapes
+    assert "blink L" in readouts["mouth"]["detail"] and "blink" in readouts["eyes"]["detail"]
     assert re.fullmatch(r"yaw -?\d+\u00b0 pitch -?\d+\u00b0", readouts["head"]["value"]), readouts["head"]
     assert re.match(r"(on|OFF) the road", readouts["head"]["detail"])
     assert readouts["drowsiness"]["value"] in ("alert", "drowsy", "asleep")
     assert re.match(r"attentive|distracted", readouts["attention"]["value"])
     assert "hidden" in page.attrs["r-phone"]  # phone use is not looked for by default
-    for name in ("face", "eyes", "head", "belt", "drowsiness", "attention", "emotion"):
+    for name in ("face", "eyes", "mouth", "head", "belt", "drowsiness", "attention", "emotion"):
         assert readouts[name]["value"].strip(), name  # a value or "unknown", never blank
     # The raw JSON: the state, inside a closed <details> whose <summary> opens it (one click).
     assert "raw" in page.parents["state"] and "open" not in page.attrs["raw"]

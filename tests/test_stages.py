@@ -59,11 +59,12 @@ def test_a_new_measure_is_one_module_and_one_registration(tmp_path):
     result = run_with_the_measure(tmp_path, ["--once", *stills])
     assert result.returncode == 0, result.stderr
     with_face, without = (json.loads(line) for line in result.stdout.splitlines())
-    # After the shipped measures, before the latency; null without a face, like every measure.
-    assert list(with_face)[-2:] == ["brightness", "latency_ms"] and list(with_face)[4:9] == [
+    # After the shipped measures, before the eye rule's still verdict and the latency; null without a face.
+    assert list(with_face)[-3:] == ["brightness", "still_verdict", "latency_ms"] and list(with_face)[4:10] == [
         "emotion",
         "seatbelt",
         "eyes",
+        "blendshapes",
         "head",
         "mouth",
     ]
@@ -84,7 +85,7 @@ def test_the_registered_stages_run_face_first_and_name_their_sections():
 
     assert STAGES[0].key == "face" and STAGES[0].needs == ()
     keys = [stage.key for stage in STAGES]
-    assert keys == ["face", "emotion", "seatbelt", "eyes", "head", "mouth", "phone", "occupancy"]
+    assert keys == ["face", "emotion", "seatbelt", "eyes", "blendshapes", "head", "mouth", "phone", "occupancy"]
     assert len(set(keys)) == len(keys)
     for stage in STAGES:
         assert stage.section is None or hasattr(Config(), stage.section), stage.__name__

@@ -330,6 +330,7 @@ def test_requantize_remakes_a_shipped_int8_model_that_agrees_with_fp32(tmp_path,
         f"  seatbelt: {{path: {ROOT / 'models' / 'seatbelt.int8.onnx'}}}\n"
         f"  eyes: {{path: {ROOT / 'models' / 'eyes.int8.onnx'}}}\n"
         f"landmarks: {{path: {ROOT / 'models' / 'landmarks.fp32.onnx'}}}\n"
+        "blendshapes: {enabled: false}\n"
         f"detector: {{blazeface: {{path: {ROOT / 'models' / 'blazeface.fp32.onnx'}}}}}\n",
     )
     result = run_dmsd("--config", str(config), "--once", str(SAMPLES / "cabin_frame060.jpg"))

@@ -4,7 +4,7 @@ import json
 
 import paho.mqtt.publish as publish
 import pytest
-from test_alertness import frame, times
+from test_alertness import RATIO, frame, times
 from test_daemon_mqtt import CLOSED_FACE, OPEN_FACE
 
 from dmsd.config import AlertnessConfig, StateConfig, VehicleConfig
@@ -37,7 +37,7 @@ def vehicle(inbox, clock, speed, gear="D"):
 def setup():
     clock = Clock()
     inbox = VehicleInbox()
-    tracker = DriverStateTracker(StateConfig(), AlertnessConfig())
+    tracker = DriverStateTracker(StateConfig(), AlertnessConfig(), eyes=RATIO)  # frames of the mesh's measures alone
     gate = AlertGate(VehicleConfig(max_age_s=30), inbox, started=clock.now)  # the test's messages last a sequence
     assert [e.type for e in drive(tracker, gate, clock, [frame(s) for s in times(0, 5)])] == ["driver_present"]
     return clock, inbox, tracker, gate

@@ -5,8 +5,9 @@
 Builds (and caches in the run folder as patches.npz) the patches of every source in train/eyes_data.py, trains a
 small CNN on the train split with infrared-like augmentation (grey, contrast, blur, low resolution, noise, glare),
 keeps the best on the valid split by balanced accuracy, and writes the same training record as the other trainers
-(config, history, curves, confusion, metrics per source). The model says how likely one eye is open or closed;
-the daemon runs both eyes of a face as one batch.
+(config, history, curves, confusion, metrics per source, and `test_per_source`: the kept model on the people held
+out as test, eyes_data.MRL_TEST and CAR_TEST, which choose nothing). The model says how likely one eye is open or
+closed; the daemon runs both eyes of a face as one batch.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -42,10 +44,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
+        "--balance",
+        choices=("classes", "sources"),
+        default="classes",
+        help="sample weights: each class an equal share, or also each source an equal share of its class",
+    )
+    parser.add_argument(
         "--config",
         default=None,
         metavar="PATH",
         help="cut eyes with this daemon configuration's detector.* and landmarks.* (default: built-in)",
+    )
+    parser.add_argument(
+        "--landmarks",
+        choices=("v1", "v2"),
+        default="v2",
+        help="the face mesh that cuts the eyes (landmarks.model; default v2, the mesh the daemon ships with)",
     )
     parser.add_argument("--limit", type=int, default=0, help="at most this many patches per source (tests)")
 
@@ -165,6 +179,7 @@ def load_patches(args: argparse.Namespace, sources: list[str], out: Path) -> dic
             data["report"] = json.loads((out / "dataset.json").read_text())
             return data
     config = load_config(Path(args.config) if args.config else None)
+    config = replace(config, landmarks=replace(config.landmarks, model=args.landmarks))
     data = eyes_data.build(Path(args.data), args.size, config, sources)
     if args.limit:
         keep = np.concatenate([np.flatnonzero(data["source"] == s)[: args.limit] for s in np.unique(data["source"])])
@@ -186,6 +201,17 @@ def per_source(data: dict, valid: np.ndarray, predicted: np.ndarray) -> dict:
     return result
 
 
+def held_out(out: Path, data: dict, x: np.ndarray) -> dict:
+    """The kept checkpoint on the test split (people never trained on and never used to choose), per source."""
+    import keras
+
+    test = data["split"] == "test"
+    if not test.any():
+        return {}
+    predicted = keras.models.load_model(out / "best.keras").predict(x[test], batch_size=256, verbose=0).argmax(axis=1)
+    return per_source(data, test, predicted)
+
+
 def run(args: argparse.Namespace) -> dict:
     sources = check_arguments(args)
     out = record.start_run(args)
@@ -197,7 +223,7 @@ def run(args: argparse.Namespace) -> dict:
         raise DmsdError(f"no eye patches in the {'training' if not train.any() else 'validation'} split")
     record.write_config(out, args, train_patches=int(train.sum()), valid_patches=int(valid.sum()))
     y_train = data["y"][train]
-    weights = record.sample_weights(y_train, data["source"][train], "classes")
+    weights = record.sample_weights(y_train, data["source"][train], args.balance)
     train_ds, valid_ds = record.datasets(
         x[train],
         y_train,
@@ -222,7 +248,11 @@ def run(args: argparse.Namespace) -> dict:
         data["y"][valid],
         x[train][:: max(1, int(train.sum()) // 1000)][:1000],
         started,
-        lambda predicted: {"per_source": per_source(data, valid, predicted), "dataset": data["report"]},
+        lambda predicted: {
+            "per_source": per_source(data, valid, predicted),
+            "test_per_source": held_out(out, data, x),
+            "dataset": data["report"],
+        },
     )
     log.info("validation per source %s", metrics["per_source"])
     return metrics

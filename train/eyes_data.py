@@ -10,7 +10,15 @@ Sources, each reported separately:
   incluit                open eyes of a real person on video (driver_video/incluit/video1.mp4, RGB), every
                          `VIDEO_STEP`th frame, cut by the daemon's video pipeline; frames whose eyes are
                          narrower than `BLINK_SHARE` of the video's usual opening are left out (blinks); train only
-Patch sets are the eye alone already: they are resized to the model's side. Nothing here is infrared.
+  mrl_eyes_nir           near-infrared eye crops of 30 people (MRL); split by `subject`: `MRL_TEST` subjects are a
+                         held-out test split (never trained on, never used to choose), `MRL_VALID` the valid split
+  car_eyes               real drivers on video (driver_video/: near-infrared and colour cabins), each eye labelled
+                         open/closed/unknown by eye in train/labels/car_eyes.csv; the patches are cut again here
+                         from the clips by the daemon's video pipeline (every frame through the face tracker);
+                         split by person: `CAR_TEST` people are held out, `CAR_VALID` the valid split
+Patch sets are the eye alone already: they are resized to the model's side. MRL's crops are framed about as ours
+are (the eye's corners span roughly half to 90% of the side, varying by person, against our 2/3), so they are
+taken as they come; the augmentation's zoom covers part of the difference.
 """
 
 from __future__ import annotations
@@ -34,6 +42,13 @@ from dmsd.vision.stages.face import FaceLocator
 log = logging.getLogger(__name__)
 VIDEO_STEP = 4
 BLINK_SHARE = 0.75
+# MRL subjects held out as test: of the 30 sorted, every fifth from the fifth (fixed before any training).
+MRL_TEST = ("s0006", "s0011", "s0016", "s0022", "s0029", "s0037")
+# Valid: five more people, two of them with glasses in part of their crops (as half the test people have).
+MRL_VALID = ("s0003", "s0009", "s0014", "s0018", "s0024")
+CAR_LABELS = Path(__file__).parent / "labels" / "car_eyes.csv"
+CAR_TEST = ("nir_C", "yawdd_46", "nitymed_1")  # a near-infrared person and two colour ones, never trained on
+CAR_VALID = ("bundled",)  # the bundled clip: kept out of training, as the tests run it
 
 
 @dataclass
@@ -82,6 +97,88 @@ def patch_set(root: Path, side: int, out: EyeSet, source: str, group_column: str
         )
         used += 1
     return {"rows": len(rows), "patches": used}
+
+
+def mrl_set(root: Path, side: int, out: EyeSet) -> dict:
+    """MRL's near-infrared eye crops (path,eye_state,subject,...), resized and stretched as patch_set does, split by
+    subject: test, valid or train."""
+    import csv
+
+    with open(root / "labels.csv", newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    counts = {"train": 0, "valid": 0, "test": 0}
+    for row in rows:
+        crop = cv2.imread(str(root / row["path"]), cv2.IMREAD_GRAYSCALE)
+        if crop is None or row["eye_state"] not in LABELS:
+            continue
+        interpolation = cv2.INTER_AREA if crop.shape[0] > side else cv2.INTER_LINEAR
+        subject = row["subject"]
+        split = "test" if subject in MRL_TEST else "valid" if subject in MRL_VALID else "train"
+        patch = stretch(cv2.resize(crop, (side, side), interpolation=interpolation))
+        out.add(patch, LABELS.index(row["eye_state"]), split, "mrl_eyes_nir", subject)
+        counts[split] += 1
+    return {"rows": len(rows), "patches": sum(counts.values()), **counts}
+
+
+def read_car_labels(path: Path) -> list[dict]:
+    """train/labels/car_eyes.csv: clip (under the data folder), frame, eye (right/left, the person's own), label
+    (open/closed/unknown), person, notes."""
+    import csv
+
+    with open(path, newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def car_split(person: str) -> str:
+    return "test" if person in CAR_TEST else "valid" if person in CAR_VALID else "train"
+
+
+def cut_clip(path: Path, frames: set[int], side: int, config: Config) -> dict[int, tuple[np.ndarray, tuple]]:
+    """Both eyes' patches and widths of the given frames of a clip, every frame through the video face tracker (so
+    the mesh tracks as in the daemon); frames without a mesh are missing."""
+    from dmsd.vision.eye_patches import eye_widths
+
+    locator = FaceLocator.from_config(config, video=True)
+    capture = cv2.VideoCapture(str(path))
+    found: dict[int, tuple[np.ndarray, tuple]] = {}
+    index = 0
+    last = max(frames, default=-1)
+    while index <= last:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+        located = locator.run(FrameWork(frame, grey))
+        if index in frames and located.landmarks is not None:
+            points = located.landmarks.points
+            found[index] = (eye_patches(grey, points, side), eye_widths(points))
+        index += 1
+    capture.release()
+    return found
+
+
+def car_set(data: Path, side: int, out: EyeSet, config: Config, labels: Path = CAR_LABELS) -> dict:
+    """The labelled eyes of real drivers (see the module's docstring); unknown eyes are not trained on."""
+    rows = read_car_labels(labels)
+    by_clip: dict[str, list[dict]] = {}
+    for row in rows:
+        by_clip.setdefault(row["clip"], []).append(row)
+    per_person: dict[str, dict[str, int]] = {}
+    missing = 0
+    for clip, clip_rows in by_clip.items():
+        cut = cut_clip(data / clip, {int(row["frame"]) for row in clip_rows}, side, config)
+        for row in clip_rows:
+            counts = per_person.setdefault(row["person"], {"open": 0, "closed": 0, "unknown": 0})
+            counts[row["label"]] += 1
+            if row["label"] not in LABELS:
+                continue
+            if int(row["frame"]) not in cut:
+                missing += 1
+                continue
+            patch = cut[int(row["frame"])][0][0 if row["eye"] == "right" else 1]
+            out.add(patch, LABELS.index(row["label"]), car_split(row["person"]), "car_eyes", row["person"])
+    used = sum(c["open"] + c["closed"] for c in per_person.values()) - missing
+    return {"rows": len(rows), "patches": used, "no_mesh": missing, "per_person": per_person}
 
 
 def face_set(root: Path, side: int, out: EyeSet, locator: FaceLocator) -> dict:
@@ -141,6 +238,10 @@ def build(data: Path, side: int, config: Config, sources: list[str]) -> dict:
         report["roboflow_eye_detector"] = face_set(eyes / "roboflow_eye_detector", side, out, locator)
     if "incluit" in sources:
         report["incluit"] = open_video(data / "driver_video" / "incluit" / "video1.mp4", side, out, config)
+    if "mrl_eyes_nir" in sources:
+        report["mrl_eyes_nir"] = mrl_set(eyes / "mrl_eyes_nir", side, out)
+    if "car_eyes" in sources:
+        report["car_eyes"] = car_set(data, side, out, config)
     for name, counts in report.items():
         log.info("%s: %s", name, counts)
     return {
@@ -153,4 +254,4 @@ def build(data: Path, side: int, config: Config, sources: list[str]) -> dict:
     }
 
 
-SOURCES = ("cew_patches", "eye_closeups", "roboflow_eye_detector", "incluit")
+SOURCES = ("cew_patches", "eye_closeups", "roboflow_eye_detector", "incluit", "mrl_eyes_nir", "car_eyes")

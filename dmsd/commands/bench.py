@@ -183,7 +183,7 @@ class OurPipeline:
 
     def __init__(self, config: Config):
         self.analyzer = Analyzer.from_config(config, video=True)
-        self.state = DriverStateTracker(config.state, config.alertness, config.phone)
+        self.state = DriverStateTracker(config.state, config.alertness, config.phone, config.eyes)
 
     def process(self, image: np.ndarray, index: int) -> tuple[dict[str, float], bool]:
         result = self.analyzer.analyze(image, "bench", float(index))

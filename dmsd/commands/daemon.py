@@ -76,10 +76,10 @@ class Daemon:
         if config.preview.enabled:
             from dmsd.publish.preview import PreviewServer
 
-            self.preview = PreviewServer(config.preview, self.analyzer)
+            self.preview = PreviewServer(config.preview, self.analyzer, config.eyes)
             self.publishers.append(self.preview)
         self.notifier = SystemdNotifier()
-        self.tracker = DriverStateTracker(config.state, config.alertness, config.phone)
+        self.tracker = DriverStateTracker(config.state, config.alertness, config.phone, config.eyes)
         self.gate = AlertGate(config.vehicle, self.vehicle)
         self.numbering = EventNumbering()
         self.stats = PipelineStats()

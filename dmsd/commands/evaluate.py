@@ -4,7 +4,8 @@ dmsd.commands.evaluate_measures).
     dmsd evaluate --task emotion --data fer2013.csv.gz --usage PublicTest [--model PATH] [--json]
     dmsd evaluate --task seatbelt --data labels.csv|folder [--model PATH] [--json]
     dmsd evaluate --task seatbelt --data clip.mp4 --label worn [--model PATH] [--json]
-    dmsd evaluate --task eyes --data labels.csv|folder [--split valid] [--model EYES.onnx] [--patches] [--json]
+    dmsd evaluate --task eyes --data labels.csv|folder [--split valid] [--subjects A,B] [--model EYES.onnx] [--patches]
+                  [--json]
     dmsd evaluate --task head-pose|yawn --data labels.csv|folder [--landmarks LANDMARKS.onnx] [--json]
     dmsd evaluate --task phone --data labels.csv|folder [--model PATH] [--json]
     dmsd evaluate --task events --data clips.csv [--root DIR] [--jobs N] [--json]
@@ -77,6 +78,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--usage", choices=USAGES, help="emotion CSV: only rows of this split")
     parser.add_argument("--split", metavar="NAME", help="eyes labels.csv: only rows of this split (e.g. valid)")
+    parser.add_argument(
+        "--subjects",
+        metavar="A,B",
+        help="eyes labels.csv: only rows of these people (its subject column), e.g. those a model never saw",
+    )
     parser.add_argument(
         "--label", choices=SEATBELT_LABELS, help="seatbelt, a video file as --data: the truth for every frame"
     )
@@ -288,6 +294,8 @@ def run(config: Config, args: argparse.Namespace) -> int:
         raise DmsdError("--usage only applies to --task emotion")
     if args.task != "eyes" and args.split:
         raise DmsdError("--split only applies to --task eyes (--usage picks emotion's split)")
+    if args.task != "eyes" and args.subjects:
+        raise DmsdError("--subjects only applies to --task eyes")
     if args.patches and args.task != "eyes":
         raise DmsdError("--patches only applies to --task eyes")
     if args.landmarks and args.task not in ("eyes", "head-pose", "yawn"):
@@ -331,10 +339,13 @@ def run_measures(config: Config, args: argparse.Namespace) -> int:
     if args.label:
         raise DmsdError("--label only applies to --task seatbelt")
     if args.task == "eyes":
+        subjects = [name.strip() for name in args.subjects.split(",") if name.strip()] if args.subjects else None
         if args.patches:
-            report = evaluate_measures.evaluate_eye_patches(config, args.data, args.split, args.model)
+            report = evaluate_measures.evaluate_eye_patches(config, args.data, args.split, args.model, subjects)
         else:
-            report = evaluate_measures.evaluate_eyes(config, args.data, args.split, args.model, args.landmarks)
+            report = evaluate_measures.evaluate_eyes(
+                config, args.data, args.split, args.model, args.landmarks, subjects
+            )
     elif args.task == "yawn":
         report = evaluate_measures.evaluate_yawns(config, args.data, args.landmarks or args.model)
     else:

@@ -56,7 +56,7 @@ def clip_length(clip: ClipAnnotation, where: str) -> tuple[int, float]:
 def play(config: Config, clip: ClipAnnotation, name: str, off: dict[str, str]) -> ClipScore:
     """The clip through a fresh pipeline and driver state; its events and face share, scored."""
     analyzer = Analyzer.from_config(config, video=True)
-    tracker = DriverStateTracker(config.state, config.alertness, config.phone)
+    tracker = DriverStateTracker(config.state, config.alertness, config.phone, config.eyes)
     source = VideoFileSource(str(clip.path), replace(config.source, uri=str(clip.path), realtime=False, loop=False))
     source.open()
     events, first, frames, visible, with_face, last = [], None, 0, 0, 0, 0.0

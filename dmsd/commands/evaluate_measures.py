@@ -17,21 +17,28 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import TypeVar
 
 import cv2
 import numpy as np
 
 from dmsd.config import Config
+from dmsd.driver.eye_closure import EyeVerdict, still_verdict
 from dmsd.errors import DmsdError
 from dmsd.frames.images import read_image
 from dmsd.offline.datasets import load_eye_states, load_head_poses, load_yawns
 from dmsd.vision.analyzer import Analyzer
+from dmsd.vision.blendshapes import FaceShapes
 from dmsd.vision.classifier import Classifier
 from dmsd.vision.eye_patches import stretch
-from dmsd.vision.face_measures import EYES_CLOSED_BELOW, Eyes, HeadPose, Mouth
+from dmsd.vision.face_measures import Eyes, HeadPose, Mouth
 from dmsd.vision.results import FrameResult
 
-THRESHOLDS = sorted({round(t, 2) for t in np.arange(0.15, 0.36, 0.01)} | {EYES_CLOSED_BELOW})
+M = TypeVar("M")
+
+THRESHOLDS = [round(t, 2) for t in np.arange(0.15, 0.36, 0.01)]
+BLINK_THRESHOLDS = [round(t, 2) for t in np.arange(0.2, 0.75, 0.05)]
+EYE_RULES = ("blink_and_model", "blink", "model", "ratio")
 POSE_RANGE = (45.0, 30.0)  # |yaw|, |pitch| a frontal face detector covers
 
 
@@ -81,46 +88,78 @@ def verdicts(truth: np.ndarray, said: np.ndarray) -> dict:
     }
 
 
+def with_shapes(
+    labels: list[bool], results: list[FrameResult | None], kind: type[M]
+) -> list[tuple[bool, M, FaceShapes | None]]:
+    """(label, the measure of `kind`, the blendshapes) of every image where that measure was taken."""
+    out = []
+    for label, result in zip(labels, results, strict=True):
+        measure = result.get(kind) if result is not None else None
+        if result is not None and measure is not None:
+            out.append((label, measure, result.get(FaceShapes)))
+    return out
+
+
+def rule_verdicts(config: Config, scored: list[tuple[bool, Eyes, FaceShapes | None]], rule: str) -> dict:
+    """One eye rule's still verdicts (dmsd.driver.eye_closure) against the labels: how many faces it judged (the
+    rest are unseen or beyond it), and its accuracy, closed precision and recall on those."""
+    rules = replace(config.eyes, rule=rule)
+    said = [still_verdict(eyes, shapes, rules) for _, eyes, shapes in scored]
+    judged = [(closed, verdict) for (closed, _, _), verdict in zip(scored, said, strict=True) if verdict is not None]
+    seen = [(closed, verdict) for closed, verdict in judged if verdict is not EyeVerdict.UNSEEN]
+    truth = np.array([closed for closed, _ in seen], dtype=bool)
+    closed = np.array([verdict is EyeVerdict.CLOSED for _, verdict in seen], dtype=bool)
+    return {"rule": rule, "judged": len(seen), "unseen": len(judged) - len(seen), **verdicts(truth, closed)}
+
+
 def evaluate_eyes(
-    config: Config, data: str, split: str | None, eye_model_path: str | None, landmarks_path: str | None = None
+    config: Config,
+    data: str,
+    split: str | None,
+    eye_model_path: str | None,
+    landmarks_path: str | None = None,
+    subjects: list[str] | None = None,
 ) -> dict:
-    """Faces through the whole still-image pipeline: the eye aspect ratio's verdict at its threshold (and at each
-    threshold of a sweep) and the eye-state model's, on the faces whose eyes were judged."""
-    images = load_eye_states(data, split)
+    """Faces through the whole still-image pipeline: each eye rule's still verdict (the configured one first), the
+    aspect ratio and the blink score at each threshold of a sweep, on the faces whose eyes were measured."""
+    images = load_eye_states(data, split, subjects)
     analyzer = mesh_analyzer(config, landmarks_path, eye_model_path)
     results, unreadable = analyze_all(analyzer, [image.path for image in images])
-    measured = [
-        (image.closed, r.get(Eyes) if r is not None else None) for image, r in zip(images, results, strict=True)
-    ]
-    scored = [(closed, eyes) for closed, eyes in measured if eyes is not None]
-    truth = np.array([closed for closed, _ in scored], dtype=bool)
-    openness = np.array([(eyes.left + eyes.right) / 2 for _, eyes in scored])
-    sweep = [
+    scored = with_shapes([image.closed for image in images], results, Eyes)
+    truth = np.array([closed for closed, _, _ in scored], dtype=bool)
+    openness = np.array([eyes.ratio for _, eyes, _ in scored])
+    ratio_sweep = [
         {"threshold": t, "accuracy": round(float(((openness < t) == truth).mean()), 4) if len(truth) else 0.0}
         for t in THRESHOLDS
     ]
+    blink = np.array([shapes.blink if shapes is not None else np.nan for _, _, shapes in scored])
+    has_blink = ~np.isnan(blink)
+    blink_sweep = [
+        {"threshold": t, "accuracy": round(float(((blink[has_blink] >= t) == truth[has_blink]).mean()), 4)}
+        for t in BLINK_THRESHOLDS
+        if has_blink.any()
+    ]
+    order = [config.eyes.rule] + [rule for rule in EYE_RULES if rule != config.eyes.rule]
     models = analyzer.models()
-    eye_model = None
-    if "eyes" in models:
-        said = np.array([eyes.closed for _, eyes in scored], dtype=bool)
-        eye_model = {"model": models["eyes"], "n": len(scored), **verdicts(truth, said)}
     return {
         **report_head("eyes", analyzer, data, images, results, unreadable),
         "split": split,
         "n": len(scored),
         "judged_share": round(len(scored) / max(len(images) - len(unreadable), 1), 4),
-        **verdicts(truth, openness < EYES_CLOSED_BELOW),
-        "threshold": EYES_CLOSED_BELOW,
-        "thresholds": sweep,
-        "best_threshold": max(sweep, key=lambda row: row["accuracy"])["threshold"],
-        "eye_model": eye_model,
+        "eye_model": models.get("eyes"),
+        "blendshapes": models.get("blendshapes"),
+        "rules": [rule_verdicts(config, scored, rule) for rule in order],
+        "ratio_thresholds": ratio_sweep,
+        "blink_thresholds": blink_sweep,
     }
 
 
-def evaluate_eye_patches(config: Config, data: str, split: str | None, eye_model_path: str | None) -> dict:
+def evaluate_eye_patches(
+    config: Config, data: str, split: str | None, eye_model_path: str | None, subjects: list[str] | None = None
+) -> dict:
     """Eye images (one eye each, as eye-patch sets come): the eye-state model alone, each image resized to its
     input. No face search and no aspect ratio: there is no face."""
-    images = load_eye_states(data, split)
+    images = load_eye_states(data, split, subjects)
     models = config.models
     path = Path(eye_model_path) if eye_model_path else models.resolve("eyes")
     model = Classifier(path, "eyes", models.intra_op_threads, models.inter_op_threads)
@@ -153,6 +192,7 @@ def evaluate_eye_patches(config: Config, data: str, split: str | None, eye_model
         "model": str(path),
         "data": str(data),
         "split": split,
+        "subjects": subjects,
         "images": len(images),
         "unreadable": len(unreadable),
         "unreadable_files": unreadable,
@@ -192,45 +232,55 @@ def format_report(report: dict) -> str:
     lines = [
         f"{report['task']} with {report['model']} on {report['data']}"
         + (f" (split {report['split']})" if report.get("split") else "")
+        + (f" (subjects {', '.join(report['subjects'])})" if report.get("subjects") else "")
     ]
-    lines.append(
-        f"images {report['images']}, unreadable {report['unreadable']}, face found in {report['faces']}, "
-        f"measured: {report['n']}"
-    )
-    if report["task"] == "yawn":
-        lines.append(
-            f"at openness >= {report['threshold']}: yawns caught {report['recall']:.1%} of {report['yawns']}, "
-            f"false alarms {report['false_alarms']:.1%} of {report['n'] - report['yawns']}"
-        )
-        lines.append(
-            "by threshold (caught / false alarms): "
-            + ", ".join(f"{r['threshold']:.2f} {r['recall']:.0%}/{r['false_alarms']:.0%}" for r in report["thresholds"])
-        )
-        return "\n".join(lines)
     if report.get("patches"):
-        lines[1] = f"eye images {report['images']}, unreadable {report['unreadable']}, judged: {report['n']}"
+        lines.append(f"eye images {report['images']}, unreadable {report['unreadable']}, judged: {report['n']}")
         lines.append(
             f"eye-state model: accuracy {report['accuracy']:.2%}   closed precision {report['closed_precision']:.3f}, "
             f"recall {report['closed_recall']:.3f}"
         )
         return "\n".join(lines)
+    lines.append(
+        f"images {report['images']}, unreadable {report['unreadable']}, face found in {report['faces']}, "
+        f"measured: {report['n']}"
+    )
+    if report["task"] == "yawn":
+        others = report["n"] - report["yawns"]
+        parts = [("lips' openness", "openness", report["lips"])]
+        if report["jaw"] is not None:
+            smile = report["jaw"]["smile_below"]
+            parts.insert(0, (f"jaw rule (smile < {smile})", "jaw_open", report["jaw"]))
+        for name, measure, part in parts:
+            lines.append(
+                f"{name} at {measure} >= {part['threshold']}: yawns caught {part['recall']:.1%} of {report['yawns']}, "
+                f"false alarms {part['false_alarms']:.1%} of {others}"
+            )
+            lines.append(
+                "  by threshold (caught / false alarms): "
+                + ", ".join(
+                    f"{r['threshold']:.2f} {r['recall']:.0%}/{r['false_alarms']:.0%}" for r in part["thresholds"]
+                )
+            )
+        return "\n".join(lines)
     if report["task"] == "eyes":
         lines[1] += f" ({report['judged_share']:.1%} of the readable images)"
-        if report["eye_model"]:
-            part = report["eye_model"]
+        for i, part in enumerate(report["rules"]):
             lines.append(
-                f"eye-state model ({part['model']}): accuracy {part['accuracy']:.2%}   closed precision "
-                f"{part['closed_precision']:.3f}, recall {part['closed_recall']:.3f}"
+                f"rule {part['rule']}{' (configured)' if i == 0 else ''}: accuracy {part['accuracy']:.2%} on "
+                f"{part['judged']} judged, {part['unseen']} unseen   closed precision {part['closed_precision']:.3f}, "
+                f"recall {part['closed_recall']:.3f}"
             )
         lines.append(
-            f"eye aspect ratio: accuracy {report['accuracy']:.2%} at openness < {report['threshold']}   closed "
-            f"precision {report['closed_precision']:.3f}, recall {report['closed_recall']:.3f}"
+            "aspect ratio alone, accuracy by threshold: "
+            + ", ".join(f"{row['threshold']:.2f} {row['accuracy']:.1%}" for row in report["ratio_thresholds"])
         )
-        lines.append(
-            "accuracy by threshold: "
-            + ", ".join(f"{row['threshold']:.2f} {row['accuracy']:.1%}" for row in report["thresholds"])
-        )
-        lines.append(f"best threshold here: {report['best_threshold']:.2f} (choose on one split, report on another)")
+        if report["blink_thresholds"]:
+            lines.append(
+                "blink score alone, accuracy by threshold: "
+                + ", ".join(f"{row['threshold']:.2f} {row['accuracy']:.1%}" for row in report["blink_thresholds"])
+            )
+        lines.append("choose thresholds on one split, report on another")
         return "\n".join(lines)
     for name, part in (("all faces", report), ("|yaw| <= 45, |pitch| <= 30", report["in_range"])):
         if part["n"]:
@@ -242,35 +292,55 @@ def format_report(report: dict) -> str:
 
 
 YAWN_THRESHOLDS = [round(t, 2) for t in np.arange(0.2, 0.85, 0.05)]
+JAW_THRESHOLDS = [round(t, 2) for t in np.arange(0.2, 0.85, 0.05)]
 
 
 def evaluate_yawns(config: Config, data: str, landmarks_path: str | None) -> dict:
-    """Faces labelled yawn/no_yawn through the still-image pipeline: the mouth's openness against
-    `alertness.yawn_openness` (and each threshold of a sweep): the share of yawns it catches (recall) and of other
-    faces it calls a yawn (false alarms). A still has no duration: `alertness.yawn_s` is not tested here."""
+    """Faces labelled yawn/no_yawn through the still-image pipeline, each frame as the yawn rule sees it
+    (dmsd.driver.alertness): the jaw rule (the blendshapes' jaw opening at `alertness.yawn_jaw_open`, without a
+    smile past `yawn_smile_below`) and the lips' openness at `alertness.yawn_openness`, each with a sweep: the share of
+    yawns it catches (recall) and of other faces it calls a yawn (false alarms). A still has no duration:
+    `alertness.yawn_s` is not tested here."""
     images = load_yawns(data)
     analyzer = mesh_analyzer(config, landmarks_path)
     results, unreadable = analyze_all(analyzer, [image.path for image in images])
-    mouths = [(image.yawn, r.get(Mouth) if r is not None else None) for image, r in zip(images, results, strict=True)]
-    scored = [(yawn, mouth.openness) for yawn, mouth in mouths if mouth is not None]
-    truth = np.array([yawn for yawn, _ in scored], dtype=bool)
-    openness = np.array([value for _, value in scored])
+    measured = with_shapes([image.yawn for image in images], results, Mouth)
+    truth = np.array([yawn for yawn, _, _ in measured], dtype=bool)
+    openness = np.array([mouth.openness for _, mouth, _ in measured])
+    a = config.alertness
 
-    def at(threshold: float) -> dict:
-        said = openness >= threshold
+    def rates(said: np.ndarray, threshold: float) -> dict:
         return {
             "threshold": threshold,
             "recall": round(float(said[truth].mean()), 4) if truth.any() else None,
             "false_alarms": round(float(said[~truth].mean()), 4) if (~truth).any() else None,
         }
 
-    sweep = [at(t) for t in YAWN_THRESHOLDS]
-    balanced = [((row["recall"] or 0) + 1 - (row["false_alarms"] or 0)) / 2 for row in sweep]
+    def best(sweep: list[dict]) -> float | None:
+        balanced = [((row["recall"] or 0) + 1 - (row["false_alarms"] or 0)) / 2 for row in sweep]
+        return sweep[int(np.argmax(balanced))]["threshold"] if sweep else None
+
+    lips_sweep = [rates(openness >= t, t) for t in YAWN_THRESHOLDS]
+    jaw = None
+    if measured and all(shapes is not None for _, _, shapes in measured):
+        jaw_open = np.array([shapes.jaw_open for _, _, shapes in measured if shapes is not None])
+        smile = np.array([shapes.smile for _, _, shapes in measured if shapes is not None])
+        unsmiling = smile < a.yawn_smile_below
+        jaw_sweep = [rates((jaw_open >= t) & unsmiling, t) for t in JAW_THRESHOLDS]
+        jaw = {
+            **rates((jaw_open >= a.yawn_jaw_open) & unsmiling, a.yawn_jaw_open),
+            "smile_below": a.yawn_smile_below,
+            "thresholds": jaw_sweep,
+            "best_threshold": best(jaw_sweep),
+        }
     return {
         **report_head("yawn", analyzer, data, images, results, unreadable),
-        "n": len(scored),
+        "n": len(measured),
         "yawns": int(truth.sum()),
-        **at(config.alertness.yawn_openness),
-        "thresholds": sweep,
-        "best_threshold": sweep[int(np.argmax(balanced))]["threshold"] if sweep else None,
+        "jaw": jaw,
+        "lips": {
+            **rates(openness >= a.yawn_openness, a.yawn_openness),
+            "thresholds": lips_sweep,
+            "best_threshold": best(lips_sweep),
+        },
     }

@@ -49,10 +49,10 @@ def run_once(config: Config, inputs: list[str], annotate: str | None) -> int:
             failed = True
             continue
         result = analyzer.analyze(image, str(path), time.time())
-        print(json.dumps(result_payload(result)), flush=True)
+        print(json.dumps(result_payload(result, config.eyes)), flush=True)
         if out_dir is not None:
             target = out_dir / (path.stem + ".jpg")
-            if not cv2.imwrite(str(target), draw(image, result, analyzer)):
+            if not cv2.imwrite(str(target), draw(image, result, analyzer, config.eyes)):
                 print(f"dmsd: {target}: cannot write the annotated image", file=sys.stderr)
                 failed = True
     return 2 if failed else 0

@@ -4,10 +4,11 @@ Every judgement is against the driver's own baseline, learned over their first `
 `baseline_min_s`): their open-eye level (the 80th percentile of their eye aspect ratio: closed frames are the
 minority) and their forward pose (the median yaw and pitch: a camera off to the side puts "ahead" at 30 degrees of
 yaw, not 0). A new driver (after `driver_absent`) is learned afresh. What needs no baseline is judged before it is
-ready: the eye-state model's verdicts and the mouth's openness, so a driver who dozes off or yawns as the drive
-starts is timed from the first frame.
+ready: the eye rule's verdicts from the blink score and the eye-state model, and the jaw, so a driver who dozes off
+or yawns as the drive starts is timed from the first frame.
 
-- Eyes are closed under `eyes_closed_below` of the open-eye level. A closure shorter than `microsleep_s` is a
+- Whether the eyes are closed, open or unseen is the eye rule's (dmsd.driver.eye_closure; its `ratio` rule uses
+  `eyes_closed_below` of the open-eye level). Unseen eyes time nothing. A closure shorter than `microsleep_s` is a
   blink; up to `asleep_s` a `microsleep` (sent when the eyes reopen, with its duration); reaching `asleep_s`,
   `asleep`, then `awake` when they reopen. PERCLOS is the share of the last `perclos_window_s` with eyes closed;
   `drowsy` at `drowsy_perclos` or `drowsy_microsleeps` microsleeps in that window, `alert` again under
@@ -18,7 +19,9 @@ starts is timed from the first frame.
   within `time_sharing_window_s` is kind `time_sharing`; the window restarts once the head has been back on the
   road for `time_sharing_reset_s`, and then `attentive` ends a distraction. Eyes closed or away for
   `unresponsive_s` at a stretch is `unresponsive`.
-- A mouth held open past `yawn_openness` for `yawn_s` is a `yawn`.
+- The jaw open past `yawn_jaw_open` without a smile past `yawn_smile_below` (without the blendshapes: the lips past
+  `yawn_openness`), held `yawn_s`, is a `yawn`. A closure with the mouth open, the jaw dropped or a wide smile is
+  excused from PERCLOS and microsleeps; each frame's excuse holds until the next frame.
 
 A face lost while the driver is still present (looking over the shoulder turns the face from the frontal
 detector) counts as away, and leaves the eyes as they were last seen: a closure goes on, its lost time neither
@@ -35,8 +38,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dmsd.config import AlertnessConfig
+from dmsd.config import AlertnessConfig, EyesConfig
 from dmsd.driver.events import Attention, Distraction, Drowsiness, Event, EventType
+from dmsd.driver.eye_closure import EyeVerdict, judge
+from dmsd.vision.blendshapes import FaceShapes
 from dmsd.vision.face_measures import Eyes, HeadPose, Mouth
 from dmsd.vision.results import FrameResult
 from dmsd.vision.stages.occupancy import SeatOccupancy
@@ -46,23 +51,34 @@ MAX_STEP_S = 1.0  # a gap between frames counts at most this long (a stalled cam
 
 @dataclass(frozen=True)
 class EyesState:
-    """The state's `eyes`: the eye aspect ratios and the model's closed probabilities; closed as the model says,
-    or without it as the aspect ratio says against this driver's own open level."""
+    """The state's `eyes`: the eye rule's verdict (dmsd.driver.eye_closure) and the measures behind it."""
 
-    left: float
+    left: float  # the eye aspect ratios
     right: float
-    closed: bool
+    verdict: EyeVerdict
     openness: float  # the mean aspect ratio over the driver's open-eye level
     closed_s: float  # how long the current closure has lasted (0 while open)
     blinks: int
     perclos: float | None  # None until the eyes have been measured perclos_min_s in the window
     p_closed_left: float | None = None
     p_closed_right: float | None = None
+    blink: float | None = None  # the blendshapes' blink score, both eyes' mean
+
+    @property
+    def closed(self) -> bool:
+        return self.verdict is EyeVerdict.CLOSED
 
     def to_dict(self) -> dict:
-        out: dict = {"left": round(self.left, 3), "right": round(self.right, 3), "closed": self.closed}
+        out: dict = {
+            "left": round(self.left, 3),
+            "right": round(self.right, 3),
+            "closed": self.closed,
+            "verdict": str(self.verdict),
+        }
         if self.p_closed_left is not None and self.p_closed_right is not None:
             out["p_closed"] = {"left": round(self.p_closed_left, 3), "right": round(self.p_closed_right, 3)}
+        if self.blink is not None:
+            out["blink"] = round(self.blink, 3)
         return {
             **out,
             "openness": round(self.openness, 3),
@@ -187,21 +203,32 @@ class Span:
     reported: bool = False
     excused_s: float = 0.0  # of a closure: the time it had an excuse (the mouth open, the head away)
     unjudged_s: float = 0.0  # of a closure: the time the head looked down (eyes cannot be read then)
+    # Of a closure: whether its latest frame was excused, and with the head down. The time from one frame to the
+    # next takes the earlier frame's excuse, so a closure seen on one frame only (stills a second apart) keeps it.
+    last_excused: bool = False
+    last_head_down: bool = False
+
+    def carry_excuse(self, step: float) -> None:
+        """Count the time since the latest frame as that frame was: excused (and unjudged, head down) or not."""
+        if self.last_excused:
+            self.excused_s += step
+            self.unjudged_s += step if self.last_head_down else 0.0
 
     def length(self, now: float) -> float:
         return now - self.since
 
 
 class AlertnessTracker:
-    def __init__(self, config: AlertnessConfig):
-        self.config = config
+    def __init__(self, config: AlertnessConfig, eyes: EyesConfig | None = None):
+        self.config, self.eyes_config = config, eyes or EyesConfig()
         self.reset()
 
     def reset(self) -> None:
         """A new driver, or none: everything is learned and timed afresh."""
         self.baseline = Baseline(self.config)
         self.last_ts: float | None = None
-        self.closed: bool | None = None
+        self.closed: bool | None = None  # this frame's verdict (dmsd.driver.eye_closure); None: unknown or unseen
+        self.verdict: EyeVerdict | None = None
         self.openness: float | None = None
         self.on_road: bool | None = None
         self.closure: Span | None = None
@@ -219,6 +246,7 @@ class AlertnessTracker:
         self.distracted: Distraction | None = None
         self.head: HeadPose | None = None
         self.eyes: Eyes | None = None
+        self.shapes: FaceShapes | None = None
         self.face_seen = False  # on the last frame
         self.nodding = False  # the face lost while nodding off, the seat still taken (the module's rule)
 
@@ -254,28 +282,30 @@ class AlertnessTracker:
             self.nodding = False  # the seat looks different (or cannot be compared): not a driver nodding there
 
     def _model_reads_eyes(self, result: FrameResult) -> bool:
-        eyes = result.get(Eyes) if result.face is not None else None
-        return (eyes is not None and eyes.p_closed is not None) or self.closure is not None
+        """Whether the eyes can be judged with no baseline: the blink score or the eye-state model is measured (only
+        the aspect ratio needs the driver's own open level)."""
+        if self.closure is not None:
+            return True
+        if result.face is None or self.eyes_config.rule == "ratio":
+            return False
+        eyes = result.get(Eyes)
+        return eyes is not None and (eyes.p_closed is not None or result.get(FaceShapes) is not None)
 
     def _eyes(self, now: float, step: float, result: FrameResult, early: bool = False) -> list[Event]:
-        """early: before the baseline is ready, when only the eye-state model's verdict counts and a head down is
-        judged against the forward pose learned so far."""
+        """early: before the baseline is ready, when only the verdicts that need no open-eye level count and a head
+        down is judged against the forward pose learned so far."""
         if early:
             self.head = result.get(HeadPose) if result.face is not None else self.head
         if result.face is not None:
-            self.eyes = result.get(Eyes)
+            self.eyes, self.shapes = result.get(Eyes), result.get(FaceShapes)
             if self.eyes is None:
-                self.closed, self.openness = None, None
+                self.closed, self.openness, self.verdict = None, None, None
             else:
                 level = self.baseline.eye_level or 1.0  # 0 only before any eye was measured
-                self.openness = (self.eyes.left + self.eyes.right) / 2 / level
-                # The eye-state model's verdict where it ran; else the aspect ratio against the driver's own level.
-                if self.eyes.p_closed is not None:
-                    self.closed = self.eyes.closed
-                elif early:
-                    self.closed = None
-                else:
-                    self.closed = self.openness < self.config.eyes_closed_below
+                self.openness = self.eyes.ratio / level
+                ratio_below = None if early else level * self.config.eyes_closed_below
+                self.verdict = judge(self.eyes, self.shapes, self.eyes_config, ratio_below)
+                self.closed = None if self.verdict in (None, EyeVerdict.UNSEEN) else self.verdict is EyeVerdict.CLOSED
         if self.closed is None:
             if self.closure is not None:  # eyes unknown mid-closure (the mesh lost its trust): not judged
                 self.closure.excused_s += step
@@ -285,9 +315,8 @@ class AlertnessTracker:
         # the lap, a phone) look shut from a camera at face height, and so do eyes lost with the face. Such time
         # counts toward neither PERCLOS nor a microsleep; asleep still counts the open mouth (a sleeping driver's
         # jaw may drop) but not the head down, which the distraction and unresponsive rules time instead.
-        mouth = result.get(Mouth) if result.face is not None else None
         head_down = not self.nodding if result.face is None else self._looking_down()
-        excused = self.closed and (head_down or (mouth is not None and mouth.openness >= self.config.excuse_mouth_open))
+        excused = self.closed and (head_down or self._mouth_excuses(result))
         self.eye_time.append((now, step, self.closed and not excused))
         while self.eye_time and self.eye_time[0][0] <= now - self.config.perclos_window_s:
             self.eye_time.popleft()
@@ -300,9 +329,9 @@ class AlertnessTracker:
         if self.closed:
             if self.closure is None:
                 self.closure = Span(now)
-            elif excused:
-                self.closure.excused_s += step
-                self.closure.unjudged_s += step if head_down else 0.0
+            else:
+                self.closure.carry_excuse(step)
+            self.closure.last_excused, self.closure.last_head_down = bool(excused), bool(excused and head_down)
             judged = self.closure.length(now) - self.closure.unjudged_s
             if not self.closure.reported and judged >= self.config.asleep_s:
                 self.closure.reported, self.asleep = True, True
@@ -318,6 +347,7 @@ class AlertnessTracker:
         if self.closure is None:
             return []
         closure, self.closure = self.closure, None
+        closure.carry_excuse(step)
         duration = round(closure.length(now), 2)
         if closure.reported:
             self.asleep = False
@@ -334,6 +364,18 @@ class AlertnessTracker:
             return [Event(EventType.MICROSLEEP, now, {}, {"duration_s": duration})]
         self.blinks += 1
         return []
+
+    def _mouth_excuses(self, result: FrameResult) -> bool:
+        """The mouth open (a yawn, a laugh, talking), the jaw dropped as in a yawn, or a wide smile: eyes shut in
+        them are not drowsiness."""
+        if result.face is None:
+            return False
+        mouth, shapes = result.get(Mouth), result.get(FaceShapes)
+        if mouth is not None and mouth.openness >= self.config.excuse_mouth_open:
+            return True
+        return shapes is not None and (
+            shapes.smile >= self.config.excuse_smile or shapes.jaw_open >= self.config.yawn_jaw_open
+        )
 
     def _looking_down(self) -> bool:
         """This frame's head pitched down past `away_pitch_deg` from the driver's forward."""
@@ -464,9 +506,17 @@ class AlertnessTracker:
             )
         ]
 
-    def _yawn(self, now: float, result: FrameResult) -> list[Event]:
+    def _yawning(self, result: FrameResult) -> bool:
+        """This frame's mouth as a yawn's: the jaw wide open without a smile where the blendshapes are measured, else
+        the lips far apart."""
+        shapes = result.get(FaceShapes)
+        if shapes is not None:
+            return shapes.jaw_open >= self.config.yawn_jaw_open and shapes.smile < self.config.yawn_smile_below
         mouth = result.get(Mouth)
-        if mouth is None or mouth.openness < self.config.yawn_openness:
+        return mouth is not None and mouth.openness >= self.config.yawn_openness
+
+    def _yawn(self, now: float, result: FrameResult) -> list[Event]:
+        if not self._yawning(result):
             self.yawn = None
             return []
         if self.yawn is None:
@@ -481,19 +531,20 @@ class AlertnessTracker:
         """The state's `eyes`, `head`, `attention` and `drowsiness` (None while nothing is known)."""
         ready = self.baseline.ready(now) if self.last_ts is not None else False
         # The eyes (and so drowsiness) are known early where the eye-state model reads them.
-        eyes_ready = ready or (self.closed is not None and self.eyes is not None and self.eyes.p_closed is not None)
+        eyes_ready = ready or self.verdict is not None  # known early where the verdict needs no open level
         eyes = None
-        if eyes_ready and self.eyes is not None and self.closed is not None and self.openness is not None:
+        if eyes_ready and self.eyes is not None and self.verdict is not None and self.openness is not None:
             eyes = EyesState(
                 self.eyes.left,
                 self.eyes.right,
-                self.closed,
+                self.verdict,
                 self.openness,
                 self.closure.length(now) if self.closure else 0.0,
                 self.blinks,
                 self.perclos,
                 self.eyes.p_closed_left,
                 self.eyes.p_closed_right,
+                self.shapes.blink if self.shapes is not None else None,
             )
         head = None
         if ready and self.head is not None:

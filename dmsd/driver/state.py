@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from dmsd.config import AlertnessConfig, PhoneConfig, StateConfig
+from dmsd.config import AlertnessConfig, EyesConfig, PhoneConfig, StateConfig
 from dmsd.driver.alertness import (
     AlertnessBlocks,
     AlertnessTracker,
@@ -21,6 +21,7 @@ from dmsd.driver.alertness import (
 )
 from dmsd.driver.events import Event, EventType
 from dmsd.driver.phone import PhoneState, PhoneTracker
+from dmsd.vision.blendshapes import FaceShapes
 from dmsd.vision.geometry import Box
 from dmsd.vision.results import FaceTrack, FrameResult
 from dmsd.vision.stages.emotion import EmotionResult
@@ -34,8 +35,9 @@ class DriverState:
 
     emotion: the held label with its smoothed confidence and probabilities; seatbelt: the debounced verdict with its
     smoothed confidence; eyes, head, attention and drowsiness: the alertness tracker's (dmsd.driver.alertness);
-    phone: the phone use held (dmsd.driver.phone). Each None when unknown (no face, no label held yet, no baseline
-    yet, phone use not looked for), never guessed.
+    blendshapes: the latest frame's expression scores (dmsd.vision.blendshapes); phone: the phone use held
+    (dmsd.driver.phone). Each None when unknown (no face, no label held yet, no baseline yet, phone use not looked
+    for), never guessed.
     """
 
     source: str = ""
@@ -48,6 +50,7 @@ class DriverState:
     seatbelt: SeatbeltResult | None = None
     latency_ms: dict[str, float] = field(default_factory=dict)
     eyes: EyesState | None = None
+    blendshapes: FaceShapes | None = None
     head: HeadState | None = None
     attention: AttentionState | None = None
     drowsiness: DrowsinessState | None = None
@@ -77,10 +80,16 @@ class DriverState:
 
 
 class DriverStateTracker:
-    def __init__(self, config: StateConfig, alertness: AlertnessConfig | None = None, phone: PhoneConfig | None = None):
+    def __init__(
+        self,
+        config: StateConfig,
+        alertness: AlertnessConfig | None = None,
+        phone: PhoneConfig | None = None,
+        eyes: EyesConfig | None = None,
+    ):
         self.config = config
         self.state = DriverState()
-        self.alertness = AlertnessTracker(alertness or AlertnessConfig())
+        self.alertness = AlertnessTracker(alertness or AlertnessConfig(), eyes or EyesConfig())
         self.phone = PhoneTracker(phone or PhoneConfig())
         self._probs: dict[str, float] | None = None  # smoothed emotion probabilities
         self._candidate: tuple[str, float] | None = None  # (emotion, since) leading but not yet held long enough
@@ -113,6 +122,7 @@ class DriverStateTracker:
             self._started_at = now
         state = self.state
         state.source, state.ts, state.latency_ms, state.track = result.source, now, result.latency_ms, result.track
+        state.blendshapes = result.get(FaceShapes) if result.face is not None else None
         events: list[Event] = []
         if result.face is None:
             state.face = None

@@ -222,6 +222,7 @@ class EyeImage:
     path: Path
     closed: bool
     split: str | None = None
+    subject: str | None = None  # the person, where the labels say (to score people a model never saw)
 
 
 @dataclass(frozen=True)
@@ -284,24 +285,34 @@ def _rows(csv_path: Path, parse: Callable[[dict, int], object]) -> list:
     return items
 
 
-def load_eye_states(path: str | Path, split: str | None = None) -> list[EyeImage]:
-    """Faces labelled closed/open: a labels.csv of path,eye_state[,split] (the file or a folder holding it), or a
-    folder with closed/ and open/. `split` keeps the rows of that split."""
+def load_eye_states(path: str | Path, split: str | None = None, subjects: list[str] | None = None) -> list[EyeImage]:
+    """Faces labelled closed/open: a labels.csv of path,eye_state[,split][,subject] (the file or a folder holding
+    it), or a folder with closed/ and open/. `split` keeps the rows of that split, `subjects` those of these
+    people."""
     path = Path(path)
     if path.is_dir() and not (path / "labels.csv").is_file():
+        if subjects:
+            raise DmsdError(f"{path}: --subjects needs a labels.csv with a subject column")
         return [EyeImage(p, state == "closed") for p, state in _class_folders(path, EYE_STATES)]
     csv_path = _labels_csv(path, {"path", "eye_state"})
 
     def parse(row: dict, line: int) -> EyeImage:
         if row["eye_state"] not in EYE_STATES:
             raise ValueError(f"unknown eye_state {row['eye_state']!r} (allowed: {', '.join(EYE_STATES)})")
-        return EyeImage(_image_path(csv_path, row), row["eye_state"] == "closed", row.get("split") or None)
+        closed = row["eye_state"] == "closed"
+        return EyeImage(_image_path(csv_path, row), closed, row.get("split") or None, row.get("subject") or None)
 
     images = _rows(csv_path, parse)
     if split is not None:
         images = [image for image in images if image.split == split]
         if not images:
             raise DmsdError(f"{csv_path}: no rows of split {split!r}")
+    if subjects:
+        images = [image for image in images if image.subject in subjects]
+        if not images:
+            raise DmsdError(
+                f"{csv_path}: no rows of subject {', '.join(subjects)} (a subject column names each row's person)"
+            )
     return images
 
 

@@ -10,7 +10,10 @@ import math
 import cv2
 import numpy as np
 
+from dmsd.config import EyesConfig
+from dmsd.driver.eye_closure import EyeVerdict, still_verdict
 from dmsd.vision.analyzer import Analyzer
+from dmsd.vision.blendshapes import FaceShapes
 from dmsd.vision.face_measures import Eyes, HeadPose
 from dmsd.vision.geometry import chest_region
 from dmsd.vision.results import FaceTrack, FrameResult
@@ -42,9 +45,10 @@ def text_width(text: str, scale: float, thickness: int) -> int:
     return int(cv2.getTextSize(text, FONT, scale, thickness + 2)[0][0])
 
 
-def draw(image: np.ndarray, result: FrameResult, analyzer: Analyzer) -> np.ndarray:
+def draw(image: np.ndarray, result: FrameResult, analyzer: Analyzer, eyes: EyesConfig | None = None) -> np.ndarray:
     """The face box with its emotion and what found it, the chest region with the belt verdict, the head's direction,
-    the eyes and, when it is looked for, the phone; with no face, since when and why."""
+    the eyes' still verdict (`eyes`: the eye rule's config) and, when it is looked for, the phone; with no face, since
+    when and why."""
     out = image.copy()
     height, width = out.shape[:2]
     thickness, scale = sizes(width)
@@ -62,7 +66,7 @@ def draw(image: np.ndarray, result: FrameResult, analyzer: Analyzer) -> np.ndarr
         text = f"belt {'worn' if seatbelt.worn else 'NOT worn'} {seatbelt.confidence:.2f}"
         cv2.rectangle(out, (region.x, region.y), (region.x + region.w, region.y + region.h), colour, thickness)
         put(out, text, (region.x + 4, region.y + round(22 * scale)), scale, colour, thickness)
-    draw_alertness(out, result, thickness, scale)
+    draw_alertness(out, result, thickness, scale, eyes or EyesConfig())
     phone = result.get(PhoneResult)
     if phone is not None:  # the whole frame was judged: its answer goes in the corner
         colour = RED if phone.in_use else DARK_GREEN
@@ -108,11 +112,11 @@ def finder_text(track: FaceTrack | None) -> str | None:
     return None if track is None or track.found_by is None else f"found by {track.found_by}"
 
 
-def draw_alertness(out: np.ndarray, result: FrameResult, thickness: int, scale: float) -> None:
+def draw_alertness(out: np.ndarray, result: FrameResult, thickness: int, scale: float, eyes_config: EyesConfig) -> None:
     """Beside the face, what found it, and the eyes' verdict with the head's angles; the head's direction as an arrow
     from the face's centre.
 
-    A still photo has no time, so no driver baseline: the eyes are judged by the still-photo threshold and the
+    A still photo has no time, so no driver baseline: the eyes are the eye rule's still verdict and the
     arrow shows the angle to the camera (a camera off to the side makes "ahead" an angle too).
     """
     if result.face is None:
@@ -133,9 +137,10 @@ def draw_alertness(out: np.ndarray, result: FrameResult, thickness: int, scale: 
         )
         cv2.arrowedLine(out, (cx, cy), tip, HEAD, thickness + 1, tipLength=0.25)
         lines.append((f"yaw {head.yaw:.0f} pitch {head.pitch:.0f}", HEAD))
-    if eyes is not None:
-        closed = eyes.closed
-        lines.append((f"eyes {'CLOSED' if closed else 'open'}", RED if closed else DARK_GREEN))
+    verdict = still_verdict(eyes, result.get(FaceShapes), eyes_config)
+    if verdict is not None:
+        closed = verdict is EyeVerdict.CLOSED
+        lines.append((f"eyes {verdict.upper() if closed else verdict}", RED if closed else DARK_GREEN))
     if not lines:
         return
     side = max(MIN_SIDE_SCALE, scale * SIDE)

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, cast
 
+from dmsd.config import EyesConfig
+from dmsd.driver.eye_closure import still_verdict
+from dmsd.vision.blendshapes import FaceShapes
+from dmsd.vision.face_measures import Eyes
 from dmsd.vision.geometry import Box
 from dmsd.vision.stages.base import Measure
 
@@ -30,14 +34,17 @@ def _block(measure: object | None) -> dict | None:
     return None if measure is None else cast(Measure, measure).to_dict()
 
 
-def result_payload(result: FrameResult) -> dict:
-    """The per-image result: source, ts, face, each measure under its stage's key, latency_ms."""
+def result_payload(result: FrameResult, eyes: EyesConfig | None = None) -> dict:
+    """The per-image result: source, ts, face, each measure under its stage's key, `still_verdict` (the eye rule
+    on this image alone, with no history: `eyes`, its config), latency_ms."""
+    verdict = still_verdict(result.get(Eyes), result.get(FaceShapes), eyes or EyesConfig())
     return {
         "source": result.source,
         "ts": round(result.ts, 3),
         "face": face_block(result.face),
         "tracking": _block(result.track),
         **{key: _block(measure) for key, measure in result.measures.items()},
+        "still_verdict": {"eyes": None if verdict is None else str(verdict)},
         "latency_ms": latency_block(result.latency_ms),
     }
 
@@ -52,6 +59,7 @@ def state_payload(state: DriverState, include_probs: bool = False, vehicle: dict
         "emotion": state.emotion.to_dict(include_probs) if state.emotion else None,
         "seatbelt": _block(state.seatbelt),
         "eyes": _block(state.eyes),
+        "blendshapes": _block(state.blendshapes),
         "head": _block(state.head),
         "attention": _block(state.attention),
         "drowsiness": _block(state.drowsiness),

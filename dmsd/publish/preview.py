@@ -9,9 +9,9 @@ over HTTPS when a certificate is given. Pictures go to the page's viewers only: 
 
     GET /             the page (everything it needs is served here: no internet)
     GET /stream.mjpg  the annotated picture, as an MJPEG stream
-    GET /state.json   {"analysis": {"fps", "latency_ms", "ts", "tracking", "occupancy"}, "state": ..., "events": [the
-                      last ones, newest first], "stats": ..., "preview": {"viewers", "max_viewers", "fps",
-                      "picture_size"}}
+    GET /state.json   {"analysis": {"fps", "latency_ms", "ts", "tracking", "occupancy", "blendshapes"}, "state": ...,
+                      "events": [the last ones, newest first], "stats": ..., "preview": {"viewers", "max_viewers",
+                      "fps", "picture_size"}}
 
 The state is published when it changes (and at its heartbeat); `analysis` is the newest frame's: its time (`ts`, on
 the frame clock), its `tracking` block (which finder found the face, or since when and why there is none), so the
@@ -36,10 +36,11 @@ from importlib import resources
 import cv2
 import numpy as np
 
-from dmsd.config import LOOPBACK, PreviewConfig
+from dmsd.config import LOOPBACK, EyesConfig, PreviewConfig
 from dmsd.errors import DmsdError
 from dmsd.publish.annotate import draw
 from dmsd.vision.analyzer import Analyzer
+from dmsd.vision.blendshapes import FaceShapes
 from dmsd.vision.results import FaceTrack, FrameResult
 from dmsd.vision.stages.occupancy import SeatOccupancy
 
@@ -53,8 +54,9 @@ USER = "dmsd"
 class PreviewServer:
     """A Publisher (dmsd.publish.publisher) that serves the preview page."""
 
-    def __init__(self, config: PreviewConfig, analyzer: Analyzer):
-        self.config, self.analyzer = config, analyzer
+    def __init__(self, config: PreviewConfig, analyzer: Analyzer, eyes: EyesConfig | None = None):
+        """eyes: the eye rule's config, for the eyes' verdict drawn on each frame."""
+        self.config, self.analyzer, self.eyes = config, analyzer, eyes
         self.host, self.port = config.address()
         self._lock = threading.Condition()
         self._latest: tuple[np.ndarray, FrameResult] | None = None  # the analysis' newest frame, not yet drawn
@@ -70,6 +72,7 @@ class PreviewServer:
         self._frame_ts: float | None = None  # the newest frame's time and tracking block
         self._track: FaceTrack | None = None
         self._occupancy: SeatOccupancy | None = None
+        self._shapes: FaceShapes | None = None
         self._closing = threading.Event()
         self._server: ThreadingHTTPServer | None = None
         self._threads: list[threading.Thread] = []
@@ -150,6 +153,7 @@ class PreviewServer:
             self._frame_ts = result.ts
             self._track = result.track  # frozen: its JSON is made when the page asks
             self._occupancy = result.get(SeatOccupancy)
+            self._shapes = result.get(FaceShapes)
             if self._viewers:
                 self._lock.notify_all()
 
@@ -163,7 +167,7 @@ class PreviewServer:
             if latest is None:
                 continue
             started = time.monotonic()
-            picture = draw(latest[0], latest[1], self.analyzer)
+            picture = draw(latest[0], latest[1], self.analyzer, self.eyes)
             ok, encoded = cv2.imencode(".jpg", picture, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
             if ok:
                 with self._lock:
@@ -219,6 +223,7 @@ class PreviewServer:
                     "ts": None if self._frame_ts is None else round(self._frame_ts, 3),
                     "tracking": self._track.to_dict() if self._track is not None else None,
                     "occupancy": self._occupancy.to_dict() if self._occupancy is not None else None,
+                    "blendshapes": self._shapes.to_dict() if self._shapes is not None else None,
                 },
                 "state": self._state,
                 "events": list(self._events),

@@ -49,20 +49,61 @@ def eye_widths(points: np.ndarray) -> tuple[float, float]:
     )
 
 
-def eye_patches(grey: np.ndarray, points: np.ndarray, side: int) -> np.ndarray:
-    """Both eyes of the face whose mesh is `points` (frame pixels) in `grey`: 2 x side x side uint8, the person's
-    right eye first, each stretched. Parts outside the frame repeat its edge."""
+def cut_eyes(grey: np.ndarray, points: np.ndarray, side: int) -> np.ndarray:
+    """Both eyes as they are in `grey` (not stretched): 2 x side x side uint8, the person's right eye first. Parts
+    outside the frame repeat its edge."""
     return np.stack(
         [
-            stretch(
-                cv2.warpAffine(
-                    grey,
-                    eye_transform(points, corners, side),
-                    (side, side),
-                    flags=cv2.INTER_AREA if side < 24 else cv2.INTER_LINEAR,
-                    borderMode=cv2.BORDER_REPLICATE,
-                )
+            cv2.warpAffine(
+                grey,
+                eye_transform(points, corners, side),
+                (side, side),
+                flags=cv2.INTER_AREA if side < 24 else cv2.INTER_LINEAR,
+                borderMode=cv2.BORDER_REPLICATE,
             )
             for corners in (RIGHT_EYE_CORNERS, LEFT_EYE_CORNERS)
         ]
     )
+
+
+def eye_patches(grey: np.ndarray, points: np.ndarray, side: int) -> np.ndarray:
+    """Both eyes of the face whose mesh is `points` (frame pixels) in `grey`, as the eye-state model sees them:
+    2 x side x side uint8, the person's right eye first, each stretched."""
+    return np.stack([stretch(patch) for patch in cut_eyes(grey, points, side)])
+
+
+# Cheek points below each eye (the person's right cheek first): bare skin in almost every face, lit as the eyes are.
+RIGHT_CHEEK = (50, 101, 118, 205, 36)
+LEFT_CHEEK = (280, 330, 347, 425, 266)
+
+
+SATURATED = 245  # a grey level this bright in an eye patch is glare (a lamp or the sun on glasses), not the eye
+
+
+def middle(patch: np.ndarray) -> np.ndarray:
+    """The patch's middle half, each way: the eye itself, without the brows and the skin around it."""
+    side = patch.shape[0]
+    return patch[side // 4 : side - side // 4, side // 4 : side - side // 4]
+
+
+def glare_share(raw: np.ndarray) -> tuple[float, float]:
+    """Each eye's share of saturated pixels in its middle, the person's right eye first (raw: `cut_eyes`' patches)."""
+    right, left = (float((middle(patch) >= SATURATED).mean()) for patch in raw)
+    return right, left
+
+
+WINDOW = np.arange(-2, 3)  # a 5x5-pixel window around a point
+CHEEKS = np.array([RIGHT_CHEEK, LEFT_CHEEK])
+
+
+def lens_brightness(grey: np.ndarray, points: np.ndarray, raw: np.ndarray) -> tuple[float, float]:
+    """Each eye's brightness over its cheek's, the person's right eye first (about 0.25-0.9 for a bare eye; dark
+    lenses read lower). raw: `cut_eyes`' patches; the eye's middle is what counts, the cheek's brightness is the median
+    of 5x5-pixel means at its mesh points."""
+    height, width = grey.shape
+    xy = np.clip(points[CHEEKS, :2].round().astype(int), 0, [width - 1, height - 1])
+    rows = np.clip(xy[..., 1, None, None] + WINDOW[:, None], 0, height - 1)
+    cols = np.clip(xy[..., 0, None, None] + WINDOW[None, :], 0, width - 1)
+    skin = np.sort(grey[rows, cols].mean(axis=(2, 3)), axis=1)[:, len(RIGHT_CHEEK) // 2]  # each cheek's median
+    right, left = (float(middle(patch).mean()) / max(float(s), 1.0) for patch, s in zip(raw, skin, strict=True))
+    return right, left

@@ -1,10 +1,8 @@
 """What the face mesh says about one frame: how open each eye and the mouth are, and where the head points.
 
-Eyes: the eye aspect ratio (EAR) of each eye, the eyelids' two vertical gaps over the eye's width; a face's eyes
-are closed when the mean of the two is under `EYES_CLOSED_BELOW`, chosen on still photos with `dmsd evaluate
---task eyes` (how, and what it scores: README.md, "Using it"). Left and right are the person's own.
-That fixed threshold suits still photos only: narrow or turned eyes read as closed, so on video openness is judged
-against each driver's own open-eye level (dmsd.driver.alertness).
+Eyes: the eye aspect ratio (EAR) of each eye, the eyelids' two vertical gaps over the eye's width, and each eye's
+apparent width. Left and right are the person's own. Whether the eyes are closed is not decided here: one rule in
+dmsd.driver.eye_closure weighs these with the eye-state model and the blendshapes.
 
 Head: yaw, pitch and roll in degrees from six mesh points fitted to a generic 3D face (`cv2.solvePnP`): yaw > 0
 when the face turns toward the image's left (the person's own right), pitch > 0 looking up, roll > 0 when the head
@@ -45,20 +43,31 @@ GENERIC_FACE = np.array(
 FACE_FRAME = GENERIC_FACE * np.array([-1.0, 1.0, 1.0])
 FACE_HEIGHT = 500.0  # the generic face from the eyes' level to the chin
 FIT_APART_DEG = 30.0  # yaw and pitch differences summed: a fit this far from the rough pose is fitted again
-EYES_CLOSED_BELOW = 0.2625
 
 
 @dataclass(frozen=True)
 class Eyes:
-    """Both eyes in one frame. left, right: the eye aspect ratios; p_closed_left, p_closed_right: the eye-state
-    model's closed probability per eye (None without the model); closed: the verdict, the model's where it ran,
-    else the aspect ratio's."""
+    """What the mesh and the eye-state model measure of both eyes in one frame (whether they are closed is decided
+    in dmsd.driver.eye_closure). left, right: the eye aspect ratios; p_closed_*: the eye-state model's closed
+    probability per eye (None without the model); width_*: each eye's apparent width, corner to corner, in pixels (a
+    turned head shows the far eye narrow); lens_*: the eye region's brightness over the cheeks' (dark lenses: low;
+    None without the pixels); glare_*: the share of the eye's middle that is saturated (glare on glasses)."""
 
     left: float  # eye aspect ratio: about 0.3 open, under 0.2 shut
     right: float
-    closed: bool
     p_closed_left: float | None = None
     p_closed_right: float | None = None
+    width_left: float = 0.0
+    width_right: float = 0.0
+    lens_left: float | None = None
+    lens_right: float | None = None
+    glare_left: float = 0.0
+    glare_right: float = 0.0
+
+    @property
+    def ratio(self) -> float:
+        """The mean aspect ratio of both eyes."""
+        return (self.left + self.right) / 2
 
     @property
     def p_closed(self) -> float | None:
@@ -68,9 +77,13 @@ class Eyes:
         return (self.p_closed_left + self.p_closed_right) / 2
 
     def to_dict(self) -> dict:
-        out: dict = {"left": round(self.left, 3), "right": round(self.right, 3), "closed": self.closed}
+        out: dict = {"left": round(self.left, 3), "right": round(self.right, 3)}
         if self.p_closed_left is not None and self.p_closed_right is not None:
             out["p_closed"] = {"left": round(self.p_closed_left, 3), "right": round(self.p_closed_right, 3)}
+        out["width"] = {"left": round(self.width_left, 1), "right": round(self.width_right, 1)}
+        if self.lens_left is not None and self.lens_right is not None:
+            out["lens"] = {"left": round(self.lens_left, 3), "right": round(self.lens_right, 3)}
+            out["glare"] = {"left": round(self.glare_left, 3), "right": round(self.glare_right, 3)}
         return out
 
 
@@ -100,9 +113,13 @@ def eye_aspect_ratio(points: np.ndarray, eye: tuple[int, ...]) -> float:
     return float((np.linalg.norm(top1 - bottom1) + np.linalg.norm(top2 - bottom2)) / (2 * width))
 
 
-def eyes(points: np.ndarray, closed_below: float = EYES_CLOSED_BELOW) -> Eyes:
+def eyes(points: np.ndarray) -> Eyes:
+    """The aspect ratios and apparent widths of both eyes (the model's and the pixels' measures are added by the
+    eyes stage)."""
     left, right = eye_aspect_ratio(points, LEFT_EYE), eye_aspect_ratio(points, RIGHT_EYE)
-    return Eyes(left, right, (left + right) / 2 < closed_below)
+    width_left = float(np.linalg.norm(points[LEFT_EYE[0], :2] - points[LEFT_EYE[3], :2]))
+    width_right = float(np.linalg.norm(points[RIGHT_EYE[0], :2] - points[RIGHT_EYE[3], :2]))
+    return Eyes(left, right, width_left=width_left, width_right=width_right)
 
 
 def mouth(points: np.ndarray) -> Mouth:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dmsd.vision.stages.base import FrameWork, LocatedFace, Measure, Stage
 from dmsd.vision.stages.emotion import EmotionStage
 from dmsd.vision.stages.face import FaceLocator
-from dmsd.vision.stages.face_measures import EyesStage, HeadStage, MouthStage
+from dmsd.vision.stages.face_measures import BlendshapesStage, EyesStage, HeadStage, MouthStage
 from dmsd.vision.stages.occupancy import OccupancyStage
 from dmsd.vision.stages.phone import PhoneStage
 from dmsd.vision.stages.seatbelt import SeatbeltStage
@@ -20,6 +20,7 @@ STAGES: list[type[Stage]] = [
     EmotionStage,
     SeatbeltStage,
     EyesStage,
+    BlendshapesStage,
     HeadStage,
     MouthStage,
     PhoneStage,

@@ -1,8 +1,10 @@
 """Eyes, head and mouth: what the face mesh's points say, one stage each (dmsd.vision.face_measures does the sums).
 
-All three need the mesh (`landmarks.enabled`) and a face it confirms. Head and mouth are a few microseconds,
-counted in `total` only. The eyes stage also runs the eye-state model (`eyes.model`, `models.eyes`) on both eyes
-as one batch, each eye a patch the mesh places (dmsd.vision.eye_patches): its verdict is the face's `closed`.
+All need the mesh (`landmarks.enabled`) and a face it confirms. Head and mouth are a few microseconds, counted in
+`total` only. The eyes stage also runs the eye-state model (`eyes.model`, `models.eyes`) on both eyes as one batch,
+each eye a patch the mesh places (dmsd.vision.eye_patches), and measures how bright each eye is beside its cheek (a
+dark lens hides it) and how much of it is glare. The blendshapes stage runs MediaPipe's blendshapes model on the
+mesh. They measure; whether the eyes are closed is decided in dmsd.driver.eye_closure.
 """
 
 from __future__ import annotations
@@ -12,10 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-from dmsd.config import Config, EyesConfig
+from dmsd.config import Config
 from dmsd.errors import DmsdError
+from dmsd.vision.blendshapes import BlendshapeModel, FaceShapes
 from dmsd.vision.classifier import Classifier
-from dmsd.vision.eye_patches import eye_patches, eye_widths
+from dmsd.vision.eye_patches import cut_eyes, glare_share, lens_brightness, stretch
 from dmsd.vision.face_measures import Eyes, HeadPose, Mouth, eyes, head_pose, mouth
 from dmsd.vision.stages.base import FrameWork, Stage
 
@@ -41,9 +44,9 @@ class EyesStage(MeshStage):
     section = "eyes"
     latency_key = "eyes"
 
-    def __init__(self, model: Classifier | None = None, config: EyesConfig | None = None):
-        """model: the eye-state model (None: the aspect ratio decides)."""
-        self.model, self.config = model, config or EyesConfig()
+    def __init__(self, model: Classifier | None = None):
+        """model: the eye-state model (None: without its closed probabilities)."""
+        self.model = model
         if model is not None and (model.input.colour != "grey" or model.input.width != model.input.height):
             raise DmsdError(f"{model.path}: an eye-state model must take square grey patches (dmsd.input)")
 
@@ -52,43 +55,59 @@ class EyesStage(MeshStage):
         if not config.landmarks.enabled:
             return None
         if not config.eyes.model:
-            return cls(None, config.eyes)
+            return cls(None)
         models = config.models
         # A models.dir of one's own may predate the eye-state model: the error says the ways out.
         missing = f"copy models/eyes.{models.eyes.precision}.onnx there, set models.eyes.path, or eyes.model: false"
         model = Classifier(models.resolve("eyes"), "eyes", models.intra_op_threads, models.inter_op_threads, missing)
-        return cls(model, config.eyes)
+        return cls(model)
 
     def run(self, frame: FrameWork) -> Eyes:
         points = self.points(frame)
         ratios = eyes(points)
+        side = self.model.input.width if self.model is not None else LENS_SIDE
+        raw = cut_eyes(frame.grey, points, side)
+        lens_right, lens_left = lens_brightness(frame.grey, points, raw)
+        glare_right, glare_left = glare_share(raw)
+        ratios = replace(
+            ratios, lens_left=lens_left, lens_right=lens_right, glare_left=glare_left, glare_right=glare_right
+        )
         if self.model is None:
             return ratios
-        patches = eye_patches(frame.grey, points, self.model.input.width)
+        patches = np.stack([stretch(patch) for patch in raw])
         p_closed = self.model.run(self.model.prepare_patches(patches))[:, self.model.labels.index("closed")]
-        right, left = float(p_closed[0]), float(p_closed[1])
-        closed = both_shut(right, left, eye_widths(points), self.config.closed_above)
-        # The aspect ratio must agree that the eyes are narrow: a glasses rim can look like shut lids to the model.
-        closed = closed and (ratios.left + ratios.right) / 2 < self.config.ratio_below
-        return replace(ratios, closed=closed, p_closed_left=left, p_closed_right=right)
+        return replace(ratios, p_closed_left=float(p_closed[1]), p_closed_right=float(p_closed[0]))
 
     def models(self) -> dict[str, Path]:
         return {"eyes": self.model.path} if self.model is not None else {}
 
 
-FAR_EYE_WIDTH = 0.5  # an eye under this share of the other's apparent width is the far eye of a turned head
+LENS_SIDE = 24  # the eye patch's side for the lens brightness alone (without the eye-state model)
 
 
-def both_shut(right: float, left: float, widths: tuple[float, float], closed_above: float) -> bool:
-    """Whether the model says the eyes are shut: both at `closed_above` (a blink or a sleep closes both, while glare
-    or a rim on one lens fools the model on that eye alone), save the far eye of a turned head, narrow and half
-    hidden behind the nose, which is left out."""
-    width_right, width_left = widths
-    if width_right < FAR_EYE_WIDTH * width_left:
-        return left >= closed_above
-    if width_left < FAR_EYE_WIDTH * width_right:
-        return right >= closed_above
-    return min(right, left) >= closed_above
+class BlendshapesStage(MeshStage):
+    """MediaPipe's blendshape scores of the face (dmsd.vision.blendshapes): off with the mesh or
+    `blendshapes.enabled: false`."""
+
+    key = "blendshapes"
+    section = "blendshapes"
+    latency_key = "blendshapes"
+
+    def __init__(self, model: BlendshapeModel):
+        self.model = model
+
+    @classmethod
+    def from_config(cls, config: Config, video: bool) -> BlendshapesStage | None:
+        if not (config.landmarks.enabled and config.blendshapes.enabled):
+            return None
+        path = config.blendshapes.resolve(config.models)
+        return cls(BlendshapeModel(path, config.models.intra_op_threads))
+
+    def run(self, frame: FrameWork) -> FaceShapes:
+        return self.model.predict(self.points(frame))
+
+    def models(self) -> dict[str, Path]:
+        return {"blendshapes": self.model.path}
 
 
 class HeadStage(MeshStage):
