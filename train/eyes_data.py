@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,8 +76,16 @@ def split_of(group: str, valid_share: float = 0.2) -> str:
     return "valid" if digest % 1000 < valid_share * 1000 else "train"
 
 
-def patch_set(root: Path, side: int, out: EyeSet, source: str, group_column: str | None) -> dict:
-    """A labels.csv of eye patches (path,eye_state[,face_id]); each resized to side x side."""
+def patch_set(
+    root: Path,
+    side: int,
+    out: EyeSet,
+    source: str,
+    group_column: str | None,
+    split: Callable[[str], str] = split_of,
+) -> dict:
+    """A labels.csv of eye patches (path,eye_state[,face_id]); each resized to side x side and stretched, its split
+    the group's (`split`)."""
     import csv
 
     with open(root / "labels.csv", newline="", encoding="utf-8") as handle:
@@ -91,7 +100,7 @@ def patch_set(root: Path, side: int, out: EyeSet, source: str, group_column: str
         out.add(
             stretch(cv2.resize(patch, (side, side), interpolation=interpolation)),
             LABELS.index(row["eye_state"]),
-            split_of(group),
+            split(group),
             source,
             group,
         )
@@ -99,25 +108,19 @@ def patch_set(root: Path, side: int, out: EyeSet, source: str, group_column: str
     return {"rows": len(rows), "patches": used}
 
 
+def mrl_split(subject: str) -> str:
+    return "test" if subject in MRL_TEST else "valid" if subject in MRL_VALID else "train"
+
+
 def mrl_set(root: Path, side: int, out: EyeSet) -> dict:
     """MRL's near-infrared eye crops (path,eye_state,subject,...), resized and stretched as patch_set does, split by
     subject: test, valid or train."""
-    import csv
-
-    with open(root / "labels.csv", newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
+    start = len(out.split)
+    report = patch_set(root, side, out, "mrl_eyes_nir", "subject", mrl_split)
     counts = {"train": 0, "valid": 0, "test": 0}
-    for row in rows:
-        crop = cv2.imread(str(root / row["path"]), cv2.IMREAD_GRAYSCALE)
-        if crop is None or row["eye_state"] not in LABELS:
-            continue
-        interpolation = cv2.INTER_AREA if crop.shape[0] > side else cv2.INTER_LINEAR
-        subject = row["subject"]
-        split = "test" if subject in MRL_TEST else "valid" if subject in MRL_VALID else "train"
-        patch = stretch(cv2.resize(crop, (side, side), interpolation=interpolation))
-        out.add(patch, LABELS.index(row["eye_state"]), split, "mrl_eyes_nir", subject)
+    for split in out.split[start:]:
         counts[split] += 1
-    return {"rows": len(rows), "patches": sum(counts.values()), **counts}
+    return {**report, **counts}
 
 
 def read_car_labels(path: Path) -> list[dict]:
@@ -133,28 +136,35 @@ def car_split(person: str) -> str:
     return "test" if person in CAR_TEST else "valid" if person in CAR_VALID else "train"
 
 
-def cut_clip(path: Path, frames: set[int], side: int, config: Config) -> dict[int, tuple[np.ndarray, tuple]]:
-    """Both eyes' patches and widths of the given frames of a clip, every frame through the video face tracker (so
-    the mesh tracks as in the daemon); frames without a mesh are missing."""
-    from dmsd.vision.eye_patches import eye_widths
-
+def tracked_meshes(
+    path: Path, config: Config, until: int | None = None
+) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """Every frame of a clip through the video face tracker (so the mesh tracks as in the daemon), up to frame
+    `until`: (index, grey, mesh points) of each frame the mesh confirms a face in."""
     locator = FaceLocator.from_config(config, video=True)
     capture = cv2.VideoCapture(str(path))
-    found: dict[int, tuple[np.ndarray, tuple]] = {}
     index = 0
-    last = max(frames, default=-1)
-    while index <= last:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
-        located = locator.run(FrameWork(frame, grey))
-        if index in frames and located.landmarks is not None:
-            points = located.landmarks.points
-            found[index] = (eye_patches(grey, points, side), eye_widths(points))
-        index += 1
-    capture.release()
-    return found
+    try:
+        while until is None or index <= until:
+            ok, frame = capture.read()
+            if not ok:
+                break
+            grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+            located = locator.run(FrameWork(frame, grey))
+            if located.landmarks is not None:
+                yield index, grey, located.landmarks.points
+            index += 1
+    finally:
+        capture.release()
+
+
+def cut_clip(path: Path, frames: set[int], side: int, config: Config) -> dict[int, np.ndarray]:
+    """Both eyes' patches of the given frames of a clip (`tracked_meshes`); frames without a mesh are missing."""
+    return {
+        index: eye_patches(grey, points, side)
+        for index, grey, points in tracked_meshes(path, config, max(frames, default=-1))
+        if index in frames
+    }
 
 
 def car_set(data: Path, side: int, out: EyeSet, config: Config, labels: Path = CAR_LABELS) -> dict:
@@ -175,7 +185,7 @@ def car_set(data: Path, side: int, out: EyeSet, config: Config, labels: Path = C
             if int(row["frame"]) not in cut:
                 missing += 1
                 continue
-            patch = cut[int(row["frame"])][0][0 if row["eye"] == "right" else 1]
+            patch = cut[int(row["frame"])][0 if row["eye"] == "right" else 1]
             out.add(patch, LABELS.index(row["label"]), car_split(row["person"]), "car_eyes", row["person"])
     used = sum(c["open"] + c["closed"] for c in per_person.values()) - missing
     return {"rows": len(rows), "patches": used, "no_mesh": missing, "per_person": per_person}
@@ -202,20 +212,11 @@ def face_set(root: Path, side: int, out: EyeSet, locator: FaceLocator) -> dict:
 
 def open_video(path: Path, side: int, out: EyeSet, config: Config) -> dict:
     """Open eyes from a video of a person awake, blinks left out (see the module's docstring)."""
-    locator = FaceLocator.from_config(config, video=True)
-    capture = cv2.VideoCapture(str(path))
-    found: list[tuple[np.ndarray, float]] = []
-    index = 0
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
-        located = locator.run(FrameWork(frame, grey))  # every frame, so the mesh keeps tracking
-        if index % VIDEO_STEP == 0 and located.landmarks is not None:
-            ratios = eye_aspect_ratios(located.landmarks.points)
-            found.append((eye_patches(grey, located.landmarks.points, side), (ratios.left + ratios.right) / 2))
-        index += 1
+    found = [
+        (eye_patches(grey, points, side), eye_aspect_ratios(points).ratio)
+        for index, grey, points in tracked_meshes(path, config)
+        if index % VIDEO_STEP == 0
+    ]
     usual = float(np.median([ear for _, ear in found])) if found else 0.0
     kept = [patches for patches, ear in found if ear >= BLINK_SHARE * usual]
     for patches in kept:

@@ -134,11 +134,14 @@ def evaluate_eyes(
     ]
     blink = np.array([shapes.blink if shapes is not None else np.nan for _, _, shapes in scored])
     has_blink = ~np.isnan(blink)
-    blink_sweep = [
-        {"threshold": t, "accuracy": round(float(((blink[has_blink] >= t) == truth[has_blink]).mean()), 4)}
-        for t in BLINK_THRESHOLDS
+    blink_sweep = (
+        [
+            {"threshold": t, "accuracy": round(float(((blink[has_blink] >= t) == truth[has_blink]).mean()), 4)}
+            for t in BLINK_THRESHOLDS
+        ]
         if has_blink.any()
-    ]
+        else []
+    )
     order = [config.eyes.rule] + [rule for rule in EYE_RULES if rule != config.eyes.rule]
     models = analyzer.models()
     return {
@@ -291,8 +294,7 @@ def format_report(report: dict) -> str:
     return "\n".join(lines)
 
 
-YAWN_THRESHOLDS = [round(t, 2) for t in np.arange(0.2, 0.85, 0.05)]
-JAW_THRESHOLDS = [round(t, 2) for t in np.arange(0.2, 0.85, 0.05)]
+YAWN_THRESHOLDS = [round(t, 2) for t in np.arange(0.2, 0.85, 0.05)]  # swept for the lips and the jaw alike
 
 
 def evaluate_yawns(config: Config, data: str, landmarks_path: str | None) -> dict:
@@ -326,7 +328,7 @@ def evaluate_yawns(config: Config, data: str, landmarks_path: str | None) -> dic
         jaw_open = np.array([shapes.jaw_open for _, _, shapes in measured if shapes is not None])
         smile = np.array([shapes.smile for _, _, shapes in measured if shapes is not None])
         unsmiling = smile < a.yawn_smile_below
-        jaw_sweep = [rates((jaw_open >= t) & unsmiling, t) for t in JAW_THRESHOLDS]
+        jaw_sweep = [rates((jaw_open >= t) & unsmiling, t) for t in YAWN_THRESHOLDS]
         jaw = {
             **rates((jaw_open >= a.yawn_jaw_open) & unsmiling, a.yawn_jaw_open),
             "smile_below": a.yawn_smile_below,

@@ -227,8 +227,7 @@ class AlertnessTracker:
         """A new driver, or none: everything is learned and timed afresh."""
         self.baseline = Baseline(self.config)
         self.last_ts: float | None = None
-        self.closed: bool | None = None  # this frame's verdict (dmsd.driver.eye_closure); None: unknown or unseen
-        self.verdict: EyeVerdict | None = None
+        self.verdict: EyeVerdict | None = None  # the eye rule's, as last measured (dmsd.driver.eye_closure)
         self.openness: float | None = None
         self.on_road: bool | None = None
         self.closure: Span | None = None
@@ -261,7 +260,7 @@ class AlertnessTracker:
             # The eye-state model's verdict is the driver's own from the first frame (unlike the aspect ratio, it
             # needs no open-eye level): a driver who dozes off as the drive starts is timed at once. The head and
             # everything timed against the forward pose wait for the baseline.
-            eyes = self._eyes(now, step, result, early=True) if self._model_reads_eyes(result) else []
+            eyes = self._eyes(now, step, result, early=True) if self._judged_without_baseline(result) else []
             return eyes + self._yawn(now, result)  # the mouth's openness is absolute too
         head_events = self._head(now, step, result)  # first: whether the head is away decides what the eyes mean
         events = self._eyes(now, step, result) + head_events
@@ -281,7 +280,14 @@ class AlertnessTracker:
         if seat is None or seat.similarity < self.config.nodding_seat_similarity:
             self.nodding = False  # the seat looks different (or cannot be compared): not a driver nodding there
 
-    def _model_reads_eyes(self, result: FrameResult) -> bool:
+    @property
+    def closed(self) -> bool | None:
+        """Whether the eyes are closed, as last measured; None: unknown or unseen (nothing is timed then)."""
+        if self.verdict is None or self.verdict is EyeVerdict.UNSEEN:
+            return None
+        return self.verdict is EyeVerdict.CLOSED
+
+    def _judged_without_baseline(self, result: FrameResult) -> bool:
         """Whether the eyes can be judged with no baseline: the blink score or the eye-state model is measured (only
         the aspect ratio needs the driver's own open level)."""
         if self.closure is not None:
@@ -299,13 +305,12 @@ class AlertnessTracker:
         if result.face is not None:
             self.eyes, self.shapes = result.get(Eyes), result.get(FaceShapes)
             if self.eyes is None:
-                self.closed, self.openness, self.verdict = None, None, None
+                self.openness, self.verdict = None, None
             else:
                 level = self.baseline.eye_level or 1.0  # 0 only before any eye was measured
                 self.openness = self.eyes.ratio / level
                 ratio_below = None if early else level * self.config.eyes_closed_below
                 self.verdict = judge(self.eyes, self.shapes, self.eyes_config, ratio_below)
-                self.closed = None if self.verdict in (None, EyeVerdict.UNSEEN) else self.verdict is EyeVerdict.CLOSED
         if self.closed is None:
             if self.closure is not None:  # eyes unknown mid-closure (the mesh lost its trust): not judged
                 self.closure.excused_s += step

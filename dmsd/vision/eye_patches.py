@@ -66,10 +66,15 @@ def cut_eyes(grey: np.ndarray, points: np.ndarray, side: int) -> np.ndarray:
     )
 
 
+def stretched(raw: np.ndarray) -> np.ndarray:
+    """`cut_eyes`' patches as the eye-state model sees them: each stretched."""
+    return np.stack([stretch(patch) for patch in raw])
+
+
 def eye_patches(grey: np.ndarray, points: np.ndarray, side: int) -> np.ndarray:
     """Both eyes of the face whose mesh is `points` (frame pixels) in `grey`, as the eye-state model sees them:
     2 x side x side uint8, the person's right eye first, each stretched."""
-    return np.stack([stretch(patch) for patch in cut_eyes(grey, points, side)])
+    return stretched(cut_eyes(grey, points, side))
 
 
 # Cheek points below each eye (the person's right cheek first): bare skin in almost every face, lit as the eyes are.

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from dmsd.vision.eye_patches import eye_widths
+
 # MediaPipe face mesh indices. Each eye: corner, upper lid x2, other corner, lower lid x2 (EAR's p1..p6).
 RIGHT_EYE = (33, 160, 158, 133, 153, 144)  # the person's right eye (the image's left, camera facing them)
 LEFT_EYE = (362, 385, 387, 263, 373, 380)
@@ -117,8 +119,7 @@ def eyes(points: np.ndarray) -> Eyes:
     """The aspect ratios and apparent widths of both eyes (the model's and the pixels' measures are added by the
     eyes stage)."""
     left, right = eye_aspect_ratio(points, LEFT_EYE), eye_aspect_ratio(points, RIGHT_EYE)
-    width_left = float(np.linalg.norm(points[LEFT_EYE[0], :2] - points[LEFT_EYE[3], :2]))
-    width_right = float(np.linalg.norm(points[RIGHT_EYE[0], :2] - points[RIGHT_EYE[3], :2]))
+    width_right, width_left = eye_widths(points)
     return Eyes(left, right, width_left=width_left, width_right=width_right)
 
 

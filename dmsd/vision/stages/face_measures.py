@@ -18,7 +18,7 @@ from dmsd.config import Config
 from dmsd.errors import DmsdError
 from dmsd.vision.blendshapes import BlendshapeModel, FaceShapes
 from dmsd.vision.classifier import Classifier
-from dmsd.vision.eye_patches import cut_eyes, glare_share, lens_brightness, stretch
+from dmsd.vision.eye_patches import cut_eyes, glare_share, lens_brightness, stretched
 from dmsd.vision.face_measures import Eyes, HeadPose, Mouth, eyes, head_pose, mouth
 from dmsd.vision.stages.base import FrameWork, Stage
 
@@ -64,19 +64,23 @@ class EyesStage(MeshStage):
 
     def run(self, frame: FrameWork) -> Eyes:
         points = self.points(frame)
-        ratios = eyes(points)
         side = self.model.input.width if self.model is not None else LENS_SIDE
         raw = cut_eyes(frame.grey, points, side)
         lens_right, lens_left = lens_brightness(frame.grey, points, raw)
         glare_right, glare_left = glare_share(raw)
-        ratios = replace(
-            ratios, lens_left=lens_left, lens_right=lens_right, glare_left=glare_left, glare_right=glare_right
+        p_right = p_left = None
+        if self.model is not None:
+            p_closed = self.model.run(self.model.prepare_patches(stretched(raw)))[:, self.model.labels.index("closed")]
+            p_right, p_left = float(p_closed[0]), float(p_closed[1])
+        return replace(
+            eyes(points),
+            p_closed_left=p_left,
+            p_closed_right=p_right,
+            lens_left=lens_left,
+            lens_right=lens_right,
+            glare_left=glare_left,
+            glare_right=glare_right,
         )
-        if self.model is None:
-            return ratios
-        patches = np.stack([stretch(patch) for patch in raw])
-        p_closed = self.model.run(self.model.prepare_patches(patches))[:, self.model.labels.index("closed")]
-        return replace(ratios, p_closed_left=float(p_closed[1]), p_closed_right=float(p_closed[0]))
 
     def models(self) -> dict[str, Path]:
         return {"eyes": self.model.path} if self.model is not None else {}
