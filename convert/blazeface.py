@@ -30,12 +30,12 @@ import functools
 import json
 import logging
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from convert.archive import read_member
+from convert.frame import run_conversion
 from dmsd.errors import DmsdError
 
 log = logging.getLogger("convert.blazeface")
@@ -260,40 +260,34 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("models"))
     parser.add_argument("--int8-study", action="store_true", help="also quantize to INT8 and time it beside FP32")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            work = Path(tmp)
-            tflite = read_tflite(work, args.task)
-            candidate = work / "blazeface.fp32.onnx"
-            tflite_to_onnx(tflite, candidate)
-            inputs = model_inputs(candidate, frames())
-            report = {
-                "source": f"{args.task.name}: {MEMBER}",
-                "sha256": SHA256,
-                "onnx_vs_tflite": compare_with_tflite(candidate, tflite, inputs),
-            }
-            check = report["onnx_vs_tflite"]
-            if (
-                check["boxes_max_abs_diff_px"] > MAX_BOX_DIFF
-                or check["score_logits_max_abs_diff"] > MAX_LOGIT_DIFF
-                or check["max_relative_diff_all_anchors"] > MAX_RELATIVE_DIFF
-            ):
-                raise DmsdError(
-                    f"ONNX and TFLite differ by up to {check['boxes_max_abs_diff_px']:.4f} px in boxes, "
-                    f"{check['score_logits_max_abs_diff']:.4f} in score logits and "
-                    f"{check['max_relative_diff_all_anchors']:.1e} relatively (over {MAX_BOX_DIFF}, {MAX_LOGIT_DIFF}, "
-                    f"{MAX_RELATIVE_DIFF}); the conversion is wrong"
-                )
-            if args.int8_study:
-                report["int8_study"] = int8_study(candidate, inputs, work)
-            args.out.mkdir(parents=True, exist_ok=True)
-            (args.out / "blazeface.fp32.onnx").write_bytes(candidate.read_bytes())
-    except DmsdError as exc:
-        print(f"python -m convert.blazeface: {exc}", file=sys.stderr)
-        return 2
-    print(json.dumps(report, indent=2))
-    return 0
+
+    def convert(work: Path) -> tuple[Path, dict]:
+        tflite = read_tflite(work, args.task)
+        candidate = work / "blazeface.fp32.onnx"
+        tflite_to_onnx(tflite, candidate)
+        inputs = model_inputs(candidate, frames())
+        report = {
+            "source": f"{args.task.name}: {MEMBER}",
+            "sha256": SHA256,
+            "onnx_vs_tflite": compare_with_tflite(candidate, tflite, inputs),
+        }
+        check = report["onnx_vs_tflite"]
+        if (
+            check["boxes_max_abs_diff_px"] > MAX_BOX_DIFF
+            or check["score_logits_max_abs_diff"] > MAX_LOGIT_DIFF
+            or check["max_relative_diff_all_anchors"] > MAX_RELATIVE_DIFF
+        ):
+            raise DmsdError(
+                f"ONNX and TFLite differ by up to {check['boxes_max_abs_diff_px']:.4f} px in boxes, "
+                f"{check['score_logits_max_abs_diff']:.4f} in score logits and "
+                f"{check['max_relative_diff_all_anchors']:.1e} relatively (over {MAX_BOX_DIFF}, {MAX_LOGIT_DIFF}, "
+                f"{MAX_RELATIVE_DIFF}); the conversion is wrong"
+            )
+        if args.int8_study:
+            report["int8_study"] = int8_study(candidate, inputs, work)
+        return candidate, report
+
+    return run_conversion("python -m convert.blazeface", args.out / "blazeface.fp32.onnx", convert)
 
 
 if __name__ == "__main__":

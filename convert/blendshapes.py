@@ -32,12 +32,12 @@ import functools
 import json
 import logging
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from convert.archive import read_member
+from convert.frame import run_conversion
 from dmsd.errors import DmsdError
 
 log = logging.getLogger("convert.blendshapes")
@@ -244,34 +244,27 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--int8-study", action="store_true", help="also quantize to INT8 and time it beside FP32")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            work = Path(tmp)
-            tflite = read_tflite(work, args.task)
-            candidate = work / "blendshapes.fp32.onnx"
-            tflite_to_onnx(tflite, candidate)
-            inputs = mesh_inputs(args.landmarks)
-            report: dict = {
-                "source": f"{args.task.name}: {MEMBER}",
-                "sha256": SHA256,
-                "onnx_vs_tflite": compare_with_tflite(candidate, tflite, inputs),
-            }
-            worst = report["onnx_vs_tflite"]["scores_max_abs_diff"]
-            if worst > MAX_SCORE_DIFF:
-                raise DmsdError(
-                    f"ONNX and TFLite scores differ by up to {worst:.2e} (over {MAX_SCORE_DIFF}); "
-                    "the conversion is wrong"
-                )
-            if args.int8_study:
-                report["int8_study"] = int8_study(candidate, inputs, work)
-            args.out.mkdir(parents=True, exist_ok=True)
-            (args.out / "blendshapes.fp32.onnx").write_bytes(candidate.read_bytes())
-    except DmsdError as exc:
-        print(f"python -m convert.blendshapes: {exc}", file=sys.stderr)
-        return 2
-    print(json.dumps(report, indent=2))
-    return 0
+
+    def convert(work: Path) -> tuple[Path, dict]:
+        tflite = read_tflite(work, args.task)
+        candidate = work / "blendshapes.fp32.onnx"
+        tflite_to_onnx(tflite, candidate)
+        inputs = mesh_inputs(args.landmarks)
+        report: dict = {
+            "source": f"{args.task.name}: {MEMBER}",
+            "sha256": SHA256,
+            "onnx_vs_tflite": compare_with_tflite(candidate, tflite, inputs),
+        }
+        worst = report["onnx_vs_tflite"]["scores_max_abs_diff"]
+        if worst > MAX_SCORE_DIFF:
+            raise DmsdError(
+                f"ONNX and TFLite scores differ by up to {worst:.2e} (over {MAX_SCORE_DIFF}); the conversion is wrong"
+            )
+        if args.int8_study:
+            report["int8_study"] = int8_study(candidate, inputs, work)
+        return candidate, report
+
+    return run_conversion("python -m convert.blendshapes", args.out / "blendshapes.fp32.onnx", convert)
 
 
 if __name__ == "__main__":

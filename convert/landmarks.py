@@ -30,13 +30,13 @@ import json
 import logging
 import subprocess
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from convert.archive import read_member
+from convert.frame import run_conversion
 from dmsd.errors import DmsdError
 
 log = logging.getLogger("convert.landmarks")
@@ -355,34 +355,28 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--task goes with --v2")
     if args.wheel and args.v2:
         parser.error("--wheel is v1's source; --v2 reads --task")
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     mesh = V2 if args.v2 else V1
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            work = Path(tmp)
-            tflite = fetch_task_tflite(work, args.task) if args.v2 else fetch_tflite(work, args.wheel)
-            candidate = work / mesh.file
-            tflite_to_onnx(tflite, candidate, mesh)
-            inputs = face_crops(candidate)
-            report: dict = {
-                "source": f"{args.task or TASK}: {V2_MEMBER}" if args.v2 else f"{WHEEL}: {MEMBER}",
-                "sha256": mesh.sha256,
-                "onnx_vs_tflite": compare_with_tflite(candidate, tflite, inputs, mesh.outputs),
-            }
-            if report["onnx_vs_tflite"]["max_px"] > MAX_DIFF_PX:
-                raise DmsdError(
-                    f"ONNX and TFLite landmarks differ by up to {report['onnx_vs_tflite']['max_px']:.3f} "
-                    f"px (over {MAX_DIFF_PX}); the conversion is wrong"
-                )
-            if args.int8_study:
-                report["int8_study"] = int8_study(candidate, inputs, work, input_name=mesh.input_name)
-            args.out.mkdir(parents=True, exist_ok=True)
-            (args.out / mesh.file).write_bytes(candidate.read_bytes())
-    except DmsdError as exc:
-        print(f"python -m convert.landmarks: {exc}", file=sys.stderr)
-        return 2
-    print(json.dumps(report, indent=2))
-    return 0
+
+    def convert(work: Path) -> tuple[Path, dict]:
+        tflite = fetch_task_tflite(work, args.task) if args.v2 else fetch_tflite(work, args.wheel)
+        candidate = work / mesh.file
+        tflite_to_onnx(tflite, candidate, mesh)
+        inputs = face_crops(candidate)
+        report: dict = {
+            "source": f"{args.task or TASK}: {V2_MEMBER}" if args.v2 else f"{WHEEL}: {MEMBER}",
+            "sha256": mesh.sha256,
+            "onnx_vs_tflite": compare_with_tflite(candidate, tflite, inputs, mesh.outputs),
+        }
+        if report["onnx_vs_tflite"]["max_px"] > MAX_DIFF_PX:
+            raise DmsdError(
+                f"ONNX and TFLite landmarks differ by up to {report['onnx_vs_tflite']['max_px']:.3f} "
+                f"px (over {MAX_DIFF_PX}); the conversion is wrong"
+            )
+        if args.int8_study:
+            report["int8_study"] = int8_study(candidate, inputs, work, input_name=mesh.input_name)
+        return candidate, report
+
+    return run_conversion("python -m convert.landmarks", args.out / mesh.file, convert)
 
 
 if __name__ == "__main__":
