@@ -1,6 +1,7 @@
 """The seatbelt model's targets through the daemon's own pipeline, for one or more models and configurations:
-person_crops valid (faces found, accuracy where scored, not-worn recall), the belted clip's frames seen as worn,
-and the `seatbelt_unfastened` events the daemon's state tracker raises on the clip.
+person_crops valid (faces found, accuracy where scored, not-worn recall); the real clips' frames against their true
+labels (train/labels/belt_clips.csv), per person, the bundled clip's unbelted end among them; and the
+`seatbelt_unfastened` events the daemon's state tracker raises on the bundled clip.
 
     python -m scripts.seatbelt_targets MODEL.onnx [MODEL.onnx ...] [--config PATH ...] [--json]
 """
@@ -14,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from convert.card import valid_labels
-from dmsd.commands.evaluate import evaluate_seatbelt, evaluate_seatbelt_video, file_frames, seatbelt_analyzer
+from dmsd.commands.evaluate import evaluate_seatbelt, evaluate_seatbelt_clips, file_frames, seatbelt_analyzer
 from dmsd.config import Config, load_config
 from dmsd.driver.state import DriverStateTracker
 
@@ -22,6 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data"
 CROPS = DATA / "seatbelt" / "person_crops"
 CLIP = DATA / "driver_video" / "incabin_belted_driver.mp4"
+CLIPS = ROOT / "train" / "labels" / "belt_clips.csv"
 
 
 def clip_events(config: Config, model: str) -> list[str]:
@@ -40,8 +42,9 @@ def clip_events(config: Config, model: str) -> list[str]:
 
 def targets(config: Config, model: str, labels: Path) -> dict:
     crops = evaluate_seatbelt(config, str(labels), model)
-    clip = evaluate_seatbelt_video(config, str(CLIP), model, "worn")
+    clips = evaluate_seatbelt_clips(config, str(CLIPS), str(DATA), model)
     events = clip_events(config, model)
+    people = {f"{person}_right": row["right_share"] for person, row in clips["people"].items() if row["judged"]}
     return {
         "crops_faces": crops["face_share"],
         "crops_scored": crops["n"],
@@ -49,10 +52,15 @@ def targets(config: Config, model: str, labels: Path) -> dict:
         "crops_accuracy": crops["accuracy"],
         "not_worn_recall": crops["per_class"]["not_worn"]["recall"],
         "worn_recall": crops["per_class"]["worn"]["recall"],
-        "clip_worn": clip["accuracy"],
-        "clip_scored": clip["n"],
+        **people,
+        "bundled_unbelted_right": _unbelted_right(clips["people"]["bundled"]),
         "clip_unfastened_events": events.count("seatbelt_unfastened"),
     }
+
+
+def _unbelted_right(row: dict) -> float | None:
+    judged = row["unbelted_judged"]
+    return round(1 - row["unbelted_read_worn"] / judged, 4) if judged else None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -139,6 +139,51 @@ def test_seatbelt_on_a_video_of_one_label(tmp_path):
     assert f"frames 150, all worn; face found in {report['with_face']}" in text
 
 
+def spans(tmp_path, *rows: str) -> Path:
+    path = tmp_path / "spans.csv"
+    path.write_text("path,frames,label,person\n" + "".join(f"{row}\n" for row in rows))
+    return path
+
+
+def test_seatbelt_on_a_video_whose_label_changes(tmp_path):
+    """The bundled clip's true labels (belted 0-123, taking it off 124-140 left out, unbelted 141-149): every frame is
+    tracked, the frames inside a span are scored, per clip and per person."""
+    data = spans(tmp_path, f"{CLIP},0-123,worn,bundled", f"{CLIP},141-149,not_worn,bundled")
+    report = json.loads(run_dmsd("evaluate", "--task", "seatbelt", "--data", str(data), "--json").stdout)
+    assert report["labelled"] == 133 and report["images"] == 133  # 124 + 9 frames, the 17 between not scored
+    assert report["per_class"]["not_worn"]["support"] + report["per_class"]["worn"]["support"] == report["judged"]
+    assert report["per_class"]["not_worn"]["support"] <= 9 and report["per_class"]["worn"]["support"] <= 124
+    assert report["unbelted_judged"] == report["per_class"]["not_worn"]["support"]
+    assert report["unbelted_read_worn"] == report["confusion"][0][1]  # rows: truth not_worn, worn
+    (clip,) = report["clips"]
+    assert (
+        clip["person"] == "bundled"
+        and clip["labelled"] == 133
+        and report["people"]["bundled"] == {k: v for k, v in clip.items() if k not in ("path", "person")}
+    )
+    text = run_dmsd("evaluate", "--task", "seatbelt", "--data", str(data)).stdout
+    assert "all clips: 133 frames labelled" in text and "person bundled: 133 frames labelled" in text
+
+
+@pytest.mark.parametrize(
+    "rows, message",
+    [
+        ((f"{CLIP},0-123,worn,b", f"{CLIP},120-149,not_worn,b"), "spans.csv:3: frames 120-149 overlap frames 0-123"),
+        ((f"{CLIP},0-123,worn,b", f"{CLIP},all,worn,b"), "frames 0-end overlap frames 0-123"),
+        ((f"{CLIP},141-160,not_worn,b",), "spans.csv:2: frames 141-160 run past the end of"),
+        ((f"{CLIP},150-150,not_worn,b",), "which has 150 frames (0-149)"),
+        ((f"{CLIP},9-3,worn,b",), "frames '9-3': write FIRST-LAST"),
+        ((f"{CLIP},12,worn,b",), "frames '12': write FIRST-LAST"),
+        ((f"{CLIP},all,belted,b",), "unknown label 'belted'"),
+        (("missing.mp4,all,worn,b",), "no such video missing.mp4"),
+    ],
+)
+def test_bad_span_file_one_line(tmp_path, rows, message):
+    result = run_dmsd("evaluate", "--task", "seatbelt", "--data", str(spans(tmp_path, *rows)))
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert message in result.stderr and "Traceback" not in result.stderr
+
+
 def test_shipped_seatbelt_model_above_its_floors(tmp_path):
     """Regression guard: person_crops' valid split (both classes) and the belted clip, the shipped INT8 model."""
     import csv

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from dmsd.config import ChestConfig, DetectorConfig
-from harness import ROOT, SAMPLES, SHARED, run_dmsd
+from dmsd.labels import SEATBELT_LABELS
+from harness import CLIP, ROOT, SAMPLES, SHARED, run_dmsd
 
 SEATBELT = SHARED / "seatbelt"
 
@@ -174,6 +175,8 @@ def test_train_export_quantize_and_evaluate(tmp_path):
                 str(run),
                 "--sources",
                 "person_crops,incabin_belt_boxes",
+                "--clips",
+                "",
                 "--limit",
                 "80",
                 "--epochs",
@@ -212,12 +215,20 @@ def test_train_export_quantize_and_evaluate(tmp_path):
     from convert.card import seatbelt_section, seatbelt_targets
     from dmsd.offline.timing import time_pair
 
-    targets = seatbelt_targets(tmp_path / "models", SHARED)
-    crops, clip = targets["int8"]["crops"], targets["int8"]["clip"]
+    spans = tmp_path / "spans.csv"  # the bundled clip's true labels, and one clip of the held-out unbelted driver
+    spans.write_text(
+        "path,frames,label,person\ndriver_video/incabin_belted_driver.mp4,0-123,worn,bundled\n"
+        "driver_video/incabin_belted_driver.mp4,141-149,not_worn,bundled\n"
+        "driver_video/nir_incar/mouth/yawn_05.avi,all,not_worn,nir_C\n"
+    )
+    targets = seatbelt_targets(tmp_path / "models", SHARED, spans)
+    crops, clips = targets["int8"]["crops"], targets["int8"]["clips"]
     assert crops["images"] == 125 and 0 < crops["n"] <= crops["with_face"]
-    assert clip["images"] == 150 and clip["label"] == "worn" and clip["n"] >= 140
+    bundled = clips["people"]["bundled"]
+    assert bundled["labelled"] == 133 and bundled["judged"] >= 125 and clips["people"]["nir_C"]["judged"] > 40
     section = seatbelt_section(run, time_pair(tmp_path / "models", "seatbelt", runs=50), targets)
-    assert f"| {100 * clip['accuracy']:.2f}% |" in section and "person-box" in section and "48x48 grey" in section
+    assert f"| {100 * bundled['right_share']:.2f}% |" in section and "person-box" in section and "48x48 grey" in section
+    assert "`nir_C` (unbelted, held out): frames right" in section
 
 
 def test_own_images_group_frames_of_one_recording(tmp_path):
@@ -269,6 +280,8 @@ def test_train_on_your_own_images_only(tmp_path):
                 "seatbelt",
                 "--sources",
                 "",
+                "--clips",
+                "",
                 "--own",
                 str(tmp_path / "labels.csv"),
                 "--out",
@@ -291,7 +304,7 @@ def test_train_on_your_own_images_only(tmp_path):
 def test_nothing_to_train_on(tmp_path, capsys):
     from train.__main__ import main as train_main
 
-    assert train_main(["seatbelt", "--sources", "", "--out", str(tmp_path / "r")]) == 2
+    assert train_main(["seatbelt", "--sources", "", "--clips", "", "--out", str(tmp_path / "r")]) == 2
     assert "nothing to train on" in capsys.readouterr().err
 
 
@@ -340,6 +353,8 @@ def test_synthesize_refuses_sources_without_belt_boxes(tmp_path, capsys):
         "seatbelt",
         "--sources",
         "person_crops",
+        "--clips",
+        "",
         "--limit",
         "20",
         "--epochs",
@@ -502,7 +517,35 @@ def test_regions_are_cut_with_the_given_configuration(tmp_path):
     frontal.write_text("detector:\n  still_aspects: []\n  still_profile: false\n")
     found = {}
     for name, extra in (("defaults", []), ("frontal", ["--config", str(frontal)])):
-        args = parser.parse_args(["--sources", "person_crops", "--limit", "40", *extra])
+        args = parser.parse_args(["--sources", "person_crops", "--clips", "", "--limit", "40", *extra])
         (tmp_path / name).mkdir()
         found[name] = seatbelt.load_regions(args, tmp_path / name)["report"]["person_crops"]["face"]
     assert found["frontal"] < found["defaults"]  # the squeezed copies and the profile cascade find more
+
+
+def test_clips_are_cut_as_the_daemon_tracks_them_and_split_by_person(tmp_path):
+    """A span file as a source: the labelled frames of each video, about 5 a second, tracked as a camera's, each
+    region with its span's label; the frames of a held-out person are validation, never training."""
+    import argparse
+
+    from train import seatbelt
+
+    nir = SHARED / "driver_video" / "nir_incar" / "mouth" / "yawn_05.avi"  # nir_C, unbelted, 10 fps
+    (tmp_path / "spans.csv").write_text(
+        "path,frames,label,person\n"
+        f"{CLIP},0-20,worn,bundled\n{CLIP},141-149,not_worn,bundled\n{nir},all,not_worn,nir_C\n"
+    )
+    parser = argparse.ArgumentParser()
+    seatbelt.add_arguments(parser)
+    args = parser.parse_args(["--sources", "", "--clips", str(tmp_path / "spans.csv"), "--test-people", "nir_C"])
+    data = seatbelt.load_regions(args, tmp_path)
+    report = data["report"]
+    assert set(report) == {"clip:bundled", "clip:nir_C"}
+    assert report["clip:bundled"]["images"] == 30  # 21 + 9 labelled frames: the bundled clip runs at 7 fps, all kept
+    assert report["clip:nir_C"]["images"] == pytest.approx(25, abs=3)  # every 2nd frame of about 5 s at 10 fps
+    bundled, nir_c = data["source"] == "clip:bundled", data["source"] == "clip:nir_C"
+    assert set(data["split"][bundled]) == {"train"} and set(data["split"][nir_c]) == {"valid"}
+    assert (data["y"][nir_c] == SEATBELT_LABELS.index("not_worn")).all()
+    worn = (data["y"][bundled] == SEATBELT_LABELS.index("worn")).sum()
+    assert 18 <= worn <= 21 and 7 <= bundled.sum() - worn <= 9  # the face and its region found on (nearly) all
+    assert data["x"].shape[1:] == (64, 64) and len(data["x"]) == sum(r["region"] for r in report.values())

@@ -17,9 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
+from dmsd.commands.evaluate import is_span_file
 from dmsd.config import load_config
 from dmsd.errors import DmsdError
 from dmsd.labels import SEATBELT_LABELS
+from dmsd.offline.datasets import load_belt_clips
 from dmsd.vision.geometry import Box
 from train import record, seatbelt_data
 from train.record import sample_weights
@@ -42,7 +44,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         help="your own labelled images: a labels.csv (path,label[,split]) or worn/ and not_worn/ "
-        "folders, as `dmsd evaluate --task seatbelt` reads them (repeatable)",
+        "folders, or your own videos: a span file (path,frames,label[,person][,split]), as `dmsd evaluate "
+        "--task seatbelt` reads them (repeatable)",
+    )
+    parser.add_argument(
+        "--clips",
+        default=str(seatbelt_data.BELT_CLIPS),
+        metavar="CSV",
+        help="videos with the belt's truth per span of frames (path,frames,label[,person][,split], as `dmsd "
+        "evaluate --task seatbelt` reads them; '' for none): default the shared real clips",
+    )
+    parser.add_argument(
+        "--clips-root", default="../shared/data", metavar="DIR", help="the --clips file's paths are relative to this"
+    )
+    parser.add_argument(
+        "--test-people",
+        default=",".join(seatbelt_data.CLIP_TEST_PEOPLE),
+        metavar="A,B",
+        help="people of the clips never trained on (their frames are the validation split)",
     )
     parser.add_argument("--out", default="runs/seatbelt")
     parser.add_argument("--width", type=int, default=16)
@@ -120,7 +139,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "equally (synthesized regions count as one source): the belted class then leans less on "
         "incabin_belt_boxes, the one source with belts only",
     )
-    parser.add_argument("--limit", type=int, default=None, help="use only N images per source (smoke tests)")
+    parser.add_argument(
+        "--limit", type=int, default=None, help="use only N images per source, N frames per clip (smoke tests)"
+    )
     parser.add_argument("--seed", type=int, default=1)
 
 
@@ -282,16 +303,22 @@ def augmentation():
 def load_regions(args: argparse.Namespace, out: Path) -> dict:
     cache = out / "regions.npz"
     sources = [name for name in args.sources.split(",") if name]
-    if not sources and not args.own:
-        raise DmsdError("nothing to train on: give --sources, --own PATH, or both")
+    if not sources and not args.own and not args.clips:
+        raise DmsdError("nothing to train on: give --sources, --clips, --own PATH, or more than one")
     if cache.is_file():
         data = dict(np.load(cache, allow_pickle=False))
-        if data["x"].shape[1:] == (args.size, args.size):  # the same run resumed; another --size builds anew
+        # the same run resumed; another --size, or a cache from before the red-channel cuts, builds anew
+        if data["x"].shape[1:] == (args.size, args.size) and "x_red" in data:
             data["report"] = json.loads((out / "dataset.json").read_text())
             return data
-    samples = []
+    samples, clips = [], []
+    if args.clips:
+        clips += load_belt_clips(args.clips, args.clips_root)
     for path in args.own:
-        samples += seatbelt_data.own_images(Path(path))
+        if is_span_file(path):
+            clips += load_belt_clips(path)
+        else:
+            samples += seatbelt_data.own_images(Path(path))
     for name in sources:
         if name not in seatbelt_data.SOURCES:
             raise DmsdError(f"unknown source {name!r} (allowed: {', '.join(seatbelt_data.SOURCES)})")
@@ -309,6 +336,10 @@ def load_regions(args: argparse.Namespace, out: Path) -> dict:
     data = seatbelt_data.build(
         samples, config.detector, chest, args.size, args.profile_fallback, args.person_box_fallback, landmarks
     )
+    if clips:
+        people = tuple(p for p in args.test_people.split(",") if p)
+        cut = seatbelt_data.build_clips(clips, replace(config, chest=chest), args.size, people, limit=args.limit)
+        data = seatbelt_data.merged(data, cut)
     np.savez_compressed(cache, **{k: v for k, v in data.items() if k != "report"})
     record.write_json(out / "dataset.json", data["report"])
     return data
@@ -414,14 +445,21 @@ def run(args: argparse.Namespace) -> dict:
     data = load_regions(args, out)
     log.info("regions per source: %s", data["report"])
     x, train, valid = split_regions(data)
-    x_train, y_train = x[train], data["y"][train]
+    x_train, y_train, sources = x[train], data["y"][train], data["source"][train]
     mix = {}
     if args.synthesize:
         synth_x, synth_y, mix = synthesized(args, data, train, out)
         x_train, y_train = np.concatenate([x_train, synth_x]), np.concatenate([y_train, synth_y])
+        sources = np.concatenate([sources, np.full(len(synth_x), "synthesized")])
         log.info("synthesized training regions: %s (contact sheet: %s)", mix, out / "synthesized.png")
+    if args.nir_look:
+        red = train & data["colour"]
+        x_train = np.concatenate([x_train, (data["x_red"][red].astype(np.float32) / 255.0)[..., None]])
+        y_train = np.concatenate([y_train, data["y"][red]])
+        sources = np.concatenate([sources, data["source"][red]])  # a copy weighs in with its own source
+        mix["nir_look"] = int(red.sum())
+        log.info("red-channel copies of colour training regions: %d", int(red.sum()))
     record.write_config(out, args, train_regions=len(x_train), valid_regions=int(valid.sum()), synthesized=mix)
-    sources = np.concatenate([data["source"][train], np.full(len(x_train) - int(train.sum()), "synthesized")])
     weights = sample_weights(y_train, sources, args.balance)
     train_ds, valid_ds = record.datasets(
         x_train,

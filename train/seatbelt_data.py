@@ -7,6 +7,9 @@ Sources, each reported separately (images, faces found, usable chest regions):
   windshield_crops  both classes, exterior traffic-camera view; split by original image (see `group_of`)
   incabin_belt_boxes  positives only (every image shows a belt); its belt boxes also measure how much of
                     the belt the chest region covers
+  belt clips        videos with the belt's truth per span of frames (train/labels/belt_clips.csv: the bundled
+                    clip, the unbelted near-infrared drivers, belted YawDD and NITYMED drivers), tracked as the
+                    daemon tracks a camera; split by person (`CLIP_TEST_PEOPLE` are never trained on)
 Images where no face is found are counted and left out of validation: the daemon would not look for a belt
 there either. For training only, two fallbacks can recover some of them (see `build`).
 """
@@ -22,14 +25,17 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from dmsd.config import ChestConfig, DetectorConfig
+from dmsd.config import ChestConfig, Config, DetectorConfig
 from dmsd.labels import SEATBELT_LABELS
-from dmsd.offline.datasets import load_labeled_images
+from dmsd.offline.datasets import LabeledClip, load_labeled_images
 from dmsd.vision.detectors import make_detector
 from dmsd.vision.detectors.base import FaceDetector
 from dmsd.vision.face_stage import FaceStage, both_ways, make_face_stage
 from dmsd.vision.geometry import Box, chest_region, neck_aligned
 from dmsd.vision.landmarks import LandmarkModel
+from dmsd.vision.stages.base import FrameWork
+from dmsd.vision.stages.face import FaceLocator
+from dmsd.vision.stages.seatbelt import chest_of
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +110,126 @@ def own_images(path: Path) -> list[Sample]:
     return samples
 
 
+BELT_CLIPS = Path(__file__).parent / "labels" / "belt_clips.csv"
+# A near-infrared unbelted driver and two belted colour ones, never trained on: the same people the eye model holds
+# out (train/eyes_data.CAR_TEST).
+CLIP_TEST_PEOPLE = ("nir_C", "yawdd_46", "nitymed_1")
+CLIP_RATE_HZ = 5.0  # frames kept per second of clip: neighbours at 10-30 fps are near-duplicates
+
+
+def red_of(image: np.ndarray) -> np.ndarray | None:
+    """The red channel of a colour picture, the visible light nearest infrared (skin and many dyed cloths turn light
+    under infrared as in red); None for a grey one (a camera's infrared frames are stored as three equal channels)."""
+    if image.ndim == 2:
+        return None
+    red = image[..., 2]
+    if np.abs(red.astype(np.int16) - image[..., 0]).mean() < 2.0:
+        return None
+    return red
+
+
+def resized(image: np.ndarray, region: Box, size: int) -> np.ndarray:
+    crop = image[region.y : region.y + region.h, region.x : region.x + region.w]
+    return cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
+
+
+def clip_split(clip: LabeledClip, test_people: tuple[str, ...]) -> str:
+    """The span file's split where it names one; else held out by person; else one side per video."""
+    if clip.split:
+        return clip.split
+    if clip.person:
+        return "valid" if clip.person in test_people else "train"
+    return split_of(str(clip.path))
+
+
+def clip_source(clip: LabeledClip) -> str:
+    return f"clip:{clip.person}" if clip.person else f"clip:{clip.path.stem}"
+
+
+def build_clips(
+    clips: list[LabeledClip],
+    config: Config,
+    size: int,
+    test_people: tuple[str, ...],
+    rate_hz: float = CLIP_RATE_HZ,
+    limit: int | None = None,
+) -> dict:
+    """Chest regions (grey, size x size) of the labelled frames of each clip, about `rate_hz` a second, cut as the
+    daemon cuts them from a camera: every frame goes through the video face tracker (and the mesh, for
+    `chest.from_landmarks`), and the region is `dmsd.vision.stages.seatbelt.chest_of`'s. The same dict as `build`.
+    limit: keep at most this many frames of each clip (smoke tests)."""
+    regions, reds, labels, splits, sources, groups = [], [], [], [], [], []
+    report: dict[str, dict] = {}
+    for clip in clips:
+        locator = FaceLocator.from_config(config, video=True)
+        capture = cv2.VideoCapture(str(clip.path))
+        fps = capture.get(cv2.CAP_PROP_FPS) or rate_hz
+        step = max(1, round(fps / rate_hz))
+        stats = report.setdefault(clip_source(clip), {"images": 0, "unreadable": 0, "face": 0, "region": 0})
+        index = -1
+        try:
+            kept = 0
+            while limit is None or kept < limit:
+                ok, image = capture.read()
+                if not ok:
+                    break
+                index += 1
+                grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+                work = FrameWork(image, grey, ts=index / fps)
+                work.products["face"] = located = locator.run(work)  # every frame: the tracker follows the face
+                label = clip.label_at(index)
+                if label is None or index % step:
+                    continue
+                stats["images"] += 1
+                kept += 1
+                if located.box is None:
+                    continue
+                stats["face"] += 1
+                region = chest_of(work, config.chest)
+                if region is None:
+                    continue
+                stats["region"] += 1
+                regions.append(resized(grey, region, size))
+                red = red_of(image)
+                reds.append(None if red is None else resized(red, region, size))
+                labels.append(SEATBELT_LABELS.index(label))
+                splits.append(clip_split(clip, test_people))
+                sources.append(clip_source(clip))
+                groups.append(str(clip.path))
+        finally:
+            capture.release()
+    return {
+        "x": np.stack(regions) if regions else np.zeros((0, size, size), np.uint8),
+        **red_regions(reds, regions, size),
+        "y": np.array(labels, dtype=np.int64),
+        "split": np.array(splits),
+        "source": np.array(sources),
+        "group": np.array(groups),
+        "belt_index": np.zeros(0, np.int64),
+        "belt_box": np.zeros((0, 4), np.int64),
+        "report": report,
+    }
+
+
+def red_regions(reds: list[np.ndarray | None], regions: list[np.ndarray], size: int) -> dict:
+    """x_red: each region's red-channel cut (the grey one where the picture has no colour); colour: which have one."""
+    return {
+        "x_red": np.stack([grey if red is None else red for red, grey in zip(reds, regions, strict=True)])
+        if regions
+        else np.zeros((0, size, size), np.uint8),
+        "colour": np.array([red is not None for red in reds], dtype=bool),
+    }
+
+
+def merged(first: dict, second: dict) -> dict:
+    """Two region sets as one (the second's belt boxes, if any, renumbered after the first's regions)."""
+    keys = ("x", "x_red", "colour", "y", "split", "source", "group", "belt_box")
+    out = {key: np.concatenate([first[key], second[key]]) for key in keys}
+    out["belt_index"] = np.concatenate([first["belt_index"], second["belt_index"] + len(first["x"])])
+    out["report"] = {**first["report"], **second["report"]}
+    return out
+
+
 SOURCES = {"person_crops": person_crops, "windshield_crops": windshield_crops, "incabin_belt_boxes": incabin_belt_boxes}
 
 
@@ -169,7 +295,7 @@ def build(
     """
     face_finder = make_face_stage(make_detector(detector), detector, video=False)
     profile = make_detector(detector).turned() if profile_fallback else None
-    regions, labels, splits, sources, groups = [], [], [], [], []
+    regions, reds, labels, splits, sources, groups = [], [], [], [], [], []
     belt_index, belt_box = [], []  # the marked belts inside the regions: which region, and where
     report: dict[str, dict] = {}
     for sample in samples:
@@ -186,8 +312,9 @@ def build(
             },
         )
         stats["images"] += 1
-        image = cv2.imread(str(sample.path), cv2.IMREAD_GRAYSCALE)
-        if image is None:
+        colour = cv2.imread(str(sample.path), cv2.IMREAD_COLOR)
+        image = None if colour is None else cv2.cvtColor(colour, cv2.COLOR_BGR2GRAY)
+        if colour is None or image is None:
             stats["unreadable"] += 1
             log.warning("%s: not a readable image, skipped", sample.path)
             continue
@@ -229,8 +356,9 @@ def build(
                             max(1, round(inside.h * sy)),
                         )
                     )
-        crop = image[region.y : region.y + region.h, region.x : region.x + region.w]
-        regions.append(cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA))
+        regions.append(resized(image, region, size))
+        red = red_of(colour)
+        reds.append(None if red is None else resized(red, region, size))
         labels.append(sample.label)
         splits.append(sample.split)
         sources.append(sample.source)
@@ -241,6 +369,7 @@ def build(
             stats["belt_area_in_region_median"] = round(float(np.median(covered)), 3)
     return {
         "x": np.stack(regions) if regions else np.zeros((0, size, size), np.uint8),
+        **red_regions(reds, regions, size),
         "y": np.array(labels, dtype=np.int64),
         "split": np.array(splits),
         "source": np.array(sources),

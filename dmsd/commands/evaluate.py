@@ -4,6 +4,7 @@ dmsd.commands.evaluate_measures).
     dmsd evaluate --task emotion --data fer2013.csv.gz --usage PublicTest [--model PATH] [--json]
     dmsd evaluate --task seatbelt --data labels.csv|folder [--model PATH] [--json]
     dmsd evaluate --task seatbelt --data clip.mp4 --label worn [--model PATH] [--json]
+    dmsd evaluate --task seatbelt --data spans.csv [--root DIR] [--model PATH] [--json]
     dmsd evaluate --task eyes --data labels.csv|folder [--split valid] [--subjects A,B] [--model EYES.onnx] [--patches]
                   [--json]
     dmsd evaluate --task head-pose|yawn --data labels.csv|folder [--landmarks LANDMARKS.onnx] [--json]
@@ -13,7 +14,9 @@ dmsd.commands.evaluate_measures).
 Emotion: every face goes through Classifier.preprocess, exactly as a face crop does in the daemon.
 Seatbelt: every image goes through the whole pipeline (face, chest region, model); images where no face is
 found are counted as such, never guessed. A video is one label throughout (`--label`), and its frames are
-tracked as the daemon tracks a camera's: what a fleet engineer records from their own cabin camera.
+tracked as the daemon tracks a camera's: what a fleet engineer records from their own cabin camera. Videos whose
+label changes come as a span file (`path,frames,label[,person]`: dmsd.offline.datasets.load_belt_clips): every frame
+is tracked, the frames inside a span are scored, and the report gives each clip and each person apart.
 Phone: every image through the whole pipeline with phone use looked for; the model judges the whole frame, so every
 image is scored (as on video, where the driver stays present while a hand and a phone hide the face), and the
 figures on the images where a face was found (what `--once` answers) are given beside.
@@ -23,6 +26,7 @@ Events: annotated real clips through the whole daemon, scored (dmsd.commands.eva
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import sys
 from collections.abc import Iterator
@@ -35,9 +39,15 @@ import numpy as np
 from dmsd.config import Config
 from dmsd.errors import DmsdError
 from dmsd.frames.images import read_image
-from dmsd.frames.sources import EndOfSource, Frame, VideoFileSource
+from dmsd.frames.sources import EndOfSource, Frame, VideoFileSource, count_frames
 from dmsd.labels import EMOTION_LABELS, PHONE_LABELS, SEATBELT_LABELS
-from dmsd.offline.datasets import USAGES, load_fer2013, load_labeled_images, load_phone_uses
+from dmsd.offline.datasets import (
+    USAGES,
+    load_belt_clips,
+    load_fer2013,
+    load_labeled_images,
+    load_phone_uses,
+)
 from dmsd.offline.metrics import classification_report
 from dmsd.vision.analyzer import Analyzer
 from dmsd.vision.classifier import Classifier
@@ -57,7 +67,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         required=True,
         metavar="PATH",
         help="emotion: FER2013 .csv/.csv.gz or folder per class; seatbelt: labels.csv or a folder "
-        "with worn/ and not_worn/; eyes: labels.csv (path,eye_state) or a folder with closed/ "
+        "with worn/ and not_worn/, a video (with --label), or a span file of videos (path,frames,label[,person]); "
+        "eyes: labels.csv (path,eye_state) or a folder with closed/ "
         "and open/; head-pose: labels.csv (path,yaw_deg,pitch_deg); yawn: labels.csv (path,label with yawn or "
         "no_yawn) or a folder with yawn/ and no_yawn/; phone: labels.csv (path,phone with call, texting or none; "
         "at_ear is a call) or a folder with call/, texting/ and none/; events: an annotation CSV "
@@ -87,7 +98,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--label", choices=SEATBELT_LABELS, help="seatbelt, a video file as --data: the truth for every frame"
     )
     parser.add_argument(
-        "--root", metavar="DIR", help="events: clip paths are relative to this folder (default: the CSV's folder)"
+        "--root",
+        metavar="DIR",
+        help="events and a seatbelt span file: clip paths are relative to this folder (default: the CSV's folder)",
     )
     parser.add_argument(
         "--jobs", type=int, default=1, metavar="N", help="events: score this many clips at once (one process each)"
@@ -153,6 +166,20 @@ class SeatbeltTally:
             self.truth.append(SEATBELT_LABELS.index(label))
             self.predicted.append(SEATBELT_LABELS.index("worn" if seatbelt.worn else "not_worn"))
 
+    def summary(self) -> dict:
+        """Frames labelled, judged (a face and a chest region), right; and unbelted frames read as belted."""
+        truth, predicted = np.array(self.truth), np.array(self.predicted)
+        worn, not_worn = SEATBELT_LABELS.index("worn"), SEATBELT_LABELS.index("not_worn")
+        unbelted = truth == not_worn
+        return {
+            "labelled": self.images,
+            "judged": len(self.truth),
+            "right": int((truth == predicted).sum()),
+            "right_share": round(float((truth == predicted).mean()), 4) if len(truth) else None,
+            "unbelted_read_worn": int((predicted[unbelted] == worn).sum()),
+            "unbelted_judged": int(unbelted.sum()),
+        }
+
     def report(self, **about: object) -> dict:
         report = classification_report(
             np.array(self.truth, dtype=np.int64), np.array(self.predicted, dtype=np.int64), SEATBELT_LABELS
@@ -206,6 +233,52 @@ def evaluate_seatbelt_video(config: Config, data: str, model_path: str | None, l
     return tally.report(model=analyzer.models()["seatbelt"], data=str(data), label=label)
 
 
+def is_span_file(data: str) -> bool:
+    """A seatbelt CSV whose header has a frames column names videos and spans of their frames."""
+    path = Path(data)
+    if path.suffix.lower() != ".csv" or not path.is_file():
+        return False
+    with open(path, newline="", encoding="utf-8") as handle:
+        return "frames" in next(csv.reader(handle), [])
+
+
+def evaluate_seatbelt_clips(config: Config, data: str, root: str | None, model_path: str | None) -> dict:
+    """Every frame of every clip tracked as a camera's; the frames inside a span scored against its label. Each clip
+    and each person is reported apart, with the error a fleet must never see: an unbelted driver read as belted."""
+    clips = load_belt_clips(data, root)
+    for clip in clips:  # every span checked before anything runs
+        clip.check_length(data, count_frames(clip.path)[0])
+    tally, per_clip = SeatbeltTally(), []
+    per_person: dict[str, SeatbeltTally] = {}
+    model = ""
+    for clip in clips:
+        analyzer = seatbelt_analyzer(config, model_path, video=True)
+        model = str(analyzer.models()["seatbelt"])
+        own = SeatbeltTally()
+        for index, frame in enumerate(file_frames(config, str(clip.path))):
+            result = analyzer.analyze(frame.image, frame.name, frame.ts)
+            label = clip.label_at(index)
+            if label is not None:
+                for counted in (tally, own, per_person.setdefault(clip.person or "-", SeatbeltTally())):
+                    counted.add(result, label)
+        per_clip.append({"path": _relative(clip.path, data, root), "person": clip.person, **own.summary()})
+    report = tally.report(model=model, data=str(data))
+    report.update(
+        clips=per_clip,
+        people={person: counted.summary() for person, counted in sorted(per_person.items())},
+        **tally.summary(),
+    )
+    return report
+
+
+def _relative(path: Path, data: str, root: str | None) -> str:
+    base = Path(root) if root is not None else Path(data).parent
+    try:
+        return str(path.relative_to(base))
+    except ValueError:
+        return str(path)
+
+
 def evaluate_phone(config: Config, data: str, model_path: str | None) -> dict:
     phone = replace(config.phone, enabled=True)
     models = config.models
@@ -253,7 +326,9 @@ def evaluate_phone(config: Config, data: str, model_path: str | None) -> dict:
 
 def format_report(report: dict) -> str:
     lines = [f"{report['task']} model {report['model']} on {report['data']}"]
-    if report["task"] == "seatbelt" and report.get("label"):
+    if report["task"] == "seatbelt" and "clips" in report:
+        lines += _span_lines(report)
+    elif report["task"] == "seatbelt" and report.get("label"):
         lines.append(
             f"frames {report['images']}, all {report['label']}; face found in {report['with_face']} "
             f"({report['face_share']:.1%}), chest region out of frame {report['no_chest_region']}; "
@@ -289,6 +364,20 @@ def format_report(report: dict) -> str:
     return "\n".join(lines)
 
 
+def _span_lines(report: dict) -> list[str]:
+    def line(name: str, row: dict) -> str:
+        share = "-" if row["right_share"] is None else f"{row['right_share']:.1%}"
+        return (
+            f"{name}: {row['labelled']} frames labelled, {row['judged']} judged, {row['right']} right ({share}); "
+            f"unbelted read as worn {row['unbelted_read_worn']} of {row['unbelted_judged']}"
+        )
+
+    lines = [line(f"{clip['path']} ({clip['person'] or '-'})", clip) for clip in report["clips"]]
+    lines += [line(f"person {person}", row) for person, row in report["people"].items()]
+    lines.append(line("all clips", report))
+    return lines
+
+
 def run(config: Config, args: argparse.Namespace) -> int:
     if args.task != "emotion" and args.usage:
         raise DmsdError("--usage only applies to --task emotion")
@@ -300,8 +389,11 @@ def run(config: Config, args: argparse.Namespace) -> int:
         raise DmsdError("--patches only applies to --task eyes")
     if args.landmarks and args.task not in ("eyes", "head-pose", "yawn"):
         raise DmsdError("--landmarks only applies to --task eyes, head-pose and yawn")
-    if (args.root or args.jobs != 1) and args.task != "events":
-        raise DmsdError("--root and --jobs only apply to --task events")
+    spans = args.task == "seatbelt" and is_span_file(args.data)
+    if args.jobs != 1 and args.task != "events":
+        raise DmsdError("--jobs only applies to --task events")
+    if args.root and args.task != "events" and not spans:
+        raise DmsdError("--root only applies to --task events and a seatbelt span file (path,frames,label)")
     if args.task == "events":
         return run_events(config, args)
     if args.task in ("eyes", "head-pose", "yawn"):
@@ -310,7 +402,7 @@ def run(config: Config, args: argparse.Namespace) -> int:
     if args.label and not video:
         raise DmsdError(
             "--label only applies to --task seatbelt with a video file as --data "
-            "(a labels.csv or a worn/ and not_worn/ folder carries its own labels)"
+            "(a labels.csv, a span file or a worn/ and not_worn/ folder carries its own labels)"
         )
     if video and not args.label:
         raise DmsdError(f"{args.data}: a video needs --label worn or --label not_worn (the truth for every frame)")
@@ -322,6 +414,8 @@ def run(config: Config, args: argparse.Namespace) -> int:
             print(f"dmsd evaluate: {problem} (skipped)", file=sys.stderr)
     elif video:
         report = evaluate_seatbelt_video(config, args.data, args.model, args.label)
+    elif spans:
+        report = evaluate_seatbelt_clips(config, args.data, args.root, args.model)
     else:
         report = evaluate_seatbelt(config, args.data, args.model)
         for problem in report["unreadable_files"]:

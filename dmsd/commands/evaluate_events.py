@@ -14,13 +14,11 @@ import multiprocessing
 from dataclasses import replace
 from pathlib import Path
 
-import cv2
-
 from dmsd.config import Config
 from dmsd.driver.events import EventType
 from dmsd.driver.state import DriverStateTracker
 from dmsd.errors import DmsdError
-from dmsd.frames.sources import EndOfSource, VideoFileSource
+from dmsd.frames.sources import EndOfSource, VideoFileSource, count_frames
 from dmsd.offline.scorecard import ClipAnnotation, ClipScore, load_annotations, score_clip, totals
 from dmsd.vision.analyzer import Analyzer
 
@@ -39,18 +37,11 @@ def unraisable(config: Config) -> dict[str, str]:
 
 
 def clip_length(clip: ClipAnnotation, where: str) -> tuple[int, float]:
-    """Frames that decode, and the frame rate: read through, never sought (many files' headers overstate)."""
-    capture = cv2.VideoCapture(str(clip.path))
+    """Frames that decode, and the frame rate."""
     try:
-        fps = capture.get(cv2.CAP_PROP_FPS) if capture.isOpened() else 0.0
-        frames = 0
-        while capture.grab():
-            frames += 1
-    finally:
-        capture.release()
-    if frames == 0 or fps <= 0:
-        raise DmsdError(f"{where}: {clip.path} is not a video OpenCV can read")
-    return frames, fps
+        return count_frames(clip.path)
+    except DmsdError as exc:
+        raise DmsdError(f"{where}: {exc}") from None
 
 
 def play(config: Config, clip: ClipAnnotation, name: str, off: dict[str, str]) -> ClipScore:

@@ -6,7 +6,8 @@ reported with its line number, and loading stops if more than `max_bad_share` of
 file, not a few damaged rows).
 
 Seatbelt: a `labels.csv` of `path,label` (worn / not_worn, paths relative to the file), or `worn/` and
-`not_worn/` folders. Unknown labels, missing files and duplicate rows are reported with their line numbers.
+`not_worn/` folders. Unknown labels, missing files and duplicate rows are reported with their line numbers. Videos
+whose label changes: a CSV of `path,frames,label[,person][,split]`, one row per span of frames (`load_belt_clips`).
 
 Eye state, head pose and phone use: a `labels.csv` each (below), paths relative to the file.
 """
@@ -17,6 +18,7 @@ import csv
 import gzip
 import io
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -212,6 +214,83 @@ def load_labeled_images(path: str | Path) -> list[LabeledImage]:
         return LabeledImage(path, row["label"], line, row.get("split") or None)
 
     return _rows(csv_path, parse)
+
+
+@dataclass(frozen=True)
+class FrameSpan:
+    """Frames `first` to `last` of a video, both included (`last` None: to the end), and their truth."""
+
+    first: int
+    last: int | None
+    label: str
+    line: int  # in the span file, for error messages
+
+    def holds(self, index: int) -> bool:
+        return self.first <= index and (self.last is None or index <= self.last)
+
+    def __str__(self) -> str:
+        return f"frames {self.first}-{'end' if self.last is None else self.last}"
+
+
+@dataclass(frozen=True)
+class LabeledClip:
+    """A video and the spans of its frames with a known truth; frames outside every span are not scored."""
+
+    path: Path
+    spans: tuple[FrameSpan, ...]
+    person: str | None = None
+    split: str | None = None
+
+    def label_at(self, index: int) -> str | None:
+        return next((span.label for span in self.spans if span.holds(index)), None)
+
+    def check_length(self, where: str, frames: int) -> None:
+        """A span that runs past the video's last frame is a typo in the span file."""
+        for span in self.spans:
+            if (span.last if span.last is not None else span.first) >= frames:
+                raise DmsdError(
+                    f"{where}:{span.line}: {span} run past the end of {self.path.name}, which has {frames} frames "
+                    f"(0-{frames - 1})"
+                )
+
+
+_FRAMES = re.compile(r"^(?P<first>\d+)-(?P<last>\d+)$")
+
+
+def load_belt_clips(path: str | Path, root: str | Path | None = None) -> list[LabeledClip]:
+    """Videos with the belt's truth per span of frames: a CSV of `path,frames,label[,person][,split]`, one row per
+    span. `frames` is `FIRST-LAST` (frame numbers from 0, both included) or `all`; `label` worn or not_worn; rows of
+    one video may not overlap. Paths are relative to `root` (default: the CSV's folder). Every bad row is a one-line
+    error with its line number; a span past a video's end is caught by `LabeledClip.check_length`."""
+    csv_path = _labels_csv(Path(path), {"path", "frames", "label"})
+    base = Path(root) if root is not None else csv_path.parent
+    spans: dict[str, list[FrameSpan]] = {}
+    about: dict[str, tuple[str | None, str | None]] = {}
+
+    def parse(row: dict, line: int) -> None:
+        if row["label"] not in SEATBELT_LABELS:
+            raise ValueError(f"unknown label {row['label']!r} (allowed: {', '.join(SEATBELT_LABELS)})")
+        frames = (row["frames"] or "").strip()
+        match = _FRAMES.match(frames)
+        if frames == "all":
+            span = FrameSpan(0, None, row["label"], line)
+        elif match and int(match["first"]) <= int(match["last"]):
+            span = FrameSpan(int(match["first"]), int(match["last"]), row["label"], line)
+        else:
+            raise ValueError(f"frames {frames!r}: write FIRST-LAST (from 0, FIRST <= LAST) or all")
+        if not (base / row["path"]).is_file():
+            raise ValueError(f"no such video {row['path']}")
+        for other in spans.get(row["path"], []):
+            if span.holds(other.first) or other.holds(span.first):
+                raise ValueError(f"{span} overlap {other} of line {other.line} ({row['path']})")
+        spans.setdefault(row["path"], []).append(span)
+        about[row["path"]] = (row.get("person") or None, row.get("split") or None)
+
+    _rows(csv_path, parse)
+    return [
+        LabeledClip(base / name, tuple(sorted(found, key=lambda s: s.first)), *about[name])
+        for name, found in spans.items()
+    ]
 
 
 EYE_STATES = ("closed", "open")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from dmsd.config import ChestConfig, Config
 from dmsd.vision.classifier import Classifier
-from dmsd.vision.geometry import chest_region, neck_aligned
+from dmsd.vision.geometry import Box, chest_region, neck_aligned
 from dmsd.vision.stages.base import FrameWork, Stage
 
 
@@ -36,6 +36,15 @@ class SeatbeltResult:
         return {"worn": self.worn, "confidence": round(self.confidence, 4)}
 
 
+def chest_of(frame: FrameWork, chest: ChestConfig) -> Box | None:
+    """The chest region of a frame whose face is found, as the daemon cuts it (the seatbelt trainer's clips too)."""
+    anchor = frame.face
+    assert anchor is not None  # needs: face
+    if frame.landmarks is not None and chest.from_landmarks:
+        anchor = neck_aligned(anchor, frame.landmarks.points)  # a turned head moves the chest less than the face
+    return chest_region(anchor, frame.width, frame.height, chest)
+
+
 class SeatbeltStage(Stage):
     key = "seatbelt"
     section = "chest"
@@ -53,11 +62,7 @@ class SeatbeltStage(Stage):
         return cls(classifier, config.chest)
 
     def run(self, frame: FrameWork) -> SeatbeltResult | None:
-        anchor = frame.face
-        assert anchor is not None  # needs: face
-        if frame.landmarks is not None and self.chest.from_landmarks:
-            anchor = neck_aligned(anchor, frame.landmarks.points)  # a turned head moves the chest less than the face
-        region = chest_region(anchor, frame.width, frame.height, self.chest)
+        region = chest_of(frame, self.chest)
         if region is None:
             return None
         return SeatbeltResult.from_p_worn(self.classifier.predict(frame.image, frame.grey, region)["worn"])
