@@ -31,12 +31,16 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from convert.archive import read_member
 from convert.frame import run_conversion
 from dmsd.errors import DmsdError
+
+if TYPE_CHECKING:
+    from dmsd.vision.detectors.blazeface import SsdModel
 
 log = logging.getLogger("convert.blazeface")
 ROOT = Path(__file__).resolve().parent.parent
@@ -84,12 +88,26 @@ def read_tflite(work: Path, task: Path = TASK) -> Path:
 
 def tflite_to_onnx(tflite: Path, out: Path) -> None:
     """tf2onnx with NCHW input; outputs renamed for what they hold; the dmsd metadata written."""
+    props = {
+        "dmsd.task": "face_detector",
+        "dmsd.input": json.dumps(INPUT),
+        "dmsd.detector": json.dumps(DETECTOR),
+        "dmsd.precision": "fp32",
+        "dmsd.source": f"MediaPipe face_landmarker.task (Face Landmarker v2), {MEMBER}, sha256 {SHA256}",
+        "dmsd.licence": "Apache-2.0 (MediaPipe)",
+    }
+    ssd_to_onnx(tflite, out, "input", {"regressors": DETECTOR["boxes"], "classificators": DETECTOR["scores"]}, props)
+
+
+def ssd_to_onnx(tflite: Path, out: Path, input_name: str, renames: dict[str, str], props: dict[str, str]) -> None:
+    """An SSD detector's TFLite file to ONNX by tf2onnx (opset 17, the input `input_name` made NCHW), its outputs
+    renamed (`renames`: TFLite name to ours; it must have exactly those), `props` written as metadata, with
+    dmsd.parameters after dmsd.precision."""
     import onnx
     import tf2onnx
 
     with contextlib.redirect_stdout(sys.stderr):
-        proto, _ = tf2onnx.convert.from_tflite(str(tflite), opset=17, inputs_as_nchw=["input"])
-    renames = {"regressors": DETECTOR["boxes"], "classificators": DETECTOR["scores"]}
+        proto, _ = tf2onnx.convert.from_tflite(str(tflite), opset=17, inputs_as_nchw=[input_name])
     if sorted(o.name for o in proto.graph.output) != sorted(renames):
         raise DmsdError(f"{tflite}: outputs {[o.name for o in proto.graph.output]}, expected {sorted(renames)}")
     for node in proto.graph.node:
@@ -98,17 +116,10 @@ def tflite_to_onnx(tflite: Path, out: Path) -> None:
     for output in proto.graph.output:
         output.name = renames[output.name]
     parameters = sum(int(np.prod(t.dims)) for t in proto.graph.initializer)
-    props = {
-        "dmsd.task": "face_detector",
-        "dmsd.input": json.dumps(INPUT),
-        "dmsd.detector": json.dumps(DETECTOR),
-        "dmsd.precision": "fp32",
-        "dmsd.parameters": str(parameters),
-        "dmsd.source": f"MediaPipe face_landmarker.task (Face Landmarker v2), {MEMBER}, sha256 {SHA256}",
-        "dmsd.licence": "Apache-2.0 (MediaPipe)",
-    }
     for key, value in props.items():
         proto.metadata_props.add(key=key, value=value)
+        if key == "dmsd.precision":
+            proto.metadata_props.add(key="dmsd.parameters", value=str(parameters))
     onnx.checker.check_model(proto)
     onnx.save(proto, str(out))
 
@@ -149,7 +160,20 @@ def model_inputs(model_path: Path, grey_frames: list[np.ndarray]) -> np.ndarray:
 
 
 def compare_with_tflite(onnx_path: Path, tflite: Path, inputs: np.ndarray) -> dict:
-    """Raw-output differences, and the decoded faces of both compared.
+    """Raw-output differences, and the decoded faces of both compared (compare_ssd_with_tflite)."""
+    from dmsd.config import BlazefaceConfig, DetectorConfig
+    from dmsd.vision.detectors.blazeface import BlazefaceDetector
+
+    detector = BlazefaceDetector(DetectorConfig(type="blazeface", blazeface=BlazefaceConfig(path=str(onnx_path))))
+    return compare_ssd_with_tflite(detector, tflite, inputs, ("regressors", "classificators"), "face")
+
+
+def compare_ssd_with_tflite(
+    detector: SsdModel, tflite: Path, inputs: np.ndarray, tflite_outputs: tuple[str, str], noun: str
+) -> dict:
+    """Raw-output differences between the converted SSD model (`detector`) and TensorFlow's TFLite interpreter
+    running `tflite` (its outputs `tflite_outputs`: box numbers, score logits) on NCHW `inputs`, and the decoded
+    detections of both compared; `noun` names them in the report's keys.
 
     Anchors on black letterbox bars give logits and box numbers in the thousands, where float rounding differs
     in absolute terms, on those anchors' small numbers too (TFLite's own XNNPACK and reference kernels differ there
@@ -157,37 +181,35 @@ def compare_with_tflite(onnx_path: Path, tflite: Path, inputs: np.ndarray) -> di
     a relative one, each anchor's largest difference over its largest number, on every anchor."""
     import tensorflow as tf
 
-    from dmsd.config import BlazefaceConfig, DetectorConfig
-    from dmsd.vision.detectors.blazeface import BlazefaceDetector, Square
+    from dmsd.vision.detectors.blazeface import Square
 
     interpreter = tf.lite.Interpreter(model_path=str(tflite))
     interpreter.allocate_tensors()
     given = interpreter.get_input_details()[0]
     outputs = {o["name"]: o["index"] for o in interpreter.get_output_details()}
-    detector = BlazefaceDetector(DetectorConfig(type="blazeface", blazeface=BlazefaceConfig(path=str(onnx_path))))
     box_diff, logit_diff, relative, any_logit = 0.0, 0.0, 0.0, 0.0
-    faces, same_faces, box_shift, relevant = 0, 0, 0.0, 0
+    found, same_count, box_shift, relevant = 0, 0, 0.0, 0
     identity = Square(0.0, 0.0, 1.0)
     for tensor in inputs:
         interpreter.set_tensor(given["index"], tensor.transpose(1, 2, 0)[None])
         interpreter.invoke()
-        ref_boxes = interpreter.get_tensor(outputs["regressors"]).reshape(len(detector.anchors), -1)
-        ref_logits = interpreter.get_tensor(outputs["classificators"]).reshape(-1)
+        ref_boxes = interpreter.get_tensor(outputs[tflite_outputs[0]]).reshape(len(detector.anchors), -1)
+        ref_logits = interpreter.get_tensor(outputs[tflite_outputs[1]]).reshape(-1)
         boxes, logits = detector.run(tensor[None])
         near = ref_logits > RELEVANT_LOGIT
         relevant += int(near.sum())
         if near.any():
             box_diff = max(box_diff, float(np.abs(boxes[near] - ref_boxes[near]).max()))
             logit_diff = max(logit_diff, float(np.abs(logits[near] - ref_logits[near]).max()))
-        # Per anchor: its 17 numbers' largest difference over the largest of them (at least 1).
+        # Per anchor: its numbers' largest difference over the largest of them (at least 1).
         ours, theirs = np.c_[boxes, logits], np.c_[ref_boxes, ref_logits]
         spread = np.abs(ours - theirs).max(axis=1) / np.maximum(np.abs(theirs).max(axis=1), 1.0)
         relative = max(relative, float(spread.max()))
         any_logit = max(any_logit, float(np.abs(logits - ref_logits).max()))
         mine, reference = detector.decode(boxes, logits, identity), detector.decode(ref_boxes, ref_logits, identity)
-        faces += len(reference)
+        found += len(reference)
         if len(mine) == len(reference):
-            same_faces += 1
+            same_count += 1
             for a, b in zip(mine, reference, strict=True):
                 box_shift = max(box_shift, float(np.abs(a.box - b.box).max()))
     return {
@@ -197,10 +219,25 @@ def compare_with_tflite(onnx_path: Path, tflite: Path, inputs: np.ndarray) -> di
         "score_logits_max_abs_diff": logit_diff,
         "max_relative_diff_all_anchors": relative,
         "score_logits_max_abs_diff_all_anchors": any_logit,
-        "faces_tflite": faces,
-        "frames_with_same_face_count": same_faces,
+        f"{noun}s_tflite": found,
+        f"frames_with_same_{noun}_count": same_count,
         "decoded_box_max_shift_px": box_shift,
     }
+
+
+def check_or_refuse(check: dict, max_box: float, max_logit: float, max_relative: float) -> None:
+    """DmsdError in one line if the ONNX model's raw outputs differ from TFLite's beyond these tolerances."""
+    if (
+        check["boxes_max_abs_diff_px"] > max_box
+        or check["score_logits_max_abs_diff"] > max_logit
+        or check["max_relative_diff_all_anchors"] > max_relative
+    ):
+        raise DmsdError(
+            f"ONNX and TFLite differ by up to {check['boxes_max_abs_diff_px']:.4f} px in boxes, "
+            f"{check['score_logits_max_abs_diff']:.4f} in score logits and "
+            f"{check['max_relative_diff_all_anchors']:.1e} relatively (over {max_box}, {max_logit}, "
+            f"{max_relative}); the conversion is wrong"
+        )
 
 
 def int8_study(fp32: Path, inputs: np.ndarray, work: Path, runs: int = 2000) -> dict:
@@ -271,18 +308,7 @@ def main(argv: list[str] | None = None) -> int:
             "sha256": SHA256,
             "onnx_vs_tflite": compare_with_tflite(candidate, tflite, inputs),
         }
-        check = report["onnx_vs_tflite"]
-        if (
-            check["boxes_max_abs_diff_px"] > MAX_BOX_DIFF
-            or check["score_logits_max_abs_diff"] > MAX_LOGIT_DIFF
-            or check["max_relative_diff_all_anchors"] > MAX_RELATIVE_DIFF
-        ):
-            raise DmsdError(
-                f"ONNX and TFLite differ by up to {check['boxes_max_abs_diff_px']:.4f} px in boxes, "
-                f"{check['score_logits_max_abs_diff']:.4f} in score logits and "
-                f"{check['max_relative_diff_all_anchors']:.1e} relatively (over {MAX_BOX_DIFF}, {MAX_LOGIT_DIFF}, "
-                f"{MAX_RELATIVE_DIFF}); the conversion is wrong"
-            )
+        check_or_refuse(report["onnx_vs_tflite"], MAX_BOX_DIFF, MAX_LOGIT_DIFF, MAX_RELATIVE_DIFF)
         if args.int8_study:
             report["int8_study"] = int8_study(candidate, inputs, work)
         return candidate, report

@@ -83,33 +83,36 @@ V2 = Mesh(
 
 def fetch_tflite(work: Path, wheel: Path | None = None) -> Path:
     """face_landmark.tflite out of the mediapipe wheel (downloaded with pip unless given), its SHA-256 checked."""
-    if wheel is None:
-        download = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "download",
-                "--no-deps",
-                "-q",
-                "-d",
-                str(work),
-                WHEEL,
-                "--python-version",
-                "3.11",
-                "--only-binary=:all:",
-                "--platform",
-                "manylinux_2_17_x86_64",
-            ],
-            capture_output=True,
-            text=True,
-        )
-        wheels = sorted(work.glob("mediapipe-*.whl"))
-        if download.returncode or not wheels:
-            said = (download.stderr.strip().splitlines() or ["no wheel"])[-1]
-            raise DmsdError(f"pip download {WHEEL} failed: {said}")
-        wheel = wheels[0]
-    return read_member(wheel, MEMBER, SHA256, work / "face_landmark.tflite")
+    return read_member(wheel or download_wheel(work), MEMBER, SHA256, work / "face_landmark.tflite")
+
+
+def download_wheel(work: Path) -> Path:
+    """The pinned mediapipe wheel (WHEEL, CPython 3.11, x86-64 Linux), downloaded by pip into `work`."""
+    download = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "-q",
+            "-d",
+            str(work),
+            WHEEL,
+            "--python-version",
+            "3.11",
+            "--only-binary=:all:",
+            "--platform",
+            "manylinux_2_17_x86_64",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    wheels = sorted(work.glob("mediapipe-*.whl"))
+    if download.returncode or not wheels:
+        said = (download.stderr.strip().splitlines() or ["no wheel"])[-1]
+        raise DmsdError(f"pip download {WHEEL} failed: {said}")
+    return wheels[0]
 
 
 def fetch_task_tflite(work: Path, task: Path | None = None) -> Path:

@@ -370,11 +370,26 @@ class ChestConfig:
     """The chest region as multiples of the face box (dmsd.vision.geometry.chest_region), for the daemon and the
     seatbelt trainer alike."""
 
-    width: float = _opt(2.6, low=0.5, high=6.0, doc="region width / face width, centred under the face")
+    # The shoulder-to-chest stretch of the belt, and little else: a wider or taller region took in the belt hanging at
+    # the pillar of an unbelted driver, the forearm on the wheel, and (in a close or mirror camera) the frame's edge.
+    width: float = _opt(2.0, low=0.5, high=6.0, doc="region width / face width, centred under the face")
     top: float = _opt(0.1, low=-0.5, high=2.0, doc="gap between chin and region / face height")
-    height: float = _opt(1.8, low=0.3, high=5.0, doc="region height / face height")
+    height: float = _opt(1.2, low=0.3, high=5.0, doc="region height / face height")
     min_visible: float = _opt(
         0.4, low=0.05, high=1.0, doc="skip the belt check when less than this share of the region is inside the frame"
+    )
+    hands_unknown_above: float | None = _opt(
+        None,
+        low=0.05,
+        high=1.0,
+        doc=(
+            "Where a frame reads the belt not worn, look for hands (MediaPipe's palm detector) and call the belt "
+            "unknown instead when hands cover at least this share of the region. null: off (it costs about 15 ms a "
+            "look; see the model card's Seatbelt section for what it found on real clips)."
+        ),
+    )
+    hands_path: str | None = _opt(
+        None, doc="The palm detector for hands_unknown_above; null: <models.dir>/palms.fp32.onnx."
     )
     from_landmarks: bool = _opt(
         False,
@@ -384,6 +399,9 @@ class ChestConfig:
             "with --chest-from-landmarks to match."
         ),
     )
+
+    def hands_model(self, models: ModelsConfig) -> Path:
+        return models.locate(Path(self.hands_path) if self.hands_path else Path(models.dir) / "palms.fp32.onnx")
 
 
 @dataclass

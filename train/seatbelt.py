@@ -134,10 +134,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--balance",
         default="classes",
-        choices=["classes", "sources"],
+        choices=["classes", "sources", "sqrt", "domains"],
         help="weigh the two classes equally (default), or also, within each class, each source "
         "equally (synthesized regions count as one source): the belted class then leans less on "
-        "incabin_belt_boxes, the one source with belts only",
+        "incabin_belt_boxes, the one source with belts only; or by the square root of each source's size (sqrt: "
+        "a clip's few unbelted frames count for more than their number, a large source for less); or colour and "
+        "grey pictures equally within each class (domains: neither the infrared look nor colour can stand for a "
+        "class, though only one belted infrared driver and a few unbelted ones are there to learn from)",
+    )
+    parser.add_argument(
+        "--nir-look",
+        action="store_true",
+        help="also train on the red channel of every colour training region, the visible light nearest infrared "
+        "(skin and many dyed cloths turn light under infrared as in red): colour pictures made to look infrared",
     )
     parser.add_argument(
         "--limit", type=int, default=None, help="use only N images per source, N frames per clip (smoke tests)"
@@ -460,6 +469,9 @@ def run(args: argparse.Namespace) -> dict:
         mix["nir_look"] = int(red.sum())
         log.info("red-channel copies of colour training regions: %d", int(red.sum()))
     record.write_config(out, args, train_regions=len(x_train), valid_regions=int(valid.sum()), synthesized=mix)
+    if args.balance == "domains":  # colour or grey, per training example (red-channel copies count as grey)
+        grey = np.concatenate([~data["colour"][train], np.ones(len(x_train) - int(train.sum()), bool)])
+        sources = np.where(grey, "grey", "colour")
     weights = sample_weights(y_train, sources, args.balance)
     train_ds, valid_ds = record.datasets(
         x_train,

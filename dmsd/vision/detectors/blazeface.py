@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -48,7 +49,8 @@ class BoxMap:
 # (medians over 243 frames where both find one face: the bundled clip, YawDD's in-car frames, the near-infrared
 # clips): mean IoU with Haar's boxes 0.605 for BlazeFace's own boxes, 0.772 for these (the clip 0.594 -> 0.863).
 HAAR_LIKE = BoxMap(dx=-0.0008, dy=-0.1013, scale=1.1344)
-# MediaPipe's own overlap for blending boxes of one face (face_detector_graph's default min_suppression_threshold).
+# MediaPipe's own overlap for blending boxes of one face (face_detector_graph's default min_suppression_threshold),
+# where a model's dmsd.detector names no "nms".
 NMS_IOU = 0.3
 # Raw scores are clipped to this before the sigmoid, as MediaPipe does (score_clipping_thresh).
 SCORE_CLIP = 100.0
@@ -56,8 +58,8 @@ SCORE_CLIP = 100.0
 
 @dataclass(frozen=True)
 class Detection:
-    """One face in frame pixels, as the model gives it: box (x0, y0, x1, y1, floats), score (0-1), keypoints
-    (6 x 2: the eyes, nose tip, mouth centre and the ear tragions, as MediaPipe orders them)."""
+    """One detection in frame pixels, as the model gives it: box (x0, y0, x1, y1, floats), score (0-1), keypoints
+    (K x 2; BlazeFace's 6: the eyes, nose tip, mouth centre and the ear tragions, as MediaPipe orders them)."""
 
     box: np.ndarray
     score: float
@@ -148,23 +150,23 @@ def weighted_nms(boxes: np.ndarray, scores: np.ndarray, keypoints: np.ndarray, t
     return found
 
 
-@register("blazeface")
-class BlazefaceDetector(FaceDetector[None]):
-    """BlazeFace short range on ONNX Runtime (`detector.threads` threads), its boxes mapped to Haar-like boxes."""
+class SsdModel:
+    """A MediaPipe SSD detector (BlazeFace, the palm detector) on ONNX Runtime: the model, its `dmsd.input` and
+    `dmsd.detector` metadata, the input for a square of the frame, the raw outputs and their decoding. `key` names
+    the file's config key or role in error messages; `command` the converter that makes the file."""
 
-    def __init__(self, config: DetectorConfig):
-        self.config, self.blazeface = config, config.blazeface
-        self.path = config.blazeface.resolve()
+    min_score: float
+
+    def __init__(self, path: Path, threads: int, task: str, key: str, what: str, command: str):
+        self.path = path
         if not self.path.is_file():
-            raise DmsdError(
-                f"detector.blazeface.path: {self.path}: no such model file (python -m convert.blazeface makes it)"
-            )
-        self.session = open_session(self.path, config.threads)
+            raise DmsdError(f"{key}: {self.path}: no such model file ({command} makes it)")
+        self.session = open_session(self.path, threads)
         meta = self.session.get_modelmeta().custom_metadata_map
-        if meta.get("dmsd.task") != "face_detector" or "dmsd.input" not in meta or "dmsd.detector" not in meta:
+        if meta.get("dmsd.task") != task or "dmsd.input" not in meta or "dmsd.detector" not in meta:
             raise DmsdError(
-                f"detector.blazeface.path: {self.path}: not a face detector with the dmsd metadata (dmsd.task "
-                "face_detector, dmsd.input, dmsd.detector; see models/README.md, 'Model contract')"
+                f"{key}: {self.path}: not {what} with the dmsd metadata (dmsd.task {task}, dmsd.input, dmsd.detector; "
+                "see models/README.md, 'Model contract')"
             )
         self.input = InputSpec.parse(meta["dmsd.input"], str(self.path))
         try:
@@ -173,66 +175,73 @@ class BlazefaceDetector(FaceDetector[None]):
             self.box_scale = np.array([float(s) for s in layout["box_scale"]], np.float32)  # x, y, w, h
             self.keypoints = int(layout["keypoints"])
             self.anchors = ssd_anchors(layout["anchors"])
-        except (ValueError, KeyError, TypeError) as exc:
+            self.nms_iou = float(layout.get("nms", {}).get("iou", NMS_IOU))
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise DmsdError(
-                f"detector.blazeface.path: {self.path}: dmsd.detector must be JSON with boxes, scores, box_scale, "
+                f"{key}: {self.path}: dmsd.detector must be JSON with boxes, scores, box_scale, "
                 f"keypoints and anchors ({exc!r})"
             ) from None
         names = {o.name for o in self.session.get_outputs()}
         if not set(self.outputs) <= names:
-            raise DmsdError(
-                f"detector.blazeface.path: {self.path}: outputs {self.outputs} named; it has {sorted(names)}"
-            )
+            raise DmsdError(f"{key}: {self.path}: outputs {self.outputs} named; it has {sorted(names)}")
         self.input_name = self.session.get_inputs()[0].name
         self.side = self.input.width  # a square input
         self.canvas = np.zeros((self.side, self.side), np.uint8)
+        self.colour_canvas = np.zeros((self.side, self.side, 3), np.uint8)
 
     # -- the model on one square of the frame -------------------------------------------------------------------
 
-    def square_input(self, grey: np.ndarray, x0: float, y0: float, side: float) -> tuple[np.ndarray, Square]:
-        """The model's input for the square (x0, y0, side) of the frame, black where it leaves the frame."""
-        height, width = grey.shape[:2]
+    def square_input(self, image: np.ndarray, x0: float, y0: float, side: float) -> tuple[np.ndarray, Square]:
+        """The model's input for the square (x0, y0, side) of the frame (grey, or BGR), black where it leaves the
+        frame."""
+        height, width = image.shape[:2]
         left, top, size = round(x0), round(y0), max(round(side), 1)  # whole pixels
         scale, origin_x, origin_y = self.side / size, float(left), float(top)
         # The part of the square inside the frame, shrunk to its place in the input (INTER_AREA: no aliasing).
         fx0, fy0 = max(left, 0), max(top, 0)
         fx1, fy1 = min(left + size, width), min(top + size, height)
-        canvas = self.canvas
+        canvas = self.canvas if image.ndim == 2 else self.colour_canvas
         canvas[:] = 0
         if fx1 > fx0 and fy1 > fy0:
             tx0, ty0 = round((fx0 - left) * scale), round((fy0 - top) * scale)
             tx1, ty1 = min(round((fx1 - left) * scale), self.side), min(round((fy1 - top) * scale), self.side)
             if tx1 > tx0 and ty1 > ty0:
-                part = grey[fy0:fy1, fx0:fx1]
+                part = image[fy0:fy1, fx0:fx1]
                 canvas[ty0:ty1, tx0:tx1] = cv2.resize(part, (tx1 - tx0, ty1 - ty0), interpolation=cv2.INTER_AREA)
                 # The exact map of what was placed, so boxes land where the pixels came from.
                 sx, sy = (tx1 - tx0) / (fx1 - fx0), (ty1 - ty0) / (fy1 - fy0)
                 scale = (sx + sy) / 2
                 origin_x, origin_y = fx0 - tx0 / scale, fy0 - ty0 / scale
         spec = self.input
-        image = canvas if spec.colour == "grey" else np.repeat(canvas[:, :, None], 3, axis=2)
-        tensor = image.astype(np.float32) * spec.scale + spec.offset
+        picture: np.ndarray
+        if canvas.ndim == 2:
+            picture = canvas if spec.colour == "grey" else np.repeat(canvas[:, :, None], 3, axis=2)
+        elif spec.colour == "grey":
+            picture = cv2.cvtColor(canvas, cv2.COLOR_BGR2GRAY)
+        else:
+            picture = canvas[:, :, ::-1] if spec.colour == "rgb" else canvas
+        tensor = picture.astype(np.float32) * spec.scale + spec.offset
         if tensor.ndim == 2:
             tensor = tensor[:, :, None]
         if spec.layout == "NCHW":
             tensor = tensor.transpose(2, 0, 1)
         return np.ascontiguousarray(tensor[None]), Square(origin_x, origin_y, scale)
 
-    def letterbox(self, grey: np.ndarray) -> tuple[np.ndarray, Square]:
+    def letterbox(self, image: np.ndarray) -> tuple[np.ndarray, Square]:
         """The whole frame in the input, aspect kept, centred between black bars."""
-        height, width = grey.shape[:2]
+        height, width = image.shape[:2]
         side = max(width, height)
-        return self.square_input(grey, (width - side) / 2, (height - side) / 2, side)
+        return self.square_input(image, (width - side) / 2, (height - side) / 2, side)
 
     def run(self, tensor: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The raw outputs for one input: 896 x 16 box numbers and 896 score logits."""
+        """The raw outputs for one input: a row of box numbers and a score logit for each anchor."""
         boxes, scores = self.session.run(self.outputs, {self.input_name: tensor})
         return boxes.reshape(len(self.anchors), -1), scores.reshape(-1)
 
     def decode(self, raw: np.ndarray, logits: np.ndarray, square: Square) -> list[Detection]:
-        """Faces scoring at least min_score, blended by weighted non-max suppression, in frame pixels."""
+        """Detections scoring at least min_score, blended by weighted non-max suppression, in frame pixels."""
         scores = 1 / (1 + np.exp(-np.clip(logits.astype(np.float64), -SCORE_CLIP, SCORE_CLIP)))
-        keep = np.flatnonzero(scores >= self.blazeface.min_score)
+        keep = np.flatnonzero(scores >= self.min_score)
         if not len(keep):
             return []
         anchors, raw = self.anchors[keep], raw[keep]
@@ -242,7 +251,7 @@ class BlazefaceDetector(FaceDetector[None]):
         boxes = np.concatenate([centre - size / 2, centre + size / 2], axis=1) * self.side
         points = raw[:, 4 : 4 + 2 * self.keypoints].reshape(len(keep), self.keypoints, 2)
         points = (points / self.box_scale[0:2] * anchors[:, None, 2:4] + anchors[:, None, 0:2]) * self.side
-        found = weighted_nms(boxes, scores[keep], points, NMS_IOU)
+        found = weighted_nms(boxes, scores[keep], points, self.nms_iou)
         return [
             Detection(
                 np.concatenate([square.to_frame(d.box[:2]), square.to_frame(d.box[2:])]),
@@ -251,6 +260,24 @@ class BlazefaceDetector(FaceDetector[None]):
             )
             for d in found
         ]
+
+
+@register("blazeface")
+class BlazefaceDetector(FaceDetector[None], SsdModel):
+    """BlazeFace short range on ONNX Runtime (`detector.threads` threads), its boxes mapped to Haar-like boxes."""
+
+    def __init__(self, config: DetectorConfig):
+        self.config, self.blazeface = config, config.blazeface
+        self.min_score = config.blazeface.min_score
+        SsdModel.__init__(
+            self,
+            config.blazeface.resolve(),
+            config.threads,
+            "face_detector",
+            "detector.blazeface.path",
+            "a face detector",
+            "python -m convert.blazeface",
+        )
 
     def detections(self, grey: np.ndarray) -> list[Detection]:
         """BlazeFace's own faces in the whole frame (tight boxes, scores and keypoints), best first."""
