@@ -194,3 +194,17 @@ def test_a_chest_covered_by_hands_is_unknown_never_unbelted(palms):
             assert judged == reading
     capture.release()
     assert covered >= 3 and unknown >= 1, (covered, unknown)
+
+
+def test_a_missing_palm_model_names_its_key_in_one_line(tmp_path):
+    """chest.hands_unknown_above on, and no palm detector where chest.hands_path says: one line, exit 2."""
+    from harness import SAMPLES, run_dmsd
+
+    config = tmp_path / "config.yaml"
+    config.write_text(f"chest:\n  hands_unknown_above: 0.5\n  hands_path: {tmp_path / 'none.onnx'}\n")
+    result = run_dmsd("--config", str(config), "--once", str(SAMPLES / "cabin_frame010.jpg"))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert (
+        line.startswith("dmsd: chest.hands_path: ") and "no such model file (python -m convert.palms makes it)" in line
+    )

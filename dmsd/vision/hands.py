@@ -44,11 +44,12 @@ class Hand:
 
 
 class PalmDetector(SsdModel):
-    """MediaPipe's palm detector on ONNX Runtime's CPU provider (`threads` threads)."""
+    """MediaPipe's palm detector on ONNX Runtime's CPU provider (`threads` threads). `key` names the file's config
+    key in error messages."""
 
-    def __init__(self, path: Path | str, threads: int = 1, min_score: float = MIN_SCORE):
+    def __init__(self, path: Path | str, threads: int = 1, min_score: float = MIN_SCORE, key: str = "palm model"):
         self.min_score = min_score
-        super().__init__(Path(path), threads, "palms", "palm model", "a palm detector", "python -m convert.palms")
+        super().__init__(Path(path), threads, "palms", key, "a palm detector", "python -m convert.palms")
 
     def find(self, image: np.ndarray) -> list[Hand]:
         """The hands in a frame (grey H x W, or BGR H x W x 3, uint8), best first."""

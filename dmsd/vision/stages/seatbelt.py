@@ -70,7 +70,7 @@ class SeatbeltStage(Stage):
         if config.chest.hands_unknown_above is not None:
             from dmsd.vision.hands import PalmDetector
 
-            hands = PalmDetector(config.chest.hands_model(models), models.intra_op_threads)
+            hands = PalmDetector(config.chest.hands_model(models), models.intra_op_threads, key="chest.hands_path")
         return cls(classifier, config.chest, hands)
 
     def run(self, frame: FrameWork) -> SeatbeltResult | None:
