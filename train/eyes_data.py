@@ -39,6 +39,7 @@ from dmsd.vision.eye_patches import eye_patches, stretch
 from dmsd.vision.face_measures import eyes as eye_aspect_ratios
 from dmsd.vision.stages.base import FrameWork
 from dmsd.vision.stages.face import FaceLocator
+from train.clips import tracked_frames
 
 log = logging.getLogger(__name__)
 VIDEO_STEP = 4
@@ -141,21 +142,9 @@ def tracked_meshes(
 ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
     """Every frame of a clip through the video face tracker (so the mesh tracks as in the daemon), up to frame
     `until`: (index, grey, mesh points) of each frame the mesh confirms a face in."""
-    locator = FaceLocator.from_config(config, video=True)
-    capture = cv2.VideoCapture(str(path))
-    index = 0
-    try:
-        while until is None or index <= until:
-            ok, frame = capture.read()
-            if not ok:
-                break
-            grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
-            located = locator.run(FrameWork(frame, grey))
-            if located.landmarks is not None:
-                yield index, grey, located.landmarks.points
-            index += 1
-    finally:
-        capture.release()
+    for index, work in tracked_frames(path, config, until):
+        if work.landmarks is not None:
+            yield index, work.grey, work.landmarks.points
 
 
 def cut_clip(path: Path, frames: set[int], side: int, config: Config) -> dict[int, np.ndarray]:

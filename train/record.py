@@ -70,18 +70,13 @@ def sample_weights(labels: np.ndarray, sources: np.ndarray, balance: str) -> np.
     """Per training example: "classes" gives each class an equal share of the total weight; "sources" also splits
     each class's share equally among the sources it has examples from; "sqrt" splits it among them in proportion to
     the square root of their sizes (a small source, one clip's few unbelted frames, then weighs more per example than
-    a large one without taking a large one's share); "domains" splits it equally among the domains in `sources`
-    (colour and grey pictures: each class then weighs the same in each, and neither look stands for a class). The
-    weights average 1."""
+    a large one without taking a large one's share). The weights average 1."""
     weights = np.zeros(len(labels), np.float32)
     classes = len(np.unique(labels))
     for label in np.unique(labels):
         in_class = labels == label
         if balance == "classes":
             cells = [in_class]
-        elif balance == "domains":  # `sources` holds each example's domain (colour or grey) for this one
-            cells = [in_class & (sources == domain) for domain in np.unique(sources)]
-            cells = [cell for cell in cells if cell.any()]
         else:
             cells = [in_class & (sources == source) for source in np.unique(sources[in_class])]
         shares = np.array([np.sqrt(cell.sum()) if balance == "sqrt" else 1.0 for cell in cells])

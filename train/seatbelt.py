@@ -469,10 +469,11 @@ def run(args: argparse.Namespace) -> dict:
         mix["nir_look"] = int(red.sum())
         log.info("red-channel copies of colour training regions: %d", int(red.sum()))
     record.write_config(out, args, train_regions=len(x_train), valid_regions=int(valid.sum()), synthesized=mix)
-    if args.balance == "domains":  # colour or grey, per training example (red-channel copies count as grey)
+    balance = args.balance
+    if balance == "domains":  # each class split equally between colour and grey, as "sources" splits it by source
         grey = np.concatenate([~data["colour"][train], np.ones(len(x_train) - int(train.sum()), bool)])
-        sources = np.where(grey, "grey", "colour")
-    weights = sample_weights(y_train, sources, args.balance)
+        sources, balance = np.where(grey, "grey", "colour"), "sources"  # red-channel copies count as grey
+    weights = sample_weights(y_train, sources, balance)
     train_ds, valid_ds = record.datasets(
         x_train,
         y_train,

@@ -33,9 +33,8 @@ from dmsd.vision.detectors.base import FaceDetector
 from dmsd.vision.face_stage import FaceStage, both_ways, make_face_stage
 from dmsd.vision.geometry import Box, chest_region, neck_aligned
 from dmsd.vision.landmarks import LandmarkModel
-from dmsd.vision.stages.base import FrameWork
-from dmsd.vision.stages.face import FaceLocator
 from dmsd.vision.stages.seatbelt import chest_of
+from train.clips import frame_rate, tracked_frames
 
 log = logging.getLogger(__name__)
 
@@ -161,43 +160,31 @@ def build_clips(
     regions, reds, labels, splits, sources, groups = [], [], [], [], [], []
     report: dict[str, dict] = {}
     for clip in clips:
-        locator = FaceLocator.from_config(config, video=True)
-        capture = cv2.VideoCapture(str(clip.path))
-        fps = capture.get(cv2.CAP_PROP_FPS) or rate_hz
-        step = max(1, round(fps / rate_hz))
+        step = max(1, round(frame_rate(clip.path, rate_hz) / rate_hz))
         stats = report.setdefault(clip_source(clip), {"images": 0, "unreadable": 0, "face": 0, "region": 0})
-        index = -1
-        try:
-            kept = 0
-            while limit is None or kept < limit:
-                ok, image = capture.read()
-                if not ok:
-                    break
-                index += 1
-                grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-                work = FrameWork(image, grey, ts=index / fps)
-                work.products["face"] = located = locator.run(work)  # every frame: the tracker follows the face
-                label = clip.label_at(index)
-                if label is None or index % step:
-                    continue
-                stats["images"] += 1
-                kept += 1
-                if located.box is None:
-                    continue
-                stats["face"] += 1
-                region = chest_of(work, config.chest)
-                if region is None:
-                    continue
-                stats["region"] += 1
-                regions.append(resized(grey, region, size))
-                red = red_of(image)
-                reds.append(None if red is None else resized(red, region, size))
-                labels.append(SEATBELT_LABELS.index(label))
-                splits.append(clip_split(clip, test_people))
-                sources.append(clip_source(clip))
-                groups.append(str(clip.path))
-        finally:
-            capture.release()
+        kept = 0
+        for index, work in tracked_frames(clip.path, config):
+            label = clip.label_at(index)
+            if label is None or index % step:
+                continue
+            if limit is not None and kept >= limit:
+                break
+            stats["images"] += 1
+            kept += 1
+            if work.face is None:
+                continue
+            stats["face"] += 1
+            region = chest_of(work, config.chest)
+            if region is None:
+                continue
+            stats["region"] += 1
+            regions.append(resized(work.grey, region, size))
+            red = red_of(work.image)
+            reds.append(None if red is None else resized(red, region, size))
+            labels.append(SEATBELT_LABELS.index(label))
+            splits.append(clip_split(clip, test_people))
+            sources.append(clip_source(clip))
+            groups.append(str(clip.path))
     return region_set(size, regions, reds, labels, splits, sources, groups, [], [], report)
 
 

@@ -261,7 +261,7 @@ def evaluate_seatbelt_clips(config: Config, data: str, root: str | None, model_p
             if label is not None:
                 for counted in (tally, own, per_person.setdefault(clip.person or "-", SeatbeltTally())):
                     counted.add(result, label)
-        per_clip.append({"path": _relative(clip.path, data, root), "person": clip.person, **own.summary()})
+        per_clip.append({"path": clip.name, "person": clip.person, **own.summary()})
     report = tally.report(model=model, data=str(data))
     report.update(
         clips=per_clip,
@@ -269,14 +269,6 @@ def evaluate_seatbelt_clips(config: Config, data: str, root: str | None, model_p
         **tally.summary(),
     )
     return report
-
-
-def _relative(path: Path, data: str, root: str | None) -> str:
-    base = Path(root) if root is not None else Path(data).parent
-    try:
-        return str(path.relative_to(base))
-    except ValueError:
-        return str(path)
 
 
 def evaluate_phone(config: Config, data: str, model_path: str | None) -> dict:

@@ -237,6 +237,7 @@ class LabeledClip:
     """A video and the spans of its frames with a known truth; frames outside every span are not scored."""
 
     path: Path
+    name: str  # the path as the span file writes it, for reports
     spans: tuple[FrameSpan, ...]
     person: str | None = None
     split: str | None = None
@@ -288,7 +289,7 @@ def load_belt_clips(path: str | Path, root: str | Path | None = None) -> list[La
 
     _rows(csv_path, parse)
     return [
-        LabeledClip(base / name, tuple(sorted(found, key=lambda s: s.first)), *about[name])
+        LabeledClip(base / name, name, tuple(sorted(found, key=lambda s: s.first)), *about[name])
         for name, found in spans.items()
     ]
 
