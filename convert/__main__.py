@@ -43,6 +43,8 @@ def convert(
     keras_to_onnx(model, fp32)
     quantize(fp32, int8, nhwc_to_nchw(calib), method, quant_format, per_channel, reduce_range=reduce_range)
     extra = {"parameters": model.count_params(), "calibration": calibration_text(method, len(calib), reduce_range)}
+    if "region" in spec:
+        extra["region"] = json.dumps(spec["region"])  # where the frame is cut for it (dmsd.vision.stages.phone)
     set_metadata(fp32, task, spec["labels"], spec["input"], "fp32", extra)
     set_metadata(int8, task, spec["labels"], spec["input"], "int8", extra)
 

@@ -409,8 +409,9 @@ class PhoneConfig:
     enabled: bool = _opt(
         False,
         doc=(
-            "Look for a phone in use (models.phone, on the whole frame: the camera frames the driver's head and upper "
-            "body). Off by default: see models/README.md for what it was measured on and how far it reaches."
+            "Look for a phone in use (models.phone, on the region its contract names: the face and its "
+            "surroundings, where a phone at the ear and the hand holding it are). See models/README.md for what it "
+            "was measured on and how far it reaches."
         ),
     )
     interval_s: float = _opt(
@@ -423,7 +424,14 @@ class PhoneConfig:
         0.6, low=0.34, high=1.0, doc="A call or texting reading counts only at this probability; under it, none."
     )
     min_s: float = _opt(
-        3.0, low=0.0, high=600, doc="A call or texting held this long, at a stretch, is phone_use (with its kind)..."
+        2.0,
+        low=0.0,
+        high=600,
+        doc=(
+            "A call or texting held this long, at a stretch, is phone_use (with its kind): short enough that a call "
+            "of 3.5 s raises it with time for the model to see the phone, long enough to pass over a hand at the "
+            "ear for a moment..."
+        ),
     )
     clear_s: float = _opt(2.0, low=0.0, high=600, doc="...and none held this long after it is phone_down.")
 

@@ -57,19 +57,20 @@ def eyes_in_cars() -> list[str]:
 
 
 def phone_held_out() -> list[str]:
-    from train.phone import VALID_SUBJECTS
+    """The shipped phone model on the shared clips of the people it never learned from (train/labels/phone_clips.csv,
+    the trainer's --test-people)."""
+    from train.phone import TEST_PEOPLE
 
-    folder = SHARED / "phone" / "statefarm_subjects"
-    with open(folder / "labels.csv", newline="", encoding="utf-8") as handle:
-        rows = [row for row in csv.DictReader(handle) if row["subject"] in VALID_SUBJECTS.split(",")]
+    lines = (ROOT / "train" / "labels" / "phone_clips.csv").read_text().splitlines()
+    people = TEST_PEOPLE.split(",")
     with tempfile.TemporaryDirectory() as tmp:
-        labels = Path(tmp) / "labels.csv"
-        labels.write_text("path,phone\n" + "".join(f"{folder / r['path']},{r['phone']}\n" for r in rows))
-        report = evaluate("--task", "phone", "--data", str(labels))
-    call, texting = report["per_class"]["call"]["recall"], report["per_class"]["texting"]["recall"]
+        spans = Path(tmp) / "spans.csv"
+        rows = [line for line in lines[1:] if next(csv.reader([line]))[3] in people]
+        spans.write_text("\n".join([lines[0], *rows]) + "\n")
+        report = evaluate("--task", "phone", "--data", str(spans), "--root", str(SHARED))
     return [
-        f"calls found {call * 100:.0f}%, texting {texting * 100:.0f}%",
-        f"a phone\ncalled on {report['false_alarms_on_none'] * 100:.0f}% of the photos without one",
+        f"`phone_use` on {report['free_clips_false']} of {report['free_clips']} phone-free clips of people it never "
+        f"learned from, a phone read on {report['none_read_phone']} of their {report['none_frames']} frames"
     ]
 
 

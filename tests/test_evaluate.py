@@ -268,6 +268,34 @@ def agreement(task: str, models_dir: Path, inputs) -> float:
     return float(np.mean(same))
 
 
+def phone_regions_of_real_clips() -> list:
+    """(image, grey, the phone model's region) of every other frame of a near-infrared call, a phone-free clip of the
+    same driver and incluit's attentive driver, tracked as the daemon tracks them."""
+    import cv2
+
+    from dmsd.config import Config
+    from dmsd.vision.analyzer import Analyzer
+    from dmsd.vision.classifier import Classifier
+    from dmsd.vision.stages.phone import PhoneRegion
+
+    model = Classifier(ROOT / "models" / "phone.int8.onnx", "phone")
+    region = PhoneRegion.parse(model.meta.get("dmsd.region"), "phone")
+    regions = []
+    for clip in ("nir_incar/calling/Phoning_13.avi", "nir_incar/eye/eye_closed_11.avi", "incluit/video3.mp4"):
+        analyzer = Analyzer.from_config(Config(), video=True)
+        capture = cv2.VideoCapture(str(SHARED / "driver_video" / clip))
+        index = 0
+        while (read := capture.read())[0]:
+            image = read[1]
+            face = analyzer.analyze(image, clip, index / 10).face
+            box = region.box(face, image.shape[1], image.shape[0])
+            if box is not None and index % 2 == 0:
+                regions.append((image, cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), box))
+            index += 1
+        capture.release()
+    return regions
+
+
 def chest_regions_of_valid_crops() -> list:
     """(image, grey, chest region) of every person_crops valid image where the daemon's pipeline finds one."""
     import csv
@@ -295,7 +323,8 @@ def chest_regions_of_valid_crops() -> list:
 def test_shipped_int8_models_agree_with_fp32_on_this_cpu(public_slice):
     """INT8 kernels differ by CPU: with 8-bit weights, x86 CPUs without VNNI saturate (see convert/quantize.py), and
     on such a CPU the INT8 models drifted from FP32 (the same class for 78% of these faces and 80% of the chest
-    regions). Whatever CPU runs the suite, the shipped INT8 models must agree with FP32 on real inputs."""
+    regions). Whatever CPU runs the suite, the shipped INT8 models must agree with FP32 on real inputs: faces, chest
+    regions, and the phone model's regions of real clips."""
     from dmsd.offline.datasets import load_fer2013
     from dmsd.vision.geometry import Box
 
@@ -304,3 +333,6 @@ def test_shipped_int8_models_agree_with_fp32_on_this_cpu(public_slice):
     regions = chest_regions_of_valid_crops()
     assert len(regions) >= 50
     assert agreement("seatbelt", ROOT / "models", regions) >= 0.94  # 98.3% (58 of 59)
+    phone = phone_regions_of_real_clips()
+    assert len(phone) >= 60
+    assert agreement("phone", ROOT / "models", phone) >= 0.94  # 97.0% of the held-out drivers' frames at convert

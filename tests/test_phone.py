@@ -1,6 +1,8 @@
-"""Phone use: the model on real in-car photos through the daemon's own pipeline, its answer in `--once` and the state,
-`phone_use` / `phone_down` on the frames' own clock, `dmsd evaluate --task phone`, Home Assistant's entity, and the
-attentive drivers of the bundled clip and the incluit videos with phone use looked for."""
+"""Phone use: the model on the region its contract names (around the daemon's own face box), through the daemon's
+own pipeline on real near-infrared calls and photos, its answer in `--once` and the state, `phone_use` /
+`phone_down` on the frames' own clock, `dmsd evaluate --task phone` on photos and on span files of real clips, Home
+Assistant's entity, and the attentive drivers of the bundled clip and the incluit videos with phone use looked
+for."""
 
 import csv
 import json
@@ -18,12 +20,25 @@ from dmsd.vision.analyzer import Analyzer
 from dmsd.vision.geometry import Box
 from dmsd.vision.results import FrameResult
 from dmsd.vision.stages.base import FrameWork
-from dmsd.vision.stages.phone import PhoneResult, PhoneStage
-from harness import CLIP, SAMPLES, SHARED, printed_events, run_dmsd, write_config
+from dmsd.vision.stages.phone import PhoneRegion, PhoneResult, PhoneStage
+from harness import CLIP, ROOT, SAMPLES, SHARED, printed_events, run_dmsd, write_config
 from train.phone import VALID_SUBJECTS
 
 STATEFARM = SHARED / "phone" / "statefarm_subjects"
+NIR = SHARED / "driver_video" / "nir_incar"
 PHONE_ON = "phone:\n  enabled: true\n"
+
+
+def clip_frame(path, index):
+    """Frame `index` of a clip, read through from the start (these clips must never be sought)."""
+    capture = cv2.VideoCapture(str(path))
+    try:
+        for _ in range(index + 1):
+            ok, image = capture.read()
+            assert ok, f"{path} has no frame {index}"
+        return image
+    finally:
+        capture.release()
 
 
 def statefarm_rows(subjects=None):
@@ -47,7 +62,7 @@ def feed(tracker, start, seconds, use, fps=10, p=0.9):
 
 
 def test_a_call_held_3_seconds_is_phone_use_and_2_seconds_without_is_phone_down():
-    tracker = PhoneTracker(PhoneConfig())
+    tracker = PhoneTracker(PhoneConfig(min_s=3.0))
     assert feed(tracker, 0.0, 2.9, "call") == []  # 0.0 .. 2.8: not yet 3 s
     assert tracker.state.use == "none" and tracker.state.confidence == pytest.approx(0.05)  # none's own probability
     (now, event), *rest = feed(tracker, 2.9, 0.2, "call", p=0.912345)
@@ -65,7 +80,7 @@ def test_a_call_held_3_seconds_is_phone_use_and_2_seconds_without_is_phone_down(
 
 
 def test_a_glance_at_the_phone_shorter_than_min_s_is_nothing_and_restarts_the_count():
-    tracker = PhoneTracker(PhoneConfig())
+    tracker = PhoneTracker(PhoneConfig(min_s=3.0))
     events = feed(tracker, 0.0, 2.5, "texting") + feed(tracker, 2.5, 0.1, "none") + feed(tracker, 2.6, 2.9, "texting")
     assert events == []
     assert [(now, e.type) for now, e in feed(tracker, 5.5, 0.2, "texting")] == [(5.6, "phone_use")]
@@ -143,14 +158,74 @@ def test_on_a_still_the_phone_needs_a_face_and_the_interval_boundary_runs_again(
         PhoneStage.from_config(missing, video=True)
 
 
-def test_a_real_call_reading_under_min_confidence_is_none():
-    """A training driver's call (the model reads call at 0.79 on it): a call at min_confidence 0.6, none at 0.9."""
-    image = cv2.imread(str(STATEFARM / "c2" / "img_100029.jpg"))
+def test_an_unsure_reading_on_a_real_frame_is_none_under_min_confidence():
+    """incluit's attentive driver, first frame, as a still: the model reads a call at about 0.75 (one of the unsure
+    readings on drivers it never saw, model card "Phone use"): a call at min_confidence 0.6, none at 0.9."""
+    image = clip_frame(SHARED / "driver_video" / "incluit" / "video1.mp4", 0)
     frame = FrameWork(image, cv2.cvtColor(image, cv2.COLOR_BGR2GRAY))
+    face = Analyzer.from_config(Config(), video=False).analyze(image, "t", 0.0).face
+    assert face is not None
     for min_confidence, use in ((0.6, "call"), (0.9, "none")):
         config = Config(phone=PhoneConfig(enabled=True, min_confidence=min_confidence))
-        reading = PhoneStage.from_config(config, video=False).judge(frame)
+        reading = PhoneStage.from_config(config, video=False).judge(frame, face)
         assert reading.use == use and reading.confidence == pytest.approx(reading.probs[use])
+        assert 0.6 < reading.probs["call"] < 0.9
+
+
+def test_the_region_is_cut_around_the_face_as_the_models_contract_says():
+    region = PhoneRegion.parse('{"anchor": "face", "width": 2.4, "height": 2.2, "top": 0.35}', "m.onnx")
+    assert region.box(Box(100, 100, 50, 50), 640, 480) == Box(65, 82, 120, 110)  # centred, from above the brow
+    assert region.box(Box(0, 10, 50, 50), 640, 480) == Box(0, 0, 85, 102)  # cut to the frame at its edges
+    assert region.box(None, 640, 480) is None  # no face ever seen: nothing to judge
+    whole = PhoneRegion.parse(None, "m.onnx")  # the first phone model says nothing: the whole frame
+    assert whole.anchor == "frame" and whole.box(None, 640, 480) == Box(0, 0, 640, 480)
+    assert PhoneRegion.parse(region.to_json(), "m.onnx") == region
+    shipped = PhoneStage.from_config(Config(phone=PhoneConfig(enabled=True)), video=True)
+    assert shipped.region.anchor == "face"  # the shipped model judges the face and its surroundings
+
+
+@pytest.mark.parametrize(
+    "region, says",
+    [
+        ("{not json", "dmsd.region must be JSON"),
+        ('{"anchor": "hands"}', "dmsd.region must be JSON"),
+        ('{"anchor": "face", "width": 40, "height": 2, "top": 0}', "width and height 0.5 to 10 face sizes"),
+        ('{"anchor": "face", "width": 2}', "dmsd.region must be JSON"),
+    ],
+)
+def test_a_phone_model_with_a_wrong_region_contract_is_one_line(tmp_path, region, says):
+    import onnx
+
+    model = onnx.load(str(ROOT / "models" / "phone.int8.onnx"))
+    props = {p.key: p.value for p in model.metadata_props}
+    props["dmsd.region"] = region
+    del model.metadata_props[:]
+    for key, value in props.items():
+        model.metadata_props.add(key=key, value=value)
+    onnx.save(model, str(tmp_path / "phone.onnx"))
+    config = write_config(tmp_path / "c.yaml", PHONE_ON + f"models:\n  phone:\n    path: {tmp_path / 'phone.onnx'}\n")
+    result = run_dmsd("--config", str(config), "--once", str(SAMPLES / "cabin_frame010.jpg"))
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    line = result.stderr.strip()
+    assert "\n" not in line and line.startswith(f"dmsd: {tmp_path / 'phone.onnx'}: ") and says in line, line
+
+
+def test_on_video_a_lost_face_is_judged_on_the_last_faces_region():
+    """A hand and a phone at the ear can hide the face: on a real call whose face the tracker loses for half a
+    second (frames 16-20), the phone is still judged there, on the region where the face was, and read as a call."""
+    analyzer = Analyzer.from_config(Config(phone=PhoneConfig(enabled=True, interval_s=0.0)), video=True)
+    capture = cv2.VideoCapture(str(NIR / "calling" / "Phoning_12.avi"))
+    lost = []
+    for index in range(21):
+        ok, image = capture.read()
+        assert ok
+        result = analyzer.analyze(image, "t", index / 10)
+        if result.face is None:
+            lost.append(result.get(PhoneResult))
+    capture.release()
+    assert len(lost) >= 3 and all(reading is not None and reading.use == "call" for reading in lost), lost
+    fresh = Analyzer.from_config(Config(phone=PhoneConfig(enabled=True)), video=True)
+    assert fresh.analyze(cv2.imread(str(SAMPLES / "cabin_noface.jpg")), "t", 0.0).get(PhoneResult) is None
 
 
 def test_a_missing_phone_model_is_one_line(tmp_path):
@@ -163,24 +238,63 @@ def test_a_missing_phone_model_is_one_line(tmp_path):
     )
 
 
-def test_evaluate_phone_scores_held_out_drivers_through_the_pipeline(tmp_path):
+def test_evaluate_phone_scores_photos_where_the_region_can_be_cut(tmp_path):
+    """State Farm's side views through the pipeline: a photo is judged where a face is found (the region hangs on
+    it), and the others are counted, never guessed."""
     rows = statefarm_rows(VALID_SUBJECTS.split(","))
     lines = ["path,phone,subject"] + [f"{STATEFARM / r['path']},{r['phone']},{r['subject']}" for r in rows]
     (tmp_path / "labels.csv").write_text("\n".join(lines) + "\n")
     result = run_dmsd("evaluate", "--task", "phone", "--data", str(tmp_path / "labels.csv"), "--json")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
-    assert report["n"] == len(rows) and report["labels"] == PHONE_LABELS
-    assert sum(map(sum, report["confusion"])) == len(rows) and 0 < report["with_face"] < len(rows)
-    # Better than chance on drivers it never saw, and the one-line report says the same.
-    assert report["accuracy"] > 0.45 and report["per_class"]["texting"]["recall"] > 0.5
+    assert report["images"] == len(rows) and report["labels"] == PHONE_LABELS and '"face"' in report["region"]
+    assert report["n"] == report["with_face"] == sum(map(sum, report["confusion"])) < len(rows)
+    assert report["no_region"] == len(rows) - report["with_face"] > 0
     (tmp_path / "few.csv").write_text("\n".join(lines[:7]) + "\n")
     text = run_dmsd("evaluate", "--task", "phone", "--data", str(tmp_path / "few.csv")).stdout
-    assert "images 6," in text and "a phone called on" in text and "call" in text
+    assert "images 6," in text and "a phone called on" in text and "no region to judge" in text
     bad = tmp_path / "bad.csv"
     bad.write_text(f"path,phone\n{STATEFARM / rows[0]['path']},selfie\n")
     refused = run_dmsd("evaluate", "--task", "phone", "--data", str(bad))
     assert refused.returncode == 2 and "unknown phone 'selfie' (allowed: call, texting, none)" in refused.stderr
+
+
+def test_evaluate_phone_on_clips_says_which_raise_phone_use(tmp_path):
+    """A span file of real clips through the pipeline and the phone rule: a near-infrared call of 3.5 s raises
+    phone_use (once, after phone.min_s), the same driver's closed eyes raise nothing, and each clip's frames are
+    counted."""
+    spans = tmp_path / "spans.csv"
+    spans.write_text(
+        "path,frames,label,person\n"
+        "driver_video/nir_incar/calling/Phoning_13.avi,all,call,nir_A\n"
+        "driver_video/nir_incar/eye/eye_closed_11.avi,all,none,nir_A\n"
+    )
+    result = run_dmsd("evaluate", "--task", "phone", "--data", str(spans), "--root", str(SHARED), "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    call, free = report["clips"]
+    assert call["phone_expected"] and len(call["phone_use_at"]) == 1
+    assert report["min_s"] <= call["phone_use_at"][0] <= report["min_s"] + 0.5
+    assert call["phone_read_phone"] >= 0.9 * call["phone_frames"] > 0
+    assert not free["phone_expected"] and free["phone_use_at"] == [] and free["none_frames"] > 40
+    person = report["people"]["nir_A"]
+    assert {k: person[k] for k in ("call_clips", "found", "free_clips", "false")} == {
+        "call_clips": 1,
+        "found": 1,
+        "free_clips": 1,
+        "false": 0,
+    }
+    assert person["none_frames"] == free["none_frames"] and person["phone_frames"] == call["phone_frames"]
+    text = run_dmsd("evaluate", "--task", "phone", "--data", str(spans), "--root", str(SHARED)).stdout
+    assert "all clips: phone_use on 1 of 1 call clips, on 0 of 1 phone-free clips" in text
+    for row, says in [
+        ("driver_video/nir_incar/calling/Phoning_09.avi,all,selfie,nir_A", "unknown label 'selfie' (allowed: call"),
+        ("driver_video/nir_incar/calling/Phoning_09.avi,0-500,call,nir_A", "run past the end of Phoning_09.avi"),
+    ]:
+        spans.write_text(f"path,frames,label,person\n{row}\n")
+        refused = run_dmsd("evaluate", "--task", "phone", "--data", str(spans), "--root", str(SHARED))
+        assert refused.returncode == 2 and "Traceback" not in refused.stderr, refused.stderr
+        assert says in refused.stderr and "\n" not in refused.stderr.strip(), refused.stderr
 
 
 def test_home_assistant_announces_the_phone_only_when_it_is_looked_for():
@@ -204,26 +318,42 @@ def test_attentive_drivers_on_real_video_raise_no_phone_use(video, tmp_path):
 
 
 @pytest.mark.training
-def test_train_convert_and_run_a_phone_model(tmp_path):
-    """One epoch on a few real photos per class (held-out drivers kept apart, the front-camera negatives added),
-    then the real convert tooling and the daemon."""
+def test_train_convert_and_run_a_phone_model(tmp_path, capsys):
+    """One epoch on a few real photos per class and a few frames of real clips (their people split: one trained on,
+    one held out), then the real convert tooling, whose model carries its region to the daemon."""
+    import onnx
+
     from convert.__main__ import convert
     from train.__main__ import main as train_main
 
-    run = tmp_path / "run"
-    argv = ["phone", "--data", str(STATEFARM), "--out", str(run), "--size", "64x48", "--width", "4"]
-    assert (
-        train_main([*argv, "--epochs", "1", "--limit", "30", "--negatives", str(SHARED / "yawn" / "yawdd_frames")]) == 0
+    spans = tmp_path / "spans.csv"
+    spans.write_text(
+        "path,frames,label,person\n"
+        "driver_video/nir_incar/calling/Phoning_09.avi,all,call,nir_A\n"
+        "driver_video/nir_incar/eye/eye_closed_11.avi,all,none,nir_A\n"
+        "driver_video/nir_incar/calling/Phoning_07.avi,all,call,nir_C\n"
+        "driver_video/nir_incar/eye/eye_closed_13.avi,all,none,nir_C\n"
     )
+    run = tmp_path / "run"
+    argv = ["phone", "--data", str(STATEFARM), "--out", str(run), "--size", "64x48", "--width", "4", "--epochs", "1"]
+    argv += ["--limit", "12", "--negatives", str(SHARED / "yawn" / "yawdd_frames"), "--clips", str(spans)]
+    assert train_main([*argv, "--clips-root", str(SHARED), "--test-people", "nir_C", "--region", "2,1.5,0.3"]) == 0
     config = json.loads((run / "config.json").read_text())
-    assert not set(config["train_subjects"]) & set(config["valid_subjects"]) and config["negative_photos"] == 30
-    assert "negatives" not in config["valid_subjects"]
+    assert not set(config["train_subjects"]) & set(config["valid_subjects"])
+    assert "nir_A" in config["train_subjects"] and "nir_C" in config["valid_subjects"]
+    assert "negatives" not in config["valid_subjects"] and config["sources"]["clip:nir_C"]["pictures"] == 24
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["per_source"]["clip:nir_C"]["calls_read_call"].endswith("of 12")
     report = convert(run, tmp_path / "models", calib_size=32, method="minmax", quant_format="qdq", per_channel=True)
     assert report["int8"]["top1_agreement_vs_keras"] >= 0.7
     model = tmp_path / "models" / "phone.int8.onnx"
+    region = {p.key: p.value for p in onnx.load(str(model)).metadata_props}["dmsd.region"]
+    assert json.loads(region) == {"anchor": "face", "width": 2.0, "height": 1.5, "top": 0.3}
     config_file = write_config(tmp_path / "c.yaml", PHONE_ON + f"models:\n  phone:\n    path: {model}\n")
     result = run_dmsd("--config", str(config_file), "--once", str(SAMPLES / "cabin_frame060.jpg"))
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["phone"]["use"] in PHONE_LABELS
-    bad = train_main(["phone", "--data", str(STATEFARM), "--size", "big", "--out", str(tmp_path / "bad")])
-    assert bad == 2 and not (tmp_path / "bad").exists()
+    for bad_args, says in [(["--size", "big"], "--size 'big'"), (["--region", "wide"], "--region 'wide'")]:
+        capsys.readouterr()
+        bad = train_main(["phone", "--data", str(STATEFARM), *bad_args, "--out", str(tmp_path / "bad")])
+        assert bad == 2 and not (tmp_path / "bad").exists() and says in capsys.readouterr().err

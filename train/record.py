@@ -46,10 +46,12 @@ def finish_run(
     calib: np.ndarray,
     started: float,
     extra_metrics: object = None,
+    region: dict | None = None,
 ) -> dict:
     """Score the kept checkpoint on the validation inputs and write metrics.json, the export files and the plots.
 
     extra_metrics: a dict, or a function of the predicted classes returning one, merged into metrics.json.
+    region: the part of the frame the model judges, where its task's stage reads it from the contract (phone).
     """
     import keras
 
@@ -59,7 +61,7 @@ def finish_run(
     metrics.update(extra_metrics(predicted) if callable(extra_metrics) else extra_metrics or {})
     metrics.update(parameters=int(best.count_params()), train_seconds_this_session=round(time.time() - started, 1))
     write_json(out / "metrics.json", metrics)
-    write_export(out, task, labels, input_spec, calib=calib, verify=x_val, verify_labels=y_val)
+    write_export(out, task, labels, input_spec, calib=calib, verify=x_val, verify_labels=y_val, region=region)
     plot_curves(out / "history.csv", out / "curves.png")
     plot_confusion(metrics["confusion"], labels, out / "confusion.png")
     log.info("%s: validation accuracy %.4f, macro-F1 %.4f", task, metrics["accuracy"], metrics["macro_f1"])
@@ -211,9 +213,11 @@ def write_export(
     calib: np.ndarray,
     verify: np.ndarray,
     verify_labels: np.ndarray,
+    region: dict | None = None,
 ) -> None:
     """What `python -m convert` needs besides the model: the contract and real inputs to calibrate and verify."""
-    write_json(out / "export.json", {"task": task, "labels": list(labels), "input": input_spec})
+    contract = {"task": task, "labels": list(labels), "input": input_spec}
+    write_json(out / "export.json", contract if region is None else {**contract, "region": region})
     np.savez_compressed(
         out / "samples.npz",
         calib=calib.astype(np.float32),

@@ -9,6 +9,7 @@ dmsd.commands.evaluate_measures).
                   [--json]
     dmsd evaluate --task head-pose|yawn --data labels.csv|folder [--landmarks LANDMARKS.onnx] [--json]
     dmsd evaluate --task phone --data labels.csv|folder [--model PATH] [--json]
+    dmsd evaluate --task phone --data spans.csv [--root DIR] [--model PATH] [--json]
     dmsd evaluate --task events --data clips.csv [--root DIR] [--jobs N] [--json]
 
 Emotion: every face goes through Classifier.preprocess, exactly as a face crop does in the daemon.
@@ -17,9 +18,8 @@ found are counted as such, never guessed. A video is one label throughout (`--la
 tracked as the daemon tracks a camera's: what a fleet engineer records from their own cabin camera. Videos whose
 label changes come as a span file (`path,frames,label[,person]`: dmsd.offline.datasets.load_belt_clips): every frame
 is tracked, the frames inside a span are scored, and the report gives each clip and each person apart.
-Phone: every image through the whole pipeline with phone use looked for; the model judges the whole frame, so every
-image is scored (as on video, where the driver stays present while a hand and a phone hide the face), and the
-figures on the images where a face was found (what `--once` answers) are given beside.
+Phone: photos and span files of clips through the whole pipeline with phone use looked for
+(dmsd.commands.evaluate_phone).
 Events: annotated real clips through the whole daemon, scored (dmsd.commands.evaluate_events).
 """
 
@@ -29,32 +29,29 @@ import argparse
 import csv
 import json
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from dmsd.commands import evaluate_phone
 from dmsd.config import Config
 from dmsd.errors import DmsdError
 from dmsd.frames.images import read_image
-from dmsd.frames.sources import EndOfSource, Frame, VideoFileSource, count_frames
-from dmsd.labels import EMOTION_LABELS, PHONE_LABELS, SEATBELT_LABELS
+from dmsd.frames.sources import count_frames, file_frames
+from dmsd.labels import EMOTION_LABELS, SEATBELT_LABELS
 from dmsd.offline.datasets import (
     USAGES,
     load_belt_clips,
     load_fer2013,
     load_labeled_images,
-    load_phone_uses,
 )
 from dmsd.offline.metrics import classification_report
 from dmsd.vision.analyzer import Analyzer
 from dmsd.vision.classifier import Classifier
 from dmsd.vision.geometry import Box
 from dmsd.vision.results import FrameResult
-from dmsd.vision.stages.base import FrameWork
-from dmsd.vision.stages.phone import PhoneResult, PhoneStage
 from dmsd.vision.stages.seatbelt import SeatbeltResult
 
 
@@ -71,8 +68,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "eyes: labels.csv (path,eye_state) or a folder with closed/ "
         "and open/; head-pose: labels.csv (path,yaw_deg,pitch_deg); yawn: labels.csv (path,label with yawn or "
         "no_yawn) or a folder with yawn/ and no_yawn/; phone: labels.csv (path,phone with call, texting or none; "
-        "at_ear is a call) or a folder with call/, texting/ and none/; events: an annotation CSV "
-        "(path,seated,expected,tolerated,no_face,notes; README 'Scoring dmsd on your own recordings')",
+        "at_ear is a call), a folder with call/, texting/ and none/, or a span file of videos; events: an "
+        "annotation CSV (path,seated,expected,tolerated,no_face,notes; README 'Scoring dmsd on your own recordings')",
     )
     parser.add_argument(
         "--model",
@@ -100,7 +97,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--root",
         metavar="DIR",
-        help="events and a seatbelt span file: clip paths are relative to this folder (default: the CSV's folder)",
+        help="events and a span file: clip paths are relative to this folder (default: the CSV's folder)",
     )
     parser.add_argument(
         "--jobs", type=int, default=1, metavar="N", help="events: score this many clips at once (one process each)"
@@ -211,24 +208,10 @@ def evaluate_seatbelt(config: Config, data: str, model_path: str | None) -> dict
     return tally.report(model=analyzer.models()["seatbelt"], data=str(data))
 
 
-def file_frames(config: Config, data: str) -> Iterator[Frame]:
-    """Every frame of a video file, as fast as it decodes."""
-    source = VideoFileSource(data, replace(config.source, uri=data, realtime=False, loop=False))
-    source.open()
-    try:
-        while True:
-            try:
-                yield source.read(1.0)
-            except EndOfSource:
-                return
-    finally:
-        source.close()
-
-
 def evaluate_seatbelt_video(config: Config, data: str, model_path: str | None, label: str) -> dict:
     analyzer = seatbelt_analyzer(config, model_path, video=True)
     tally = SeatbeltTally()
-    for frame in file_frames(config, data):
+    for frame in file_frames(config.source, data):
         tally.add(analyzer.analyze(frame.image, frame.name, frame.ts), label)
     return tally.report(model=analyzer.models()["seatbelt"], data=str(data), label=label)
 
@@ -255,7 +238,7 @@ def evaluate_seatbelt_clips(config: Config, data: str, root: str | None, model_p
         analyzer = seatbelt_analyzer(config, model_path, video=True)
         model = str(analyzer.models()["seatbelt"])
         own = SeatbeltTally()
-        for index, frame in enumerate(file_frames(config, str(clip.path))):
+        for index, frame in enumerate(file_frames(config.source, clip.path)):
             result = analyzer.analyze(frame.image, frame.name, frame.ts)
             label = clip.label_at(index)
             if label is not None:
@@ -267,51 +250,6 @@ def evaluate_seatbelt_clips(config: Config, data: str, root: str | None, model_p
         clips=per_clip,
         people={person: counted.summary() for person, counted in sorted(per_person.items())},
         **tally.summary(),
-    )
-    return report
-
-
-def evaluate_phone(config: Config, data: str, model_path: str | None) -> dict:
-    phone = replace(config.phone, enabled=True)
-    models = config.models
-    if model_path:
-        models = replace(models, phone=replace(models.phone, path=model_path))
-    analyzer = Analyzer.from_config(replace(config, phone=phone, models=models), video=False)
-    stage = analyzer.stage(PhoneStage)
-    assert stage is not None  # enabled above
-    truth, said, with_face, unreadable = [], [], [], []
-    for image in load_phone_uses(data):
-        try:
-            pixels = read_image(image.path)
-        except DmsdError as exc:
-            unreadable.append(str(exc))
-            continue
-        result = analyzer.analyze(pixels, str(image.path), 0.0)
-        reading = result.get(PhoneResult)
-        if reading is None:  # no face: no answer on a still, but the model is the same on the whole frame
-            grey = pixels if pixels.ndim == 2 else cv2.cvtColor(pixels, cv2.COLOR_BGR2GRAY)
-            reading = stage.judge(FrameWork(pixels, grey))
-        truth.append(PHONE_LABELS.index(image.use))
-        said.append(PHONE_LABELS.index(reading.use))
-        with_face.append(result.face is not None)
-    truth_a, said_a, face_a = (np.array(v, dtype=np.int64) for v in (truth, said, with_face))
-    face_a = face_a.astype(bool)
-    report = classification_report(truth_a, said_a, PHONE_LABELS)
-    none = truth_a == PHONE_LABELS.index("none")
-    false_alarms = float((said_a[none] != PHONE_LABELS.index("none")).mean()) if none.any() else None
-    faced = classification_report(truth_a[face_a], said_a[face_a], PHONE_LABELS) if face_a.any() else None
-    report.update(
-        task="phone",
-        model=str(stage.classifier.path),
-        data=str(data),
-        min_confidence=config.phone.min_confidence,
-        images=len(truth) + len(unreadable),
-        unreadable=len(unreadable),
-        unreadable_files=unreadable,
-        false_alarms_on_none=None if false_alarms is None else round(false_alarms, 4),
-        with_face=int(face_a.sum()),
-        face_share=round(float(face_a.mean()), 4) if len(face_a) else 0.0,
-        with_face_accuracy=faced["accuracy"] if faced else None,
     )
     return report
 
@@ -333,15 +271,7 @@ def format_report(report: dict) -> str:
             f"{report['no_chest_region']}; scored: {report['n']}"
         )
     elif report["task"] == "phone":
-        lines.append(
-            f"images {report['images']}, unreadable {report['unreadable']}, all scored (the model judges the whole "
-            f"frame); face found in {report['with_face']} ({report['face_share']:.1%}), accuracy on those "
-            f"{report['with_face_accuracy'] or 0:.2%}"
-        )
-        lines.append(
-            f"a phone called on {report['false_alarms_on_none'] or 0:.1%} of the none images (call or texting at "
-            f"{report['min_confidence']:g} or more)"
-        )
+        lines += evaluate_phone.format_lines(report)
     else:
         lines.append(f"faces {report['n']}" + (f" ({report['usage']})" if report.get("usage") else ""))
     lines.append(f"accuracy {report['accuracy']:.2%}   macro-F1 {report['macro_f1']:.4f}")
@@ -381,11 +311,11 @@ def run(config: Config, args: argparse.Namespace) -> int:
         raise DmsdError("--patches only applies to --task eyes")
     if args.landmarks and args.task not in ("eyes", "head-pose", "yawn"):
         raise DmsdError("--landmarks only applies to --task eyes, head-pose and yawn")
-    spans = args.task == "seatbelt" and is_span_file(args.data)
+    spans = args.task in ("seatbelt", "phone") and is_span_file(args.data)
     if args.jobs != 1 and args.task != "events":
         raise DmsdError("--jobs only applies to --task events")
     if args.root and args.task != "events" and not spans:
-        raise DmsdError("--root only applies to --task events and a seatbelt span file (path,frames,label)")
+        raise DmsdError("--root only applies to --task events and a seatbelt or phone span file (path,frames,label)")
     if args.task == "events":
         return run_events(config, args)
     if args.task in ("eyes", "head-pose", "yawn"):
@@ -400,8 +330,10 @@ def run(config: Config, args: argparse.Namespace) -> int:
         raise DmsdError(f"{args.data}: a video needs --label worn or --label not_worn (the truth for every frame)")
     if args.task == "emotion":
         report = evaluate_emotion(config, args.data, args.model, args.usage)
+    elif args.task == "phone" and spans:
+        report = evaluate_phone.evaluate_clips(config, args.data, args.root, args.model)
     elif args.task == "phone":
-        report = evaluate_phone(config, args.data, args.model)
+        report = evaluate_phone.evaluate_photos(config, args.data, args.model)
         for problem in report["unreadable_files"]:
             print(f"dmsd evaluate: {problem} (skipped)", file=sys.stderr)
     elif video:
@@ -413,7 +345,7 @@ def run(config: Config, args: argparse.Namespace) -> int:
         for problem in report["unreadable_files"]:
             print(f"dmsd evaluate: {problem} (skipped)", file=sys.stderr)
     if report["n"] == 0:
-        raise DmsdError(f"{args.data}: nothing to score (no faces found in any image)")
+        raise DmsdError(f"{args.data}: nothing to score (no faces found in any image or frame)")
     print(json.dumps(report) if args.json else format_report(report))
     return 0
 

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import concurrent.futures
 import multiprocessing
-from dataclasses import replace
 from pathlib import Path
 
 from dmsd.config import Config
 from dmsd.driver.events import EventType
 from dmsd.driver.state import DriverStateTracker
 from dmsd.errors import DmsdError
-from dmsd.frames.sources import EndOfSource, VideoFileSource, count_frames
+from dmsd.frames.sources import count_frames, file_frames
 from dmsd.offline.scorecard import ClipAnnotation, ClipScore, load_annotations, score_clip, totals
 from dmsd.vision.analyzer import Analyzer
 
@@ -48,28 +47,19 @@ def play(config: Config, clip: ClipAnnotation, name: str, off: dict[str, str]) -
     """The clip through a fresh pipeline and driver state; its events and face share, scored."""
     analyzer = Analyzer.from_config(config, video=True)
     tracker = DriverStateTracker(config.state, config.alertness, config.phone, config.eyes)
-    source = VideoFileSource(str(clip.path), replace(config.source, uri=str(clip.path), realtime=False, loop=False))
-    source.open()
-    events, first, frames, visible, with_face, last = [], None, 0, 0, 0, 0.0
-    try:
-        while True:
-            try:
-                frame = source.read(1.0)
-            except EndOfSource:
-                break
-            first = frame.ts if first is None else first
-            last = frame.ts - first
-            result = analyzer.analyze(frame.image, frame.name, frame.ts)
-            frames += 1
-            if not clip.face_hidden(last):
-                visible += 1
-                with_face += result.face is not None
-            events += [(event.ts - first, event) for event in tracker.update(result)]
-    finally:
-        source.close()
+    events, first, frames, visible, with_face, last, step = [], None, 0, 0, 0, 0.0, 0.0
+    for frame in file_frames(config.source, clip.path):
+        first = frame.ts if first is None else first
+        last, step = frame.ts - first, frame.ts - first - last  # step: one frame's time (1 / fps)
+        result = analyzer.analyze(frame.image, frame.name, frame.ts)
+        frames += 1
+        if not clip.face_hidden(last):
+            visible += 1
+            with_face += result.face is not None
+        events += [(event.ts - first, event) for event in tracker.update(result)]
     score = score_clip(clip, name, events, off)
     score.frames, score.visible_frames, score.visible_with_face = frames, visible, with_face
-    score.duration_s = last + (1 / source.fps if source.fps else 0.0)
+    score.duration_s = last + step
     return score
 
 

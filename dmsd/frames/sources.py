@@ -13,7 +13,8 @@ import logging
 import threading
 import time
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -294,6 +295,21 @@ def count_frames(path: Path | str) -> tuple[int, float]:
     if frames == 0 or fps <= 0:
         raise DmsdError(f"{path} is not a video OpenCV can read")
     return frames, fps
+
+
+def file_frames(config: SourceConfig, path: Path | str) -> Iterator[Frame]:
+    """Every frame of a video file, as fast as it decodes (no pacing, no loop), timed as the daemon times a file's
+    frames: for the evaluators, which play a recording through the daemon's own pipeline."""
+    source = VideoFileSource(str(path), replace(config, uri=str(path), realtime=False, loop=False))
+    source.open()
+    try:
+        while True:
+            try:
+                yield source.read(1.0)
+            except EndOfSource:
+                return
+    finally:
+        source.close()
 
 
 def make_source(config: SourceConfig) -> FrameSource:

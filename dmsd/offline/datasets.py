@@ -259,18 +259,28 @@ _FRAMES = re.compile(r"^(?P<first>\d+)-(?P<last>\d+)$")
 
 
 def load_belt_clips(path: str | Path, root: str | Path | None = None) -> list[LabeledClip]:
-    """Videos with the belt's truth per span of frames: a CSV of `path,frames,label[,person][,split]`, one row per
-    span. `frames` is `FIRST-LAST` (frame numbers from 0, both included) or `all`; `label` worn or not_worn; rows of
-    one video may not overlap. Paths are relative to `root` (default: the CSV's folder). Every bad row is a one-line
-    error with its line number; a span past a video's end is caught by `LabeledClip.check_length`."""
+    """Videos with the belt's truth (worn or not_worn) per span of frames: see `load_labeled_clips`."""
+    return load_labeled_clips(path, SEATBELT_LABELS, root)
+
+
+def load_phone_clips(path: str | Path, root: str | Path | None = None) -> list[LabeledClip]:
+    """Videos with the phone's truth (call, texting or none) per span of frames: see `load_labeled_clips`."""
+    return load_labeled_clips(path, PHONE_LABELS, root)
+
+
+def load_labeled_clips(path: str | Path, labels: list[str], root: str | Path | None = None) -> list[LabeledClip]:
+    """Videos with a truth per span of frames: a CSV of `path,frames,label[,person][,split]`, one row per span.
+    `frames` is `FIRST-LAST` (frame numbers from 0, both included) or `all`; `label` one of `labels`; rows of one
+    video may not overlap. Paths are relative to `root` (default: the CSV's folder). Every bad row is a one-line error
+    with its line number; a span past a video's end is caught by `LabeledClip.check_length`."""
     csv_path = _labels_csv(Path(path), {"path", "frames", "label"})
     base = Path(root) if root is not None else csv_path.parent
     spans: dict[str, list[FrameSpan]] = {}
     about: dict[str, tuple[str | None, str | None]] = {}
 
     def parse(row: dict, line: int) -> None:
-        if row["label"] not in SEATBELT_LABELS:
-            raise ValueError(f"unknown label {row['label']!r} (allowed: {', '.join(SEATBELT_LABELS)})")
+        if row["label"] not in labels:
+            raise ValueError(f"unknown label {row['label']!r} (allowed: {', '.join(labels)})")
         frames = (row["frames"] or "").strip()
         match = _FRAMES.match(frames)
         if frames == "all":

@@ -68,7 +68,7 @@ def draw(image: np.ndarray, result: FrameResult, analyzer: Analyzer, eyes: EyesC
         put(out, text, (region.x + 4, region.y + round(22 * scale)), scale, colour, thickness)
     draw_alertness(out, result, thickness, scale, eyes or EyesConfig())
     phone = result.get(PhoneResult)
-    if phone is not None:  # the whole frame was judged: its answer goes in the corner
+    if phone is not None:  # judged around the face, or the last face: its answer goes in the corner
         colour = RED if phone.in_use else DARK_GREEN
         put(out, f"phone {phone.use} {phone.confidence:.2f}", (10, round(30 * scale)), scale, colour, thickness)
     return out

@@ -95,6 +95,7 @@ class Classifier:
         self.logits = meta.get("dmsd.output", "probs") == "logits"
         self.input_name = self.session.get_inputs()[0].name
         self.precision = meta.get("dmsd.precision", "unknown")
+        self.meta = dict(meta)  # the whole contract, for what a task's own stage reads from it
 
     def preprocess(self, image: np.ndarray, grey: np.ndarray, box: Box) -> np.ndarray:
         """Crop `box`, resize, convert colour and scale exactly as the model's metadata says.
