@@ -3,6 +3,11 @@
 RUN_DIR is a training run folder (python -m train ...): best.keras, export.json (task, labels, input spec)
 and samples.npz (calib: training inputs, verify: held-out inputs, NHWC float32, already preprocessed).
 Writes OUT/<task>.fp32.onnx, OUT/<task>.int8.onnx and RUN_DIR/conversion.json with the measured agreement.
+
+    python -m convert RUN_DIR RUN_DIR ... --out models
+
+Several runs of one recipe (seeds) become one model of each precision that averages their probabilities
+(convert/ensemble.py), each run converted and verified as above first.
 """
 
 from __future__ import annotations
@@ -80,6 +85,47 @@ def convert(
     return report
 
 
+def ensemble(
+    runs: list[Path], out: Path, calib_size: int, method: str, quant_format: str, per_channel: bool, reduce_range: bool
+) -> dict:
+    """Each run converted and verified on its own, then its FP32 and INT8 models averaged into one of each
+    (convert.ensemble), checked on the first run's held-out inputs: the FP32 ensemble is the members' mean, and how
+    often the INT8 ensemble picks the FP32 ensemble's class."""
+    import tempfile
+
+    from convert.ensemble import average
+    from convert.export import nhwc_to_nchw
+
+    verify = nhwc_to_nchw(np.load(runs[0] / "samples.npz")["verify"])
+    report: dict = {"members": {}}
+    with tempfile.TemporaryDirectory() as tmp:
+        folders = [Path(tmp) / f"member{i}" for i in range(len(runs))]
+        for run, folder in zip(runs, folders, strict=True):
+            report["members"][str(run)] = convert(
+                run, folder, calib_size, method, quant_format, per_channel, reduce_range
+            )
+        task = json.loads((runs[0] / "export.json").read_text())["task"]
+        out.mkdir(parents=True, exist_ok=True)
+        outputs = {}
+        for precision in ("fp32", "int8"):
+            members = [folder / f"{task}.{precision}.onnx" for folder in folders]
+            average(members, out / f"{task}.{precision}.onnx")
+            outputs[precision] = [run_onnx(path, verify) for path in (out / f"{task}.{precision}.onnx", *members)]
+    fp32, *fp32_members = outputs["fp32"]
+    if float(np.abs(fp32 - np.mean(fp32_members, axis=0)).max()) > 1e-4:
+        raise DmsdError(f"{out / f'{task}.fp32.onnx'}: is not its members' mean; the merge is wrong")
+    agreement = float((outputs["int8"][0].argmax(1) == fp32.argmax(1)).mean())
+    report["ensemble"] = {"members": len(runs), "int8_top1_agreement_vs_fp32": agreement}
+    return report
+
+
+def run_onnx(path: Path, inputs: np.ndarray) -> np.ndarray:
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run(None, {session.get_inputs()[0].name: inputs})[0]
+
+
 def calibration_text(method: str, inputs: int, reduce_range: bool) -> str:
     """The model's dmsd.calibration metadata: how its INT8 weights and activations were fitted."""
     return f"{method}, {inputs} training inputs, {7 if reduce_range else 8}-bit weights"
@@ -89,7 +135,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m convert", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("run", type=Path, help="training run folder")
+    parser.add_argument(
+        "run", type=Path, nargs="+", help="training run folder; several (seeds of one recipe): one averaging model"
+    )
     parser.add_argument("--out", type=Path, default=Path("models"))
     parser.add_argument("--calib-size", type=int, default=500, help="calibration inputs (default 500)")
     parser.add_argument("--method", default="minmax", choices=["minmax", "entropy", "percentile"])
@@ -103,15 +151,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    options = (args.calib_size, args.method, args.quant_format, not args.per_tensor, not args.full_range_weights)
     try:
-        report = convert(
-            args.run,
-            args.out,
-            args.calib_size,
-            args.method,
-            args.quant_format,
-            not args.per_tensor,
-            reduce_range=not args.full_range_weights,
+        report = (
+            convert(args.run[0], args.out, *options) if len(args.run) == 1 else ensemble(args.run, args.out, *options)
         )
     except DmsdError as exc:
         print(f"python -m convert: {exc}", file=sys.stderr)

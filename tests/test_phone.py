@@ -320,10 +320,14 @@ def test_attentive_drivers_on_real_video_raise_no_phone_use(video, tmp_path):
 @pytest.mark.training
 def test_train_convert_and_run_a_phone_model(tmp_path, capsys):
     """One epoch on a few real photos per class and a few frames of real clips (their people split: one trained on,
-    one held out), then the real convert tooling, whose model carries its region to the daemon."""
+    one held out), then the real convert tooling, whose model carries its region to the daemon; a second seed, and
+    the two averaged in one graph."""
     import onnx
 
     from convert.__main__ import convert
+    from convert.__main__ import main as convert_main
+    from convert.ensemble import average
+    from dmsd.errors import DmsdError
     from train.__main__ import main as train_main
 
     spans = tmp_path / "spans.csv"
@@ -353,6 +357,18 @@ def test_train_convert_and_run_a_phone_model(tmp_path, capsys):
     result = run_dmsd("--config", str(config_file), "--once", str(SAMPLES / "cabin_frame060.jpg"))
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["phone"]["use"] in PHONE_LABELS
+    # Two seeds of the recipe averaged in one graph (python -m convert RUN RUN): the contract kept, the members counted.
+    assert train_main([*argv, "--clips-root", str(SHARED), "--test-people", "nir_C", "--region", "2,1.5,0.3",
+                       "--seed", "2", "--out", str(tmp_path / "run2")]) == 0  # fmt: skip
+    capsys.readouterr()
+    both = convert_main([str(run), str(tmp_path / "run2"), "--out", str(tmp_path / "both"), "--calib-size", "32"])
+    assert both == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["ensemble"]["members"] == 2 and report["ensemble"]["int8_top1_agreement_vs_fp32"] >= 0.7
+    averaged = {p.key: p.value for p in onnx.load(str(tmp_path / "both" / "phone.int8.onnx")).metadata_props}
+    assert averaged["dmsd.members"] == "2" and averaged["dmsd.region"] == region
+    with pytest.raises(DmsdError, match=r"its .*dmsd.region differ from .*; an ensemble shares them"):
+        average([model, ROOT / "models" / "phone.int8.onnx"], tmp_path / "mixed.onnx")
     for bad_args, says in [(["--size", "big"], "--size 'big'"), (["--region", "wide"], "--region 'wide'")]:
         capsys.readouterr()
         bad = train_main(["phone", "--data", str(STATEFARM), *bad_args, "--out", str(tmp_path / "bad")])
