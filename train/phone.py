@@ -154,6 +154,7 @@ def load_frames(args: argparse.Namespace, size: tuple[int, int], region: PhoneRe
     """Every picture's region, grey and at the model's input size, with its class, subject and source; cached in
     the run (a resumed run with the same region, size and data reads it back)."""
     from dmsd.config import load_config
+    from dmsd.frames.sources import count_frames
     from dmsd.offline.datasets import load_phone_clips, load_phone_uses
     from train.phone_data import NEGATIVES, RegionSet, add_clips, add_photos
 
@@ -173,14 +174,12 @@ def load_frames(args: argparse.Namespace, size: tuple[int, int], region: PhoneRe
             images = [i for label in PHONE_LABELS for i in [i for i in images if i.use == label][: args.limit]]
         if any(image.subject is None for image in images):
             raise DmsdError(f"{args.data}: every row needs a subject (the split is by driver, never by photo)")
-        add_photos(regions, [(i.path, i.use, str(i.subject)) for i in images], "statefarm", config)
+        add_photos(regions, [(i.path, i.use, str(i.subject)) for i in images], "photos", config)
     negatives = [(path, "none", NEGATIVES) for path in negative_photos(args.negatives, args.limit)]
     add_photos(regions, negatives, NEGATIVES, config)
     if args.clips:
         clips = load_phone_clips(args.clips, args.clips_root)
-        from dmsd.frames.sources import count_frames
-
-        for clip in clips:
+        for clip in clips:  # every span checked before anything is cut
             clip.check_length(args.clips, count_frames(clip.path)[0])
         add_clips(regions, clips, config, args.clip_rate, args.limit)
     for source, stats in regions.report.items():

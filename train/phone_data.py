@@ -2,7 +2,8 @@
 cut from labelled photos and labelled clips as the daemon cuts it.
 
 Sources, each reported apart (pictures, faces found, regions kept):
-  photos            State Farm's labelled photos (path,phone,subject; a camera beside the driver), split by driver
+  photos            labelled photos (path,phone,subject; e.g. State Farm's, a camera beside the driver), split by
+                    driver
   negatives         photos of drivers with no phone in hand (YawDD's in-car frames), always trained on, as none
   clips             videos with the phone's truth per span of frames (train/labels/phone_clips.csv: the near-infrared
                     drivers' calls and phone-free clips, and the other shared clips, phone-free), tracked as the daemon
