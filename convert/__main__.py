@@ -29,7 +29,6 @@ def convert(
     run: Path, out: Path, calib_size: int, method: str, quant_format: str, per_channel: bool, reduce_range: bool = True
 ) -> dict:
     import keras
-    import onnxruntime as ort
 
     from convert.export import keras_to_onnx, nhwc_to_nchw, set_metadata
     from convert.quantize import quantize
@@ -65,8 +64,7 @@ def convert(
         "parameters": int(model.count_params()),
     }
     for name, path in (("fp32", fp32), ("int8", int8)):
-        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        got = session.run(None, {session.get_inputs()[0].name: nhwc_to_nchw(verify)})[0]
+        got = run_onnx(path, nhwc_to_nchw(verify))
         report[name] = {
             "max_abs_diff_vs_keras": float(np.abs(got - reference).max()),
             "top1_agreement_vs_keras": float((got.argmax(1) == reference.argmax(1)).mean()),

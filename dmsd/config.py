@@ -237,6 +237,12 @@ class ModelsConfig:
     eyes: ModelConfig = _section(ModelConfig, doc="")
     phone: ModelConfig = _section(ModelConfig, doc="")
 
+    def with_path(self, task: str, path: str | None) -> ModelsConfig:
+        """These models with `task`'s file at `path` (None: as configured): an evaluator's --model."""
+        if not path:
+            return self
+        return dataclasses.replace(self, **{task: dataclasses.replace(getattr(self, task), path=path)})
+
     def resolve(self, task: str) -> Path:
         model: ModelConfig = getattr(self, task)
         return self.locate(Path(model.path) if model.path else Path(self.dir) / f"{task}.{model.precision}.onnx")

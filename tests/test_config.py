@@ -1,6 +1,7 @@
 """Configuration: the shipped file, and every kind of bad value named by its key."""
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -148,3 +149,13 @@ def test_mqtt_password_from_env_then_file_then_config(tmp_path, monkeypatch):
         config.mqtt.resolve_password()
     config.mqtt.password_file = None
     assert config.mqtt.resolve_password() == "inline"
+
+
+def test_an_evaluators_model_path_replaces_only_that_tasks_file():
+    from dmsd.config import ModelsConfig
+
+    models = ModelsConfig()
+    mine = models.with_path("phone", "/tmp/my-phone.onnx")
+    assert mine.resolve("phone") == Path("/tmp/my-phone.onnx") and models.phone.path is None
+    assert mine.resolve("eyes") == models.resolve("eyes") and mine.seatbelt == models.seatbelt
+    assert models.with_path("eyes", None) is models

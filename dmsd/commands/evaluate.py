@@ -135,11 +135,7 @@ def evaluate_emotion(config: Config, data: str, model_path: str | None, usage: s
 
 def seatbelt_analyzer(config: Config, model_path: str | None, video: bool) -> Analyzer:
     """The daemon's own pipeline (face, chest region, model), with `model_path` in place of the configured model."""
-    if model_path:
-        config = replace(
-            config, models=replace(config.models, seatbelt=replace(config.models.seatbelt, path=model_path))
-        )
-    return Analyzer.from_config(config, video=video)
+    return Analyzer.from_config(replace(config, models=config.models.with_path("seatbelt", model_path)), video=video)
 
 
 @dataclass
@@ -217,7 +213,7 @@ def evaluate_seatbelt_video(config: Config, data: str, model_path: str | None, l
 
 
 def is_span_file(data: str) -> bool:
-    """A seatbelt CSV whose header has a frames column names videos and spans of their frames."""
+    """A CSV whose header has a frames column names videos and spans of their frames (seatbelt and phone)."""
     path = Path(data)
     if path.suffix.lower() != ".csv" or not path.is_file():
         return False

@@ -46,9 +46,7 @@ def mesh_analyzer(config: Config, landmarks_path: str | None, eye_model_path: st
     """The still-image pipeline with the face mesh on (`landmarks_path` in place of the configured mesh, and
     `eye_model_path` in place of the configured eye-state model)."""
     landmarks = replace(config.landmarks, enabled=True, path=landmarks_path or config.landmarks.path)
-    models = config.models
-    if eye_model_path:
-        models = replace(models, eyes=replace(models.eyes, path=eye_model_path))
+    models = config.models.with_path("eyes", eye_model_path)
     return Analyzer.from_config(replace(config, landmarks=landmarks, models=models), video=False)
 
 

@@ -31,9 +31,7 @@ from dmsd.vision.stages.phone import NONE, PhoneResult, PhoneStage
 
 def phone_analyzer(config: Config, model_path: str | None, video: bool) -> tuple[Analyzer, PhoneStage]:
     """The daemon's pipeline with phone use looked for, and `model_path` in place of the configured model."""
-    models = config.models
-    if model_path:
-        models = replace(models, phone=replace(models.phone, path=model_path))
+    models = config.models.with_path("phone", model_path)
     analyzer = Analyzer.from_config(replace(config, phone=replace(config.phone, enabled=True), models=models), video)
     stage = analyzer.stage(PhoneStage)
     assert stage is not None  # enabled above
@@ -116,13 +114,10 @@ def evaluate_clips(config: Config, data: str, root: str | None, model_path: str 
     for clip in clips:  # every span checked before anything runs
         clip.check_length(data, count_frames(clip.path)[0])
     tally, per_clip, model, region = PhoneTally(), [], "", ""
-    people: dict[str, dict] = {}
-    people_frames: dict[str, PhoneTally] = {}
     for clip in clips:
         analyzer, stage = phone_analyzer(config, model_path, video=True)
         model, region = str(stage.classifier.path), stage.region.to_json()
         rule, own, raised = PhoneTracker(config.phone), PhoneTally(), []
-        person_frames = people_frames.setdefault(clip.person or "-", PhoneTally())
         start: float | None = None
         for index, frame in enumerate(file_frames(config.source, clip.path)):
             start = frame.ts if start is None else start
@@ -131,7 +126,7 @@ def evaluate_clips(config: Config, data: str, root: str | None, model_path: str 
                 events = rule.update(frame.ts, reading)
                 raised += [round(e.ts - start, 2) for e in events if e.type is EventType.PHONE_USE]
             if (label := clip.label_at(index)) is not None:
-                for counted in (tally, own, person_frames):
+                for counted in (tally, own):
                     counted.add(reading, label)
         expects = any(span.label != NONE for span in clip.spans)
         row = {
@@ -142,9 +137,10 @@ def evaluate_clips(config: Config, data: str, root: str | None, model_path: str 
             **own.summary(),
         }
         per_clip.append(row)
-        person = people.setdefault(clip.person or "-", {"call_clips": 0, "found": 0, "free_clips": 0, "false": 0})
-        person["call_clips" if expects else "free_clips"] += 1
-        person["found" if expects else "false"] += bool(raised)
+    people = {
+        person: clip_totals([row for row in per_clip if (row["person"] or "-") == person])
+        for person in sorted({row["person"] or "-" for row in per_clip})
+    }
     report = tally.report()
     report.update(
         task="phone",
@@ -154,14 +150,32 @@ def evaluate_clips(config: Config, data: str, root: str | None, model_path: str 
         min_confidence=config.phone.min_confidence,
         min_s=config.phone.min_s,
         clips=per_clip,
-        people={name: {**row, **people_frames[name].summary()} for name, row in sorted(people.items())},
-        call_clips=sum(p["call_clips"] for p in people.values()),
-        call_clips_found=sum(p["found"] for p in people.values()),
-        free_clips=sum(p["free_clips"] for p in people.values()),
-        free_clips_false=sum(p["false"] for p in people.values()),
+        people=people,
         **tally.summary(),
     )
+    totals = clip_totals(per_clip)
+    report.update(
+        call_clips=totals["call_clips"],
+        call_clips_found=totals["found"],
+        free_clips=totals["free_clips"],
+        free_clips_false=totals["false"],
+    )
     return report
+
+
+def clip_totals(rows: list[dict]) -> dict:
+    """Clips' rows summed: call clips and those that raised `phone_use`, phone-free clips and those that raised it
+    (false), and their frame counts."""
+    calls = [row for row in rows if row["phone_expected"]]
+    free = [row for row in rows if not row["phone_expected"]]
+    frames = ("labelled", "judged", "phone_frames", "phone_read_phone", "none_frames", "none_read_phone")
+    return {
+        "call_clips": len(calls),
+        "found": sum(bool(row["phone_use_at"]) for row in calls),
+        "free_clips": len(free),
+        "false": sum(bool(row["phone_use_at"]) for row in free),
+        **{key: sum(row[key] for row in rows) for key in frames},
+    }
 
 
 def format_lines(report: dict) -> list[str]:
