@@ -41,6 +41,7 @@ import numpy as np
 from dmsd.config import AlertnessConfig, EyesConfig
 from dmsd.driver.events import Attention, Distraction, Drowsiness, Event, EventType
 from dmsd.driver.eye_closure import EyeVerdict, judge
+from dmsd.driver.hold import Hold
 from dmsd.vision.blendshapes import FaceShapes
 from dmsd.vision.face_measures import Eyes, HeadPose, Mouth
 from dmsd.vision.results import FrameResult
@@ -196,10 +197,9 @@ class Baseline:
 
 
 @dataclass
-class Span:
-    """Something that started at `since` and is still going (a closure, a glance away, a yawn)."""
+class Span(Hold[None]):
+    """Something that started at `since` and is still going (a closure, a glance away, a yawn), timed as a Hold."""
 
-    since: float
     reported: bool = False
     excused_s: float = 0.0  # of a closure: the time it had an excuse (the mouth open, the head away)
     unjudged_s: float = 0.0  # of a closure: the time the head looked down (eyes cannot be read then)
@@ -213,9 +213,6 @@ class Span:
         if self.last_excused:
             self.excused_s += step
             self.unjudged_s += step if self.last_head_down else 0.0
-
-    def length(self, now: float) -> float:
-        return now - self.since
 
 
 class AlertnessTracker:
@@ -232,7 +229,7 @@ class AlertnessTracker:
         self.on_road: bool | None = None
         self.closure: Span | None = None
         self.away: Span | None = None
-        self.on_road_since: float | None = None
+        self.back: Span | None = None  # the head back on the road, since
         self.inattentive: Span | None = None
         self.yawn: Span | None = None
         self.blinks = 0
@@ -337,8 +334,7 @@ class AlertnessTracker:
             else:
                 self.closure.carry_excuse(step)
             self.closure.last_excused, self.closure.last_head_down = bool(excused), bool(excused and head_down)
-            judged = self.closure.length(now) - self.closure.unjudged_s
-            if not self.closure.reported and judged >= self.config.asleep_s:
+            if not self.closure.reported and self.closure.lasted(now, self.config.asleep_s, self.closure.unjudged_s):
                 self.closure.reported, self.asleep = True, True
                 return [
                     Event(
@@ -364,7 +360,7 @@ class AlertnessTracker:
                     {"drowsiness": self._drowsiness_state(), "closed_s": duration},
                 )
             ]
-        if duration - closure.excused_s >= self.config.microsleep_s:
+        if closure.lasted(now, self.config.microsleep_s, closure.excused_s):
             self.microsleeps.append(now)
             return [Event(EventType.MICROSLEEP, now, {}, {"duration_s": duration})]
         self.blinks += 1
@@ -405,7 +401,7 @@ class AlertnessTracker:
         self.on_road = not away
         events: list[Event] = []
         if away:
-            self.on_road_since = None
+            self.back = None
             if self.away is None:
                 self.away = Span(now)
             self.away_time.append((now, step))
@@ -413,7 +409,7 @@ class AlertnessTracker:
                 self.away_time.popleft()
             self.away_in_window = sum(dt for _, dt in self.away_time)
             if self.distracted is None:
-                if self.away.length(now) >= self.config.long_distraction_s:
+                if self.away.lasted(now, self.config.long_distraction_s):
                     self.distracted = Distraction.LONG
                 elif self.away_in_window >= self.config.time_sharing_s:
                     self.distracted = Distraction.TIME_SHARING
@@ -432,12 +428,12 @@ class AlertnessTracker:
                         )
                     )
             return events
-        if self.on_road_since is None:
-            self.on_road_since = now
-        if self.away is not None and now - self.on_road_since < self.config.road_glance_s:
+        if self.back is None:
+            self.back = Span(now)
+        if self.away is not None and not self.back.lasted(now, self.config.road_glance_s):
             return events  # a head crossing the road on its way elsewhere has not looked at it yet
         self.away = None
-        if now - self.on_road_since >= self.config.time_sharing_reset_s:
+        if self.back.lasted(now, self.config.time_sharing_reset_s):
             self.away_time.clear()  # the time-sharing window restarts
             self.away_in_window = 0.0
             if self.distracted is not None:
@@ -495,7 +491,7 @@ class AlertnessTracker:
             return []
         if self.inattentive is None:
             self.inattentive = Span(now)
-        if self.inattentive.reported or self.inattentive.length(now) < self.config.unresponsive_s:
+        if self.inattentive.reported or not self.inattentive.lasted(now, self.config.unresponsive_s):
             return []
         self.inattentive.reported, self.unresponsive = True, True
         return [
@@ -526,7 +522,7 @@ class AlertnessTracker:
             return []
         if self.yawn is None:
             self.yawn = Span(now)
-        if self.yawn.reported or self.yawn.length(now) < self.config.yawn_s:
+        if self.yawn.reported or not self.yawn.lasted(now, self.config.yawn_s):
             return []
         self.yawn.reported = True
         return [Event(EventType.YAWN, now, {}, {"duration_s": round(self.yawn.length(now), 2)})]

@@ -11,9 +11,8 @@ from dataclasses import dataclass
 
 from dmsd.config import PhoneConfig
 from dmsd.driver.events import Event, EventType
+from dmsd.driver.hold import Hold, seen
 from dmsd.vision.stages.phone import NONE, PhoneResult
-
-CLOCK_SLACK_S = 1e-6  # frame times are floats: 5.6 - 2.6 is 2.9999999999999996, and that is 3 s
 
 
 @dataclass(frozen=True)
@@ -37,7 +36,7 @@ class PhoneTracker:
         """No driver: nothing held, nothing pending."""
         self.held = NONE
         self.state: PhoneState | None = None
-        self._pending: tuple[str, float] | None = None  # (reading, since) that differs from what is held
+        self._pending: Hold[str] | None = None  # a reading that differs from what is held
 
     def update(self, now: float, reading: PhoneResult) -> list[Event]:
         events: list[Event] = []
@@ -47,10 +46,8 @@ class PhoneTracker:
         elif use == self.held:
             self._pending = None
         else:
-            if self._pending is None or self._pending[0] != use:
-                self._pending = (use, now)
-            needed = self.config.clear_s if use == NONE else self.config.min_s
-            if now - self._pending[1] >= needed - CLOCK_SLACK_S:
+            self._pending = seen(self._pending, use, now)
+            if self._pending.lasted(now, self.config.clear_s if use == NONE else self.config.min_s):
                 events.append(self._change(use, reading, now))
         self.state = PhoneState(self.held, reading.probs.get(self.held, reading.confidence))
         return events

@@ -20,6 +20,7 @@ from dmsd.driver.alertness import (
     HeadState,
 )
 from dmsd.driver.events import Event, EventType
+from dmsd.driver.hold import Hold, seen
 from dmsd.driver.phone import PhoneState, PhoneTracker
 from dmsd.vision.blendshapes import FaceShapes
 from dmsd.vision.geometry import Box
@@ -92,9 +93,9 @@ class DriverStateTracker:
         self.alertness = AlertnessTracker(alertness or AlertnessConfig(), eyes or EyesConfig())
         self.phone = PhoneTracker(phone or PhoneConfig())
         self._probs: dict[str, float] | None = None  # smoothed emotion probabilities
-        self._candidate: tuple[str, float] | None = None  # (emotion, since) leading but not yet held long enough
+        self._candidate: Hold[str] | None = None  # the emotion leading, not yet for long enough
         self._p_worn: float | None = None  # smoothed belt probability
-        self._belt_pending: tuple[bool, float] | None = None  # (worn, since) past its threshold, not yet held
+        self._belt_pending: Hold[bool] | None = None  # the belt reading past its threshold, not yet for long enough
         self._last_face_at: float | None = None
         self._started_at: float | None = None
 
@@ -194,9 +195,8 @@ class DriverStateTracker:
         if leader == held or smoothed[leader] < self.config.emotion_min_confidence:
             self._candidate = None
             return []
-        if self._candidate is None or self._candidate[0] != leader:
-            self._candidate = (leader, now)
-        if now - self._candidate[1] < self.config.emotion_hold_s:
+        self._candidate = seen(self._candidate, leader, now)
+        if not self._candidate.lasted(now, self.config.emotion_hold_s):
             return []
         self.state.emotion = EmotionResult(leader, smoothed[leader], smoothed)
         self._candidate = None
@@ -225,9 +225,8 @@ class DriverStateTracker:
         if reading is None or reading == held:
             self._belt_pending = None
             return []
-        if self._belt_pending is None or self._belt_pending[0] != reading:
-            self._belt_pending = (reading, now)
-        if now - self._belt_pending[1] < self.config.seatbelt_debounce_s:
+        self._belt_pending = seen(self._belt_pending, reading, now)
+        if not self._belt_pending.lasted(now, self.config.seatbelt_debounce_s):
             return []
         self.state.seatbelt = SeatbeltResult.held(reading, smoothed)
         self._belt_pending = None
