@@ -139,11 +139,11 @@ def mesh_inputs(landmarks: Path, every: int = 5, nir_every: int = 5) -> np.ndarr
 
     from dmsd.config import DetectorConfig
     from dmsd.vision.detectors import make_detector
-    from dmsd.vision.face_stage import make_face_stage
+    from dmsd.vision.face_finder import make_face_finder
     from dmsd.vision.landmarks import LandmarkModel
 
     config = DetectorConfig()  # the still-image search as dmsd runs it by default: Haar, then BlazeFace
-    mesh, faces = LandmarkModel(landmarks), make_face_stage(make_detector(config), config, video=False)
+    mesh, faces = LandmarkModel(landmarks), make_face_finder(make_detector(config), config, video=False)
     if mesh.points <= max(MESH_POINTS):
         raise DmsdError(f"{landmarks}: gives {mesh.points} points; the blendshapes model needs the v2 mesh's 478")
     inputs = []

@@ -225,7 +225,7 @@ def face_crops(model_path: Path, every: int = 5) -> np.ndarray:
     from dmsd.config import DetectorConfig, SourceConfig
     from dmsd.frames.sources import EndOfSource, VideoFileSource
     from dmsd.vision.detectors.haar import HaarFaceDetector
-    from dmsd.vision.face_stage import SearchEveryFrame
+    from dmsd.vision.face_finder import SearchEveryFrame
     from dmsd.vision.landmarks import LandmarkModel
 
     clip = str(ROOT / "samples" / "incabin_belted_driver.mp4")

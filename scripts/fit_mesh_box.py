@@ -23,8 +23,8 @@ import numpy as np
 from dmsd.commands.bench import load_frames
 from dmsd.config import Config, DetectorConfig
 from dmsd.vision.detectors.haar import HaarFaceDetector
+from dmsd.vision.face_finder import SearchEveryFrame
 from dmsd.vision.face_mesh import ANCHORS, box_from_mesh, mesh_features
-from dmsd.vision.face_stage import SearchEveryFrame
 from dmsd.vision.geometry import Box, iou
 from dmsd.vision.landmarks import LandmarkModel
 

@@ -24,7 +24,7 @@ from dmsd.commands.bench import FerStylePipeline, letterbox, load_frames
 from dmsd.config import Config, DetectorConfig, HaarConfig
 from dmsd.publish.stats import percentiles
 from dmsd.vision.detectors.haar import HaarFaceDetector
-from dmsd.vision.face_stage import DriverTracker, SearchEveryFrame
+from dmsd.vision.face_finder import DriverTracker, SearchEveryFrame
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIP = ROOT / "samples" / "incabin_belted_driver.mp4"

@@ -6,6 +6,7 @@ import pytest
 from dmsd.config import AlertnessConfig, EyesConfig, StateConfig
 from dmsd.driver.alertness import AlertnessTracker
 from dmsd.driver.state import DriverStateTracker
+from dmsd.publish.payloads import event_json as wire
 from dmsd.publish.payloads import state_payload
 from dmsd.vision.blendshapes import FaceShapes
 from dmsd.vision.face_measures import Eyes, HeadPose, Mouth
@@ -69,13 +70,13 @@ def test_asleep_at_3_seconds_not_at_2_9_then_awake(tracker):
     assert types(events) == []  # 2.9 s closed: not yet
     events = run(tracker, [frame(8.0, ear=SHUT)])
     assert types(events) == ["asleep"] and events[0][0] == 8.0
-    assert events[0][1].before == {"drowsiness": "alert"}
-    assert events[0][1].after == {"drowsiness": "asleep", "closed_s": 3.0}
+    assert wire(events[0][1])["before"] == {"drowsiness": "alert"}
+    assert wire(events[0][1])["after"] == {"drowsiness": "asleep", "closed_s": 3.0}
     assert tracker.blocks(8.0).drowsiness.state == "asleep"
     events = run(tracker, [frame(s, ear=SHUT) for s in times(8.1, 1)] + [frame(9.1)])
     assert types(events) == ["awake"] and events[0][0] == 9.1
-    assert events[0][1].before == {"drowsiness": "asleep"}
-    assert events[0][1].after == {"drowsiness": "alert", "closed_s": 4.1}
+    assert wire(events[0][1])["before"] == {"drowsiness": "asleep"}
+    assert wire(events[0][1])["after"] == {"drowsiness": "alert", "closed_s": 4.1}
     assert tracker.blocks(9.1).drowsiness.state == "alert" and tracker.blinks == 0
     assert "microsleep" not in types(events)  # an asleep closure is not also a microsleep
 
@@ -84,8 +85,10 @@ def test_microsleeps_and_blinks_by_duration(tracker):
     events = run(tracker, [frame(s, ear=SHUT) for s in times(5.0, 0.5)] + [frame(5.5)])  # 0.5 s: a blink
     assert events == [] and tracker.blinks == 1
     events = run(tracker, [frame(s, ear=SHUT) for s in times(6.0, 1.5)] + [frame(7.5)])  # 1.5 s: a microsleep
-    assert types(events) == ["microsleep"] and events[0][1].after == {"duration_s": 1.5} and events[0][0] == 7.5
-    assert events[0][1].before == {} and tracker.blinks == 1  # a microsleep is not a blink
+    assert (
+        types(events) == ["microsleep"] and wire(events[0][1])["after"] == {"duration_s": 1.5} and events[0][0] == 7.5
+    )
+    assert wire(events[0][1])["before"] == {} and tracker.blinks == 1  # a microsleep is not a blink
     assert run(tracker, [frame(s, ear=SHUT) for s in times(8.0, 0.3)] + [frame(8.3)]) == [] and tracker.blinks == 2
 
 
@@ -96,15 +99,19 @@ def test_three_microsleeps_in_a_minute_are_drowsy_and_alert_comes_back(tracker):
         events += run(tracker, [frame(s, ear=SHUT) for s in times(start, 1.2)] + [frame(start + 1.2)])
         events += run(tracker, [frame(s) for s in times(start + 1.3, 2.5)])
     assert types(events) == ["microsleep", "microsleep", "microsleep", "drowsy"]
-    assert [e.after for _, e in events[:3]] == [{"duration_s": 1.2}] * 3
-    assert events[-1][0] == 45.2 and events[-1][1].before == {"drowsiness": "alert"}
-    assert events[-1][1].after == {"drowsiness": "drowsy", "perclos": 0.116, "microsleeps": 3}  # PERCLOS under 0.15
+    assert [wire(e)["after"] for _, e in events[:3]] == [{"duration_s": 1.2}] * 3
+    assert events[-1][0] == 45.2 and wire(events[-1][1])["before"] == {"drowsiness": "alert"}
+    assert wire(events[-1][1])["after"] == {
+        "drowsiness": "drowsy",
+        "perclos": 0.116,
+        "microsleeps": 3,
+    }  # PERCLOS under 0.15
     assert tracker.blocks(45.2).drowsiness.microsleeps == 3
     # Open eyes for a minute: the first microsleep leaves the window at 97.2 (60 s after it), PERCLOS is under 0.10.
     events = run(tracker, [frame(s) for s in times(48.0, 60)])
     assert types(events) == ["alert"] and events[0][0] == 97.2
-    assert events[0][1].before == {"drowsiness": "drowsy"}
-    assert events[0][1].after == {"drowsiness": "alert", "perclos": 0.047, "microsleeps": 2}
+    assert wire(events[0][1])["before"] == {"drowsiness": "drowsy"}
+    assert wire(events[0][1])["after"] == {"drowsiness": "alert", "perclos": 0.047, "microsleeps": 2}
 
 
 def test_perclos_makes_drowsy_with_hysteresis(tracker):
@@ -112,29 +119,29 @@ def test_perclos_makes_drowsy_with_hysteresis(tracker):
     pattern = [frame(s, ear=SHUT if (i % 10) < 2 else OPEN) for i, s in enumerate(times(5, 20))]
     events = run(tracker, pattern)
     assert types(events) == ["drowsy"] and events[0][0] == 12.9
-    assert events[0][1].after == {"drowsiness": "drowsy", "perclos": 0.16, "microsleeps": 0}
+    assert wire(events[0][1])["after"] == {"drowsiness": "drowsy", "perclos": 0.16, "microsleeps": 0}
     # PERCLOS between 0.10 and 0.15: still drowsy (hysteresis); under 0.10: alert.
     drowsiness = tracker.blocks(25).drowsiness
     assert drowsiness is not None and drowsiness.state == "drowsy"
     events = run(tracker, [frame(s) for s in times(25, 60)])
-    assert types(events) == ["alert"] and events[0][0] == 43.0 and events[0][1].after["perclos"] < 0.1 + 1e-9
+    assert types(events) == ["alert"] and events[0][0] == 43.0 and wire(events[0][1])["after"]["perclos"] < 0.1 + 1e-9
 
 
 def test_a_long_glance_away_is_distracted_at_3_seconds(tracker):
     events = run(tracker, [frame(s, yaw=FORWARD + 45) for s in times(5.0, 3.0)])  # away 5.0 .. 7.9
     assert events == []
     events = run(tracker, [frame(8.0, yaw=FORWARD + 45)])
-    assert types(events) == ["distracted"] and events[0][1].before == {"attention": "attentive"}
+    assert types(events) == ["distracted"] and wire(events[0][1])["before"] == {"attention": "attentive"}
     # away_s: 5.0 .. 8.0; the window also counts the first away frame's own step (0.1 s).
     after = {"attention": "distracted", "kind": "long", "away_s": 3.0, "away_in_window_s": 3.1}
-    assert events[0][1].after == after
+    assert wire(events[0][1])["after"] == after
     events = run(tracker, [frame(s) for s in times(8.1, 1.9)])  # back on the road 1.9 s: not yet attentive
     assert events == []
     assert tracker.blocks(9.0).attention.kind == "long" and tracker.blocks(9.0).attention.away_s == 0.0
     events = run(tracker, [frame(10.1)])
     assert types(events) == ["attentive"] and tracker.blocks(10.1).attention.away_in_window_s == 0.0
-    assert events[0][1].before == {"attention": "distracted", "kind": "long"}
-    assert events[0][1].after == {"attention": "attentive"}
+    assert wire(events[0][1])["before"] == {"attention": "distracted", "kind": "long"}
+    assert wire(events[0][1])["after"] == {"attention": "attentive"}
 
 
 def test_time_sharing_adds_up_glances_and_restarts_after_2_seconds_on_the_road(tracker):
@@ -144,8 +151,8 @@ def test_time_sharing_adds_up_glances_and_restarts_after_2_seconds_on_the_road(t
         events += run(tracker, [frame(s, yaw=FORWARD - 40) for s in times(t, 2.5)])
         events += run(tracker, [frame(s) for s in times(t + 2.5, 1.5)])
         t += 4.0
-    assert types(events) == ["distracted"] and events[0][1].after["kind"] == "time_sharing"
-    assert events[0][1].after["away_in_window_s"] >= 10.0
+    assert types(events) == ["distracted"] and wire(events[0][1])["after"]["kind"] == "time_sharing"
+    assert wire(events[0][1])["after"]["away_in_window_s"] >= 10.0
     # The same glances with 2 s back on the road between them: the window restarts every time.
     fresh = AlertnessTracker(AlertnessConfig(), RATIO)
     run(fresh, [frame(s) for s in times(0, 5)])
@@ -164,7 +171,11 @@ def test_unresponsive_after_6_seconds_of_closed_eyes_or_looking_away(tracker):
     )  # then away: 6 s at 11.0
     events = run(tracker, frames)
     assert types(events) == ["asleep", "awake", "unresponsive"] and events[-1][0] == 11.0
-    assert events[-1][1].before == {} and events[-1][1].after == {"eyes_closed": False, "away": True, "for_s": 6.0}
+    assert wire(events[-1][1])["before"] == {} and wire(events[-1][1])["after"] == {
+        "eyes_closed": False,
+        "away": True,
+        "for_s": 6.0,
+    }
     attention = tracker.blocks(11.0).attention
     assert attention is not None and attention.unresponsive is True
     later = types(run(tracker, [frame(s, yaw=FORWARD + 50) for s in times(11.1, 1.0)]))
@@ -185,7 +196,7 @@ def test_a_yawn_is_the_mouth_held_open(yawn_tracker):
     tracker = yawn_tracker
     assert run(tracker, [frame(s, mouth=0.8) for s in times(5.0, 1.4)] + [frame(6.4)]) == []
     events = run(tracker, [frame(s, mouth=0.8) for s in times(7.0, 2.0)])
-    assert types(events) == ["yawn"] and events[0][0] == 8.5 and events[0][1].after == {"duration_s": 1.5}
+    assert types(events) == ["yawn"] and events[0][0] == 8.5 and wire(events[0][1])["after"] == {"duration_s": 1.5}
 
 
 def test_a_face_lost_for_a_moment_is_away_and_keeps_a_closure_going():
@@ -196,7 +207,7 @@ def test_a_face_lost_for_a_moment_is_away_and_keeps_a_closure_going():
     for f in [frame(s) for s in times(0, 5)] + [frame(s, face=False) for s in times(5, 3.5)]:
         events += state.update(f)
     assert [e.type for e in events] == ["driver_present", "distracted"]
-    assert events[-1].after["kind"] == "long" and events[-1].ts == 8.0
+    assert wire(events[-1])["after"]["kind"] == "long" and events[-1].ts == 8.0
     assert state.state.driver_present is True
     # Absent at last: the driver's baseline is forgotten and their timers with it.
     for f in [frame(s, face=False) for s in times(8.5, 2)]:
@@ -294,8 +305,8 @@ def test_time_sharing_is_10_seconds_away_within_30(tracker):
     """1 s away, 1.5 s back: 10 s away is reached after 25 s, inside the 30 s window: distracted, kind
     time_sharing, and never a long one (no glance lasts 3 s)."""
     events = run(tracker, glances(1.0, 1.5, 27.0))
-    assert types(events) == ["distracted"] and events[0][1].after["kind"] == "time_sharing"
-    assert events[0][1].after["away_in_window_s"] >= 10.0 and events[0][0] <= 5.0 + 25.0
+    assert types(events) == ["distracted"] and wire(events[0][1])["after"]["kind"] == "time_sharing"
+    assert wire(events[0][1])["after"]["away_in_window_s"] >= 10.0 and events[0][0] <= 5.0 + 25.0
 
 
 def test_away_time_spread_beyond_30_seconds_is_no_distraction(tracker):
@@ -316,7 +327,7 @@ def test_drowsy_at_perclos_0_15_and_alert_again_only_under_0_10(tracker):
         return frames
 
     events = run(tracker, blinks(5.0, 5.0, 60.0))
-    assert types(events) == ["drowsy"] and events[0][1].after["perclos"] >= 0.15
+    assert types(events) == ["drowsy"] and wire(events[0][1])["after"]["perclos"] >= 0.15
     assert run(tracker, blinks(7.5, 65.0, 90.0)) == []  # a whole window at about 0.12: no all-clear
     assert 0.10 <= tracker.perclos < 0.15
     last = tracker.perclos
@@ -351,7 +362,7 @@ def test_the_eye_models_probabilities_reach_the_state(tracker):
     measures = {"eyes": Eyes(0.3, 0.3, 0.01, 0.02), "head": HeadPose(FORWARD, 0.0, 0.0), "mouth": Mouth(0.05)}
     run(tracker, [FrameResult("test", 5.0, Box(100, 80, 90, 90), measures)])
     eyes = tracker.blocks(5.0).eyes
-    assert (eyes.p_closed_left, eyes.p_closed_right) == (0.01, 0.02)
+    assert (eyes.measured.p_closed_left, eyes.measured.p_closed_right) == (0.01, 0.02)
     assert AlertnessTracker(AlertnessConfig(), RATIO).blocks(0.0) == AlertnessTracker(AlertnessConfig(), RATIO).blocks(
         9.0
     )
@@ -367,7 +378,7 @@ def test_a_closure_partly_excused_counts_only_its_unexcused_time(tracker):
     laugh = [frame(s, ear=SHUT, mouth=0.6) for s in times(5.0, 0.8)] + [frame(s, ear=SHUT) for s in times(5.8, 0.7)]
     assert run(tracker, laugh + [frame(6.5)]) == [] and tracker.blinks == 1
     down = [frame(s, ear=SHUT, pitch=-40.0) for s in times(10.0, 1.5)] + [frame(s, ear=SHUT) for s in times(11.5, 3.5)]
-    asleep = [(ts, e.after["closed_s"]) for ts, e in run(tracker, down) if e.type == "asleep"]
+    asleep = [(ts, wire(e)["after"]["closed_s"]) for ts, e in run(tracker, down) if e.type == "asleep"]
     assert asleep == [(14.5, 4.5)]  # head down 10.0 to 11.5 (each frame's time runs to the next); 3 s judged at 14.5
 
 
@@ -383,18 +394,18 @@ def test_eyes_unknown_mid_closure_are_not_judged(tracker):
     ]
     closure += [frame(s, ear=SHUT) for s in times(9.5, 1.5)] + [frame(11.0)]
     events = run(tracker, closure)
-    assert types(events) == ["microsleep"] and events[0][1].after == {"duration_s": 4.0}
+    assert types(events) == ["microsleep"] and wire(events[0][1])["after"] == {"duration_s": 4.0}
 
 
 def test_times_are_rounded_to_hundredths_on_an_uneven_clock(tracker):
     """A camera at 7 frames/s: durations are rounded to 0.01 s, as documented."""
     clock = [round(5.0 + i / 7, 4) for i in range(55)]  # 5.0 .. 12.714
     events = run(tracker, [frame(s, ear=SHUT) for s in clock[:30]] + [frame(clock[30])])  # shut 5.0 .. 9.143
-    assert [(e.type, e.after["closed_s"]) for _, e in events] == [("asleep", 3.0), ("awake", 4.29)]
+    assert [(e.type, wire(e)["after"]["closed_s"]) for _, e in events] == [("asleep", 3.0), ("awake", 4.29)]
     away = [frame(s, yaw=FORWARD + 50) for s in clock[31:53]]  # from 9.429 on; 3 s away at 12.429
     distracted = [e for _, e in run(tracker, away) if e.type == "distracted"]
     # The window also counts the first away frame's own step (1/7 s): 3.143.
-    assert distracted[0].after["away_s"] == 3.0 and distracted[0].after["away_in_window_s"] == 3.14
+    assert wire(distracted[0])["after"]["away_s"] == 3.0 and wire(distracted[0])["after"]["away_in_window_s"] == 3.14
 
 
 def test_the_pitch_limit_is_against_the_drivers_own_forward_pitch():
@@ -411,7 +422,7 @@ def test_time_sharing_is_counted_the_same_late_in_a_drive(tracker):
     """The time-sharing window slides with the drive: the same glances as at the start, 60 s later."""
     run(tracker, [frame(s) for s in times(5.0, 60.0)])
     events = run(tracker, glances(1.0, 1.5, 27.0, start=65.0))
-    assert types(events) == ["distracted"] and events[0][1].after["kind"] == "time_sharing"
+    assert types(events) == ["distracted"] and wire(events[0][1])["after"]["kind"] == "time_sharing"
     assert events[0][0] <= 65.0 + 25.0
 
 
@@ -419,8 +430,8 @@ def test_unresponsive_with_the_eyes_shut_says_so_on_an_uneven_clock(tracker):
     clock = [round(5.0 + i * 0.123, 4) for i in range(52)]  # frames 0.123 s apart: 3 s at 8.075, 6 s at 11.027
     events = run(tracker, [frame(s, ear=SHUT) for s in clock])
     assert [(ts, e.type) for ts, e in events] == [(8.075, "asleep"), (11.027, "unresponsive")]
-    assert events[0][1].after == {"drowsiness": "asleep", "closed_s": 3.07}  # 3.0749...: to 0.01 s
-    assert events[1][1].after == {"eyes_closed": True, "away": False, "for_s": 6.03}
+    assert wire(events[0][1])["after"] == {"drowsiness": "asleep", "closed_s": 3.07}  # 3.0749...: to 0.01 s
+    assert wire(events[1][1])["after"] == {"eyes_closed": True, "away": False, "for_s": 6.03}
 
 
 def test_a_glance_away_on_an_uneven_clock():
@@ -429,7 +440,7 @@ def test_a_glance_away_on_an_uneven_clock():
     clock = [round(5.0 + i * 0.123, 4) for i in range(30)]
     events = run(t, [frame(s, yaw=FORWARD + 50) for s in clock])
     assert [(ts, e.type) for ts, e in events] == [(8.075, "distracted")]
-    assert events[0][1].after["away_s"] == 3.07 and events[0][1].after["away_in_window_s"] == 3.17
+    assert wire(events[0][1])["after"]["away_s"] == 3.07 and wire(events[0][1])["after"]["away_in_window_s"] == 3.17
 
 
 def test_eyes_unknown_mid_closure_are_excused_from_a_microsleep(tracker):
@@ -458,7 +469,7 @@ def test_a_yawn_on_an_uneven_clock_and_a_face_without_a_head_pose(yawn_tracker):
     tracker = yawn_tracker
     clock = [round(5.0 + i * 0.123, 4) for i in range(14)]  # the mouth open 1.5 s at 6.599
     events = run(tracker, [frame(s, mouth=0.8) for s in clock])
-    assert [(ts, e.before, e.after) for ts, e in events] == [(6.599, {}, {"duration_s": 1.6})]
+    assert [(ts, wire(e)["before"], wire(e)["after"]) for ts, e in events] == [(6.599, {}, {"duration_s": 1.6})]
     no_head = FrameResult("test", 7.0, Box(100, 80, 90, 90), {"eyes": Eyes(OPEN, OPEN), "mouth": Mouth(0.05)})
     assert run(tracker, [no_head]) == [] and tracker.blocks(7.0).head is None
 

@@ -163,7 +163,7 @@ def test_detect_near_finds_a_face_too_small_for_the_whole_frame(blazeface, clip_
 
 
 def test_runs_in_the_tracker_on_video(blazeface, clip_frames):
-    from dmsd.vision.face_stage import DriverTracker
+    from dmsd.vision.face_finder import DriverTracker
 
     config = DetectorConfig(type="blazeface")
     tracker = DriverTracker(blazeface, config)

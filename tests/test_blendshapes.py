@@ -12,7 +12,8 @@ import pytest
 from dmsd.config import Config, build, check
 from dmsd.errors import DmsdError
 from dmsd.vision.analyzer import Analyzer
-from dmsd.vision.blendshapes import BlendshapeModel, FaceShapes
+from dmsd.vision.blendshapes import BlendshapeModel
+from dmsd.vision.stages.mesh import BLENDSHAPES
 from harness import ROOT, SAMPLES
 
 MODEL = ROOT / "models" / "blendshapes.fp32.onnx"
@@ -28,7 +29,7 @@ def test_an_alert_drivers_face_reads_open_eyes_and_a_closed_jaw(still):
     """The bundled stills: the driver looks ahead, eyes open, mouth shut."""
     for name in ("cabin_frame010.jpg", "cabin_frame060.jpg", "cabin_frame110.jpg"):
         result = still.analyze(cv2.imread(str(SAMPLES / name)), name, 0.0)
-        shapes = result.get(FaceShapes)
+        shapes = result.get(BLENDSHAPES)
         assert shapes is not None, name
         scores = np.array([getattr(shapes, field) for field in shapes.__dataclass_fields__])
         assert ((scores >= 0) & (scores <= 1)).all()
@@ -38,7 +39,7 @@ def test_an_alert_drivers_face_reads_open_eyes_and_a_closed_jaw(still):
 
 def test_a_face_without_a_mesh_has_no_blendshapes(still):
     result = still.analyze(cv2.imread(str(SAMPLES / "cabin_noface.jpg")), "noface", 0.0)
-    assert result.get(FaceShapes) is None and result.measures["blendshapes"] is None
+    assert result.get(BLENDSHAPES) is None and result.measures["blendshapes"] is None
 
 
 def rewritten(tmp_path, change):

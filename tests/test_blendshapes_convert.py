@@ -13,7 +13,7 @@ import pytest
 
 from dmsd.config import DetectorConfig
 from dmsd.vision.detectors import make_detector
-from dmsd.vision.face_stage import make_face_stage
+from dmsd.vision.face_finder import make_face_finder
 from dmsd.vision.geometry import Box
 from dmsd.vision.landmarks import LandmarkModel
 from harness import ROOT, SAMPLES, SHARED
@@ -100,7 +100,7 @@ def test_eyes_shut_score_a_blink_far_above_open_eyes():
     if not EYES_SHUT.is_file():
         pytest.skip(f"no {EYES_SHUT}")
     config = DetectorConfig()
-    search = make_face_stage(make_detector(config), config, video=False)
+    search = make_face_finder(make_detector(config), config, video=False)
     grey = grey_frames(EYES_SHUT, every=10)[0]
     face = search.find(grey)
     assert face is not None

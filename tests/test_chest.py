@@ -9,7 +9,7 @@ import pytest
 
 from dmsd.config import ChestConfig, DetectorConfig
 from dmsd.vision.detectors import make_detector
-from dmsd.vision.face_stage import DriverTracker, SearchEveryFrame, make_face_stage
+from dmsd.vision.face_finder import DriverTracker, SearchEveryFrame, make_face_finder
 from dmsd.vision.geometry import CHIN, chest_region, neck_aligned
 from dmsd.vision.landmarks import LandmarkModel
 from harness import ROOT, SHARED
@@ -20,7 +20,7 @@ HEAD_POSE = SHARED / "head_pose"
 
 def still_search(**settings) -> SearchEveryFrame:
     config = DetectorConfig(**settings)
-    return make_face_stage(make_detector(config), config, video=False)
+    return make_face_finder(make_detector(config), config, video=False)
 
 
 def test_the_still_search_finds_stretched_and_turned_faces_on_person_crops():
@@ -50,11 +50,11 @@ def test_the_still_search_finds_stretched_and_turned_faces_on_person_crops():
 
 def test_video_never_pays_for_the_still_search():
     config = DetectorConfig()
-    assert isinstance(make_face_stage(make_detector(config), config, video=True), DriverTracker)
+    assert isinstance(make_face_finder(make_detector(config), config, video=True), DriverTracker)
     untracked = DetectorConfig(tracking=False)
-    stage = make_face_stage(make_detector(untracked), untracked, video=True)
+    stage = make_face_finder(make_detector(untracked), untracked, video=True)
     assert stage.aspects == () and stage.profile is None
-    still = make_face_stage(make_detector(config), config, video=False)
+    still = make_face_finder(make_detector(config), config, video=False)
     assert still.aspects == (0.75, 1.33) and still.profile is not None
 
 
@@ -100,7 +100,7 @@ def test_the_neck_aligned_region_on_the_clip_is_in_frame_and_below_the_chin(mode
     from dmsd.config import Config
 
     config = Config()
-    tracker = make_face_stage(make_detector(config.detector), config.detector, video=True)
+    tracker = make_face_finder(make_detector(config.detector), config.detector, video=True)
     regions = 0
     for grey in clip_frames[::10]:
         face = tracker.find(grey)

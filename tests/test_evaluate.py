@@ -303,9 +303,9 @@ def chest_regions_of_valid_crops() -> list:
     from dmsd.config import Config
     from dmsd.frames.images import read_image
     from dmsd.vision.geometry import chest_region
-    from dmsd.vision.stages.face import FaceLocator
+    from dmsd.vision.stages.face import FaceStage
 
-    locator = FaceLocator.from_config(Config(), video=False)
+    face_stage = FaceStage.from_config(Config(), video=False)
     chest = Config().chest
     with open(PERSON_CROPS / "labels.csv", newline="", encoding="utf-8") as handle:
         valid = [PERSON_CROPS / row["path"] for row in csv.DictReader(handle) if row["split"] == "valid"]
@@ -313,7 +313,7 @@ def chest_regions_of_valid_crops() -> list:
     for path in valid:
         image = read_image(path)
         grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-        face = locator.faces.find(grey)
+        face = face_stage.faces.find(grey)
         region = chest_region(face, grey.shape[1], grey.shape[0], chest) if face else None
         if region is not None:
             regions.append((image, grey, region))

@@ -13,7 +13,7 @@ from dmsd.config import Config
 from dmsd.labels import EYE_LABELS
 from dmsd.vision.eye_patches import eye_patches, eye_transform
 from dmsd.vision.stages.base import FrameWork
-from dmsd.vision.stages.face import FaceLocator
+from dmsd.vision.stages.face import FaceStage
 from harness import ROOT, SAMPLES, SHARED, run_dmsd, write_config
 
 EYES = SHARED / "eyes" / "roboflow_eye_detector"
@@ -120,13 +120,13 @@ def test_a_missing_eye_model_is_one_line(tmp_path):
 
 
 def test_both_eyes_run_as_one_batch():
-    from dmsd.vision.stages.face_measures import EyesStage
+    from dmsd.vision.stages.mesh import EyesStage
 
     stage = EyesStage.from_config(Config(), video=False)
     assert stage is not None and stage.model is not None
     image = cv2.imread(str(CLIP_STILLS[1]))
     frame = FrameWork(image, cv2.cvtColor(image, cv2.COLOR_BGR2GRAY))
-    frame.products["face"] = FaceLocator.from_config(Config(), video=False).run(frame)
+    frame.products["face"] = FaceStage.from_config(Config(), video=False).run(frame)
     calls = []
     run = stage.model.run
     stage.model.run = lambda tensor: calls.append(tensor.shape) or run(tensor)

@@ -11,10 +11,11 @@ import pytest
 
 from dmsd.config import DetectorConfig, EyesConfig
 from dmsd.vision.detectors.haar import HaarFaceDetector
+from dmsd.vision.face_finder import SearchEveryFrame
 from dmsd.vision.face_measures import eyes, head_pose, mouth
-from dmsd.vision.face_stage import SearchEveryFrame
 from dmsd.vision.geometry import Box
 from dmsd.vision.landmarks import LandmarkModel
+from dmsd.vision.stages.mesh import HEAD
 from harness import ROOT, SAMPLES, SHARED
 
 EYES = SHARED / "eyes" / "roboflow_eye_detector"
@@ -190,7 +191,6 @@ def test_a_still_head_does_not_flip_between_the_fits_two_poses():
     looks down that excused the closure. Fitted again from the mesh's own rough pose, it stays put."""
     from dmsd.config import load_config
     from dmsd.vision.analyzer import Analyzer
-    from dmsd.vision.face_measures import HeadPose
 
     analyzer = Analyzer.from_config(load_config(None), video=True)
     poses = []
@@ -199,7 +199,7 @@ def test_a_still_head_does_not_flip_between_the_fits_two_poses():
         ok, image = capture.read()
         if not ok:
             break
-        pose = analyzer.analyze(image, "t", len(poses) / 10).get(HeadPose)
+        pose = analyzer.analyze(image, "t", len(poses) / 10).get(HEAD)
         if pose is not None:
             poses.append((pose.yaw, pose.pitch))
     yaws, pitches = np.array(poses).T

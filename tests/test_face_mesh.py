@@ -12,13 +12,13 @@ import pytest
 from dmsd.commands.bench import load_frames
 from dmsd.config import Config
 from dmsd.vision.analyzer import Analyzer
-from dmsd.vision.face_measures import Eyes, HeadPose, Mouth
+from dmsd.vision.face_finder import FaceFinder
 from dmsd.vision.face_mesh import FaceMesh
-from dmsd.vision.face_stage import FaceStage
 from dmsd.vision.geometry import Box, iou
-from dmsd.vision.stages.emotion import EmotionResult
-from dmsd.vision.stages.face import FaceLocator
-from dmsd.vision.stages.seatbelt import SeatbeltResult
+from dmsd.vision.stages.emotion import EMOTION
+from dmsd.vision.stages.face import FaceStage
+from dmsd.vision.stages.mesh import EYES, HEAD, MOUTH
+from dmsd.vision.stages.seatbelt import SEATBELT
 from harness import CLIP, SAMPLES, run_dmsd, write_config
 
 FRAME = SAMPLES / "cabin_frame060.jpg"
@@ -48,15 +48,15 @@ def test_the_mesh_tracks_the_clip_as_the_cascade_does(cascade_and_mesh):
     assert sum(r.track.found_by != "mesh" for r in tracked) <= 2
     both = [(a, b) for a, b in zip(cascade, mesh, strict=True) if a.face and b.face]
     assert np.median([iou(a.face, b.face) for a, b in both]) >= 0.85  # 0.91 here
-    belts = [(a.get(SeatbeltResult), b.get(SeatbeltResult)) for a, b in both]
+    belts = [(a.get(SEATBELT), b.get(SEATBELT)) for a, b in both]
     belted = [(a, b) for a, b in belts if a and b]
     worn = [np.mean([belt.worn for belt in side]) for side in zip(*belted, strict=True)]
     assert abs(worn[0] - worn[1]) <= 0.05  # 82.6% and 83.2% of the belted clip's frames seen as worn
-    assert all(r.get(Eyes) is not None and r.get(HeadPose) is not None and r.get(Mouth) is not None for r in tracked)
-    assert np.median([r.get(HeadPose).yaw for r in tracked]) > 20  # the camera is off to the driver's side
+    assert all(r.get(EYES) is not None and r.get(HEAD) is not None and r.get(MOUTH) is not None for r in tracked)
+    assert np.median([r.get(HEAD).yaw for r in tracked]) > 20  # the camera is off to the driver's side
 
 
-class AlwaysHere(FaceStage):
+class AlwaysHere(FaceFinder):
     """A face stage that answers one fixed box: the place to test what the mesh makes of a given crop."""
 
     def __init__(self, box: Box):
@@ -70,9 +70,9 @@ class AlwaysHere(FaceStage):
 
 
 def mesh(analyzer: Analyzer) -> FaceMesh:
-    locator = analyzer.stage(FaceLocator)
-    assert locator is not None and locator.mesh is not None
-    return locator.mesh
+    face_stage = analyzer.stage(FaceStage)
+    assert face_stage is not None and face_stage.mesh is not None
+    return face_stage.mesh
 
 
 def analyzer_over(box: Box) -> tuple[Analyzer, AlwaysHere]:
@@ -85,7 +85,7 @@ def analyzer_over(box: Box) -> tuple[Analyzer, AlwaysHere]:
 def test_an_untrusted_mesh_leaves_the_measures_null_and_the_face_standing():
     analyzer, _ = analyzer_over(Box(0, 250, 80, 80))  # the seat below the driver: no face there
     result = analyzer.analyze(cv2.imread(str(FRAME)), "frame", 0.0)
-    assert result.face == Box(0, 250, 80, 80) and result.get(EmotionResult) is not None
+    assert result.face == Box(0, 250, 80, 80) and result.get(EMOTION) is not None
     assert result.measures["eyes"] is None and result.measures["head"] is None and result.measures["mouth"] is None
     assert mesh(analyzer).track is None  # nothing to track from
 
@@ -96,7 +96,7 @@ def test_the_mesh_hands_the_face_back_to_the_detector_when_it_loses_it():
     analyzer, faces = analyzer_over(Box(176, 83, 86, 86))
     first = analyzer.analyze(frame, "frame", 0.0)  # the detector's face, then the mesh takes over
     second = analyzer.analyze(frame, "frame", 0.1)
-    assert first.get(Eyes) is not None and mesh(analyzer).track is not None
+    assert first.get(EYES) is not None and mesh(analyzer).track is not None
     assert faces.followed and iou(faces.followed[-1], second.face) == 1.0
     assert iou(second.face, Box(176, 83, 86, 86)) > 0.8
     analyzer.analyze(empty, "empty", 0.2)  # the face is gone: the mesh lets go

@@ -166,21 +166,21 @@ def test_a_chest_covered_by_hands_is_unknown_never_unbelted(palms):
     from dmsd.config import ChestConfig, Config
     from dmsd.vision.classifier import Classifier
     from dmsd.vision.stages.base import FrameWork
-    from dmsd.vision.stages.face import FaceLocator
+    from dmsd.vision.stages.face import FaceStage
     from dmsd.vision.stages.seatbelt import SeatbeltStage, chest_of, covered_share
 
     config = Config()
     chest = ChestConfig(hands_unknown_above=0.5)
     classifier = Classifier(config.models.resolve("seatbelt"), "seatbelt")
     looking, plain = SeatbeltStage(classifier, chest, palms), SeatbeltStage(classifier, chest, None)
-    locator = FaceLocator.from_config(config, video=True)
+    face_stage = FaceStage.from_config(config, video=True)
     capture = cv2.VideoCapture(str(CALLING / "Phoning_11.avi"))  # the phone hand crosses the chest at the start
     covered, unknown = 0, 0
     for index in range(16):
         ok, image = capture.read()
         assert ok
         work = FrameWork(image, cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), ts=index / 10)
-        work.products["face"] = located = locator.run(work)
+        work.products["face"] = located = face_stage.run(work)
         if located.box is None or (region := chest_of(work, chest)) is None:
             continue
         share = covered_share(region, [hand.hand_box for hand in palms.find(image)])

@@ -96,7 +96,7 @@ def test_v2_presence_is_high_on_the_bundled_clips_face_and_low_elsewhere(model):
     does, and rejects what v1 rejects; and it rejects a headrest beside the driver (frame 90) and bare patches."""
     from dmsd.config import DetectorConfig
     from dmsd.vision.detectors.haar import HaarFaceDetector
-    from dmsd.vision.face_stage import SearchEveryFrame
+    from dmsd.vision.face_finder import SearchEveryFrame
 
     v1 = LandmarkModel(V1)
     faces = SearchEveryFrame(HaarFaceDetector(DetectorConfig()))

@@ -9,13 +9,23 @@ import pytest
 
 from dmsd.config import VehicleConfig
 from dmsd.driver.alertness import AttentionState, DrowsinessState, EyesState, HeadState
-from dmsd.driver.events import Attention, Distraction, Drowsiness, Event, EventNumbering, EventType
+from dmsd.driver.events import (
+    Attention,
+    Distraction,
+    Drowsiness,
+    EventNumbering,
+    EventType,
+    distracted_event,
+    driver_present_event,
+    seatbelt_event,
+)
 from dmsd.driver.eye_closure import EyeVerdict
 from dmsd.driver.phone import PhoneState
 from dmsd.driver.state import DriverState
 from dmsd.driver.vehicle import AlertGate, VehicleInbox
-from dmsd.publish.payloads import state_payload
-from dmsd.vision.face_measures import HeadPose
+from dmsd.publish.payloads import event_payload, measure_json, state_payload
+from dmsd.vision.blendshapes import FaceShapes
+from dmsd.vision.face_measures import Eyes, HeadPose
 from dmsd.vision.geometry import Box
 from dmsd.vision.results import FaceTrack
 from dmsd.vision.stages.emotion import EmotionResult
@@ -58,23 +68,25 @@ def test_the_state_payload_is_the_readme_example():
 
 def test_the_alertness_blocks_are_the_readme_example():
     shown = example("eyes", "head", "attention", "drowsiness")
-    eyes = EyesState(0.23714, 0.27114, EyeVerdict.OPEN, 0.98914, 0.00004, 1, 0.00814, 0.00114, 0.00414, 0.11214)
+    measured = Eyes(0.23714, 0.27114, p_closed_left=0.00114, p_closed_right=0.00414)
+    shapes = FaceShapes(0.11214, 0.11214, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+    eyes = EyesState(measured, EyeVerdict.OPEN, 0.98914, 0.00004, 1, 0.00814, shapes)
     head = HeadState(HeadPose(25.614, -7.514, 4.514), 31.114, -6.214, True)
     attention = AttentionState(Attention.ATTENTIVE, None, 0.00004, 0.0, False)
     drowsiness = DrowsinessState(Drowsiness.ALERT, 0.00804, 0)
     built = {
-        "eyes": eyes.to_dict(),
-        "head": head.to_dict(),
-        "attention": attention.to_dict(),
-        "drowsiness": drowsiness.to_dict(),
+        "eyes": measure_json(eyes),
+        "head": measure_json(head),
+        "attention": measure_json(attention),
+        "drowsiness": measure_json(drowsiness),
     }
     assert built == shown
     assert json.dumps(built) == json.dumps(shown)  # the same key order as documented
 
 
 def test_blocks_while_something_is_unknown_or_going_on():
-    eyes = EyesState(0.1, 0.1, EyeVerdict.CLOSED, 0.4, 1.23456, 0, None)  # without the model and blendshapes
-    assert eyes.to_dict() == {
+    eyes = EyesState(Eyes(0.1, 0.1), EyeVerdict.CLOSED, 0.4, 1.23456, 0, None)  # without the model and blendshapes
+    assert measure_json(eyes) == {
         "left": 0.1,
         "right": 0.1,
         "closed": True,
@@ -84,20 +96,20 @@ def test_blocks_while_something_is_unknown_or_going_on():
         "blinks": 0,
         "perclos": None,
     }
-    half = EyesState(0.3, 0.3, EyeVerdict.OPEN, 1.0, 0.0, 0, None, 0.5, None)  # both probabilities or none
-    assert "p_closed" not in half.to_dict()
-    unseen = EyesState(0.3, 0.3, EyeVerdict.UNSEEN, 1.0, 0.0, 0, None).to_dict()  # behind sunglasses
+    half = EyesState(Eyes(0.3, 0.3, 0.5, None), EyeVerdict.OPEN, 1.0, 0.0, 0, None)  # both probabilities or none
+    assert "p_closed" not in measure_json(half)
+    unseen = measure_json(EyesState(Eyes(0.3, 0.3), EyeVerdict.UNSEEN, 1.0, 0.0, 0, None))  # behind sunglasses
     assert unseen["verdict"] == "unseen" and unseen["closed"] is False
     distracted = AttentionState(Attention.DISTRACTED, Distraction.TIME_SHARING, 3.14159, 10.04321, True)
-    assert distracted.to_dict() == {
+    assert measure_json(distracted) == {
         "state": "distracted",
         "kind": "time_sharing",
         "away_s": 3.14,
         "away_in_window_s": 10.04,
         "unresponsive": True,
     }
-    assert HeadState(HeadPose(1.0, 2.0, 3.0), 0.0, 0.0, None).to_dict()["on_road"] is None
-    assert DrowsinessState(Drowsiness.DROWSY, None, 3).to_dict() == {
+    assert measure_json(HeadState(HeadPose(1.0, 2.0, 3.0), 0.0, 0.0, None))["on_road"] is None
+    assert measure_json(DrowsinessState(Drowsiness.DROWSY, None, 3)) == {
         "state": "drowsy",
         "perclos": None,
         "microsleeps": 3,
@@ -110,7 +122,7 @@ def test_the_vehicle_block_is_the_readme_example():
     inbox = VehicleInbox()
     gate = AlertGate(VehicleConfig(), inbox, started=clock - 12.3)
     inbox.receive("dms/v/vehicle", b'{"speed_kmh": 5, "gear": "d"}', clock - 0.4)
-    assert gate.filter([Event(EventType.DISTRACTED, 1.0, {}, {})], 1.0, clock) == []
+    assert gate.filter([distracted_event(1.0, Distraction.LONG, 3.0, 3.0)], 1.0, clock) == []
     assert gate.block(clock) == shown
 
 
@@ -141,11 +153,11 @@ def test_the_vehicle_block_without_data_old_data_or_the_topic():
 def test_an_event_payload_is_the_readme_example():
     shown = example("type", "seq", "run")
     numbering = EventNumbering(shown["run"])
-    before = {"seatbelt": None}
-    after = {"seatbelt": {"worn": True, "confidence": 0.6509}}
     for seq in (1, 2):
-        assert numbering.payload(Event(EventType.DRIVER_PRESENT, 1.0, {}, {}))["seq"] == seq
-    payload = numbering.payload(Event(EventType.SEATBELT_FASTENED, 1795259996.17214, before, after))
+        assert event_payload(driver_present_event(1.0, None), numbering.next(), numbering.run)["seq"] == seq
+    fastened = seatbelt_event(1795259996.17214, None, SeatbeltResult(True, 0.650904))
+    assert fastened.type is EventType.SEATBELT_FASTENED
+    payload = event_payload(fastened, numbering.next(), numbering.run)
     assert payload == shown and json.dumps(payload) == json.dumps(shown)
 
 
@@ -157,7 +169,7 @@ def test_a_new_run_id_is_its_start_time_and_four_random_bytes():
 @pytest.mark.parametrize("block", [PhoneResult("call", 0.930041, {}), PhoneState("call", 0.930041)])
 def test_the_phone_block_is_the_readme_example(block):
     documented = re.search(r'`(\{"use": "call", "confidence": 0\.93\})`', (ROOT / "README.md").read_text())
-    assert documented is not None and block.to_dict() == json.loads(documented.group(1))
+    assert documented is not None and measure_json(block) == json.loads(documented.group(1))
 
 
 def test_without_a_clock_given_the_gate_uses_the_monotonic_clock():

@@ -15,12 +15,13 @@ from dmsd.driver.phone import PhoneTracker
 from dmsd.driver.state import DriverStateTracker
 from dmsd.labels import PHONE_LABELS
 from dmsd.publish.homeassistant import discovery_payload
+from dmsd.publish.payloads import event_json as wire
 from dmsd.publish.payloads import state_payload
 from dmsd.vision.analyzer import Analyzer
 from dmsd.vision.geometry import Box
 from dmsd.vision.results import FrameResult
 from dmsd.vision.stages.base import FrameWork
-from dmsd.vision.stages.phone import PhoneRegion, PhoneResult, PhoneStage
+from dmsd.vision.stages.phone import PHONE, PhoneRegion, PhoneResult, PhoneStage
 from harness import CLIP, ROOT, SAMPLES, SHARED, printed_events, run_dmsd, write_config
 from train.phone import VALID_SUBJECTS
 
@@ -67,16 +68,16 @@ def test_a_call_held_3_seconds_is_phone_use_and_2_seconds_without_is_phone_down(
     assert tracker.state.use == "none" and tracker.state.confidence == pytest.approx(0.05)  # none's own probability
     (now, event), *rest = feed(tracker, 2.9, 0.2, "call", p=0.912345)
     assert rest == [] and now == event.ts == 3.0 and event.type == "phone_use"
-    assert event.before == {"phone": "none"}
-    assert event.after == {"phone": "in_use", "kind": "call", "confidence": 0.9123}
+    assert wire(event)["before"] == {"phone": "none"}
+    assert wire(event)["after"] == {"phone": "in_use", "kind": "call", "confidence": 0.9123}
     assert tracker.state.use == "call"
     assert feed(tracker, 3.1, 1.0, "texting") == []  # call and texting: the same use goes on
     assert tracker.state.use == "texting"
     assert feed(tracker, 4.1, 2.0, "none") == []  # 4.1 .. 6.0: 1.9 s, not yet put down
     (now, event), *_ = feed(tracker, 6.1, 0.2, "none")
     assert now == event.ts == 6.1 and event.type == "phone_down"
-    assert event.before == {"phone": "in_use", "kind": "texting"}
-    assert event.after == {"phone": "none"} and tracker.state.use == "none"
+    assert wire(event)["before"] == {"phone": "in_use", "kind": "texting"}
+    assert wire(event)["after"] == {"phone": "none"} and tracker.state.use == "none"
 
 
 def test_a_glance_at_the_phone_shorter_than_min_s_is_nothing_and_restarts_the_count():
@@ -132,7 +133,7 @@ def test_on_video_the_model_runs_at_most_every_interval():
     image = cv2.imread(str(SAMPLES / "cabin_frame060.jpg"))
     for i in range(10):  # 10 frames at 10 per second: runs at 0.0, 0.3, 0.6, 0.9
         result = analyzer.analyze(image, "t", i / 10)
-        assert result.get(PhoneResult) is not None
+        assert result.get(PHONE) is not None
     assert len(calls) == 4
 
 
@@ -143,7 +144,7 @@ def test_on_a_still_the_phone_needs_a_face_and_the_interval_boundary_runs_again(
     assert still.models()["phone"].endswith("phone.int8.onnx")
     no_face = still.analyze(cv2.imread(str(SAMPLES / "cabin_noface.jpg")), "t", 0.0)
     face = still.analyze(cv2.imread(str(SAMPLES / "cabin_frame060.jpg")), "t", 0.0)
-    assert no_face.get(PhoneResult) is None and face.get(PhoneResult).use in PHONE_LABELS
+    assert no_face.get(PHONE) is None and face.get(PHONE).use in PHONE_LABELS
     video = Analyzer.from_config(Config(phone=PhoneConfig(enabled=True, interval_s=0.5)), video=True)
     stage = video.stage(PhoneStage)
     calls = []
@@ -221,11 +222,11 @@ def test_on_video_a_lost_face_is_judged_on_the_last_faces_region():
         assert ok
         result = analyzer.analyze(image, "t", index / 10)
         if result.face is None:
-            lost.append(result.get(PhoneResult))
+            lost.append(result.get(PHONE))
     capture.release()
     assert len(lost) >= 3 and all(reading is not None and reading.use == "call" for reading in lost), lost
     fresh = Analyzer.from_config(Config(phone=PhoneConfig(enabled=True)), video=True)
-    assert fresh.analyze(cv2.imread(str(SAMPLES / "cabin_noface.jpg")), "t", 0.0).get(PhoneResult) is None
+    assert fresh.analyze(cv2.imread(str(SAMPLES / "cabin_noface.jpg")), "t", 0.0).get(PHONE) is None
 
 
 def test_a_missing_phone_model_is_one_line(tmp_path):

@@ -12,6 +12,7 @@ from harness import CLIP, ROOT, SAMPLES
 MEASURE = '''
 from dataclasses import dataclass
 
+from dmsd.vision.results import Product
 from dmsd.vision.stages.base import FrameWork, Stage
 
 
@@ -19,14 +20,11 @@ from dmsd.vision.stages.base import FrameWork, Stage
 class Brightness:
     mean: float
 
-    def to_dict(self) -> dict:
-        return {"mean": round(self.mean, 1)}
 
-
-class BrightnessStage(Stage):
+class BrightnessStage(Stage[Brightness]):
     """The face's mean grey level: enough to prove the slot."""
 
-    key = "brightness"
+    product = Product("brightness", Brightness)
     latency_key = "brightness"
 
     @classmethod
@@ -80,13 +78,28 @@ def test_the_daemon_takes_up_a_new_measure_with_no_other_change(tmp_path):
     assert stats and "brightness" in stats[-1]["latency_ms"]  # measured every frame, timed in the stats
 
 
-def test_the_registered_stages_run_face_first_and_name_their_sections():
-    from dmsd.config import Config
-
-    assert STAGES[0].key == "face" and STAGES[0].needs == ()
-    keys = [stage.key for stage in STAGES]
+def test_the_registered_stages_run_face_first_with_one_key_each():
+    assert STAGES[0].product.key == "face" and STAGES[0].needs == ()
+    keys = [stage.product.key for stage in STAGES]
     assert keys == ["face", "emotion", "seatbelt", "eyes", "blendshapes", "head", "mouth", "phone", "occupancy"]
     assert len(set(keys)) == len(keys)
     for stage in STAGES:
-        assert stage.section is None or hasattr(Config(), stage.section), stage.__name__
-        assert all(need in ("face", "landmarks") or need in keys[: keys.index(stage.key)] for need in stage.needs)
+        assert all(
+            need in ("face", "landmarks") or need in keys[: keys.index(stage.product.key)] for need in stage.needs
+        )
+
+
+def test_a_product_is_found_by_its_key_and_checked_against_its_type():
+    """Two measures of one type no longer shadow each other: each is looked up by its key, and a product under a key
+    that holds another type is refused, not handed on."""
+    import pytest
+
+    from dmsd.vision.face_measures import Mouth
+    from dmsd.vision.results import FrameResult, Product
+
+    upper, lower = Product("upper", Mouth), Product("lower", Mouth)
+    result = FrameResult("t", 0.0, None, {"upper": Mouth(0.1), "lower": Mouth(0.7)})
+    assert result.get(upper) == Mouth(0.1) and result.get(lower) == Mouth(0.7)
+    assert result.get(Product("absent", Mouth)) is None
+    with pytest.raises(TypeError, match="'upper' is a Mouth, not a str"):
+        result.get(Product("upper", str))

@@ -2,6 +2,7 @@
 
 from dmsd.config import StateConfig
 from dmsd.driver.state import DriverStateTracker
+from dmsd.publish.payloads import event_json as wire
 from dmsd.publish.payloads import state_payload
 from dmsd.vision.geometry import Box
 from dmsd.vision.results import FrameResult
@@ -40,7 +41,7 @@ def test_first_frames_announce_driver_emotion_and_belt():
     tracker = DriverStateTracker(config())
     # 2 s of a neutral, belted driver at 10 fps: each new reading holds 1 s (emotion_hold_s, seatbelt_debounce_s).
     events = feed(tracker, [frame(t / 10, p=0.912345, worn=0.951234) for t in range(20)])
-    assert [(e.type, e.ts, e.before, e.after) for e in events] == [
+    assert [(e.type, e.ts, wire(e)["before"], wire(e)["after"]) for e in events] == [
         ("driver_present", 0.0, {"driver_present": None}, {"driver_present": True}),
         ("emotion_changed", 1.0, {"emotion": None}, {"emotion": "neutral", "confidence": 0.9123}),
         ("seatbelt_fastened", 1.0, {"seatbelt": None}, {"seatbelt": {"worn": True, "confidence": 0.9512}}),
@@ -50,7 +51,7 @@ def test_first_frames_announce_driver_emotion_and_belt():
     assert payload["emotion"]["confidence"] == 0.9123 and payload["emotion"]["probs"]["neutral"] == 0.9123
     # No face from 2.0 s: absent 2 s after the last face (1.9 s), and face, emotion and belt unknown.
     events = feed(tracker, [frame(2 + t / 10, face=False) for t in range(25)])
-    assert [(e.type, e.ts, e.before, e.after) for e in events] == [
+    assert [(e.type, e.ts, wire(e)["before"], wire(e)["after"]) for e in events] == [
         ("driver_absent", 3.9, {"driver_present": True}, {"driver_present": False})
     ]
     payload = state_payload(tracker.state)
@@ -73,7 +74,7 @@ def test_emotion_changes_only_after_holding():
     assert "emotion_changed" not in types(feed(tracker, held))
     events = feed(tracker, [frame(3.8 + t / 10, emotion="happy") for t in range(10)])
     assert types(events) == ["emotion_changed"]
-    assert events[0].before == {"emotion": "neutral"} and events[0].after["emotion"] == "happy"
+    assert wire(events[0])["before"] == {"emotion": "neutral"} and wire(events[0])["after"]["emotion"] == "happy"
 
 
 def test_low_confidence_emotion_does_not_switch():
@@ -95,7 +96,9 @@ def test_seatbelt_debounce_and_hysteresis():
     assert "seatbelt_unfastened" not in types(early)
     late = feed(tracker, [frame(9.5 + t / 10, worn=0.02) for t in range(15)])
     assert types(late) == ["seatbelt_unfastened"]
-    assert late[0].before == {"seatbelt": {"worn": True}} and late[0].after["seatbelt"]["worn"] is False
+    assert (
+        wire(late[0])["before"] == {"seatbelt": {"worn": True}} and wire(late[0])["after"]["seatbelt"]["worn"] is False
+    )
     fastened = feed(tracker, [frame(11 + t / 10, worn=0.98) for t in range(40)])
     assert types(fastened) == ["seatbelt_fastened"]
 
@@ -137,12 +140,12 @@ def test_camera_lost_and_restored():
     feed(tracker, [frame(t / 10) for t in range(30)])
     lost = tracker.camera(False, 3.5)
     assert types(lost) == ["camera_lost"] and lost[0].ts == 3.5
-    assert lost[0].before == {"camera": "ok"} and lost[0].after == {"camera": "lost"}
+    assert wire(lost[0])["before"] == {"camera": "ok"} and wire(lost[0])["after"] == {"camera": "lost"}
     assert state_payload(tracker.state)["camera"] == "lost" and tracker.state.driver_present is None
     assert tracker.camera(False, 4.0) == []
     restored = tracker.camera(True, 9.0)
     assert types(restored) == ["camera_restored"] and restored[0].ts == 9.0 and tracker.state.ts == 9.0
-    assert restored[0].before == {"camera": "lost"} and restored[0].after == {"camera": "ok"}
+    assert wire(restored[0])["before"] == {"camera": "lost"} and wire(restored[0])["after"] == {"camera": "ok"}
     assert tracker.camera(True, 9.5) == []
     assert types(feed(tracker, [frame(9 + t / 10) for t in range(20)]))[0] == "driver_present"
 
@@ -150,7 +153,7 @@ def test_camera_lost_and_restored():
 def test_no_face_ever_means_absent_after_the_timeout():
     tracker = DriverStateTracker(config(absent_after_s=2.0))
     events = feed(tracker, [frame(t / 10, face=False) for t in range(25)])
-    assert types(events) == ["driver_absent"] and events[0].before == {"driver_present": None}
+    assert types(events) == ["driver_absent"] and wire(events[0])["before"] == {"driver_present": None}
 
 
 def test_probs_in_state_only_when_asked():
@@ -176,7 +179,7 @@ def test_readings_are_smoothed_as_documented():
     # At the change itself, the state holds the new emotion with its smoothed confidence and probabilities.
     assert types(events) == ["emotion_changed"]
     emotion = state_payload(tracker.state, include_probs=True)["emotion"]
-    assert emotion["label"] == "happy" and emotion["confidence"] == events[0].after["confidence"] > 0.5
+    assert emotion["label"] == "happy" and emotion["confidence"] == wire(events[0])["after"]["confidence"] > 0.5
     assert emotion["probs"]["happy"] == emotion["confidence"]
 
 

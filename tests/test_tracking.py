@@ -11,7 +11,7 @@ import pytest
 from dmsd.config import DetectorConfig
 from dmsd.vision.detectors import make_detector
 from dmsd.vision.detectors.haar import HaarFaceDetector
-from dmsd.vision.face_stage import DriverTracker, SearchEveryFrame
+from dmsd.vision.face_finder import DriverTracker, SearchEveryFrame
 from dmsd.vision.geometry import Box, iou
 from harness import SAMPLES
 

@@ -11,6 +11,7 @@ from dmsd.config import AlertnessConfig, StateConfig, VehicleConfig
 from dmsd.driver.events import Event, EventType
 from dmsd.driver.state import DriverStateTracker
 from dmsd.driver.vehicle import AlertGate, VehicleData, VehicleInbox
+from dmsd.publish.payloads import event_json as wire
 from harness import run_dmsd, write_config
 
 
@@ -216,9 +217,9 @@ def test_held_alerts_are_raised_as_they_were_each_one_and_counted():
     assert gate.held_total == 3 and gate.block(clock)["held"] == ["asleep", "distracted"]
     inbox.receive("dms/t/vehicle", b'{"speed_kmh": 60, "gear": "D"}', clock)
     raised = gate.filter([], 2.0, clock)
-    assert [(e.type, e.ts, e.before, e.after) for e in raised] == [
-        (EventType.DISTRACTED, 2.0, distracted.before, distracted.after),
-        (EventType.ASLEEP, 2.0, asleep.before, asleep.after),
+    assert [(e.type, e.ts, wire(e)["before"], wire(e)["after"]) for e in raised] == [
+        (EventType.DISTRACTED, 2.0, wire(distracted)["before"], wire(distracted)["after"]),
+        (EventType.ASLEEP, 2.0, wire(asleep)["before"], wire(asleep)["after"]),
     ]
     assert gate.block(clock)["held"] == [] and gate.held_total == 3
 

@@ -11,7 +11,7 @@ import cv2
 
 from dmsd.config import Config
 from dmsd.vision.stages.base import FrameWork
-from dmsd.vision.stages.face import FaceLocator
+from dmsd.vision.stages.face import FaceStage
 
 
 def frame_rate(path: Path, default: float) -> float:
@@ -26,7 +26,7 @@ def frame_rate(path: Path, default: float) -> float:
 def tracked_frames(path: Path, config: Config, until: int | None = None) -> Iterator[tuple[int, FrameWork]]:
     """Every frame of a clip, in order, through a fresh video face tracker (and its mesh), up to frame `until`:
     (index, the frame with its located face as `products["face"]`, timed on the clip's own clock)."""
-    locator = FaceLocator.from_config(config, video=True)
+    face_stage = FaceStage.from_config(config, video=True)
     capture = cv2.VideoCapture(str(path))
     fps = capture.get(cv2.CAP_PROP_FPS) or 1.0
     index = 0
@@ -37,7 +37,7 @@ def tracked_frames(path: Path, config: Config, until: int | None = None) -> Iter
                 break
             grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
             work = FrameWork(image, grey, ts=index / fps)
-            work.products["face"] = locator.run(work)  # every frame: the tracker follows the face
+            work.products["face"] = face_stage.run(work)  # every frame: the tracker follows the face
             yield index, work
             index += 1
     finally:

@@ -38,7 +38,7 @@ from dmsd.offline.datasets import load_eye_states
 from dmsd.vision.eye_patches import eye_patches, stretch
 from dmsd.vision.face_measures import eyes as eye_aspect_ratios
 from dmsd.vision.stages.base import FrameWork
-from dmsd.vision.stages.face import FaceLocator
+from dmsd.vision.stages.face import FaceStage
 from train.clips import tracked_frames
 
 log = logging.getLogger(__name__)
@@ -180,7 +180,7 @@ def car_set(data: Path, side: int, out: EyeSet, config: Config, labels: Path = C
     return {"rows": len(rows), "patches": used, "no_mesh": missing, "per_person": per_person}
 
 
-def face_set(root: Path, side: int, out: EyeSet, locator: FaceLocator) -> dict:
+def face_set(root: Path, side: int, out: EyeSet, face_stage: FaceStage) -> dict:
     """Faces labelled closed/open: both eyes cut from each face the mesh confirms, with the face's label."""
     images = load_eye_states(root)
     faces = 0
@@ -189,7 +189,7 @@ def face_set(root: Path, side: int, out: EyeSet, locator: FaceLocator) -> dict:
         if picture is None:
             continue
         grey = cv2.cvtColor(picture, cv2.COLOR_BGR2GRAY)
-        found = locator.run(FrameWork(picture, grey))
+        found = face_stage.run(FrameWork(picture, grey))
         if found.landmarks is None:
             continue
         faces += 1
@@ -224,8 +224,8 @@ def build(data: Path, side: int, config: Config, sources: list[str]) -> dict:
     if "eye_closeups" in sources:
         report["eye_closeups"] = patch_set(eyes / "eye_closeups", side, out, "eye_closeups", None)
     if "roboflow_eye_detector" in sources:
-        locator = FaceLocator.from_config(config, video=False)
-        report["roboflow_eye_detector"] = face_set(eyes / "roboflow_eye_detector", side, out, locator)
+        face_stage = FaceStage.from_config(config, video=False)
+        report["roboflow_eye_detector"] = face_set(eyes / "roboflow_eye_detector", side, out, face_stage)
     if "incluit" in sources:
         report["incluit"] = open_video(data / "driver_video" / "incluit" / "video1.mp4", side, out, config)
     if "mrl_eyes_nir" in sources:

@@ -27,7 +27,7 @@ from dmsd.labels import PHONE_LABELS
 from dmsd.offline.datasets import LabeledClip
 from dmsd.vision.geometry import Box
 from dmsd.vision.stages.base import FrameWork
-from dmsd.vision.stages.face import FaceLocator
+from dmsd.vision.stages.face import FaceStage
 from dmsd.vision.stages.phone import PhoneRegion
 from train.clips import frame_rate, tracked_frames
 
@@ -73,11 +73,11 @@ class RegionSet:
 
 def add_photos(regions: RegionSet, photos: list[tuple[Path, str, str]], source: str, config: Config) -> None:
     """Photos (path, label, subject), each searched for a face as a still is."""
-    locator = FaceLocator.from_config(config, video=False)
+    face_stage = FaceStage.from_config(config, video=False)
     for path, label, subject in photos:
         image = read_image(path)
         grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-        face = locator.run(FrameWork(image, grey)).box if regions.region.anchor == "face" else None
+        face = face_stage.run(FrameWork(image, grey)).box if regions.region.anchor == "face" else None
         regions.add(grey, face, label, subject, source)
 
 

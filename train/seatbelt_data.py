@@ -30,7 +30,7 @@ from dmsd.labels import SEATBELT_LABELS
 from dmsd.offline.datasets import LabeledClip, load_labeled_images
 from dmsd.vision.detectors import make_detector
 from dmsd.vision.detectors.base import FaceDetector
-from dmsd.vision.face_stage import FaceStage, both_ways, make_face_stage
+from dmsd.vision.face_finder import FaceFinder, both_ways, make_face_finder
 from dmsd.vision.geometry import Box, chest_region, neck_aligned
 from dmsd.vision.landmarks import LandmarkModel
 from dmsd.vision.stages.seatbelt import chest_of
@@ -261,7 +261,7 @@ def person_box_region(width: int, height: int) -> Box:
     return Box(round(x0 * width), round(y0 * height), round((x1 - x0) * width), round((y1 - y0) * height))
 
 
-def find_face(image: np.ndarray, frontal: FaceStage, profile: FaceDetector | None) -> tuple[Box | None, str]:
+def find_face(image: np.ndarray, frontal: FaceFinder, profile: FaceDetector | None) -> tuple[Box | None, str]:
     """The daemon's still-image search (`--once`); then, for training only, a profile cascade both ways round
     (which adds nothing while `detector.still_profile` is on: the still search runs that cascade itself)."""
     face = frontal.find(image)
@@ -294,7 +294,7 @@ def build(
     person_box_fallback: in a training image of a one-person source (PERSON_BOX_SOURCES), take the region where
     the chest lies in such crops (PERSON_BOX_CHEST).
     """
-    face_finder = make_face_stage(make_detector(detector), detector, video=False)
+    face_finder = make_face_finder(make_detector(detector), detector, video=False)
     profile = make_detector(detector).turned() if profile_fallback else None
     regions, reds, labels, splits, sources, groups = [], [], [], [], [], []
     belt_index, belt_box = [], []  # the marked belts inside the regions: which region, and where

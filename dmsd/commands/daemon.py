@@ -26,7 +26,7 @@ from dmsd.driver.state import DriverStateTracker
 from dmsd.driver.vehicle import AlertGate, VehicleInbox
 from dmsd.frames.sources import EndOfSource, Frame, FrameSource, make_source
 from dmsd.publish.notify import SystemdNotifier
-from dmsd.publish.payloads import state_payload
+from dmsd.publish.payloads import event_payload, state_payload
 from dmsd.publish.publisher import Publisher, make_publishers
 from dmsd.publish.stats import PipelineStats
 from dmsd.publish.subscriptions import Subscriptions
@@ -134,7 +134,7 @@ class Daemon:
     def publish(self, events: list[Event]) -> None:
         """Events at once; the state when it changes or the heartbeat is due; stats at their interval."""
         for event in events:
-            payload = self.numbering.payload(event)
+            payload = event_payload(event, self.numbering.next(), self.numbering.run)
             for publisher in self.publishers:  # MQTT's outbox first
                 publisher.event(payload)
             log.info("event %s: %s -> %s", event.type, event.before, event.after)

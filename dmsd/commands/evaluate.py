@@ -52,7 +52,7 @@ from dmsd.vision.analyzer import Analyzer
 from dmsd.vision.classifier import Classifier
 from dmsd.vision.geometry import Box
 from dmsd.vision.results import FrameResult
-from dmsd.vision.stages.seatbelt import SeatbeltResult
+from dmsd.vision.stages.seatbelt import SEATBELT
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -153,7 +153,7 @@ class SeatbeltTally:
         self.images += 1
         if result.face is None:
             self.no_face += 1
-        elif (seatbelt := result.get(SeatbeltResult)) is None:
+        elif (seatbelt := result.get(SEATBELT)) is None:
             self.no_region += 1
         else:
             self.truth.append(SEATBELT_LABELS.index(label))

@@ -31,8 +31,9 @@ from dmsd.vision.analyzer import Analyzer
 from dmsd.vision.blendshapes import FaceShapes
 from dmsd.vision.classifier import Classifier
 from dmsd.vision.eye_patches import stretch
-from dmsd.vision.face_measures import Eyes, HeadPose, Mouth
-from dmsd.vision.results import FrameResult
+from dmsd.vision.face_measures import Eyes
+from dmsd.vision.results import FrameResult, Product
+from dmsd.vision.stages.mesh import BLENDSHAPES, EYES, HEAD, MOUTH
 
 M = TypeVar("M")
 
@@ -87,14 +88,14 @@ def verdicts(truth: np.ndarray, said: np.ndarray) -> dict:
 
 
 def with_shapes(
-    labels: list[bool], results: list[FrameResult | None], kind: type[M]
+    labels: list[bool], results: list[FrameResult | None], product: Product[M]
 ) -> list[tuple[bool, M, FaceShapes | None]]:
-    """(label, the measure of `kind`, the blendshapes) of every image where that measure was taken."""
-    out = []
+    """(label, the measure `product`, the blendshapes) of every image where that measure was taken."""
+    out: list[tuple[bool, M, FaceShapes | None]] = []
     for label, result in zip(labels, results, strict=True):
-        measure = result.get(kind) if result is not None else None
+        measure = result.get(product) if result is not None else None
         if result is not None and measure is not None:
-            out.append((label, measure, result.get(FaceShapes)))
+            out.append((label, measure, result.get(BLENDSHAPES)))
     return out
 
 
@@ -123,7 +124,7 @@ def evaluate_eyes(
     images = load_eye_states(data, split, subjects)
     analyzer = mesh_analyzer(config, landmarks_path, eye_model_path)
     results, unreadable = analyze_all(analyzer, [image.path for image in images])
-    scored = with_shapes([image.closed for image in images], results, Eyes)
+    scored = with_shapes([image.closed for image in images], results, EYES)
     truth = np.array([closed for closed, _, _ in scored], dtype=bool)
     openness = np.array([eyes.ratio for _, eyes, _ in scored])
     ratio_sweep = [
@@ -219,7 +220,7 @@ def evaluate_head_pose(config: Config, data: str, landmarks_path: str | None) ->
     images = load_head_poses(data)
     analyzer = mesh_analyzer(config, landmarks_path)
     results, unreadable = analyze_all(analyzer, [image.path for image in images])
-    heads = [(image, r.get(HeadPose) if r is not None else None) for image, r in zip(images, results, strict=True)]
+    heads = [(image, r.get(HEAD) if r is not None else None) for image, r in zip(images, results, strict=True)]
     rows = [(image.yaw, image.pitch, head.yaw, head.pitch) for image, head in heads if head is not None]
     in_range = [row for row in rows if abs(row[0]) <= POSE_RANGE[0] and abs(row[1]) <= POSE_RANGE[1]]
     return {
@@ -304,7 +305,7 @@ def evaluate_yawns(config: Config, data: str, landmarks_path: str | None) -> dic
     images = load_yawns(data)
     analyzer = mesh_analyzer(config, landmarks_path)
     results, unreadable = analyze_all(analyzer, [image.path for image in images])
-    measured = with_shapes([image.yawn for image in images], results, Mouth)
+    measured = with_shapes([image.yawn for image in images], results, MOUTH)
     truth = np.array([yawn for yawn, _, _ in measured], dtype=bool)
     openness = np.array([mouth.openness for _, mouth, _ in measured])
     a = config.alertness

@@ -26,7 +26,7 @@ from dmsd.labels import PHONE_LABELS
 from dmsd.offline.datasets import load_phone_clips, load_phone_uses
 from dmsd.offline.metrics import classification_report
 from dmsd.vision.analyzer import Analyzer
-from dmsd.vision.stages.phone import NONE, PhoneResult, PhoneStage
+from dmsd.vision.stages.phone import NONE, PHONE, PhoneResult, PhoneStage
 
 
 def phone_analyzer(config: Config, model_path: str | None, video: bool) -> tuple[Analyzer, PhoneStage]:
@@ -86,7 +86,7 @@ def evaluate_photos(config: Config, data: str, model_path: str | None) -> dict:
             continue
         result = analyzer.analyze(pixels, str(image.path), 0.0)
         with_face += result.face is not None
-        tally.add(result.get(PhoneResult), image.use)
+        tally.add(result.get(PHONE), image.use)
     report = tally.report()
     summary = tally.summary()
     report.update(
@@ -121,7 +121,7 @@ def evaluate_clips(config: Config, data: str, root: str | None, model_path: str 
         start: float | None = None
         for index, frame in enumerate(file_frames(config.source, clip.path)):
             start = frame.ts if start is None else start
-            reading = analyzer.analyze(frame.image, frame.name, frame.ts).get(PhoneResult)
+            reading = analyzer.analyze(frame.image, frame.name, frame.ts).get(PHONE)
             if reading is not None:  # raised at: seconds into the clip
                 events = rule.update(frame.ts, reading)
                 raised += [round(e.ts - start, 2) for e in events if e.type is EventType.PHONE_USE]

@@ -39,13 +39,28 @@ from dataclasses import dataclass
 import numpy as np
 
 from dmsd.config import AlertnessConfig, EyesConfig
-from dmsd.driver.events import Attention, Distraction, Drowsiness, Event, EventType
+from dmsd.driver.events import (
+    Attention,
+    Distraction,
+    Drowsiness,
+    Event,
+    alert_event,
+    asleep_event,
+    attentive_event,
+    awake_event,
+    distracted_event,
+    drowsy_event,
+    microsleep_event,
+    unresponsive_event,
+    yawn_event,
+)
 from dmsd.driver.eye_closure import EyeVerdict, judge
 from dmsd.driver.hold import Hold
 from dmsd.vision.blendshapes import FaceShapes
-from dmsd.vision.face_measures import Eyes, HeadPose, Mouth
+from dmsd.vision.face_measures import Eyes, HeadPose
 from dmsd.vision.results import FrameResult
-from dmsd.vision.stages.occupancy import SeatOccupancy
+from dmsd.vision.stages.mesh import BLENDSHAPES, EYES, HEAD, MOUTH
+from dmsd.vision.stages.occupancy import OCCUPANCY
 
 MAX_STEP_S = 1.0  # a gap between frames counts at most this long (a stalled camera is not time spent)
 
@@ -54,39 +69,17 @@ MAX_STEP_S = 1.0  # a gap between frames counts at most this long (a stalled cam
 class EyesState:
     """The state's `eyes`: the eye rule's verdict (dmsd.driver.eye_closure) and the measures behind it."""
 
-    left: float  # the eye aspect ratios
-    right: float
+    measured: Eyes  # this frame's aspect ratios and the eye-state model's closed probabilities
     verdict: EyeVerdict
     openness: float  # the mean aspect ratio over the driver's open-eye level
     closed_s: float  # how long the current closure has lasted (0 while open)
     blinks: int
     perclos: float | None  # None until the eyes have been measured perclos_min_s in the window
-    p_closed_left: float | None = None
-    p_closed_right: float | None = None
-    blink: float | None = None  # the blendshapes' blink score, both eyes' mean
+    shapes: FaceShapes | None = None  # this frame's blendshapes (their blink score), None without them
 
     @property
     def closed(self) -> bool:
         return self.verdict is EyeVerdict.CLOSED
-
-    def to_dict(self) -> dict:
-        out: dict = {
-            "left": round(self.left, 3),
-            "right": round(self.right, 3),
-            "closed": self.closed,
-            "verdict": str(self.verdict),
-        }
-        if self.p_closed_left is not None and self.p_closed_right is not None:
-            out["p_closed"] = {"left": round(self.p_closed_left, 3), "right": round(self.p_closed_right, 3)}
-        if self.blink is not None:
-            out["blink"] = round(self.blink, 3)
-        return {
-            **out,
-            "openness": round(self.openness, 3),
-            "closed_s": round(self.closed_s, 2),
-            "blinks": self.blinks,
-            "perclos": _round(self.perclos),
-        }
 
 
 @dataclass(frozen=True)
@@ -97,13 +90,6 @@ class HeadState:
     forward_yaw: float
     forward_pitch: float
     on_road: bool | None
-
-    def to_dict(self) -> dict:
-        return {
-            **self.pose.to_dict(),
-            "forward": {"yaw": round(self.forward_yaw, 1), "pitch": round(self.forward_pitch, 1)},
-            "on_road": self.on_road,
-        }
 
 
 @dataclass(frozen=True)
@@ -116,15 +102,6 @@ class AttentionState:
     away_in_window_s: float
     unresponsive: bool
 
-    def to_dict(self) -> dict:
-        return {
-            "state": str(self.state),
-            "kind": None if self.kind is None else str(self.kind),
-            "away_s": round(self.away_s, 2),
-            "away_in_window_s": round(self.away_in_window_s, 2),
-            "unresponsive": self.unresponsive,
-        }
-
 
 @dataclass(frozen=True)
 class DrowsinessState:
@@ -133,9 +110,6 @@ class DrowsinessState:
     state: Drowsiness
     perclos: float | None
     microsleeps: int  # within perclos_window_s
-
-    def to_dict(self) -> dict:
-        return {"state": str(self.state), "perclos": _round(self.perclos), "microsleeps": self.microsleeps}
 
 
 @dataclass(frozen=True)
@@ -167,7 +141,7 @@ class Baseline:
             self.started = now
         if now - self.started > self.config.baseline_s:
             return  # learned: kept for as long as this driver stays
-        eyes, head = result.get(Eyes), result.get(HeadPose)
+        eyes, head = result.get(EYES), result.get(HEAD)
         if eyes is not None:
             self.eye_samples.append((eyes.left + eyes.right) / 2)
         if head is not None:
@@ -273,7 +247,7 @@ class AlertnessTracker:
             pitch = None if self.head is None else self.head.pitch - self.baseline.forward[1]
             self.nodding = bool(self.closed) or (pitch is not None and abs(pitch) > self.config.away_pitch_deg)
         self.face_seen = False
-        seat = result.get(SeatOccupancy)
+        seat = result.get(OCCUPANCY)
         if seat is None or seat.similarity < self.config.nodding_seat_similarity:
             self.nodding = False  # the seat looks different (or cannot be compared): not a driver nodding there
 
@@ -291,16 +265,16 @@ class AlertnessTracker:
             return True
         if result.face is None or self.eyes_config.rule == "ratio":
             return False
-        eyes = result.get(Eyes)
-        return eyes is not None and (eyes.p_closed is not None or result.get(FaceShapes) is not None)
+        eyes = result.get(EYES)
+        return eyes is not None and (eyes.p_closed is not None or result.get(BLENDSHAPES) is not None)
 
     def _eyes(self, now: float, step: float, result: FrameResult, early: bool = False) -> list[Event]:
         """early: before the baseline is ready, when only the verdicts that need no open-eye level count and a head
         down is judged against the forward pose learned so far."""
         if early:
-            self.head = result.get(HeadPose) if result.face is not None else self.head
+            self.head = result.get(HEAD) if result.face is not None else self.head
         if result.face is not None:
-            self.eyes, self.shapes = result.get(Eyes), result.get(FaceShapes)
+            self.eyes, self.shapes = result.get(EYES), result.get(BLENDSHAPES)
             if self.eyes is None:
                 self.openness, self.verdict = None, None
             else:
@@ -336,33 +310,18 @@ class AlertnessTracker:
             self.closure.last_excused, self.closure.last_head_down = bool(excused), bool(excused and head_down)
             if not self.closure.reported and self.closure.lasted(now, self.config.asleep_s, self.closure.unjudged_s):
                 self.closure.reported, self.asleep = True, True
-                return [
-                    Event(
-                        EventType.ASLEEP,
-                        now,
-                        {"drowsiness": self._drowsiness_state(sleeping=False)},
-                        {"drowsiness": Drowsiness.ASLEEP, "closed_s": round(self.closure.length(now), 2)},
-                    )
-                ]
+                return [asleep_event(now, self._drowsiness_state(sleeping=False), self.closure.length(now))]
             return []
         if self.closure is None:
             return []
         closure, self.closure = self.closure, None
         closure.carry_excuse(step)
-        duration = round(closure.length(now), 2)
         if closure.reported:
             self.asleep = False
-            return [
-                Event(
-                    EventType.AWAKE,
-                    now,
-                    {"drowsiness": Drowsiness.ASLEEP},
-                    {"drowsiness": self._drowsiness_state(), "closed_s": duration},
-                )
-            ]
+            return [awake_event(now, self._drowsiness_state(), closure.length(now))]
         if closure.lasted(now, self.config.microsleep_s, closure.excused_s):
             self.microsleeps.append(now)
-            return [Event(EventType.MICROSLEEP, now, {}, {"duration_s": duration})]
+            return [microsleep_event(now, closure.length(now))]
         self.blinks += 1
         return []
 
@@ -371,7 +330,7 @@ class AlertnessTracker:
         them are not drowsiness."""
         if result.face is None:
             return False
-        mouth, shapes = result.get(Mouth), result.get(FaceShapes)
+        mouth, shapes = result.get(MOUTH), result.get(BLENDSHAPES)
         if mouth is not None and mouth.openness >= self.config.excuse_mouth_open:
             return True
         return shapes is not None and (
@@ -389,7 +348,7 @@ class AlertnessTracker:
             return []
         if result.face is None:
             away = True  # the face turned from the detector: looking over the shoulder, not ahead
-        elif (head := result.get(HeadPose)) is None:
+        elif (head := result.get(HEAD)) is None:
             self.head, self.on_road = None, None
             return []
         else:
@@ -414,19 +373,7 @@ class AlertnessTracker:
                 elif self.away_in_window >= self.config.time_sharing_s:
                     self.distracted = Distraction.TIME_SHARING
                 if self.distracted:
-                    events.append(
-                        Event(
-                            EventType.DISTRACTED,
-                            now,
-                            {"attention": Attention.ATTENTIVE},
-                            {
-                                "attention": Attention.DISTRACTED,
-                                "kind": self.distracted,
-                                "away_s": round(self.away.length(now), 2),
-                                "away_in_window_s": round(self.away_in_window, 2),
-                            },
-                        )
-                    )
+                    events.append(distracted_event(now, self.distracted, self.away.length(now), self.away_in_window))
             return events
         if self.back is None:
             self.back = Span(now)
@@ -438,14 +385,7 @@ class AlertnessTracker:
             self.away_in_window = 0.0
             if self.distracted is not None:
                 kind, self.distracted = self.distracted, None
-                events.append(
-                    Event(
-                        EventType.ATTENTIVE,
-                        now,
-                        {"attention": Attention.DISTRACTED, "kind": kind},
-                        {"attention": Attention.ATTENTIVE},
-                    )
-                )
+                events.append(attentive_event(now, kind))
         return events
 
     # -- drowsiness, unresponsiveness, yawns -----------------------------------------------------------------
@@ -465,24 +405,10 @@ class AlertnessTracker:
         under = (perclos is None or perclos < self.config.alert_perclos) and sleeps < self.config.drowsy_microsleeps
         if not self.drowsy and over:
             self.drowsy = True
-            return [
-                Event(
-                    EventType.DROWSY,
-                    now,
-                    {"drowsiness": Drowsiness.ALERT},
-                    {"drowsiness": Drowsiness.DROWSY, "perclos": _round(perclos), "microsleeps": sleeps},
-                )
-            ]
+            return [drowsy_event(now, perclos, sleeps)]
         if self.drowsy and under:
             self.drowsy = False
-            return [
-                Event(
-                    EventType.ALERT,
-                    now,
-                    {"drowsiness": Drowsiness.DROWSY},
-                    {"drowsiness": Drowsiness.ALERT, "perclos": _round(perclos), "microsleeps": sleeps},
-                )
-            ]
+            return [alert_event(now, perclos, sleeps)]
         return []
 
     def _unresponsive(self, now: float) -> list[Event]:
@@ -494,26 +420,15 @@ class AlertnessTracker:
         if self.inattentive.reported or not self.inattentive.lasted(now, self.config.unresponsive_s):
             return []
         self.inattentive.reported, self.unresponsive = True, True
-        return [
-            Event(
-                EventType.UNRESPONSIVE,
-                now,
-                {},
-                {
-                    "eyes_closed": bool(self.closed),
-                    "away": self.on_road is False,
-                    "for_s": round(self.inattentive.length(now), 2),
-                },
-            )
-        ]
+        return [unresponsive_event(now, bool(self.closed), self.on_road is False, self.inattentive.length(now))]
 
     def _yawning(self, result: FrameResult) -> bool:
         """This frame's mouth as a yawn's: the jaw wide open without a smile where the blendshapes are measured, else
         the lips far apart."""
-        shapes = result.get(FaceShapes)
+        shapes = result.get(BLENDSHAPES)
         if shapes is not None:
             return shapes.jaw_open >= self.config.yawn_jaw_open and shapes.smile < self.config.yawn_smile_below
-        mouth = result.get(Mouth)
+        mouth = result.get(MOUTH)
         return mouth is not None and mouth.openness >= self.config.yawn_openness
 
     def _yawn(self, now: float, result: FrameResult) -> list[Event]:
@@ -525,7 +440,7 @@ class AlertnessTracker:
         if self.yawn.reported or not self.yawn.lasted(now, self.config.yawn_s):
             return []
         self.yawn.reported = True
-        return [Event(EventType.YAWN, now, {}, {"duration_s": round(self.yawn.length(now), 2)})]
+        return [yawn_event(now, self.yawn.length(now))]
 
     # -- the state's blocks ----------------------------------------------------------------------------------
     def blocks(self, now: float) -> AlertnessBlocks:
@@ -536,16 +451,13 @@ class AlertnessTracker:
         eyes = None
         if eyes_ready and self.eyes is not None and self.verdict is not None and self.openness is not None:
             eyes = EyesState(
-                self.eyes.left,
-                self.eyes.right,
+                self.eyes,
                 self.verdict,
                 self.openness,
                 self.closure.length(now) if self.closure else 0.0,
                 self.blinks,
                 self.perclos,
-                self.eyes.p_closed_left,
-                self.eyes.p_closed_right,
-                self.shapes.blink if self.shapes is not None else None,
+                self.shapes,
             )
         head = None
         if ready and self.head is not None:
@@ -564,7 +476,3 @@ class AlertnessTracker:
         if eyes_ready and level is not None:
             drowsiness = DrowsinessState(level, self.perclos, len(self.microsleeps))
         return AlertnessBlocks(eyes, head, attention, drowsiness)
-
-
-def _round(value: float | None) -> float | None:
-    return None if value is None else round(value, 3)

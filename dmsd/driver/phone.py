@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dmsd.config import PhoneConfig
-from dmsd.driver.events import Event, EventType
+from dmsd.driver.events import Event, phone_down_event, phone_use_event
 from dmsd.driver.hold import Hold, seen
 from dmsd.vision.stages.phone import NONE, PhoneResult
 
@@ -22,9 +22,6 @@ class PhoneState:
 
     use: str
     confidence: float
-
-    def to_dict(self) -> dict:
-        return {"use": self.use, "confidence": round(self.confidence, 4)}
 
 
 class PhoneTracker:
@@ -55,6 +52,5 @@ class PhoneTracker:
     def _change(self, use: str, reading: PhoneResult, now: float) -> Event:
         before, self.held, self._pending = self.held, use, None
         if use == NONE:
-            return Event(EventType.PHONE_DOWN, now, {"phone": "in_use", "kind": before}, {"phone": NONE})
-        after = {"phone": "in_use", "kind": use, "confidence": round(reading.confidence, 4)}
-        return Event(EventType.PHONE_USE, now, {"phone": NONE}, after)
+            return phone_down_event(now, before)
+        return phone_use_event(now, use, reading.confidence)

@@ -19,15 +19,24 @@ from dmsd.driver.alertness import (
     EyesState,
     HeadState,
 )
-from dmsd.driver.events import Event, EventType
+from dmsd.driver.events import (
+    CameraHealth,
+    Event,
+    camera_event,
+    driver_absent_event,
+    driver_present_event,
+    emotion_changed_event,
+    seatbelt_event,
+)
 from dmsd.driver.hold import Hold, seen
 from dmsd.driver.phone import PhoneState, PhoneTracker
 from dmsd.vision.blendshapes import FaceShapes
 from dmsd.vision.geometry import Box
 from dmsd.vision.results import FaceTrack, FrameResult
-from dmsd.vision.stages.emotion import EmotionResult
-from dmsd.vision.stages.phone import PhoneResult
-from dmsd.vision.stages.seatbelt import SeatbeltResult
+from dmsd.vision.stages.emotion import EMOTION, EmotionResult
+from dmsd.vision.stages.mesh import BLENDSHAPES
+from dmsd.vision.stages.phone import PHONE
+from dmsd.vision.stages.seatbelt import SEATBELT, SeatbeltResult
 
 
 @dataclass
@@ -56,6 +65,10 @@ class DriverState:
     attention: AttentionState | None = None
     drowsiness: DrowsinessState | None = None
     phone: PhoneState | None = None
+
+    @property
+    def camera(self) -> CameraHealth:
+        return CameraHealth.of(self.camera_ok)
 
     def key(self) -> tuple:
         """What counts as a change worth publishing at once (not the face box or a confidence wobble)."""
@@ -102,20 +115,12 @@ class DriverStateTracker:
     def camera(self, healthy: bool, now: float) -> list[Event]:
         if healthy == self.state.camera_ok:
             return []
-        before = "ok" if self.state.camera_ok else "lost"
         self.state.camera_ok = healthy
         self.state.ts = now
         if not healthy:
             self._forget_driver()  # nothing is known about the driver without a picture
             self.state.driver_present = None
-        return [
-            Event(
-                EventType.CAMERA_RESTORED if healthy else EventType.CAMERA_LOST,
-                now,
-                {"camera": before},
-                {"camera": "ok" if healthy else "lost"},
-            )
-        ]
+        return [camera_event(now, healthy)]
 
     def update(self, result: FrameResult) -> list[Event]:
         now = result.ts
@@ -123,7 +128,7 @@ class DriverStateTracker:
             self._started_at = now
         state = self.state
         state.source, state.ts, state.latency_ms, state.track = result.source, now, result.latency_ms, result.track
-        state.blendshapes = result.get(FaceShapes) if result.face is not None else None
+        state.blendshapes = result.get(BLENDSHAPES) if result.face is not None else None
         events: list[Event] = []
         if result.face is None:
             state.face = None
@@ -136,11 +141,9 @@ class DriverStateTracker:
         self._last_face_at = now
         state.face = result.face
         if state.driver_present is not True:
-            events.append(
-                Event(EventType.DRIVER_PRESENT, now, {"driver_present": state.driver_present}, {"driver_present": True})
-            )
+            events.append(driver_present_event(now, state.driver_present))
             state.driver_present = True
-        emotion, seatbelt = result.get(EmotionResult), result.get(SeatbeltResult)
+        emotion, seatbelt = result.get(EMOTION), result.get(SEATBELT)
         if emotion is not None:
             events += self._update_emotion(emotion.probs, now)
         if seatbelt is not None:
@@ -163,7 +166,7 @@ class DriverStateTracker:
         self._forget_driver()
         self.state.driver_present = False
         self.state.ts = now
-        return [Event(EventType.DRIVER_ABSENT, now, {"driver_present": before}, {"driver_present": False})]
+        return [driver_absent_event(now, before)]
 
     def _forget_driver(self) -> None:
         """Without a face, emotion and belt are unknown (null), never guessed, and smoothing starts afresh."""
@@ -175,7 +178,7 @@ class DriverStateTracker:
         self.state.phone = None
 
     def _update_phone(self, result: FrameResult, now: float) -> list[Event]:
-        reading = result.get(PhoneResult)
+        reading = result.get(PHONE)
         if reading is None:
             return []
         events = self.phone.update(now, reading)
@@ -200,14 +203,7 @@ class DriverStateTracker:
             return []
         self.state.emotion = EmotionResult(leader, smoothed[leader], smoothed)
         self._candidate = None
-        return [
-            Event(
-                EventType.EMOTION_CHANGED,
-                now,
-                {"emotion": held},
-                {"emotion": leader, "confidence": round(smoothed[leader], 4)},
-            )
-        ]
+        return [emotion_changed_event(now, held, leader, smoothed[leader])]
 
     def _update_seatbelt(self, p_worn: float, now: float) -> list[Event]:
         alpha = self.config.smoothing
@@ -230,11 +226,4 @@ class DriverStateTracker:
             return []
         self.state.seatbelt = SeatbeltResult.held(reading, smoothed)
         self._belt_pending = None
-        return [
-            Event(
-                EventType.SEATBELT_FASTENED if reading else EventType.SEATBELT_UNFASTENED,
-                now,
-                {"seatbelt": None if held is None else {"worn": held}},
-                {"seatbelt": self.state.seatbelt.to_dict()},
-            )
-        ]
+        return [seatbelt_event(now, held, self.state.seatbelt)]

@@ -17,7 +17,7 @@ import logging
 import math
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from dmsd.config import VehicleConfig
 from dmsd.driver.events import Event, EventType, Gate
@@ -136,7 +136,7 @@ class AlertGate:
             if kind.gate is not None and gates[kind.gate] is None:
                 del self.pending[kind]
                 log.info("vehicle: %s gate open, raising the held %s", kind.gate, kind)
-                out.append(Event(event.type, now, event.before, event.after))
+                out.append(replace(event, ts=now))
         for event in events:
             cleared = event.type.clears
             if cleared is not None and cleared in self.pending:

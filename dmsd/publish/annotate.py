@@ -13,16 +13,15 @@ import numpy as np
 from dmsd.config import EyesConfig
 from dmsd.driver.eye_closure import EyeVerdict, still_verdict
 from dmsd.vision.analyzer import Analyzer
-from dmsd.vision.blendshapes import FaceShapes
-from dmsd.vision.face_measures import Eyes, HeadPose
 from dmsd.vision.geometry import chest_region
 from dmsd.vision.results import FaceTrack, FrameResult
-from dmsd.vision.stages.emotion import EmotionResult
-from dmsd.vision.stages.phone import PhoneResult
-from dmsd.vision.stages.seatbelt import SeatbeltResult, SeatbeltStage
+from dmsd.vision.stages.emotion import EMOTION
+from dmsd.vision.stages.mesh import BLENDSHAPES, EYES, HEAD
+from dmsd.vision.stages.phone import PHONE
+from dmsd.vision.stages.seatbelt import SEATBELT, SeatbeltStage
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
-RED, GREEN, DARK_GREEN, HEAD, FINDER = (0, 0, 255), (0, 255, 0), (0, 200, 0), (255, 200, 0), (255, 255, 255)
+RED, GREEN, DARK_GREEN, HEAD_ARROW, FINDER = (0, 0, 255), (0, 255, 0), (0, 200, 0), (255, 200, 0), (255, 255, 255)
 NO_FACE = (80, 80, 255)  # a lighter red: it reads on the darkened band
 SIDE = 0.8  # the lines beside the face, as a share of the frame's text size
 MIN_SIDE_SCALE = 0.4  # under this, small frames' side lines are not legible
@@ -57,7 +56,7 @@ def draw(image: np.ndarray, result: FrameResult, analyzer: Analyzer, eyes: EyesC
         return out
     f = result.face
     cv2.rectangle(out, (f.x, f.y), (f.x + f.w, f.y + f.h), GREEN, thickness)
-    emotion, seatbelt, belt_stage = result.get(EmotionResult), result.get(SeatbeltResult), analyzer.stage(SeatbeltStage)
+    emotion, seatbelt, belt_stage = result.get(EMOTION), result.get(SEATBELT), analyzer.stage(SeatbeltStage)
     if emotion is not None:
         put(out, f"{emotion.label} {emotion.confidence:.2f}", (f.x, max(f.y - 6, 12)), scale, GREEN, thickness)
     region = chest_region(f, width, height, belt_stage.chest) if belt_stage is not None else None
@@ -67,7 +66,7 @@ def draw(image: np.ndarray, result: FrameResult, analyzer: Analyzer, eyes: EyesC
         cv2.rectangle(out, (region.x, region.y), (region.x + region.w, region.y + region.h), colour, thickness)
         put(out, text, (region.x + 4, region.y + round(22 * scale)), scale, colour, thickness)
     draw_alertness(out, result, thickness, scale, eyes or EyesConfig())
-    phone = result.get(PhoneResult)
+    phone = result.get(PHONE)
     if phone is not None:  # judged around the face, or the last face: its answer goes in the corner
         colour = RED if phone.in_use else DARK_GREEN
         put(out, f"phone {phone.use} {phone.confidence:.2f}", (10, round(30 * scale)), scale, colour, thickness)
@@ -121,7 +120,7 @@ def draw_alertness(out: np.ndarray, result: FrameResult, thickness: int, scale: 
     """
     if result.face is None:
         return
-    eyes, head = result.get(Eyes), result.get(HeadPose)
+    eyes, head = result.get(EYES), result.get(HEAD)
     f = result.face
     cx, cy = f.x + f.w // 2, f.y + f.h // 2
     lines = []
@@ -135,9 +134,9 @@ def draw_alertness(out: np.ndarray, result: FrameResult, thickness: int, scale: 
             round(cx - length * math.sin(math.radians(head.yaw))),
             round(cy - length * math.sin(math.radians(head.pitch))),
         )
-        cv2.arrowedLine(out, (cx, cy), tip, HEAD, thickness + 1, tipLength=0.25)
-        lines.append((f"yaw {head.yaw:.0f} pitch {head.pitch:.0f}", HEAD))
-    verdict = still_verdict(eyes, result.get(FaceShapes), eyes_config)
+        cv2.arrowedLine(out, (cx, cy), tip, HEAD_ARROW, thickness + 1, tipLength=0.25)
+        lines.append((f"yaw {head.yaw:.0f} pitch {head.pitch:.0f}", HEAD_ARROW))
+    verdict = still_verdict(eyes, result.get(BLENDSHAPES), eyes_config)
     if verdict is not None:
         closed = verdict is EyeVerdict.CLOSED
         lines.append((f"eyes {verdict.upper() if closed else verdict}", RED if closed else DARK_GREEN))

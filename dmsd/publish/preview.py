@@ -39,10 +39,12 @@ import numpy as np
 from dmsd.config import LOOPBACK, EyesConfig, PreviewConfig
 from dmsd.errors import DmsdError
 from dmsd.publish.annotate import draw
+from dmsd.publish.payloads import measure_json
 from dmsd.vision.analyzer import Analyzer
 from dmsd.vision.blendshapes import FaceShapes
 from dmsd.vision.results import FaceTrack, FrameResult
-from dmsd.vision.stages.occupancy import SeatOccupancy
+from dmsd.vision.stages.mesh import BLENDSHAPES
+from dmsd.vision.stages.occupancy import OCCUPANCY, SeatOccupancy
 
 log = logging.getLogger(__name__)
 EVENTS_KEPT = 20
@@ -152,8 +154,8 @@ class PreviewServer:
             self._latency = result.latency_ms
             self._frame_ts = result.ts
             self._track = result.track  # frozen: its JSON is made when the page asks
-            self._occupancy = result.get(SeatOccupancy)
-            self._shapes = result.get(FaceShapes)
+            self._occupancy = result.get(OCCUPANCY)
+            self._shapes = result.get(BLENDSHAPES)
             if self._viewers:
                 self._lock.notify_all()
 
@@ -221,9 +223,9 @@ class PreviewServer:
                     "fps": fps,
                     "latency_ms": {k: round(v, 2) for k, v in self._latency.items()},
                     "ts": None if self._frame_ts is None else round(self._frame_ts, 3),
-                    "tracking": self._track.to_dict() if self._track is not None else None,
-                    "occupancy": self._occupancy.to_dict() if self._occupancy is not None else None,
-                    "blendshapes": self._shapes.to_dict() if self._shapes is not None else None,
+                    "tracking": measure_json(self._track) if self._track is not None else None,
+                    "occupancy": measure_json(self._occupancy) if self._occupancy is not None else None,
+                    "blendshapes": measure_json(self._shapes) if self._shapes is not None else None,
                 },
                 "state": self._state,
                 "events": list(self._events),

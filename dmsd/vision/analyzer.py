@@ -11,7 +11,7 @@ import numpy as np
 
 from dmsd.config import Config
 from dmsd.vision.results import FrameResult
-from dmsd.vision.stages import STAGES, FrameWork, Stage
+from dmsd.vision.stages import FACE, STAGES, FrameWork, Stage
 
 S = TypeVar("S", bound=Stage)
 
@@ -21,7 +21,9 @@ class Analyzer:
         """stages: in the order they run; result_keys: the measures the result names (None when unknown),
         by default every registered measure stage, also those the config turns off."""
         self.stages = stages
-        self.result_keys = result_keys if result_keys is not None else [s.key for s in STAGES if s.key != "face"]
+        self.result_keys = (
+            result_keys if result_keys is not None else [s.product.key for s in STAGES if s.product is not FACE]
+        )
 
     @classmethod
     def from_config(cls, config: Config, video: bool = True) -> Analyzer:
@@ -46,7 +48,7 @@ class Analyzer:
             if not all(frame.has(need) for need in stage.needs):
                 continue
             stage_started = time.perf_counter()
-            frame.products[stage.key] = stage.run(frame)
+            frame.products[stage.product.key] = stage.run(frame)
             if stage.latency_key is not None:
                 frame.latency[stage.latency_key] = (time.perf_counter() - stage_started) * 1000
         frame.latency["total"] = (time.perf_counter() - started) * 1000

@@ -61,18 +61,6 @@ class FaceShapes:
     def look_down(self) -> float:
         return (self.look_down_left + self.look_down_right) / 2
 
-    def to_dict(self) -> dict:
-        def pair(left: float, right: float) -> dict:
-            return {"left": round(left, 3), "right": round(right, 3)}
-
-        return {
-            "blink": pair(self.blink_left, self.blink_right),
-            "squint": pair(self.squint_left, self.squint_right),
-            "look_down": pair(self.look_down_left, self.look_down_right),
-            "jaw_open": round(self.jaw_open, 3),
-            "smile": pair(self.smile_left, self.smile_right),
-        }
-
 
 class BlendshapeModel:
     def __init__(self, path: Path, intra_op_threads: int = 1):

@@ -78,16 +78,6 @@ class Eyes:
             return None
         return (self.p_closed_left + self.p_closed_right) / 2
 
-    def to_dict(self) -> dict:
-        out: dict = {"left": round(self.left, 3), "right": round(self.right, 3)}
-        if self.p_closed_left is not None and self.p_closed_right is not None:
-            out["p_closed"] = {"left": round(self.p_closed_left, 3), "right": round(self.p_closed_right, 3)}
-        out["width"] = {"left": round(self.width_left, 1), "right": round(self.width_right, 1)}
-        if self.lens_left is not None and self.lens_right is not None:
-            out["lens"] = {"left": round(self.lens_left, 3), "right": round(self.lens_right, 3)}
-            out["glare"] = {"left": round(self.glare_left, 3), "right": round(self.glare_right, 3)}
-        return out
-
 
 @dataclass(frozen=True)
 class HeadPose:
@@ -95,16 +85,10 @@ class HeadPose:
     pitch: float
     roll: float
 
-    def to_dict(self) -> dict:
-        return {"yaw": round(self.yaw, 1), "pitch": round(self.pitch, 1), "roll": round(self.roll, 1)}
-
 
 @dataclass(frozen=True)
 class Mouth:
     openness: float
-
-    def to_dict(self) -> dict:
-        return {"openness": round(self.openness, 3)}
 
 
 def eye_aspect_ratio(points: np.ndarray, eye: tuple[int, ...]) -> float:

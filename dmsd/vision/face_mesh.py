@@ -1,6 +1,6 @@
 """The face mesh on the driver's face every frame, and on video the mesh as the face tracker.
 
-The detector (dmsd.vision.face_stage) finds the faces; the landmark model runs on them in the seat rule's order
+The detector (dmsd.vision.face_finder) finds the faces; the landmark model runs on them in the seat rule's order
 and its presence score chooses: the first face it confirms (`landmarks.min_presence`) is the driver's, so a
 headrest the cascade takes for a face gives way to the face beside it. When it confirms none, the detector's pick
 stands with its eyes, head and mouth unknown (on stretched stock photos the mesh doubts real faces). On video, with
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dmsd.config import LandmarksConfig
-from dmsd.vision.face_stage import FaceStage
+from dmsd.vision.face_finder import FaceFinder
 from dmsd.vision.geometry import Box
 from dmsd.vision.landmarks import LandmarkModel, Landmarks
 
@@ -99,7 +99,7 @@ class MeshFace:
 
 
 class FaceMesh:
-    def __init__(self, model: LandmarkModel, faces: FaceStage, config: LandmarksConfig, video: bool):
+    def __init__(self, model: LandmarkModel, faces: FaceFinder, config: LandmarksConfig, video: bool):
         self.model, self.faces, self.config = model, faces, config
         self.tracking = video and config.track
         self.track: Box | None = None  # this frame's face for the next frame, from the mesh

@@ -6,11 +6,27 @@ Their JSON is written at the edge, by dmsd.publish.payloads.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 from dmsd.vision.geometry import Box
 
 M = TypeVar("M")
+
+
+@dataclass(frozen=True)
+class Product(Generic[M]):
+    """What a stage makes of a frame: its key (in the result, its JSON and `latency_ms`) and its type. Products are
+    looked up by key, and the type says what the key holds (`result.get(EYES)` is an `Eyes` or None)."""
+
+    key: str
+    kind: type[M]
+
+    def of(self, products: dict[str, object | None]) -> M | None:
+        """This product among `products` (by key), or None."""
+        found = products.get(self.key)
+        if found is not None and not isinstance(found, self.kind):
+            raise TypeError(f"product {self.key!r} is a {type(found).__name__}, not a {self.kind.__name__}")
+        return found
 
 
 @dataclass(frozen=True)
@@ -24,13 +40,6 @@ class FaceTrack:
     found_by: str | None
     lost_since: float | None = None
     lost_why: str | None = None
-
-    def to_dict(self) -> dict:
-        return {
-            "found_by": self.found_by,
-            "lost_since": None if self.lost_since is None else round(self.lost_since, 3),
-            "lost_why": self.lost_why,
-        }
 
 
 @dataclass(frozen=True)
@@ -49,6 +58,6 @@ class FrameResult:
     latency_ms: dict[str, float] = field(default_factory=dict)
     track: FaceTrack | None = None  # None where the face stage did not run (a result built by hand)
 
-    def get(self, kind: type[M]) -> M | None:
-        """The measure of this type (`result.get(Eyes)`), or None."""
-        return next((m for m in self.measures.values() if isinstance(m, kind)), None)
+    def get(self, product: Product[M]) -> M | None:
+        """A stage's measure (`result.get(EYES)`), or None."""
+        return product.of(self.measures)

@@ -1,7 +1,7 @@
 """The face detector interface every plugin implements, and the default full-search scan.
 
 A detector takes a grey frame and returns face boxes in that frame's pixels. Three optional methods let the face
-stage (dmsd.vision.face_stage) make a detector cheap per frame: `prepare` (per-frame work both searches share),
+stage (dmsd.vision.face_finder) make a detector cheap per frame: `prepare` (per-frame work both searches share),
 `detect_near` (search around a known face at a narrow range of sizes) and `scan` (a full search spread over
 several frames). Their defaults are correct for any detector but not faster.
 """

@@ -7,16 +7,16 @@ measures the face or the body around it, then each measure. A measure's product 
 
 from __future__ import annotations
 
-from dmsd.vision.stages.base import FrameWork, LocatedFace, Measure, Stage
+from dmsd.vision.stages.base import FACE, FrameWork, LocatedFace, Stage
 from dmsd.vision.stages.emotion import EmotionStage
-from dmsd.vision.stages.face import FaceLocator
-from dmsd.vision.stages.face_measures import BlendshapesStage, EyesStage, HeadStage, MouthStage
+from dmsd.vision.stages.face import FaceStage
+from dmsd.vision.stages.mesh import BlendshapesStage, EyesStage, HeadStage, MouthStage
 from dmsd.vision.stages.occupancy import OccupancyStage
 from dmsd.vision.stages.phone import PhoneStage
 from dmsd.vision.stages.seatbelt import SeatbeltStage
 
 STAGES: list[type[Stage]] = [
-    FaceLocator,
+    FaceStage,
     EmotionStage,
     SeatbeltStage,
     EyesStage,
@@ -27,4 +27,4 @@ STAGES: list[type[Stage]] = [
     OccupancyStage,
 ]
 
-__all__ = ["STAGES", "FrameWork", "LocatedFace", "Measure", "Stage"]
+__all__ = ["FACE", "STAGES", "FrameWork", "LocatedFace", "Stage"]

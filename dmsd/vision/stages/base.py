@@ -1,9 +1,10 @@
 """The per-frame stage interface: what a stage needs, what it adds, how it is timed and which config it reads.
 
 The analyzer (dmsd.vision.analyzer) runs the registered stages (dmsd.vision.stages) in order on a `FrameWork`, the
-frame and what the earlier stages found in it. Each stage adds one product under its `key`; a stage whose `needs`
-are not all there (no face in this frame) is skipped, and its product is None. Products that are measures (they
-have `to_dict`) go into the per-image result and its JSON under the stage's key, in registration order.
+frame and what the earlier stages found in it. Each stage adds its one `product` (a key and a type,
+dmsd.vision.results.Product); a stage whose `needs` are not all there (no face in this frame) is skipped, and its
+product is None. Every product but the face's is a measure: it goes into the per-image result under its key, in
+registration order (its JSON is written by dmsd.publish.payloads).
 """
 
 from __future__ import annotations
@@ -11,24 +12,18 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 import numpy as np
 
 from dmsd.vision.geometry import Box
-from dmsd.vision.results import FaceTrack
+from dmsd.vision.results import FaceTrack, Product
 
 if TYPE_CHECKING:
     from dmsd.config import Config
     from dmsd.vision.landmarks import Landmarks
 
 P = TypeVar("P")
-
-
-class Measure(Protocol):
-    """What a stage adds to the per-image result: a typed object with one JSON form."""
-
-    def to_dict(self) -> dict: ...
 
 
 @dataclass(frozen=True)
@@ -39,6 +34,9 @@ class LocatedFace:
     box: Box | None
     landmarks: Landmarks | None = None
     track: FaceTrack | None = None
+
+
+FACE = Product("face", LocatedFace)
 
 
 @dataclass
@@ -53,7 +51,7 @@ class FrameWork:
     grey: np.ndarray
     convert_ms: float = 0.0
     ts: float = 0.0  # the frame's own time, for a stage that runs less often than every frame
-    products: dict[str, object] = field(default_factory=dict)
+    products: dict[str, object | None] = field(default_factory=dict)
     latency: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -66,22 +64,22 @@ class FrameWork:
 
     @property
     def face(self) -> Box | None:
-        located = self.products.get("face")
-        return located.box if isinstance(located, LocatedFace) else None
+        located = self.get(FACE)
+        return located.box if located is not None else None
 
     @property
     def track(self) -> FaceTrack | None:
-        located = self.products.get("face")
-        return located.track if isinstance(located, LocatedFace) else None
+        located = self.get(FACE)
+        return located.track if located is not None else None
 
     @property
     def landmarks(self) -> Landmarks | None:
-        located = self.products.get("face")
-        return located.landmarks if isinstance(located, LocatedFace) else None
+        located = self.get(FACE)
+        return located.landmarks if located is not None else None
 
-    def get(self, kind: type[P]) -> P | None:
-        """An earlier stage's product of this type, or None."""
-        return next((p for p in self.products.values() if isinstance(p, kind)), None)
+    def get(self, product: Product[P]) -> P | None:
+        """An earlier stage's product, or None."""
+        return product.of(self.products)
 
     def has(self, need: str) -> bool:
         """Whether `need` is known in this frame: "face", "landmarks", or an earlier stage's key."""
@@ -92,28 +90,26 @@ class FrameWork:
         return self.products.get(need) is not None
 
 
-class Stage(ABC):
-    """One step of the per-frame analysis.
+class Stage(ABC, Generic[P]):
+    """One step of the per-frame analysis, making one product of type P.
 
-    key: the product's name (and its key in the result JSON and in `latency_ms`).
+    product: what it makes (its key names it in the result JSON; `Stage[P]`'s P is its type).
     needs: what must be known in the frame for the stage to run ("face", "landmarks", or earlier stages' keys).
-    section: the configuration section the stage reads (besides `models`), for readers and the docs.
     latency_key: where its time goes in `latency_ms`; None: counted in `total` only, or the stage writes its own.
     """
 
-    key: ClassVar[str]
+    product: ClassVar[Product[Any]]
     needs: ClassVar[tuple[str, ...]] = ("face",)
-    section: ClassVar[str | None] = None
     latency_key: ClassVar[str | None] = None
 
     @classmethod
     @abstractmethod
-    def from_config(cls, config: Config, video: bool) -> Stage | None:
+    def from_config(cls, config: Config, video: bool) -> Stage[P] | None:
         """The stage as `config` sets it up, or None when the config turns it off. video: frames follow one
         another (a stage may track); False for unrelated still images."""
 
     @abstractmethod
-    def run(self, frame: FrameWork) -> object | None:
+    def run(self, frame: FrameWork) -> P | None:
         """This stage's product for the frame (None: unknown in this frame)."""
 
     def models(self) -> dict[str, Path]:

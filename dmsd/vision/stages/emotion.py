@@ -7,6 +7,7 @@ from pathlib import Path
 
 from dmsd.config import Config
 from dmsd.vision.classifier import Classifier
+from dmsd.vision.results import Product
 from dmsd.vision.stages.base import FrameWork, Stage
 
 
@@ -22,16 +23,12 @@ class EmotionResult:
         label = max(probs, key=lambda name: probs[name])
         return cls(label, probs[label], probs)
 
-    def to_dict(self, include_probs: bool = True) -> dict:
-        out: dict = {"label": self.label, "confidence": round(self.confidence, 4)}
-        if include_probs:
-            out["probs"] = {k: round(v, 4) for k, v in self.probs.items()}
-        return out
+
+EMOTION = Product("emotion", EmotionResult)
 
 
-class EmotionStage(Stage):
-    key = "emotion"
-    section = "models"
+class EmotionStage(Stage[EmotionResult]):
+    product = EMOTION
     latency_key = "emotion"
 
     def __init__(self, classifier: Classifier):

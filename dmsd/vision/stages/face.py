@@ -13,32 +13,31 @@ import cv2
 
 from dmsd.config import Config
 from dmsd.vision.detectors import make_detector
+from dmsd.vision.face_finder import FaceFinder, make_face_finder
 from dmsd.vision.face_mesh import FaceMesh
-from dmsd.vision.face_stage import FaceStage, make_face_stage
 from dmsd.vision.landmarks import LandmarkModel
 from dmsd.vision.results import FaceTrack
-from dmsd.vision.stages.base import FrameWork, LocatedFace, Stage
+from dmsd.vision.stages.base import FACE, FrameWork, LocatedFace, Stage
 
 NOT_FOUND = "no detector found a face"
 MESH_LOST = "the face mesh lost the face it followed, and no detector found it again"
 
 
-class FaceLocator(Stage):
-    key = "face"
+class FaceStage(Stage[LocatedFace]):
+    product = FACE
     needs = ()
-    section = "detector"
 
-    def __init__(self, faces: FaceStage, mesh: FaceMesh | None = None, video: bool = True):
+    def __init__(self, faces: FaceFinder, mesh: FaceMesh | None = None, video: bool = True):
         """mesh: the face mesh over `faces` (None with landmarks off: no eyes, head or mouth); video: frames follow
         one another (a still's lost face has no since)."""
         self.faces, self.mesh, self.video = faces, mesh, video
         self.lost: FaceTrack | None = None  # since when and why there is no face, while there is none
 
     @classmethod
-    def from_config(cls, config: Config, video: bool) -> FaceLocator:
+    def from_config(cls, config: Config, video: bool) -> FaceStage:
         cv2.setNumThreads(config.detector.threads)
         detector = config.detector.with_models(config.models)
-        faces = make_face_stage(make_detector(detector), detector, video)
+        faces = make_face_finder(make_detector(detector), detector, video)
         mesh = None
         if config.landmarks.enabled:
             model = LandmarkModel(config.landmarks.resolve(config.models), config.models.intra_op_threads)

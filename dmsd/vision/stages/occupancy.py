@@ -16,6 +16,7 @@ import numpy as np
 
 from dmsd.config import Config
 from dmsd.vision.geometry import Box
+from dmsd.vision.results import Product
 from dmsd.vision.stages.base import FrameWork, Stage
 
 # The region, in face boxes from the face's top left: a face to each side, half a face above, two and a half below.
@@ -29,8 +30,8 @@ class SeatOccupancy:
 
     similarity: float
 
-    def to_dict(self) -> dict:
-        return {"similarity": round(self.similarity, 3)}
+
+OCCUPANCY = Product("occupancy", SeatOccupancy)
 
 
 def seat_region(face: Box, width: int, height: int) -> Box | None:
@@ -51,10 +52,9 @@ def correlation(a: np.ndarray, b: np.ndarray) -> float:
     return float((a * b).sum() / norm) if norm > 1e-6 else 0.0
 
 
-class OccupancyStage(Stage):
-    key = "occupancy"
+class OccupancyStage(Stage[SeatOccupancy]):
+    product = OCCUPANCY
     needs = ()  # it measures the frames without a face
-    section = None
 
     def __init__(self) -> None:
         self.region: Box | None = None

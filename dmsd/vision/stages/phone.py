@@ -21,6 +21,7 @@ from dmsd.config import Config, PhoneConfig
 from dmsd.errors import DmsdError
 from dmsd.vision.classifier import Classifier
 from dmsd.vision.geometry import Box
+from dmsd.vision.results import Product
 from dmsd.vision.stages.base import FrameWork, Stage
 
 NONE = "none"
@@ -95,14 +96,13 @@ class PhoneResult:
     def in_use(self) -> bool:
         return self.use != NONE
 
-    def to_dict(self) -> dict:
-        return {"use": self.use, "confidence": round(self.confidence, 4)}
+
+PHONE = Product("phone", PhoneResult)
 
 
-class PhoneStage(Stage):
-    key = "phone"
+class PhoneStage(Stage[PhoneResult]):
+    product = PHONE
     needs = ()
-    section = "phone"
     latency_key = "phone"
 
     def __init__(self, classifier: Classifier, config: PhoneConfig, video: bool):

@@ -15,6 +15,7 @@ import numpy as np
 from dmsd.config import ChestConfig, Config
 from dmsd.vision.classifier import Classifier
 from dmsd.vision.geometry import Box, chest_region, neck_aligned
+from dmsd.vision.results import Product
 from dmsd.vision.stages.base import FrameWork, Stage
 
 if TYPE_CHECKING:
@@ -39,8 +40,8 @@ class SeatbeltResult:
     def p_worn(self) -> float:
         return self.confidence if self.worn else 1.0 - self.confidence
 
-    def to_dict(self) -> dict:
-        return {"worn": self.worn, "confidence": round(self.confidence, 4)}
+
+SEATBELT = Product("seatbelt", SeatbeltResult)
 
 
 def chest_of(frame: FrameWork, chest: ChestConfig) -> Box | None:
@@ -52,9 +53,8 @@ def chest_of(frame: FrameWork, chest: ChestConfig) -> Box | None:
     return chest_region(anchor, frame.width, frame.height, chest)
 
 
-class SeatbeltStage(Stage):
-    key = "seatbelt"
-    section = "chest"
+class SeatbeltStage(Stage[SeatbeltResult]):
+    product = SEATBELT
     latency_key = "seatbelt"
 
     def __init__(self, classifier: Classifier, chest: ChestConfig, hands: PalmDetector | None = None):

@@ -20,17 +20,22 @@ from dmsd.vision.blendshapes import BlendshapeModel, FaceShapes
 from dmsd.vision.classifier import Classifier
 from dmsd.vision.eye_patches import cut_eyes, glare_share, lens_brightness, stretched
 from dmsd.vision.face_measures import Eyes, HeadPose, Mouth, eyes, head_pose, mouth
-from dmsd.vision.stages.base import FrameWork, Stage
+from dmsd.vision.results import Product
+from dmsd.vision.stages.base import FrameWork, P, Stage
+
+EYES = Product("eyes", Eyes)
+BLENDSHAPES = Product("blendshapes", FaceShapes)
+HEAD = Product("head", HeadPose)
+MOUTH = Product("mouth", Mouth)
 
 
-class MeshStage(Stage):
+class MeshStage(Stage[P]):
     """A measure of the face mesh's points: off with the mesh."""
 
     needs = ("landmarks",)
-    section = "landmarks"
 
     @classmethod
-    def from_config(cls, config: Config, video: bool) -> MeshStage | None:
+    def from_config(cls, config: Config, video: bool) -> MeshStage[P] | None:
         return cls() if config.landmarks.enabled else None
 
     @staticmethod
@@ -39,9 +44,8 @@ class MeshStage(Stage):
         return frame.landmarks.points
 
 
-class EyesStage(MeshStage):
-    key = "eyes"
-    section = "eyes"
+class EyesStage(MeshStage[Eyes]):
+    product = EYES
     latency_key = "eyes"
 
     def __init__(self, model: Classifier | None = None):
@@ -89,12 +93,11 @@ class EyesStage(MeshStage):
 LENS_SIDE = 24  # the eye patch's side for the lens brightness alone (without the eye-state model)
 
 
-class BlendshapesStage(MeshStage):
+class BlendshapesStage(MeshStage[FaceShapes]):
     """MediaPipe's blendshape scores of the face (dmsd.vision.blendshapes): off with the mesh or
     `blendshapes.enabled: false`."""
 
-    key = "blendshapes"
-    section = "blendshapes"
+    product = BLENDSHAPES
     latency_key = "blendshapes"
 
     def __init__(self, model: BlendshapeModel):
@@ -114,15 +117,15 @@ class BlendshapesStage(MeshStage):
         return {"blendshapes": self.model.path}
 
 
-class HeadStage(MeshStage):
-    key = "head"
+class HeadStage(MeshStage[HeadPose]):
+    product = HEAD
 
     def run(self, frame: FrameWork) -> HeadPose | None:
         return head_pose(self.points(frame), frame.width, frame.height)
 
 
-class MouthStage(MeshStage):
-    key = "mouth"
+class MouthStage(MeshStage[Mouth]):
+    product = MOUTH
 
     def run(self, frame: FrameWork) -> Mouth:
         return mouth(self.points(frame))

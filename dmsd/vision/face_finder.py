@@ -12,7 +12,7 @@ only where the first finds nothing: around the lost face, then on the whole fram
 turned is acquired and re-acquired; while the first detector (or the face mesh) keeps the face, the second costs
 nothing. Each find says which detector found it (`found_by`).
 
-    FaceStage.find(grey) -> Box | None       # SearchEveryFrame (stills, --once) or DriverTracker (video)
+    FaceFinder.find(grey) -> Box | None       # SearchEveryFrame (stills, --once) or DriverTracker (video)
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ TRACK_SIZES = (0.6, 1.5)
 WIDE_SIZES = (0.6, 1.7)
 
 
-class FaceStage(ABC):
+class FaceFinder(ABC):
     found_by: str | None = None  # the detector that found the last face (`haar`, `blazeface`); None: no face
 
     @abstractmethod
@@ -65,7 +65,7 @@ class FaceStage(ABC):
         return ranked(self.fallback.detect(grey), grey.shape, self.seat_side)
 
 
-class SearchEveryFrame(FaceStage):
+class SearchEveryFrame(FaceFinder):
     """A full search of every frame: for still images, where there is nothing to track.
 
     Where the detector finds no face, more searches run, in order, until one finds a face: copies of the image
@@ -127,7 +127,7 @@ def both_ways(detector: FaceDetector[Any], grey: np.ndarray) -> list[Box]:
     return detector.detect(grey) + [Box(width - f.x - f.w, f.y, f.w, f.h) for f in mirrored]
 
 
-class DriverTracker(FaceStage):
+class DriverTracker(FaceFinder):
     def __init__(self, detector: FaceDetector[Any], config: DetectorConfig, fallback: FaceDetector[Any] | None = None):
         self.detector, self.config, self.fallback = detector, config, fallback
         self.seat_side = config.seat_side
@@ -212,7 +212,7 @@ class DriverTracker(FaceStage):
         return max(near, key=lambda f: iou(f, track) + f.area / 1e9, default=None)
 
 
-def make_face_stage(detector: FaceDetector[Any], config: DetectorConfig, video: bool) -> FaceStage:
+def make_face_finder(detector: FaceDetector[Any], config: DetectorConfig, video: bool) -> FaceFinder:
     fallback = fallback_detector(config)
     if video and config.tracking:
         return DriverTracker(detector, config, fallback)
