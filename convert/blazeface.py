@@ -152,19 +152,19 @@ def frames(clip_every: int = 10, nir_every: int = 10) -> list[np.ndarray]:
 
 def model_inputs(model_path: Path, grey_frames: list[np.ndarray]) -> np.ndarray:
     """The inputs (NCHW) the runtime would give the model for these frames: letterboxed by the plugin's own code."""
-    from dmsd.config import BlazefaceConfig, DetectorConfig
+    from dmsd.config import DetectorConfig
     from dmsd.vision.detectors.blazeface import BlazefaceDetector
 
-    detector = BlazefaceDetector(DetectorConfig(type="blazeface", blazeface=BlazefaceConfig(path=str(model_path))))
+    detector = BlazefaceDetector(DetectorConfig(type="blazeface", plugins={"blazeface": {"path": str(model_path)}}))
     return np.concatenate([detector.letterbox(grey)[0] for grey in grey_frames])
 
 
 def compare_with_tflite(onnx_path: Path, tflite: Path, inputs: np.ndarray) -> dict:
     """Raw-output differences, and the decoded faces of both compared (compare_ssd_with_tflite)."""
-    from dmsd.config import BlazefaceConfig, DetectorConfig
+    from dmsd.config import DetectorConfig
     from dmsd.vision.detectors.blazeface import BlazefaceDetector
 
-    detector = BlazefaceDetector(DetectorConfig(type="blazeface", blazeface=BlazefaceConfig(path=str(onnx_path))))
+    detector = BlazefaceDetector(DetectorConfig(type="blazeface", plugins={"blazeface": {"path": str(onnx_path)}}))
     return compare_ssd_with_tflite(detector, tflite, inputs, ("regressors", "classificators"), "face")
 
 
@@ -246,7 +246,7 @@ def int8_study(fp32: Path, inputs: np.ndarray, work: Path, runs: int = 2000) -> 
     import onnxruntime as ort
 
     from convert.quantize import quantize
-    from dmsd.config import BlazefaceConfig, DetectorConfig
+    from dmsd.config import DetectorConfig
     from dmsd.offline.timing import time_interleaved
     from dmsd.vision.detectors.blazeface import BlazefaceDetector, Square
 
@@ -264,7 +264,7 @@ def int8_study(fp32: Path, inputs: np.ndarray, work: Path, runs: int = 2000) -> 
         warmup=50,
     )
     detectors = {
-        n: BlazefaceDetector(DetectorConfig(type="blazeface", blazeface=BlazefaceConfig(path=str(p))))
+        n: BlazefaceDetector(DetectorConfig(type="blazeface", plugins={"blazeface": {"path": str(p)}}))
         for n, p in paths.items()
     }
     identity = Square(0.0, 0.0, 1.0)

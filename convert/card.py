@@ -276,7 +276,7 @@ def seatbelt_section(run: Path, timing: dict, targets: dict) -> str:
     side = load(run, "export.json")["input"]["size"][0]
     lines = [
         "## Seatbelt",
-        "- **Data.** Chest regions cut by the daemon's own face detector and `dmsd.vision.geometry.chest_region` (one "
+        "- **Data.** Chest regions cut by the daemon's own face detector and `dmsd.vision.chest.chest_region` (one "
         "function, imported by both) from `../shared/data/seatbelt`, sources "
         f"`{config['sources']}`:",
         "",

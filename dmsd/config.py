@@ -30,7 +30,7 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 MOVED = {f"detector.{key}": f"detector.haar.{key}" for key in ("cascade", "scale_factor", "min_neighbors", "equalize")}
 
 
-def _opt(
+def option(
     default: object,
     *,
     low: float | None = None,
@@ -48,37 +48,25 @@ def _opt(
     return field(default=default, metadata=metadata)
 
 
-def _section(factory: Callable[[], object], *, doc: str = "") -> Any:
+def section(factory: Callable[[], object], *, doc: str = "") -> Any:
     """A section of keys (a dataclass), with the comment that heads it in config.yaml."""
     return field(default_factory=factory, metadata={"doc": doc})
 
 
-def detector_types() -> tuple[str, ...]:
-    """`detector.type`'s allowed values: the face detector plugins registered in dmsd/vision/detectors/."""
-    from dmsd.vision.detectors import detector_types as registered  # imported late: the plugins import this module
-
-    return registered()
-
-
-def fallback_types() -> tuple[str, ...]:
-    """`detector.fallback`'s allowed values: a registered plugin, or none."""
-    return (*detector_types(), "none")
-
-
 @dataclass
 class SourceConfig:
-    uri: str = _opt(
+    uri: str = option(
         "0",
         doc="Camera index (0), /dev/videoN, a video file, an rtsp:// or http(s):// stream, or a directory of images.",
     )
-    width: int | None = _opt(
+    width: int | None = option(
         None,
         low=16,
         high=8192,
         doc="Capture size and rate asked of a camera; null leaves the camera's default. Ignored for files.",
     )
-    height: int | None = _opt(None, low=16, high=8192)
-    fps: float | None = _opt(
+    height: int | None = option(None, low=16, high=8192)
+    fps: float | None = option(
         None,
         low=0.1,
         high=240,
@@ -87,87 +75,53 @@ class SourceConfig:
             " 1)."
         ),
     )
-    stall_timeout_s: float = _opt(
+    stall_timeout_s: float = option(
         3.0,
         low=0.1,
         high=600,
         doc="A live source that yields no frame for this long is reported lost (camera_lost) and reopened.",
     )
-    reopen_min_s: float = _opt(
+    reopen_min_s: float = option(
         0.5, low=0.01, high=600, doc="Reopen attempts back off exponentially from reopen_min_s to reopen_max_s."
     )
-    reopen_max_s: float = _opt(30.0, low=0.01, high=3600)
-    realtime: bool = _opt(
+    reopen_max_s: float = option(30.0, low=0.01, high=3600)
+    realtime: bool = option(
         False, doc="Read a file at its recorded frame rate instead of as fast as possible (--realtime)."
     )
-    loop: bool = _opt(
+    loop: bool = option(
         False, doc="Play a file or image directory again from the top when it ends (--loop): demos and soak tests."
     )
 
 
 @dataclass
-class HaarConfig:
-    """`detector.haar`: the Haar plugin's own keys. Each detector plugin's keys sit in a section named after it."""
-
-    cascade: str = _opt(
-        "haarcascade_frontalface_default.xml",
-        doc="A cascade shipped with OpenCV (cv2.data.haarcascades) or a path to one.",
-    )
-    scale_factor: float = _opt(
-        1.1,
-        low=1.01,
-        high=2.0,
-        doc="Haar parameters: the image pyramid step (1.01-2.0) and how many overlapping hits make a face (1-20).",
-    )
-    min_neighbors: int = _opt(3, low=1, high=20)
-    equalize: bool = _opt(True, doc="Equalise the histogram before detection (helps dim and infrared cabins).")
-
-
-@dataclass
-class BlazefaceConfig:
-    """`detector.blazeface`: the BlazeFace plugin's own keys (MediaPipe's short-range face detector)."""
-
-    path: str | None = _opt(
-        None,
+class DetectorConfig:
+    type: str = option(
+        "haar",
         doc=(
-            "A model file of your own; null: models/blazeface.fp32.onnx (python -m convert.blazeface makes it). It "
-            "must carry the dmsd metadata."
+            "Face detector plugin: a module of dmsd/vision/detectors/ (shipped: haar, blazeface). An unknown one is "
+            "refused when the detectors are made, naming those there are."
         ),
     )
-    min_score: float = _opt(
-        0.5, low=0.1, high=0.99, doc="A face is kept at this detection score or more (0.1-0.99; MediaPipe's: 0.5)."
-    )
-
-    def resolve(self, models: ModelsConfig | None = None) -> Path:
-        """The model file; `models`: where the shipped models are (None: the default models.dir)."""
-        models = models or ModelsConfig()
-        return models.locate(Path(self.path) if self.path else Path(models.dir) / "blazeface.fp32.onnx")
-
-
-@dataclass
-class DetectorConfig:
-    type: str = _opt("haar", choices=detector_types, doc="Face detector plugin. Available: haar, blazeface.")
-    fallback: str = _opt(
+    fallback: str = option(
         "blazeface",
-        choices=fallback_types,
         doc=(
             "Second face detector, run only where the first finds nothing (around the lost face, then the whole "
             "frame): finds heads tilted back, dropped or turned, which Haar misses. none: the first detector alone."
         ),
     )
-    detect_width: int = _opt(
+    detect_width: int = option(
         320,
         low=64,
         high=4096,
         doc="Frames are scaled down to this width before detection (the face box is mapped back): the main speed knob.",
     )
-    min_face: float = _opt(0.1, low=0.01, high=1.0, doc="Smallest face, as a share of the frame height (0.01-1.0).")
-    seat_side: str = _opt(
+    min_face: float = option(0.1, low=0.01, high=1.0, doc="Smallest face, as a share of the frame height (0.01-1.0).")
+    seat_side: str = option(
         "any",
         choices=("any", "left", "right"),
         doc="Which face is the driver: the largest (any), or the largest in the left or right half of the image.",
     )
-    tracking: bool = _opt(
+    tracking: bool = option(
         True,
         doc=(
             "Video: search only around the driver's last face (within track_margin face sizes), and spread the full "
@@ -175,21 +129,21 @@ class DetectorConfig:
             "frame."
         ),
     )
-    track_margin: float = _opt(0.3, low=0.1, high=3.0)
-    scan_slices: int = _opt(8, low=1, high=30)
-    track_hold_frames: int = _opt(
+    track_margin: float = option(0.3, low=0.1, high=3.0)
+    scan_slices: int = option(8, low=1, high=30)
+    track_hold_frames: int = option(
         5,
         low=1,
         high=1000,
         doc="Frames a lost face is still looked for around its last place before only the scan looks (1-1000).",
     )
-    threads: int = _opt(
+    threads: int = option(
         1,
         low=1,
         high=256,
         doc="OpenCV threads for the face stage. More helps a full search on a multi-core device (see README).",
     )
-    still_aspects: list[float] = _opt(
+    still_aspects: list[float] = option(
         [0.75, 1.33],
         low=0.25,
         high=4.0,
@@ -199,43 +153,36 @@ class DetectorConfig:
             "ways round (a turned head). [] and false: the frontal search alone. Video is never slowed by these."
         ),
     )
-    still_profile: bool = _opt(True)
-    haar: HaarConfig = _section(HaarConfig, doc="The Haar plugin's own keys (detector.type: haar).")
-    blazeface: BlazefaceConfig = _section(
-        BlazefaceConfig, doc="The BlazeFace plugin's own keys (detector.type: blazeface)."
-    )
-
-    def with_models(self, models: ModelsConfig) -> DetectorConfig:
-        """This section with its plugins' model files found as `models` says (a plugin sees only its section)."""
-        return dataclasses.replace(
-            self, blazeface=dataclasses.replace(self.blazeface, path=str(self.blazeface.resolve(models)))
-        )
+    still_profile: bool = option(True)
+    # Each plugin's own keys, `detector.<plugin>: {...}`, as written: the plugin declares and checks them
+    # (dmsd.vision.detectors), so a plugin with keys of its own is one file.
+    plugins: dict[str, dict] = field(default_factory=dict, metadata={"plugins": True})
 
 
 @dataclass
 class ModelConfig:
-    precision: str = _opt(
+    precision: str = option(
         "int8", choices=("int8", "fp32"), doc="int8 or fp32 (see models/README.md for which is faster on your CPU)."
     )
-    path: str | None = _opt(
+    path: str | None = option(
         None, doc="A model file of your own; null: <dir>/<task>.<precision>.onnx. It must carry the dmsd metadata."
     )
 
 
 @dataclass
 class ModelsConfig:
-    dir: str = _opt("models", doc="Where <task>.<precision>.onnx live.")
-    intra_op_threads: int = _opt(
+    dir: str = option("models", doc="Where <task>.<precision>.onnx live.")
+    intra_op_threads: int = option(
         1,
         low=1,
         high=256,
         doc="ONNX Runtime threads per model. 1 leaves the other cores to the face detector and the system.",
     )
-    inter_op_threads: int = _opt(1, low=1, high=256)
-    emotion: ModelConfig = _section(ModelConfig, doc="")
-    seatbelt: ModelConfig = _section(ModelConfig, doc="")
-    eyes: ModelConfig = _section(ModelConfig, doc="")
-    phone: ModelConfig = _section(ModelConfig, doc="")
+    inter_op_threads: int = option(1, low=1, high=256)
+    emotion: ModelConfig = section(ModelConfig, doc="")
+    seatbelt: ModelConfig = section(ModelConfig, doc="")
+    eyes: ModelConfig = section(ModelConfig, doc="")
+    phone: ModelConfig = section(ModelConfig, doc="")
 
     def with_path(self, task: str, path: str | None) -> ModelsConfig:
         """These models with `task`'s file at `path` (None: as configured): an evaluator's --model."""
@@ -258,7 +205,7 @@ class ModelsConfig:
 class EyesConfig:
     """The one eye rule (dmsd.driver.eye_closure): which measures decide, and their thresholds."""
 
-    rule: str = _opt(
+    rule: str = option(
         "blink_and_model",
         choices=("blink_and_model", "blink", "model", "ratio"),
         doc=(
@@ -268,20 +215,20 @@ class EyesConfig:
             "threshold on stills). The figures behind the default are in README.md."
         ),
     )
-    model: bool = _opt(
+    model: bool = option(
         True,
         doc="Run the eye-state model on a patch of each eye the face mesh places (models.eyes); false: it is not run.",
     )
-    blink_above: float = _opt(
+    blink_above: float = option(
         0.25, low=0.05, high=0.95, doc="Closed when the blendshapes' blink score is at least this on the seen eyes."
     )
-    closed_above: float = _opt(
+    closed_above: float = option(
         0.5,
         low=0.05,
         high=0.95,
         doc="Closed when the eye-state model's closed probability is at least this on the seen eyes...",
     )
-    ratio_below: float = _opt(
+    ratio_below: float = option(
         0.3,
         low=0.1,
         high=2.0,
@@ -290,13 +237,13 @@ class EyesConfig:
             "lids, over an eye the mesh sees open, is not a closure. 2.0: the model alone."
         ),
     )
-    still_ratio_below: float = _opt(
+    still_ratio_below: float = option(
         0.2625,
         low=0.05,
         high=0.6,
         doc="The ratio rule on a still photo, which has no driver's own open level: closed under this aspect ratio.",
     )
-    dark_lens_below: float = _opt(
+    dark_lens_below: float = option(
         0.15,
         low=0.0,
         high=1.0,
@@ -305,7 +252,7 @@ class EyesConfig:
             "0: never."
         ),
     )
-    glare_above: float = _opt(
+    glare_above: float = option(
         0.2,
         low=0.0,
         high=1.0,
@@ -315,10 +262,10 @@ class EyesConfig:
 
 @dataclass
 class LandmarksConfig:
-    enabled: bool = _opt(
+    enabled: bool = option(
         True, doc="Run the face mesh on the driver's face every frame (eyes, head, mouth); false: they are null."
     )
-    model: str = _opt(
+    model: str = option(
         "v2",
         choices=("v1", "v2"),
         doc=(
@@ -326,10 +273,10 @@ class LandmarksConfig:
             "the same 468 points and five per iris from a 256x256 crop (<models.dir>/landmarks_v2.fp32.onnx)."
         ),
     )
-    path: str | None = _opt(
+    path: str | None = option(
         None, doc="A model file of your own, in place of landmarks.model's. It must carry the dmsd metadata."
     )
-    min_presence: float = _opt(
+    min_presence: float = option(
         0.5,
         low=0.0,
         high=1.0,
@@ -339,7 +286,7 @@ class LandmarksConfig:
             "detector's pick stands and eyes, head and mouth are null."
         ),
     )
-    track: bool = _opt(
+    track: bool = option(
         True,
         doc=(
             "On video, each frame's face comes from the last frame's mesh, and the detector runs only to find the "
@@ -355,14 +302,14 @@ class LandmarksConfig:
 
 @dataclass
 class BlendshapesConfig:
-    enabled: bool = _opt(
+    enabled: bool = option(
         True,
         doc=(
             "Run MediaPipe's face blendshapes model on the face mesh every frame: blink, squint, look-down, jaw and "
             "smile scores for the eye and yawn rules. Needs landmarks.model: v2 (its irises); false: they are null."
         ),
     )
-    path: str | None = _opt(
+    path: str | None = option(
         None,
         doc="A model file of your own; null: <models.dir>/blendshapes.fp32.onnx. It must carry the dmsd metadata.",
     )
@@ -373,18 +320,18 @@ class BlendshapesConfig:
 
 @dataclass
 class ChestConfig:
-    """The chest region as multiples of the face box (dmsd.vision.geometry.chest_region), for the daemon and the
+    """The chest region as multiples of the face box (dmsd.vision.chest.chest_region), for the daemon and the
     seatbelt trainer alike."""
 
     # The shoulder-to-chest stretch of the belt, and little else: a wider or taller region took in the belt hanging at
     # the pillar of an unbelted driver, the forearm on the wheel, and (in a close or mirror camera) the frame's edge.
-    width: float = _opt(2.0, low=0.5, high=6.0, doc="region width / face width, centred under the face")
-    top: float = _opt(0.1, low=-0.5, high=2.0, doc="gap between chin and region / face height")
-    height: float = _opt(1.2, low=0.3, high=5.0, doc="region height / face height")
-    min_visible: float = _opt(
+    width: float = option(2.0, low=0.5, high=6.0, doc="region width / face width, centred under the face")
+    top: float = option(0.1, low=-0.5, high=2.0, doc="gap between chin and region / face height")
+    height: float = option(1.2, low=0.3, high=5.0, doc="region height / face height")
+    min_visible: float = option(
         0.4, low=0.05, high=1.0, doc="skip the belt check when less than this share of the region is inside the frame"
     )
-    hands_unknown_above: float | None = _opt(
+    hands_unknown_above: float | None = option(
         None,
         low=0.05,
         high=1.0,
@@ -394,10 +341,10 @@ class ChestConfig:
             "look; see the model card's Seatbelt section for what it found on real clips)."
         ),
     )
-    hands_path: str | None = _opt(
+    hands_path: str | None = option(
         None, doc="The palm detector for hands_unknown_above; null: <models.dir>/palms.fp32.onnx."
     )
-    from_landmarks: bool = _opt(
+    from_landmarks: bool = option(
         False,
         doc=(
             "Where the face mesh confirms the face, hang the region from the neck (the cheek edges' midpoint, on the "
@@ -412,7 +359,7 @@ class ChestConfig:
 
 @dataclass
 class PhoneConfig:
-    enabled: bool = _opt(
+    enabled: bool = option(
         False,
         doc=(
             "Look for a phone in use (models.phone, on the region its contract names: the face and its "
@@ -420,16 +367,16 @@ class PhoneConfig:
             "was measured on and how far it reaches."
         ),
     )
-    interval_s: float = _opt(
+    interval_s: float = option(
         0.25,
         low=0.0,
         high=10.0,
         doc="On video, the model runs at most this often (frame time), its last answer held between; 0: every frame.",
     )
-    min_confidence: float = _opt(
+    min_confidence: float = option(
         0.6, low=0.34, high=1.0, doc="A call or texting reading counts only at this probability; under it, none."
     )
-    min_s: float = _opt(
+    min_s: float = option(
         2.0,
         low=0.0,
         high=600,
@@ -439,12 +386,12 @@ class PhoneConfig:
             "ear for a moment..."
         ),
     )
-    clear_s: float = _opt(2.0, low=0.0, high=600, doc="...and none held this long after it is phone_down.")
+    clear_s: float = option(2.0, low=0.0, high=600, doc="...and none held this long after it is phone_down.")
 
 
 @dataclass
 class PreviewConfig:
-    enabled: bool = _opt(
+    enabled: bool = option(
         False,
         doc=(
             "Serve a live page of what dmsd sees (the annotated picture, the state, the last events) while the daemon "
@@ -452,19 +399,19 @@ class PreviewConfig:
             "viewers: never to disk or MQTT."
         ),
     )
-    listen: str = _opt(
+    listen: str = option(
         "127.0.0.1:8090",
         doc="HOST:PORT to serve on. Any address but a loopback one needs preview.password.",
     )
-    password: str | None = _opt(
+    password: str | None = option(
         None, doc="Viewers log in as `dmsd` with this password (HTTP basic auth); needed off the loopback address."
     )
-    certfile: str | None = _opt(None, doc="Serve HTTPS with this certificate (PEM)...")
-    keyfile: str | None = _opt(None, doc="...and its key; null: the key is in certfile.")
-    max_viewers: int = _opt(
+    certfile: str | None = option(None, doc="Serve HTTPS with this certificate (PEM)...")
+    keyfile: str | None = option(None, doc="...and its key; null: the key is in certfile.")
+    max_viewers: int = option(
         2, low=1, high=16, doc="Viewers of the picture at once; one more is told to come back later."
     )
-    fps: float = _opt(
+    fps: float = option(
         5.0, low=0.5, high=30.0, doc="Pictures a second sent to the page (the analysis runs at its own rate)."
     )
 
@@ -478,7 +425,7 @@ class PreviewConfig:
 
 @dataclass
 class StateConfig:
-    smoothing: float = _opt(
+    smoothing: float = option(
         0.3,
         low=0.01,
         high=1.0,
@@ -487,14 +434,14 @@ class StateConfig:
             "smoothing)."
         ),
     )
-    emotion_hold_s: float = _opt(
+    emotion_hold_s: float = option(
         1.0,
         low=0.0,
         high=600,
         doc="A new emotion must lead for this long, with at least this smoothed probability, before emotion_changed.",
     )
-    emotion_min_confidence: float = _opt(0.4, low=0.0, high=1.0)
-    seatbelt_worn_above: float = _opt(
+    emotion_min_confidence: float = option(0.4, low=0.0, high=1.0)
+    seatbelt_worn_above: float = option(
         0.6,
         low=0.0,
         high=1.0,
@@ -503,66 +450,66 @@ class StateConfig:
             "new reading must hold for seatbelt_debounce_s before seatbelt_fastened / seatbelt_unfastened."
         ),
     )
-    seatbelt_unworn_below: float = _opt(0.4, low=0.0, high=1.0)
-    seatbelt_debounce_s: float = _opt(2.0, low=0.0, high=600)
-    absent_after_s: float = _opt(
+    seatbelt_unworn_below: float = option(0.4, low=0.0, high=1.0)
+    seatbelt_debounce_s: float = option(2.0, low=0.0, high=600)
+    absent_after_s: float = option(
         2.0, low=0.0, high=600, doc="No face for this long: driver_absent (emotion and belt become unknown, null)."
     )
-    heartbeat_s: float = _opt(
+    heartbeat_s: float = option(
         10.0,
         low=0.5,
         high=86400,
         doc="The retained state is republished at least this often, even when nothing changed.",
     )
-    include_probs: bool = _opt(False, doc="Add the smoothed per-class emotion probabilities to the state payload.")
+    include_probs: bool = option(False, doc="Add the smoothed per-class emotion probabilities to the state payload.")
 
 
 @dataclass
 class AlertnessConfig:
     """Eyes, head and mouth over time (dmsd.driver.alertness); the timings default to Euro NCAP's."""
 
-    baseline_min_s: float = _opt(
+    baseline_min_s: float = option(
         3.0,
         low=0.5,
         high=600,
         doc="only the eye-state model's verdicts and yawns are judged before the driver has been seen this long",
     )
-    baseline_s: float = _opt(
+    baseline_s: float = option(
         60.0, low=1.0, high=3600, doc="open-eye level and forward pose are learned over this much of their time present"
     )
-    eyes_closed_below: float = _opt(
+    eyes_closed_below: float = option(
         0.65, low=0.1, high=0.95, doc="eyes closed under this share of the driver's own open-eye level"
     )
-    microsleep_s: float = _opt(
+    microsleep_s: float = option(
         1.0, low=0.1, high=60, doc="a closure this long (but under asleep_s) is a microsleep; shorter ones are blinks"
     )
-    asleep_s: float = _opt(3.0, low=0.5, high=60, doc="eyes closed this long at a stretch: asleep")
-    perclos_window_s: float = _opt(60.0, low=5, high=3600, doc="PERCLOS: the share of this window with eyes closed")
-    perclos_min_s: float = _opt(10.0, low=1, high=3600, doc="...once the eyes have been measured this long in it")
-    drowsy_perclos: float = _opt(0.15, low=0.01, high=1.0, doc="drowsy at this PERCLOS...")
-    alert_perclos: float = _opt(0.10, low=0.0, high=1.0, doc="alert again under this PERCLOS (hysteresis)")
-    drowsy_microsleeps: int = _opt(3, low=1, high=100, doc="...or this many microsleeps in the window")
-    away_yaw_deg: float = _opt(
+    asleep_s: float = option(3.0, low=0.5, high=60, doc="eyes closed this long at a stretch: asleep")
+    perclos_window_s: float = option(60.0, low=5, high=3600, doc="PERCLOS: the share of this window with eyes closed")
+    perclos_min_s: float = option(10.0, low=1, high=3600, doc="...once the eyes have been measured this long in it")
+    drowsy_perclos: float = option(0.15, low=0.01, high=1.0, doc="drowsy at this PERCLOS...")
+    alert_perclos: float = option(0.10, low=0.0, high=1.0, doc="alert again under this PERCLOS (hysteresis)")
+    drowsy_microsleeps: int = option(3, low=1, high=100, doc="...or this many microsleeps in the window")
+    away_yaw_deg: float = option(
         30.0, low=5, high=90, doc="head turned this far from the driver's forward (yaw) is away from the road"
     )
-    away_pitch_deg: float = _opt(20.0, low=5, high=90, doc="...or tilted this far (pitch)")
-    long_distraction_s: float = _opt(3.0, low=0.5, high=60, doc="away this long at a stretch: distracted, kind long")
-    road_glance_s: float = _opt(
+    away_pitch_deg: float = option(20.0, low=5, high=90, doc="...or tilted this far (pitch)")
+    long_distraction_s: float = option(3.0, low=0.5, high=60, doc="away this long at a stretch: distracted, kind long")
+    road_glance_s: float = option(
         0.5,
         low=0.0,
         high=10,
         doc="a stretch away ends only once the head is back on the road this long (a head sweeping from one side to "
         "the other crosses the road for a moment)",
     )
-    time_sharing_s: float = _opt(10.0, low=1, high=600, doc="away this long in all...")
-    time_sharing_window_s: float = _opt(
+    time_sharing_s: float = option(10.0, low=1, high=600, doc="away this long in all...")
+    time_sharing_window_s: float = option(
         30.0, low=1, high=3600, doc="...within this window: distracted, kind time_sharing"
     )
-    time_sharing_reset_s: float = _opt(
+    time_sharing_reset_s: float = option(
         2.0, low=0.1, high=60, doc="back on the road this long restarts the window (and ends a distraction)"
     )
-    unresponsive_s: float = _opt(6.0, low=1, high=600, doc="eyes closed or away this long at a stretch: unresponsive")
-    excuse_mouth_open: float = _opt(
+    unresponsive_s: float = option(6.0, low=1, high=600, doc="eyes closed or away this long at a stretch: unresponsive")
+    excuse_mouth_open: float = option(
         0.2,
         low=0.05,
         high=2.0,
@@ -571,13 +518,13 @@ class AlertnessConfig:
             "nor a microsleep; asleep still counts them"
         ),
     )
-    excuse_smile: float = _opt(
+    excuse_smile: float = option(
         0.5,
         low=0.05,
         high=1.0,
         doc="...and so do eyes closed in a smile this wide (the blendshapes' smile score: a laugh squeezes the eyes)",
     )
-    yawn_jaw_open: float = _opt(
+    yawn_jaw_open: float = option(
         0.25,
         low=0.05,
         high=1.0,
@@ -586,8 +533,8 @@ class AlertnessConfig:
             "real yawns: README)..."
         ),
     )
-    yawn_smile_below: float = _opt(0.5, low=0.05, high=1.0, doc="...(a laugh or a song opens the jaw in a smile)...")
-    yawn_openness: float = _opt(
+    yawn_smile_below: float = option(0.5, low=0.05, high=1.0, doc="...(a laugh or a song opens the jaw in a smile)...")
+    yawn_openness: float = option(
         0.3,
         low=0.1,
         high=2.0,
@@ -596,8 +543,8 @@ class AlertnessConfig:
             "mouth's width)..."
         ),
     )
-    yawn_s: float = _opt(1.2, low=0.1, high=60, doc="...held this long (talking opens the mouth for moments)")
-    nodding_seat_similarity: float = _opt(
+    yawn_s: float = option(1.2, low=0.1, high=60, doc="...held this long (talking opens the mouth for moments)")
+    nodding_seat_similarity: float = option(
         0.7,
         low=0.0,
         high=1.0,
@@ -611,33 +558,33 @@ class AlertnessConfig:
 
 @dataclass
 class TlsConfig:
-    enabled: bool = _opt(False, doc="TLS to the broker; client certificates are optional.")
-    ca_certs: str | None = _opt(None, doc="CA bundle to verify the broker; null: the system's")
-    certfile: str | None = _opt(None, doc="client certificate, for brokers that ask for one")
-    keyfile: str | None = _opt(None)
-    insecure: bool = _opt(False, doc="skip the host name check (testing only)")
+    enabled: bool = option(False, doc="TLS to the broker; client certificates are optional.")
+    ca_certs: str | None = option(None, doc="CA bundle to verify the broker; null: the system's")
+    certfile: str | None = option(None, doc="client certificate, for brokers that ask for one")
+    keyfile: str | None = option(None)
+    insecure: bool = option(False, doc="skip the host name check (testing only)")
 
 
 @dataclass
 class MqttConfig:
-    enabled: bool = _opt(True, doc="false: do not publish (also --no-mqtt).")
-    host: str = _opt("localhost")
-    port: int = _opt(1883, low=1, high=65535)
-    topic_prefix: str = _opt("dms/{device_id}", doc="Topic prefix; {device_id} is replaced.")
-    client_id: str | None = _opt(None, doc="null: dmsd-<device_id>.")
-    keepalive_s: int = _opt(30, low=5, high=3600)
-    username: str | None = _opt(
+    enabled: bool = option(True, doc="false: do not publish (also --no-mqtt).")
+    host: str = option("localhost")
+    port: int = option(1883, low=1, high=65535)
+    topic_prefix: str = option("dms/{device_id}", doc="Topic prefix; {device_id} is replaced.")
+    client_id: str | None = option(None, doc="null: dmsd-<device_id>.")
+    keepalive_s: int = option(30, low=5, high=3600)
+    username: str | None = option(
         None,
         doc=(
             "Credentials. The password is taken from the environment variable named by password_env if it is set, "
             "else from password_file, else from password. It is never logged."
         ),
     )
-    password: str | None = _opt(None)
-    password_file: str | None = _opt(None)
-    password_env: str = _opt("DMSD_MQTT_PASSWORD")
-    tls: TlsConfig = _section(TlsConfig, doc="")
-    queue_size: int = _opt(
+    password: str | None = option(None)
+    password_file: str | None = option(None)
+    password_env: str = option("DMSD_MQTT_PASSWORD")
+    tls: TlsConfig = section(TlsConfig, doc="")
+    queue_size: int = option(
         1000,
         low=1,
         high=1_000_000,
@@ -646,16 +593,16 @@ class MqttConfig:
             " logged)."
         ),
     )
-    reconnect_min_s: float = _opt(1.0, low=0.1, high=600, doc="Reconnect backoff, in seconds.")
-    reconnect_max_s: float = _opt(30.0, low=0.1, high=3600)
-    stats_interval_s: float = _opt(10.0, low=0.5, high=86400, doc="How often <prefix>/stats is published.")
-    drain_timeout_s: float = _opt(
+    reconnect_min_s: float = option(1.0, low=0.1, high=600, doc="Reconnect backoff, in seconds.")
+    reconnect_max_s: float = option(30.0, low=0.1, high=3600)
+    stats_interval_s: float = option(10.0, low=0.5, high=86400, doc="How often <prefix>/stats is published.")
+    drain_timeout_s: float = option(
         5.0,
         low=0.0,
         high=600,
         doc="At shutdown, wait this long for queued events to be delivered before giving up (and logging how many).",
     )
-    outbox: str | None = _opt(
+    outbox: str | None = option(
         "outbox.sqlite",
         doc=(
             "Every event is written to the outbox before it is sent and removed when the broker acknowledges it, so a"
@@ -666,7 +613,7 @@ class MqttConfig:
             "started."
         ),
     )
-    queue_max_mb: float = _opt(16.0, low=0.01, high=4096)
+    queue_max_mb: float = option(16.0, low=0.01, high=4096)
 
     def outbox_path(self) -> Path | None:
         """mqtt.outbox, a relative path under the state directory: $STATE_DIRECTORY (systemd's StateDirectory=),
@@ -694,74 +641,74 @@ class MqttConfig:
 
 @dataclass
 class HomeAssistantConfig:
-    enabled: bool = _opt(True, doc="false: removes the entities (an empty retained message on the same topic).")
-    prefix: str = _opt("homeassistant", doc="Home Assistant's discovery prefix (its MQTT integration's setting).")
-    support_url: str | None = _opt(None, doc="An http(s) page shown as the device's support link; null: none.")
+    enabled: bool = option(True, doc="false: removes the entities (an empty retained message on the same topic).")
+    prefix: str = option("homeassistant", doc="Home Assistant's discovery prefix (its MQTT integration's setting).")
+    support_url: str | None = option(None, doc="An http(s) page shown as the device's support link; null: none.")
 
 
 @dataclass
 class VehicleConfig:
     """Alerts gated by the vehicle's speed and gear from `<prefix>/vehicle` (dmsd.driver.vehicle)."""
 
-    enabled: bool = _opt(True, doc="false: ignore vehicle data; nothing is gated.")
-    max_age_s: float = _opt(
+    enabled: bool = option(True, doc="false: ignore vehicle data; nothing is gated.")
+    max_age_s: float = option(
         5.0,
         low=0.1,
         high=3600,
         doc="Vehicle data older than this gates nothing (the state says so), nor does no data at all.",
     )
-    distraction_min_speed_kmh: float = _opt(
+    distraction_min_speed_kmh: float = option(
         10.0, low=0, high=300, doc="distracted: only above this speed, and not in one of these gears."
     )
-    not_forward_gears: list[str] = _opt(["P", "R", "N"])
-    drowsiness_min_speed_kmh: float = _opt(
+    not_forward_gears: list[str] = option(["P", "R", "N"])
+    drowsiness_min_speed_kmh: float = option(
         10.0, low=0, high=300, doc="asleep, drowsy, microsleep, unresponsive, yawn: only above this speed."
     )
-    seatbelt_min_speed_kmh: float = _opt(
+    seatbelt_min_speed_kmh: float = option(
         25.0,
         low=0,
         high=300,
         doc="seatbelt_unfastened: above this speed, or once dmsd has run seatbelt_after_s (from the ignition).",
     )
-    seatbelt_after_s: float = _opt(60.0, low=0, high=86400)
+    seatbelt_after_s: float = option(60.0, low=0, high=86400)
 
 
 @dataclass
 class Config:
-    device_id: str | None = _opt(
+    device_id: str | None = option(
         None, doc="Identifies this vehicle in MQTT topics (dms/<device_id>/...). null: the host name."
     )
-    log_level: str = _opt(
+    log_level: str = option(
         "INFO", choices=LOG_LEVELS, doc="DEBUG, INFO, WARNING or ERROR. Logs go to stderr (the journal under systemd)."
     )
-    source: SourceConfig = _section(SourceConfig, doc="")
-    detector: DetectorConfig = _section(DetectorConfig, doc="")
-    models: ModelsConfig = _section(ModelsConfig, doc="")
-    landmarks: LandmarksConfig = _section(
+    source: SourceConfig = section(SourceConfig, doc="")
+    detector: DetectorConfig = section(DetectorConfig, doc="")
+    models: ModelsConfig = section(ModelsConfig, doc="")
+    landmarks: LandmarksConfig = section(
         LandmarksConfig,
         doc=(
             "The face mesh (468 points, MediaPipe's model) on the driver's face every frame: eyes, head pose and mouth."
         ),
     )
-    blendshapes: BlendshapesConfig = _section(
+    blendshapes: BlendshapesConfig = section(
         BlendshapesConfig, doc="Expression scores from the face mesh (MediaPipe's blendshapes model)."
     )
-    eyes: EyesConfig = _section(
+    eyes: EyesConfig = section(
         EyesConfig, doc="How eye state is decided (needs landmarks.enabled: the mesh places the eyes)."
     )
-    chest: ChestConfig = _section(
+    chest: ChestConfig = section(
         ChestConfig,
         doc=(
             "The chest region the seatbelt model looks at, in multiples of the face box (shared with the training "
             "code)."
         ),
     )
-    phone: PhoneConfig = _section(PhoneConfig, doc="Phone use: a call or texting, held long enough, is a distraction.")
-    preview: PreviewConfig = _section(
+    phone: PhoneConfig = section(PhoneConfig, doc="Phone use: a call or texting, held long enough, is a distraction.")
+    preview: PreviewConfig = section(
         PreviewConfig, doc="The live page for fitting the camera (README, 'Fitting the camera')."
     )
-    state: StateConfig = _section(StateConfig, doc="")
-    alertness: AlertnessConfig = _section(
+    state: StateConfig = section(StateConfig, doc="")
+    alertness: AlertnessConfig = section(
         AlertnessConfig,
         doc=(
             "Drowsiness and distraction from the face mesh (needs landmarks.enabled). Every judgement is against the "
@@ -769,8 +716,8 @@ class Config:
             "Timings: Euro NCAP."
         ),
     )
-    mqtt: MqttConfig = _section(MqttConfig, doc="")
-    homeassistant: HomeAssistantConfig = _section(
+    mqtt: MqttConfig = section(MqttConfig, doc="")
+    homeassistant: HomeAssistantConfig = section(
         HomeAssistantConfig,
         doc=(
             "Home Assistant MQTT discovery: one retained device message at <prefix>/device/<device_id>/config makes "
@@ -779,7 +726,7 @@ class Config:
             "`online` on <prefix>/status."
         ),
     )
-    vehicle: VehicleConfig = _section(
+    vehicle: VehicleConfig = section(
         VehicleConfig,
         doc=(
             'Vehicle context: dmsd reads {"speed_kmh": 54, "gear": "D"} on <topic_prefix>/vehicle (published by '
@@ -887,11 +834,16 @@ def build(cls: type[T], data: object, prefix: str) -> T:  # cls: a dataclass
     """Make dataclass `cls` from a mapping, checking every key, type and range."""
     if not isinstance(data, dict):
         raise DmsdError(f"{prefix.rstrip('.') or 'the file'}: expected a mapping of keys, got {_kind(data)}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    fields = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("plugins")}  # type: ignore[arg-type]
+    plugins = next((f.name for f in dataclasses.fields(cls) if f.metadata.get("plugins")), None)  # type: ignore[arg-type]
     hints = typing.get_type_hints(cls)
-    values = {}
+    values: dict[str, Any] = {}
     for key, value in data.items():
         name = f"{prefix}{key}"
+        if plugins is not None and key not in fields and isinstance(value, dict | None):
+            # A plugin's own section: checked by the plugin, where the plugins are made.
+            values.setdefault(plugins, {})[key] = value or {}
+            continue
         if key not in fields:
             moved = f" (moved to {MOVED[name]})" if name in MOVED else f" (allowed: {', '.join(fields)})"
             raise DmsdError(f"unknown key {name!r}{moved}")

@@ -37,15 +37,31 @@ class Key:
 
 
 def keys(cls: type = Config, instance: object | None = None, prefix: str = "", depth: int = 0) -> Iterator[Key]:
-    """Every key of `cls`, depth first, in definition order, with its default."""
+    """Every key of `cls`, depth first, in definition order, with its default; in place of the detector plugins'
+    sections, each registered plugin's own keys (dmsd.vision.detectors), as `detector.<plugin>`."""
     instance = cls() if instance is None else instance
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
+        if f.metadata.get("plugins"):
+            yield from plugin_keys(prefix, depth)
+            continue
         value = getattr(instance, f.name)
         nested = dataclasses.is_dataclass(hints[f.name])
         yield Key(prefix + f.name, depth, f, value, nested)
         if nested:
             yield from keys(hints[f.name], value, f"{prefix}{f.name}.", depth + 1)
+
+
+def plugin_keys(prefix: str, depth: int) -> Iterator[Key]:
+    """Each detector plugin's section of its own keys, headed by the plugin's doc."""
+    from dmsd.vision.detectors import plugins
+
+    for plugin in plugins().values():
+        if plugin.settings is None:
+            continue
+        head = dataclasses.field(default=None, metadata={"doc": plugin.doc})
+        yield Key(prefix + plugin.name, depth, head, None, True)
+        yield from keys(plugin.settings, None, f"{prefix}{plugin.name}.", depth + 1)
 
 
 def yaml_value(value: object) -> str:

@@ -21,9 +21,9 @@ import cv2
 import numpy as np
 
 from dmsd.commands.bench import FerStylePipeline, letterbox, load_frames
-from dmsd.config import Config, DetectorConfig, HaarConfig
+from dmsd.config import Config, DetectorConfig
 from dmsd.publish.stats import percentiles
-from dmsd.vision.detectors.haar import HaarFaceDetector
+from dmsd.vision.detectors.haar import HaarConfig, HaarFaceDetector
 from dmsd.vision.face_finder import DriverTracker, SearchEveryFrame
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,7 +59,7 @@ def face_stage(settings: dict):
     haar_keys = {f.name for f in dataclasses.fields(HaarConfig)}  # detector.haar's own keys
     haar = {k: v for k, v in settings.items() if k in haar_keys}
     generic = {k: v for k, v in settings.items() if k not in haar_keys}
-    config = DetectorConfig(**generic, haar=HaarConfig(**haar))
+    config = DetectorConfig(**generic, plugins={"haar": haar})
     detector = HaarFaceDetector(config)
     return DriverTracker(detector, config) if config.tracking else SearchEveryFrame(detector)
 

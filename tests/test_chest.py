@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from dmsd.config import ChestConfig, DetectorConfig
+from dmsd.vision.chest import CHIN, chest_region, neck_aligned
 from dmsd.vision.detectors import make_detector
 from dmsd.vision.face_finder import DriverTracker, SearchEveryFrame, make_face_finder
-from dmsd.vision.geometry import CHIN, chest_region, neck_aligned
 from dmsd.vision.landmarks import LandmarkModel
 from harness import ROOT, SHARED
 

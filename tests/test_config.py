@@ -1,6 +1,7 @@
 """Configuration: the shipped file, and every kind of bad value named by its key."""
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,45 @@ from scripts.config_docs import keys, render_yaml
 
 
 def test_shipped_config_is_the_defaults():
-    assert load_config(ROOT / "config.yaml") == Config()
+    """Every key at its default: the detector plugins' sections too, as each plugin reads them."""
+    from dmsd.vision.detectors import plugins, settings_of
+
+    shipped = load_config(ROOT / "config.yaml")
+    assert replace(shipped, detector=replace(shipped.detector, plugins={})) == Config()
+    assert set(shipped.detector.plugins) == {"haar", "blazeface"}
+    for plugin in plugins().values():
+        assert plugin.settings is not None
+        assert settings_of(shipped.detector, plugin.name, plugin.settings) == plugin.settings()
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("detector:\n  type: mtcnn\n", "detector.type: 'mtcnn' is not allowed (allowed: blazeface, haar)"),
+        (
+            "detector:\n  fallback: mtcnn\n",
+            "detector.fallback: 'mtcnn' is not allowed (allowed: blazeface, haar, none)",
+        ),
+        ("detector:\n  haar:\n    scale_factor: 5\n", "detector.haar.scale_factor: 5.0 is out of range (1.01..2.0)"),
+        (
+            "detector:\n  haar:\n    cascad: x.xml\n",
+            "unknown key 'detector.haar.cascad' (allowed: cascade, scale_factor",
+        ),
+        ("detector:\n  blazeface:\n    min_score: high\n", "detector.blazeface.min_score: expected a number"),
+        (
+            "detector:\n  mtcnn:\n    steps: 3\n",
+            "unknown key 'detector.mtcnn' (no detector plugin of that name; plugins: blazeface, haar)",
+        ),
+        ("detector:\n  haar: 3\n", "unknown key 'detector.haar' (allowed: type, fallback"),
+    ],
+)
+def test_a_detector_plugin_and_its_keys_are_checked_where_the_detectors_are_made(tmp_path, text, message):
+    """config.py knows no plugin: the plugins check their own names and keys when the detectors are made, and the
+    command line says so in one line."""
+    config = write_config(tmp_path / "bad.yaml", text)
+    result = run_dmsd("--config", str(config), "--once", str(ROOT / "samples" / "cabin_frame060.jpg"))
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
 
 
 def test_config_yaml_is_written_from_the_definition():
@@ -75,10 +114,6 @@ def test_a_moved_key_is_named_with_its_new_place(tmp_path):
         ("state:\n  smoothing: 0\n", "state.smoothing: 0.0 is out of range (0.01..1.0)"),
         ("log_level: LOUD\n", "log_level: 'LOUD' is not allowed (allowed: DEBUG, INFO, WARNING, ERROR)"),
         ("detector:\n  seat_side: middle\n", "detector.seat_side: 'middle' is not allowed (allowed: any, left, right)"),
-        (
-            "detector:\n  fallback: mtcnn\n",
-            "detector.fallback: 'mtcnn' is not allowed (allowed: blazeface, haar, none)",
-        ),
         ("models:\n  emotion:\n    precision: int4\n", "models.emotion.precision: 'int4' is not allowed"),
         ("mqtt: [1, 2]\n", "mqtt: expected a mapping of keys, got list"),
         ("state:\n  include_probs: 1\n", "state.include_probs: expected true or false"),

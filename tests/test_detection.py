@@ -6,8 +6,9 @@ import pytest
 
 from dmsd.config import ChestConfig, DetectorConfig
 from dmsd.errors import DmsdError
+from dmsd.vision.chest import chest_region
 from dmsd.vision.detectors.haar import HaarFaceDetector, resolve_cascade
-from dmsd.vision.geometry import Box, chest_region
+from dmsd.vision.geometry import Box
 from dmsd.vision.seat import pick_driver
 from harness import SAMPLES
 
@@ -58,5 +59,5 @@ def test_chest_region_is_below_the_face_and_clipped():
 
 
 def test_unknown_cascade_is_named():
-    with pytest.raises(DmsdError, match="detector.cascade: nope.xml is neither a file nor a cascade shipped"):
+    with pytest.raises(DmsdError, match="detector.haar.cascade: nope.xml is neither a file nor a cascade shipped"):
         resolve_cascade("nope.xml")

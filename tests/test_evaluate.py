@@ -302,7 +302,7 @@ def chest_regions_of_valid_crops() -> list:
 
     from dmsd.config import Config
     from dmsd.frames.images import read_image
-    from dmsd.vision.geometry import chest_region
+    from dmsd.vision.chest import chest_region
     from dmsd.vision.stages.face import FaceStage
 
     face_stage = FaceStage.from_config(Config(), video=False)

@@ -60,55 +60,91 @@ def test_the_hot_path_never_imports_offline_helpers_or_training(argv):
 
 
 PLUGIN = '''
-from dmsd.vision.detectors import register
+from dataclasses import dataclass
+
+from dmsd.config import option
+from dmsd.vision.detectors import register, settings_of
 from dmsd.vision.detectors.base import FaceDetector
 
 
-@register("centre")
-class CentreDetector(FaceDetector):
-    """Pretends the face is the middle third of the frame: enough to prove the seam."""
+@dataclass
+class CentreConfig:
+    share: float = option(0.33, low=0.1, high=0.9, doc="How much of the frame the face is.")
 
-    def __init__(self, config):
-        self.config = config
+
+@register("centre", CentreConfig, doc="The centre plugin's own keys.")
+class CentreDetector(FaceDetector):
+    """Pretends the face is the middle of the frame, `share` of it: enough to prove the seam."""
+
+    def __init__(self, config, models=None):
+        self.config, self.own = config, settings_of(config, "centre", CentreConfig)
 
     def detect(self, grey):
         from dmsd.vision.geometry import Box
 
         height, width = grey.shape
-        return [Box(width // 3, height // 3, width // 3, height // 3)]
+        w, h = round(width * self.own.share), round(height * self.own.share)
+        return [Box((width - w) // 2, (height - h) // 2, w, h)]
 '''
 
 
-def test_a_detector_plugin_is_one_file(tmp_path):
-    """A module dropped beside the Haar plugin registers itself, and `detector.type` accepts it by name."""
+def test_a_detector_plugin_with_keys_of_its_own_is_one_file(tmp_path):
+    """A module dropped beside the Haar plugin registers itself with its own keys: `detector.type` accepts it by
+    name, `detector.centre` holds its keys (documented in config.yaml's way, checked by the plugin), and a plugin
+    that fails to import is logged and skipped without taking the others down."""
     (tmp_path / "centre.py").write_text(PLUGIN)
-    good, bad = tmp_path / "good.yaml", tmp_path / "bad.yaml"
-    good.write_text("detector:\n  type: centre\n")
+    (tmp_path / "broken.py").write_text("import a_module_that_is_not_installed\n")
+    good, bad, wrong = tmp_path / "good.yaml", tmp_path / "bad.yaml", tmp_path / "wrong.yaml"
+    good.write_text("detector:\n  type: centre\n  centre:\n    share: 0.5\n")
     bad.write_text("detector:\n  type: mtcnn\n")
+    wrong.write_text("detector:\n  type: centre\n  centre:\n    share: 2\n")
     code = textwrap.dedent(f"""
-        import json, sys
+        import json, logging, sys
+        logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
         import dmsd.vision.detectors as detectors
         detectors.__path__.append({str(tmp_path)!r})  # as if centre.py were in dmsd/vision/detectors/
         from dmsd.config import load_config
         from dmsd.errors import DmsdError
         from dmsd.vision.detectors import make_detector
         from pathlib import Path
+        from scripts.config_docs import keys
         import numpy as np
+        def refusal(path):
+            try:
+                make_detector(load_config(Path(path)).detector)
+            except DmsdError as exc:
+                return str(exc)
         config = load_config(Path({str(good)!r}))
         faces = make_detector(config.detector).detect(np.zeros((90, 120), np.uint8))
-        try:
-            load_config(Path({str(bad)!r}))
-            refusal = None
-        except DmsdError as exc:
-            refusal = str(exc)
         print(json.dumps({{"type": type(make_detector(config.detector)).__name__,
-                          "faces": [f.as_list() for f in faces], "refusal": refusal}}))
+                          "faces": [f.as_list() for f in faces],
+                          "documented": [k.path for k in keys() if k.path.startswith("detector.centre")],
+                          "bad": refusal({str(bad)!r}), "wrong": refusal({str(wrong)!r})}}))
     """)
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
-    assert report["type"] == "CentreDetector" and report["faces"] == [[40, 30, 40, 30]]
-    assert report["refusal"] == f"{bad}: detector.type: 'mtcnn' is not allowed (allowed: blazeface, centre, haar)"
+    assert report["type"] == "CentreDetector" and report["faces"] == [[30, 22, 60, 45]]
+    assert report["documented"] == ["detector.centre", "detector.centre.share"]
+    assert report["bad"] == "detector.type: 'mtcnn' is not allowed (allowed: blazeface, centre, haar)"
+    assert report["wrong"] == "detector.centre.share: 2.0 is out of range (0.1..0.9)"
+    skipped = [line for line in result.stderr.splitlines() if "detector plugin broken failed to import" in line]
+    assert len(skipped) == 1 and "ModuleNotFoundError" in skipped[0]
+
+
+def test_the_config_module_imports_only_errors_and_geometry_nothing_of_dmsd():
+    """No import circle: loading a config imports no detector plugin (nor cv2), and Box needs nothing of dmsd."""
+    import ast
+
+    for module, allowed in (("dmsd/config.py", {"dmsd.errors"}), ("dmsd/vision/geometry.py", set())):
+        tree = ast.parse((ROOT / module).read_text())
+        imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+        imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        assert {m for m in imported if m.startswith("dmsd")} == allowed, module
+    code = "import sys; from dmsd.config import load_config; load_config(None); print(sorted(sys.modules))"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    modules = loaded.stdout
+    assert loaded.returncode == 0 and "dmsd.vision" not in modules and "'cv2'" not in modules
 
 
 def test_both_publishers_meet_the_publisher_interface():

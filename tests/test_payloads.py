@@ -123,19 +123,24 @@ def test_the_vehicle_block_is_the_readme_example():
     gate = AlertGate(VehicleConfig(), inbox, started=clock - 12.3)
     inbox.receive("dms/v/vehicle", b'{"speed_kmh": 5, "gear": "d"}', clock - 0.4)
     assert gate.filter([distracted_event(1.0, Distraction.LONG, 3.0, 3.0)], 1.0, clock) == []
-    assert gate.block(clock) == shown
+    assert measure_json(gate.block(clock)) == shown
 
 
 def test_the_vehicle_block_without_data_old_data_or_the_topic():
     clock = 5000.0
     inbox = VehicleInbox()
     gate = AlertGate(VehicleConfig(), inbox, started=clock)
-    assert gate.block(clock) == {"gating": False, "reason": "no vehicle data", "held": [], "held_total": 0}
+    assert measure_json(gate.block(clock)) == {
+        "gating": False,
+        "reason": "no vehicle data",
+        "held": [],
+        "held_total": 0,
+    }
     inbox.receive("dms/v/vehicle", b'{"speed_kmh": 80.44, "gear": "D"}', clock - 5.0)
-    fresh = gate.block(clock)  # exactly max_age_s (5 s) old: still fresh
+    fresh = measure_json(gate.block(clock))  # exactly max_age_s (5 s) old: still fresh
     assert fresh["gating"] is True and json.dumps(fresh["speed_kmh"]) == "80.4" and fresh["age_s"] == 5.0
     assert fresh["held_by"] == {}
-    stale = gate.block(clock + 0.01)
+    stale = measure_json(gate.block(clock + 0.01))
     assert stale == {
         "speed_kmh": 80.4,
         "gear": "D",
@@ -146,8 +151,13 @@ def test_the_vehicle_block_without_data_old_data_or_the_topic():
         "held_total": 0,
     }
     off = AlertGate(VehicleConfig(enabled=False), inbox, started=clock)
-    assert off.block(clock) == {"gating": False, "reason": "vehicle.enabled is false", "held": [], "held_total": 0}
-    assert AlertGate(VehicleConfig(), None, started=clock).block(clock)["reason"] == "no vehicle data"
+    assert measure_json(off.block(clock)) == {
+        "gating": False,
+        "reason": "vehicle.enabled is false",
+        "held": [],
+        "held_total": 0,
+    }
+    assert measure_json(AlertGate(VehicleConfig(), None, started=clock).block(clock))["reason"] == "no vehicle data"
 
 
 def test_an_event_payload_is_the_readme_example():
@@ -178,7 +188,7 @@ def test_without_a_clock_given_the_gate_uses_the_monotonic_clock():
     gate = AlertGate(VehicleConfig(), inbox)
     before = gate.key()
     inbox.receive("dms/v/vehicle", b'{"speed_kmh": 0}')
-    block = gate.block()
+    block = measure_json(gate.block())
     assert block["gating"] is True and block["age_s"] == 0.0 and block["gear"] is None
     assert "seatbelt" in block["held_by"] and gate.key() != before
     assert gate.key() == (True, ("distraction", "drowsiness", "seatbelt"), ())

@@ -12,6 +12,7 @@ from dmsd.driver.events import Event, EventType
 from dmsd.driver.state import DriverStateTracker
 from dmsd.driver.vehicle import AlertGate, VehicleData, VehicleInbox
 from dmsd.publish.payloads import event_json as wire
+from dmsd.publish.payloads import measure_json
 from harness import run_dmsd, write_config
 
 
@@ -55,14 +56,14 @@ def test_a_distraction_at_5_kmh_raises_none_at_50_raises_one(setup):
     assert (
         tracker.state.attention is not None and tracker.state.attention.state == "distracted"
     )  # the state still carries the measure
-    block = gate.block(clock.now)
+    block = measure_json(gate.block(clock.now))
     assert block["gating"] is True and block["held"] == ["distracted"]
     assert block["held_by"]["distraction"] == "speed 5 km/h, not above 10"
 
     vehicle(inbox, clock, 50)  # still looking away when the car moves off: raised now
     raised = drive(tracker, gate, clock, look_away(0.5, start=9.0))
     assert [e.type for e in raised] == ["distracted"] and raised[0].ts == 9.0
-    assert gate.block(clock.now)["held"] == []
+    assert measure_json(gate.block(clock.now))["held"] == []
     back = drive(tracker, gate, clock, [frame(s) for s in times(9.5, 2.5)])
     assert [e.type for e in back] == ["attentive"]
 
@@ -92,12 +93,17 @@ def test_reverse_gear_holds_distraction_but_not_drowsiness(setup):
 
 def test_stale_or_missing_vehicle_data_gates_nothing_and_the_state_says_so(setup):
     clock, inbox, tracker, gate = setup
-    assert gate.block(clock.now) == {"gating": False, "reason": "no vehicle data", "held": [], "held_total": 0}
+    assert measure_json(gate.block(clock.now)) == {
+        "gating": False,
+        "reason": "no vehicle data",
+        "held": [],
+        "held_total": 0,
+    }
     vehicle(inbox, clock, 5)
     clock.now += 31  # older than vehicle.max_age_s
     raised = drive(tracker, gate, clock, look_away(4))
     assert [e.type for e in raised] == ["distracted"]
-    block = gate.block(clock.now)
+    block = measure_json(gate.block(clock.now))
     assert block["gating"] is False and block["reason"] == "vehicle data older than 30 s"
 
 
@@ -214,14 +220,14 @@ def test_held_alerts_are_raised_as_they_were_each_one_and_counted():
     asleep = Event(EventType.ASLEEP, 1.0, {"drowsiness": "alert"}, {"drowsiness": "asleep", "closed_s": 3.0})
     microsleep = Event(EventType.MICROSLEEP, 1.0, {}, {"duration_s": 1.2})
     assert gate.filter([distracted, asleep, microsleep], 1.0, clock) == []
-    assert gate.held_total == 3 and gate.block(clock)["held"] == ["asleep", "distracted"]
+    assert gate.held_total == 3 and measure_json(gate.block(clock))["held"] == ["asleep", "distracted"]
     inbox.receive("dms/t/vehicle", b'{"speed_kmh": 60, "gear": "D"}', clock)
     raised = gate.filter([], 2.0, clock)
     assert [(e.type, e.ts, wire(e)["before"], wire(e)["after"]) for e in raised] == [
         (EventType.DISTRACTED, 2.0, wire(distracted)["before"], wire(distracted)["after"]),
         (EventType.ASLEEP, 2.0, wire(asleep)["before"], wire(asleep)["after"]),
     ]
-    assert gate.block(clock)["held"] == [] and gate.held_total == 3
+    assert measure_json(gate.block(clock))["held"] == [] and gate.held_total == 3
 
 
 def test_malformed_messages_are_logged_at_most_once_a_minute_with_a_count(caplog):

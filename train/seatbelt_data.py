@@ -28,10 +28,11 @@ import numpy as np
 from dmsd.config import ChestConfig, Config, DetectorConfig
 from dmsd.labels import SEATBELT_LABELS
 from dmsd.offline.datasets import LabeledClip, load_labeled_images
+from dmsd.vision.chest import chest_region, neck_aligned
 from dmsd.vision.detectors import make_detector
 from dmsd.vision.detectors.base import FaceDetector
 from dmsd.vision.face_finder import FaceFinder, both_ways, make_face_finder
-from dmsd.vision.geometry import Box, chest_region, neck_aligned
+from dmsd.vision.geometry import Box
 from dmsd.vision.landmarks import LandmarkModel
 from dmsd.vision.stages.seatbelt import chest_of
 from train.clips import frame_rate, tracked_frames
@@ -286,7 +287,7 @@ def build(
 
     The face is found by the daemon's still-image search (`--once`'s, with `detector.still_*`); with `landmarks`
     (and `chest.from_landmarks`), the region hangs from the neck as the daemon's does where the mesh confirms the
-    face (dmsd.vision.geometry.neck_aligned).
+    face (dmsd.vision.chest.neck_aligned).
 
     Two fallbacks for where the daemon's frontal detector finds nothing, both for training data only (the
     validation split keeps exactly what the daemon would see, so its accuracy is the daemon's):

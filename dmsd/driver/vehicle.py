@@ -17,7 +17,7 @@ import logging
 import math
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from dmsd.config import VehicleConfig
 from dmsd.driver.events import Event, EventType, Gate
@@ -53,6 +53,20 @@ class VehicleData:
         if gear is not None and not isinstance(gear, (str, int)) or isinstance(gear, bool):
             raise ValueError(f"gear must be text or a number, got {gear!r}"[:120])
         return cls(float(speed), None if gear is None else str(gear).upper(), received)
+
+
+@dataclass(frozen=True)
+class VehicleBlock:
+    """The state's `vehicle` (its JSON: dmsd.publish.payloads): the latest data and its age (None without data),
+    whether it gates alerts (else why not), each closed gate's reason, and the alerts held now and in all."""
+
+    data: VehicleData | None
+    age_s: float | None
+    gating: bool
+    reason: str | None = None
+    held_by: dict[Gate, str] = field(default_factory=dict)
+    held: tuple[EventType, ...] = ()
+    held_total: int = 0
 
 
 class VehicleInbox:
@@ -99,19 +113,18 @@ class AlertGate:
         self.pending: dict[EventType, Event] = {}  # held lasting alerts, by type
         self.held_total = 0
 
-    def gates(self, clock: float | None = None) -> tuple[dict[Gate, str | None], dict]:
-        """Each kind's reason to hold (None: open), and the state's `vehicle` block."""
+    def gates(self, clock: float | None = None) -> tuple[dict[Gate, str | None], VehicleBlock]:
+        """Each kind's reason to hold (None: open), and the state's `vehicle` block (without what is held)."""
         clock = time.monotonic() if clock is None else clock
         open_all: dict[Gate, str | None] = dict.fromkeys(Gate)
         data = self.inbox.latest if self.inbox is not None and self.config.enabled else None
         if data is None:
             reason = "vehicle.enabled is false" if not self.config.enabled else "no vehicle data"
-            return open_all, {"gating": False, "reason": reason}
+            return open_all, VehicleBlock(None, None, False, reason)
         age = clock - data.received
-        block = {"speed_kmh": round(data.speed_kmh, 1), "gear": data.gear, "age_s": round(age, 1)}
         if age > self.config.max_age_s:
             stale = f"vehicle data older than {self.config.max_age_s:g} s"
-            return open_all, {**block, "gating": False, "reason": stale}
+            return open_all, VehicleBlock(data, age, False, stale)
         c, speed = self.config, data.speed_kmh
         gates = dict(open_all)
         if speed <= c.distraction_min_speed_kmh:
@@ -126,7 +139,8 @@ class AlertGate:
                 f"speed {speed:g} km/h, not above {c.seatbelt_min_speed_kmh:g}, and "
                 f"{since_start:.0f} s since start, under {c.seatbelt_after_s:g}"
             )
-        return gates, {**block, "gating": True}
+        closed = {gate: reason for gate, reason in gates.items() if reason is not None}
+        return gates, VehicleBlock(data, age, True, None, closed)
 
     def filter(self, events: list[Event], now: float, clock: float | None = None) -> list[Event]:
         """The events to raise: held alerts whose gate opened (stamped `now`), then this frame's, gated."""
@@ -152,16 +166,12 @@ class AlertGate:
             out.append(event)
         return out
 
-    def block(self, clock: float | None = None) -> dict:
+    def block(self, clock: float | None = None) -> VehicleBlock:
         """The state's `vehicle` block: the data, whether it gates, each closed gate's reason, the alerts held."""
-        gates, block = self.gates(clock)
-        if block["gating"]:
-            block["held_by"] = {str(kind): reason for kind, reason in gates.items() if reason is not None}
-        block["held"] = sorted(str(kind) for kind in self.pending)
-        block["held_total"] = self.held_total
-        return block
+        _, block = self.gates(clock)
+        return replace(block, held=tuple(sorted(self.pending)), held_total=self.held_total)
 
     def key(self) -> tuple:
         """What changes the published state at once: gating on or off, which gates are closed, what is held."""
         gates, block = self.gates()
-        return block["gating"], tuple(k for k, v in gates.items() if v), tuple(sorted(self.pending))
+        return block.gating, tuple(k for k, v in gates.items() if v), tuple(sorted(self.pending))

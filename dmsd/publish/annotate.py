@@ -13,7 +13,7 @@ import numpy as np
 from dmsd.config import EyesConfig
 from dmsd.driver.eye_closure import EyeVerdict, still_verdict
 from dmsd.vision.analyzer import Analyzer
-from dmsd.vision.geometry import chest_region
+from dmsd.vision.chest import chest_region
 from dmsd.vision.results import FaceTrack, FrameResult
 from dmsd.vision.stages.emotion import EMOTION
 from dmsd.vision.stages.mesh import BLENDSHAPES, EYES, HEAD

@@ -20,6 +20,7 @@ from dmsd.config import EyesConfig
 from dmsd.driver.alertness import AttentionState, DrowsinessState, EyesState, HeadState
 from dmsd.driver.eye_closure import still_verdict
 from dmsd.driver.phone import PhoneState
+from dmsd.driver.vehicle import VehicleBlock
 from dmsd.vision.blendshapes import FaceShapes
 from dmsd.vision.face_measures import Eyes, HeadPose, Mouth
 from dmsd.vision.geometry import Box
@@ -206,6 +207,19 @@ def _phone_state(phone: PhoneState) -> dict:
     return {"use": phone.use, "confidence": round(phone.confidence, 4)}
 
 
+@measure_json.register
+def _vehicle(block: VehicleBlock) -> dict:
+    out: dict = {}
+    if block.data is not None and block.age_s is not None:
+        out = {"speed_kmh": round(block.data.speed_kmh, 1), "gear": block.data.gear, "age_s": round(block.age_s, 1)}
+    out["gating"] = block.gating
+    if block.gating:
+        out["held_by"] = {str(gate): reason for gate, reason in block.held_by.items()}
+    else:
+        out["reason"] = block.reason
+    return {**out, "held": [str(kind) for kind in block.held], "held_total": block.held_total}
+
+
 def result_payload(result: FrameResult, eyes: EyesConfig | None = None) -> dict:
     """The per-image result: source, ts, face, each measure under its stage's key, `still_verdict` (the eye rule
     on this image alone, with no history: `eyes`, its config), latency_ms."""
@@ -221,7 +235,7 @@ def result_payload(result: FrameResult, eyes: EyesConfig | None = None) -> dict:
     }
 
 
-def state_payload(state: DriverState, include_probs: bool = False, vehicle: dict | None = None) -> dict:
+def state_payload(state: DriverState, include_probs: bool = False, vehicle: VehicleBlock | None = None) -> dict:
     """The retained state (README.md, "MQTT"); `vehicle`: the vehicle gate's block, when there is one."""
     payload = {
         "source": state.source,
@@ -241,7 +255,7 @@ def state_payload(state: DriverState, include_probs: bool = False, vehicle: dict
         "latency_ms": latency_block(state.latency_ms),
     }
     if vehicle is not None:
-        payload["vehicle"] = vehicle
+        payload["vehicle"] = measure_json(vehicle)
     return payload
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import cv2
 import numpy as np
@@ -20,13 +21,21 @@ from dmsd.errors import DmsdError
 from dmsd.labels import TASK_LABELS
 from dmsd.vision.geometry import Box
 
+Colour = Literal["grey", "bgr", "rgb"]
+Layout = Literal["NCHW", "NHWC"]
+COLOURS: tuple[Colour, ...] = ("grey", "bgr", "rgb")
+LAYOUTS: tuple[Layout, ...] = ("NCHW", "NHWC")
+
 
 @dataclass(frozen=True)
 class InputSpec:
+    """A model's `dmsd.input`: the picture size it takes, its colour and layout, and pixel * scale + offset. The one
+    place a picture becomes a model's input tensor (`encode`)."""
+
     width: int
     height: int
-    colour: str
-    layout: str
+    colour: Colour
+    layout: Layout
     scale: float
     offset: float
 
@@ -35,14 +44,36 @@ class InputSpec:
         try:
             spec = json.loads(text)
             width, height = (int(v) for v in spec["size"])
-            result = cls(width, height, spec["colour"], spec["layout"], float(spec["scale"]), float(spec["offset"]))
+            colour, layout, scale, offset = spec["colour"], spec["layout"], float(spec["scale"]), float(spec["offset"])
         except (ValueError, KeyError, TypeError) as exc:
             raise DmsdError(
                 f"{where}: dmsd.input must be JSON with size [w, h], colour, layout, scale and offset ({exc!r})"
             ) from None
-        if result.colour not in ("grey", "bgr", "rgb") or result.layout not in ("NCHW", "NHWC"):
+        if colour not in COLOURS or layout not in LAYOUTS:
             raise DmsdError(f"{where}: dmsd.input colour must be grey/bgr/rgb and layout NCHW/NHWC")
-        return result
+        return cls(width, height, colour, layout, scale, offset)
+
+    def in_colour(self, picture: np.ndarray) -> np.ndarray:
+        """A picture (grey H x W, or BGR H x W x 3, uint8) in the model's colour."""
+        if picture.ndim == 2:
+            return picture if self.colour == "grey" else cv2.cvtColor(picture, cv2.COLOR_GRAY2BGR)
+        if self.colour == "grey":
+            return cv2.cvtColor(picture, cv2.COLOR_BGR2GRAY)
+        return cv2.cvtColor(picture, cv2.COLOR_BGR2RGB) if self.colour == "rgb" else picture
+
+    def encode(self, picture: np.ndarray) -> np.ndarray:
+        """One picture at the model's size (grey, or BGR) as its input: a batch of one."""
+        return self.encode_batch(self.in_colour(picture)[None])
+
+    def encode_batch(self, pictures: np.ndarray) -> np.ndarray:
+        """Pictures at the model's size already in its colour (N x H x W grey, or N x H x W x 3), scaled and laid out
+        as the model says."""
+        tensor = pictures.astype(np.float32) * self.scale + self.offset
+        if tensor.ndim == 3:
+            tensor = tensor[..., None]
+        if self.layout == "NCHW":
+            tensor = tensor.transpose(0, 3, 1, 2)
+        return np.ascontiguousarray(tensor)
 
 
 def open_session(path: Path, intra_op_threads: int = 1, inter_op_threads: int = 1) -> ort.InferenceSession:
@@ -103,27 +134,14 @@ class Classifier:
         image: the frame as read (BGR, or grey from a grey camera); grey: its grey version.
         """
         spec = self.input
-        source = grey if spec.colour == "grey" or image.ndim == 2 else image
+        source = grey if spec.colour == "grey" or image.ndim == 2 else image  # the frame's grey is made once
         crop = source[box.y : box.y + box.h, box.x : box.x + box.w]
-        crop = cv2.resize(crop, (spec.width, spec.height), interpolation=cv2.INTER_AREA)
-        if spec.colour != "grey" and crop.ndim == 2:
-            crop = cv2.cvtColor(crop, cv2.COLOR_GRAY2RGB)  # a grey camera: only the crop is converted
-        elif spec.colour == "rgb":
-            crop = cv2.cvtColor(crop, cv2.COLOR_BGR2RGB)
-        tensor = crop.astype(np.float32) * spec.scale + spec.offset
-        if tensor.ndim == 2:
-            tensor = tensor[:, :, None]
-        if spec.layout == "NCHW":
-            tensor = tensor.transpose(2, 0, 1)
-        return tensor[None]
+        # Resized first: a grey camera's crop, not its frame, is converted to colour.
+        return spec.encode(cv2.resize(crop, (spec.width, spec.height), interpolation=cv2.INTER_AREA))
 
     def prepare_patches(self, patches: np.ndarray) -> np.ndarray:
-        """A batch of grey patches (N x H x W uint8, already the model's size) scaled and laid out as its metadata
-        says."""
-        tensor = patches.astype(np.float32)[..., None] * self.input.scale + self.input.offset
-        if self.input.layout == "NCHW":
-            tensor = tensor.transpose(0, 3, 1, 2)
-        return np.ascontiguousarray(tensor)
+        """A batch of grey patches (N x H x W uint8, already the model's size) as its input."""
+        return self.input.encode_batch(patches)
 
     def run(self, tensor: np.ndarray) -> np.ndarray:
         """Class probabilities for a batch of preprocessed inputs (N x classes)."""

@@ -18,13 +18,12 @@ nothing. Each find says which detector found it (`found_by`).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import replace
 from typing import Any
 
 import cv2
 import numpy as np
 
-from dmsd.config import DetectorConfig
+from dmsd.config import DetectorConfig, ModelsConfig
 from dmsd.vision.detectors.base import FaceDetector, Scan, detector_name
 from dmsd.vision.geometry import Box, iou
 from dmsd.vision.seat import on_side, pick_driver
@@ -212,8 +211,11 @@ class DriverTracker(FaceFinder):
         return max(near, key=lambda f: iou(f, track) + f.area / 1e9, default=None)
 
 
-def make_face_finder(detector: FaceDetector[Any], config: DetectorConfig, video: bool) -> FaceFinder:
-    fallback = fallback_detector(config)
+def make_face_finder(
+    detector: FaceDetector[Any], config: DetectorConfig, video: bool, models: ModelsConfig | None = None
+) -> FaceFinder:
+    """models: where the fallback detector's model files are (None: the default models.dir)."""
+    fallback = fallback_detector(config, models)
     if video and config.tracking:
         return DriverTracker(detector, config, fallback)
     if video:  # a full search of every frame: the still-image extras would slow a faceless frame
@@ -222,10 +224,10 @@ def make_face_finder(detector: FaceDetector[Any], config: DetectorConfig, video:
     return SearchEveryFrame(detector, config.seat_side, tuple(config.still_aspects), profile, fallback)
 
 
-def fallback_detector(config: DetectorConfig) -> FaceDetector[Any] | None:
+def fallback_detector(config: DetectorConfig, models: ModelsConfig | None = None) -> FaceDetector[Any] | None:
     """The second detector (`detector.fallback`), None when it is `none` or the same plugin as the first."""
     if config.fallback in ("none", config.type):
         return None
     from dmsd.vision.detectors import make_detector  # the plugins import this module
 
-    return make_detector(replace(config, type=config.fallback))
+    return make_detector(config, models, fallback=True)

@@ -77,18 +77,7 @@ class LandmarkModel:
         crop = cv2.warpAffine(
             image, transform, (spec.width, spec.height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT
         )
-        if crop.ndim == 2 and spec.colour != "grey":
-            crop = cv2.cvtColor(crop, cv2.COLOR_GRAY2RGB if spec.colour == "rgb" else cv2.COLOR_GRAY2BGR)
-        elif crop.ndim == 3 and spec.colour == "rgb":
-            crop = cv2.cvtColor(crop, cv2.COLOR_BGR2RGB)
-        elif crop.ndim == 3 and spec.colour == "grey":
-            crop = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
-        tensor = crop.astype(np.float32) * spec.scale + spec.offset
-        if tensor.ndim == 2:
-            tensor = tensor[:, :, None]
-        if spec.layout == "NCHW":
-            tensor = tensor.transpose(2, 0, 1)
-        return np.ascontiguousarray(tensor[None]), transform
+        return spec.encode(crop), transform
 
     def run(self, tensor: np.ndarray) -> tuple[np.ndarray, float]:
         """Points in the crop's pixels (N x 3) and the presence logit, for one preprocessed input."""

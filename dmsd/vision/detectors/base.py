@@ -13,20 +13,21 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 import numpy as np
 
-from dmsd.config import DetectorConfig
+from dmsd.config import DetectorConfig, ModelsConfig
 from dmsd.vision.geometry import Box
 
 Prepared = TypeVar("Prepared")  # what a detector's prepare() makes of a frame, handed back to its searches
 
 
 class FaceDetector(ABC, Generic[Prepared]):
-    """Every plugin is made from the `detector` section (`make_detector` calls `cls(config)`); keys of its own go
-    in a sub-section named after it (`detector.haar`)."""
+    """Every plugin is made from the `detector` section and where the models are (`make_detector` calls
+    `cls(config, models)`); keys of its own go in a sub-section named after it (`detector.haar`), which it reads with
+    `settings_of` (dmsd.vision.detectors)."""
 
     registered_name: ClassVar[str] = ""  # set by @register
 
     @abstractmethod
-    def __init__(self, config: DetectorConfig):
+    def __init__(self, config: DetectorConfig, models: ModelsConfig | None = None):
         self.config = config
 
     @abstractmethod

@@ -24,10 +24,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from dmsd.config import DetectorConfig
+from dmsd.config import DetectorConfig, ModelsConfig, option
 from dmsd.errors import DmsdError
 from dmsd.vision.classifier import InputSpec, open_session
-from dmsd.vision.detectors import register
+from dmsd.vision.detectors import register, settings_of
 from dmsd.vision.detectors.base import FaceDetector
 from dmsd.vision.geometry import Box
 
@@ -212,20 +212,7 @@ class SsdModel:
                 sx, sy = (tx1 - tx0) / (fx1 - fx0), (ty1 - ty0) / (fy1 - fy0)
                 scale = (sx + sy) / 2
                 origin_x, origin_y = fx0 - tx0 / scale, fy0 - ty0 / scale
-        spec = self.input
-        picture: np.ndarray
-        if canvas.ndim == 2:
-            picture = canvas if spec.colour == "grey" else np.repeat(canvas[:, :, None], 3, axis=2)
-        elif spec.colour == "grey":
-            picture = cv2.cvtColor(canvas, cv2.COLOR_BGR2GRAY)
-        else:
-            picture = canvas[:, :, ::-1] if spec.colour == "rgb" else canvas
-        tensor = picture.astype(np.float32) * spec.scale + spec.offset
-        if tensor.ndim == 2:
-            tensor = tensor[:, :, None]
-        if spec.layout == "NCHW":
-            tensor = tensor.transpose(2, 0, 1)
-        return np.ascontiguousarray(tensor[None]), Square(origin_x, origin_y, scale)
+        return self.input.encode(canvas), Square(origin_x, origin_y, scale)
 
     def letterbox(self, image: np.ndarray) -> tuple[np.ndarray, Square]:
         """The whole frame in the input, aspect kept, centred between black bars."""
@@ -262,16 +249,38 @@ class SsdModel:
         ]
 
 
-@register("blazeface")
+@dataclass
+class BlazefaceConfig:
+    """`detector.blazeface`: the BlazeFace plugin's own keys (MediaPipe's short-range face detector)."""
+
+    path: str | None = option(
+        None,
+        doc=(
+            "A model file of your own; null: models/blazeface.fp32.onnx (python -m convert.blazeface makes it). It "
+            "must carry the dmsd metadata."
+        ),
+    )
+    min_score: float = option(
+        0.5, low=0.1, high=0.99, doc="A face is kept at this detection score or more (0.1-0.99; MediaPipe's: 0.5)."
+    )
+
+    def resolve(self, models: ModelsConfig | None = None) -> Path:
+        """The model file; `models`: where the shipped models are (None: the default models.dir)."""
+        models = models or ModelsConfig()
+        return models.locate(Path(self.path) if self.path else Path(models.dir) / "blazeface.fp32.onnx")
+
+
+@register("blazeface", BlazefaceConfig, doc="The BlazeFace plugin's own keys (detector.type: blazeface).")
 class BlazefaceDetector(FaceDetector[None], SsdModel):
     """BlazeFace short range on ONNX Runtime (`detector.threads` threads), its boxes mapped to Haar-like boxes."""
 
-    def __init__(self, config: DetectorConfig):
-        self.config, self.blazeface = config, config.blazeface
-        self.min_score = config.blazeface.min_score
+    def __init__(self, config: DetectorConfig, models: ModelsConfig | None = None):
+        self.config = config
+        self.blazeface = settings_of(config, "blazeface", BlazefaceConfig)
+        self.min_score = self.blazeface.min_score
         SsdModel.__init__(
             self,
-            config.blazeface.resolve(),
+            self.blazeface.resolve(models),
             config.threads,
             "face_detector",
             "detector.blazeface.path",

@@ -7,15 +7,15 @@ of face sizes spread over several frames (`HaarScan`).
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from dmsd.config import DetectorConfig
+from dmsd.config import DetectorConfig, ModelsConfig, option
 from dmsd.errors import DmsdError
-from dmsd.vision.detectors import register
+from dmsd.vision.detectors import register, settings_of
 from dmsd.vision.detectors.base import FaceDetector, Scan
 from dmsd.vision.geometry import Box, iou
 
@@ -26,16 +26,36 @@ PROFILE_CASCADE = "haarcascade_profileface.xml"  # OpenCV's, for heads turned to
 GROUP_EPS = 0.2
 
 
-@register("haar")
+@dataclass
+class HaarConfig:
+    """`detector.haar`: the Haar plugin's own keys."""
+
+    cascade: str = option(
+        "haarcascade_frontalface_default.xml",
+        doc="A cascade shipped with OpenCV (cv2.data.haarcascades) or a path to one.",
+    )
+    scale_factor: float = option(
+        1.1,
+        low=1.01,
+        high=2.0,
+        doc="Haar parameters: the image pyramid step (1.01-2.0) and how many overlapping hits make a face (1-20).",
+    )
+    min_neighbors: int = option(3, low=1, high=20)
+    equalize: bool = option(True, doc="Equalise the histogram before detection (helps dim and infrared cabins).")
+
+
+@register("haar", HaarConfig, doc="The Haar plugin's own keys (detector.type: haar).")
 class HaarFaceDetector(FaceDetector[Prepared]):
     """OpenCV's Haar cascade, run on a copy of the frame scaled down to `detect_width`."""
 
-    def __init__(self, config: DetectorConfig):
-        self.config, self.haar = config, config.haar
+    def __init__(self, config: DetectorConfig, models: ModelsConfig | None = None, haar: HaarConfig | None = None):
+        """haar: its own keys (None: as `detector.haar` says)."""
+        self.config = config
+        self.haar = haar if haar is not None else settings_of(config, "haar", HaarConfig)
         path = resolve_cascade(self.haar.cascade)
         self.cascade = cv2.CascadeClassifier(str(path))
         if self.cascade.empty():
-            raise DmsdError(f"detector.cascade: {path} is not a Haar cascade file")
+            raise DmsdError(f"detector.haar.cascade: {path} is not a Haar cascade file")
         self.window = int(self.cascade.getOriginalWindowSize()[0])
 
     def prepare(self, grey: np.ndarray) -> Prepared:
@@ -99,7 +119,7 @@ class HaarFaceDetector(FaceDetector[Prepared]):
         """OpenCV's profile cascade (one side only: the still search runs it on the mirror image too)."""
         if self.haar.cascade == PROFILE_CASCADE:
             return None
-        return HaarFaceDetector(replace(self.config, haar=replace(self.haar, cascade=PROFILE_CASCADE)))
+        return HaarFaceDetector(self.config, haar=replace(self.haar, cascade=PROFILE_CASCADE))
 
 
 class HaarScan(Scan[Prepared]):
@@ -181,5 +201,5 @@ def resolve_cascade(name: str) -> Path:
         return shipped
     known = sorted(p.name for p in CASCADES.glob("*.xml"))[:4]
     raise DmsdError(
-        f"detector.cascade: {name} is neither a file nor a cascade shipped with OpenCV (e.g. {', '.join(known)})"
+        f"detector.haar.cascade: {name} is neither a file nor a cascade shipped with OpenCV (e.g. {', '.join(known)})"
     )

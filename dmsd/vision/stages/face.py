@@ -36,8 +36,8 @@ class FaceStage(Stage[LocatedFace]):
     @classmethod
     def from_config(cls, config: Config, video: bool) -> FaceStage:
         cv2.setNumThreads(config.detector.threads)
-        detector = config.detector.with_models(config.models)
-        faces = make_face_finder(make_detector(detector), detector, video)
+        detector, models = config.detector, config.models
+        faces = make_face_finder(make_detector(detector, models), detector, video, models)
         mesh = None
         if config.landmarks.enabled:
             model = LandmarkModel(config.landmarks.resolve(config.models), config.models.intra_op_threads)

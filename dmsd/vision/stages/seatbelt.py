@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from dmsd.config import ChestConfig, Config
+from dmsd.vision.chest import chest_region, neck_aligned
 from dmsd.vision.classifier import Classifier
-from dmsd.vision.geometry import Box, chest_region, neck_aligned
+from dmsd.vision.geometry import Box
 from dmsd.vision.results import Product
 from dmsd.vision.stages.base import FrameWork, Stage
 
