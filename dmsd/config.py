@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import socket
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -755,9 +756,30 @@ def find_config(explicit: str | None) -> Path | None:
     return next((p for p in SEARCH_PATH if p.is_file()), None)
 
 
-def load_config(path: Path | None) -> Config:
-    if path is None:
-        return Config()
+def load_config(
+    path: Path | None, overrides: Mapping[str, object] | None = None, options: Mapping[str, str] | None = None
+) -> Config:
+    """The file at `path` (None: the built-in defaults) with `overrides` set on it, validated together.
+
+    overrides: dotted keys ("mqtt.port") and their values, e.g. from the command line, set on the file's mapping
+    before validation, so the one validator checks them as it checks the file. An error about one of them is blamed
+    on `options`' name for it ("--mqtt: mqtt.port: 99999 is out of range (1..65535)"), else on nothing: not the file.
+    """
+    data: object = {} if path is None else _read(path)
+    for key, value in (overrides or {}).items():
+        _set(data, key, value)
+    try:
+        config = build(Config, data, "")
+        check(config)
+    except DmsdError as exc:
+        message = str(exc)
+        named = _first_named(message, overrides or {})
+        where = path if named is None else (options or {}).get(named)
+        raise DmsdError(f"{where}: {message}" if where else message) from None
+    return config
+
+
+def _read(path: Path) -> object:
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
@@ -766,14 +788,29 @@ def load_config(path: Path | None) -> Config:
         raise DmsdError(f"{path}:{where} not valid YAML ({getattr(exc, 'problem', exc)})") from None
     except OSError as exc:
         raise DmsdError(f"{path}: cannot read ({exc.strerror})") from None
-    if data is None:
-        data = {}
-    try:
-        config = build(Config, data, "")
-        check(config)
-    except DmsdError as exc:
-        raise DmsdError(f"{path}: {exc}") from None
-    return config
+    return {} if data is None else data
+
+
+def _set(data: object, key: str, value: object) -> None:
+    """Set dotted `key` in the mapping `data`, making missing sections; a section that is not a mapping is left for
+    the validator to name."""
+    *parents, name = key.split(".")
+    for parent in parents:
+        if not isinstance(data, dict):
+            return
+        data = data.setdefault(parent, {})
+    if isinstance(data, dict):
+        data[name] = value
+
+
+def _first_named(message: str, keys: Iterable[str]) -> str | None:
+    """The key the message names first, whole (`mqtt.port`, not `mqtt.port_x`), or None."""
+    found = [
+        (match.start(), key)
+        for key in keys
+        if (match := re.search(rf"(?<![\w.]){re.escape(key)}(?![\w]|\.\w)", message)) is not None
+    ]
+    return min(found)[1] if found else None
 
 
 def check(config: Config) -> None:

@@ -54,8 +54,9 @@ def test_bench_prints_a_readable_summary_without_json():
     "args, message",
     [
         (["--source", "/nonexistent/clip.mp4"], "source /nonexistent/clip.mp4: no such file or directory"),
-        (["--threads", "0"], "--threads must be at least 1 (got 0)"),
-        (["--threads", "-2"], "--threads must be at least 1 (got -2)"),
+        (["--threads", "0"], "--threads: detector.threads: 0 is out of range (1..256)"),
+        (["--threads", "-2"], "--threads: detector.threads: -2 is out of range (1..256)"),
+        (["--frames", "0"], "--frames must be at least 1 (got 0)"),
         (["--source", str(CLIP), "--size", "big"], "--size big: expected WIDTHxHEIGHT"),
     ],
 )

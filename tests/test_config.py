@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from dmsd.config import Config, load_config
+from dmsd.config import Config, MqttConfig, load_config
 from dmsd.errors import DmsdError
 from harness import ROOT, run_dmsd, write_config
 from scripts.config_docs import keys, render_yaml
@@ -153,6 +153,32 @@ def test_bad_values_name_the_key(tmp_path, text, message):
 def test_camera_index_may_be_a_number(tmp_path):
     config = load_config(write_config(tmp_path / "c.yaml", "source:\n  uri: 0\n"))
     assert config.source.uri == "0"
+
+
+def test_overrides_are_validated_with_the_file(tmp_path):
+    """Dotted keys set on the file's mapping before validation: checked by the same validator, an error blamed on the
+    option that set the key (else on nothing), never on the file; the file's own errors still name the file."""
+    path = write_config(tmp_path / "c.yaml", "mqtt:\n  host: broker\n  keepalive_s: 60\n")
+    config = load_config(path, {"mqtt.port": 1884, "source.uri": 0, "log_level": "DEBUG"})
+    assert (config.mqtt.host, config.mqtt.port, config.mqtt.keepalive_s) == ("broker", 1884, 60)
+    assert config.source.uri == "0" and config.log_level == "DEBUG"
+    assert load_config(None, {"mqtt.enabled": False}) == Config(mqtt=MqttConfig(enabled=False))
+    with pytest.raises(DmsdError) as named:
+        load_config(path, {"mqtt.port": 99999}, {"mqtt.port": "--mqtt"})
+    assert str(named.value) == "--mqtt: mqtt.port: 99999 is out of range (1..65535)"
+    with pytest.raises(DmsdError) as unnamed:
+        load_config(None, {"mqtt.reconnect_min_s": 60.0})
+    assert str(unnamed.value) == "mqtt.reconnect_min_s must not exceed mqtt.reconnect_max_s"
+    with pytest.raises(DmsdError) as unknown:
+        load_config(None, {"mqtt.hots": "x"})
+    assert str(unknown.value).startswith("unknown key 'mqtt.hots' (allowed: enabled, host, port")
+    bad = write_config(tmp_path / "bad.yaml", "mqtt:\n  keepalive_s: 1\n")
+    with pytest.raises(DmsdError) as file_error:
+        load_config(bad, {"mqtt.port": 1884}, {"mqtt.port": "--mqtt"})
+    assert str(file_error.value) == f"{bad}: mqtt.keepalive_s: 1 is out of range (5..3600)"
+    not_a_section = write_config(tmp_path / "list.yaml", "mqtt: [1, 2]\n")
+    with pytest.raises(DmsdError, match=r"list.yaml: mqtt: expected a mapping of keys, got list"):
+        load_config(not_a_section, {"mqtt.port": 1884})
 
 
 def test_cli_reports_a_bad_config_in_one_line(tmp_path):

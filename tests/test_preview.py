@@ -108,7 +108,7 @@ def test_off_the_loopback_address_a_password_is_needed(tmp_path):
     refused = run_dmsd("preview", "--source", str(CLIP), "--listen", "0.0.0.0:18097")
     assert refused.returncode == 2 and "Traceback" not in refused.stderr
     assert refused.stderr.strip() == (
-        "dmsd preview: preview.listen 0.0.0.0:18097: not a loopback address, so preview.password is needed "
+        "dmsd preview: --listen: preview.listen 0.0.0.0:18097: not a loopback address, so preview.password is needed "
         "(viewers log in as dmsd), or listen on 127.0.0.1"
     )
     config = write_config(tmp_path / "c.yaml", "preview:\n  enabled: true\n  listen: 0.0.0.0:18097\n")
@@ -277,7 +277,7 @@ def test_a_bad_or_busy_address_is_one_line():
 
     bad = run_dmsd("preview", "--source", str(CLIP), "--listen", "nonsense")
     assert bad.returncode == 2 and bad.stderr.strip() == (
-        "dmsd preview: preview.listen: 'nonsense' is not allowed (allowed: HOST:PORT, e.g. 127.0.0.1:8090)"
+        "dmsd preview: --listen: preview.listen: 'nonsense' is not allowed (allowed: HOST:PORT, e.g. 127.0.0.1:8090)"
     )
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

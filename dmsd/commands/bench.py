@@ -28,6 +28,7 @@ import cv2
 import numpy as np
 
 from dmsd import __version__
+from dmsd.commands.command import Override
 from dmsd.config import Config
 from dmsd.driver.state import DriverStateTracker
 from dmsd.errors import DmsdError
@@ -64,13 +65,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
+def overrides(args: argparse.Namespace) -> list[Override]:
+    if args.threads is None:
+        return []
+    return [Override("--threads", {"detector.threads": args.threads, "models.intra_op_threads": args.threads})]
+
+
 def run(config: Config, args: argparse.Namespace) -> int:
-    for name in ("threads", "frames", "passes", "runs"):
+    for name in ("frames", "passes", "runs"):
         value = getattr(args, name)
         if value is not None and value < 1:
             raise DmsdError(f"--{name} must be at least 1 (got {value})")
-    if args.threads is not None:
-        config.detector.threads = config.models.intra_op_threads = args.threads
     report = {
         "dmsd": __version__,
         "machine": machine(),

@@ -29,6 +29,7 @@ import argparse
 import csv
 import json
 import sys
+import textwrap
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -36,6 +37,7 @@ import cv2
 import numpy as np
 
 from dmsd.commands import evaluate_phone
+from dmsd.commands.command import Override
 from dmsd.config import Config
 from dmsd.errors import DmsdError
 from dmsd.frames.images import read_image
@@ -55,22 +57,78 @@ from dmsd.vision.results import FrameResult
 from dmsd.vision.stages.seatbelt import SEATBELT
 
 
+@dataclass(frozen=True)
+class Task:
+    """What `--task NAME` scores and what its `--data` takes, as `dmsd evaluate --help` lists it."""
+
+    name: str
+    scores: str
+    data: str
+
+
+TASKS = {
+    task.name: task
+    for task in (
+        Task(
+            "emotion",
+            "the emotion model, every face through the daemon's own preprocessing",
+            "a FER2013 .csv/.csv.gz (--usage picks a split), or a folder per class",
+        ),
+        Task(
+            "seatbelt",
+            "the whole pipeline (face, chest region, belt model); images without a face counted, not guessed",
+            "labels.csv (path,label: worn or not_worn) or a folder with worn/ and not_worn/; a video of one "
+            "label (with --label); or a span file of videos (path,frames,label[,person])",
+        ),
+        Task(
+            "eyes",
+            "the face mesh's eye state through the whole pipeline, and the eye-state model's",
+            "labels.csv (path,eye_state[,split][,subject]) or a folder with closed/ and open/; with --patches, "
+            "single eyes",
+        ),
+        Task(
+            "head-pose",
+            "the face mesh's yaw and pitch against labelled angles",
+            "labels.csv (path,yaw_deg,pitch_deg)",
+        ),
+        Task(
+            "yawn",
+            "the mouth's openness against labelled yawns",
+            "labels.csv (path,label: yawn or no_yawn) or a folder with yawn/ and no_yawn/",
+        ),
+        Task(
+            "phone",
+            "phone use through the whole pipeline, on photos or tracked clips",
+            "labels.csv (path,phone: call, texting or none; at_ear is a call), a folder with call/, texting/ and "
+            "none/, or a span file of videos (path,frames,label[,person])",
+        ),
+        Task(
+            "events",
+            "the whole daemon's events on annotated clips, on each clip's own clock (the scorecard)",
+            "an annotation CSV (path,seated,expected,tolerated,no_face,notes; README 'Scoring dmsd on your own "
+            "recordings')",
+        ),
+    )
+}
+
+
+def tasks_help(width: int = 78) -> str:
+    """Every task in TASKS: what it scores and what its --data takes (the epilog of `dmsd evaluate --help`)."""
+    indent = " " * (2 + max(len(name) for name in TASKS) + 2)
+    lines = ["tasks (--task NAME --data PATH):"]
+    for task in TASKS.values():
+        head = f"  {task.name:<{len(indent) - 4}}  "
+        lines += textwrap.wrap(task.scores, width, initial_indent=head, subsequent_indent=indent)
+        lines += textwrap.wrap(f"--data: {task.data}", width, initial_indent=indent, subsequent_indent=indent + "  ")
+    return "\n".join(lines)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = tasks_help()
     parser.add_argument(
-        "--task", required=True, choices=["emotion", "seatbelt", "eyes", "head-pose", "yawn", "phone", "events"]
+        "--task", required=True, choices=list(TASKS), metavar="TASK", help="what to score: " + ", ".join(TASKS)
     )
-    parser.add_argument(
-        "--data",
-        required=True,
-        metavar="PATH",
-        help="emotion: FER2013 .csv/.csv.gz or folder per class; seatbelt: labels.csv or a folder "
-        "with worn/ and not_worn/, a video (with --label), or a span file of videos (path,frames,label[,person]); "
-        "eyes: labels.csv (path,eye_state) or a folder with closed/ "
-        "and open/; head-pose: labels.csv (path,yaw_deg,pitch_deg); yawn: labels.csv (path,label with yawn or "
-        "no_yawn) or a folder with yawn/ and no_yawn/; phone: labels.csv (path,phone with call, texting or none; "
-        "at_ear is a call), a folder with call/, texting/ and none/, or a span file of videos; events: an "
-        "annotation CSV (path,seated,expected,tolerated,no_face,notes; README 'Scoring dmsd on your own recordings')",
-    )
+    parser.add_argument("--data", required=True, metavar="PATH", help="the labelled set (what each task takes: below)")
     parser.add_argument(
         "--model",
         metavar="PATH",
@@ -103,6 +161,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--jobs", type=int, default=1, metavar="N", help="events: score this many clips at once (one process each)"
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def overrides(args: argparse.Namespace) -> list[Override]:
+    return []  # --model and --landmarks replace a model for one run (ModelsConfig.with_path), not the config's keys
 
 
 def evaluate_emotion(config: Config, data: str, model_path: str | None, usage: str | None) -> dict:

@@ -1,7 +1,9 @@
-"""`dmsd --once PATH ...`: analyse still images, one JSON line each on stdout; `--annotate DIR` draws them."""
+"""`dmsd once PATH ...` (or `dmsd --once PATH ...`): analyse still images, one JSON line each on stdout;
+`--annotate DIR` draws them."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import time
@@ -9,12 +11,26 @@ from pathlib import Path
 
 import cv2
 
+from dmsd.commands.command import Override
 from dmsd.config import Config
 from dmsd.errors import DmsdError
 from dmsd.frames.images import list_images, read_image
 from dmsd.publish.annotate import draw
 from dmsd.publish.payloads import result_payload
 from dmsd.vision.analyzer import Analyzer
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="an image, or a directory of images")
+    parser.add_argument("--annotate", metavar="DIR", help="write each image with the results drawn")
+
+
+def overrides(args: argparse.Namespace) -> list[Override]:
+    return []
+
+
+def run(config: Config, args: argparse.Namespace) -> int:
+    return run_once(config, args.paths, args.annotate)
 
 
 def expand(inputs: list[str]) -> tuple[list[Path], list[str]]:

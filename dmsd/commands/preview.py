@@ -9,9 +9,9 @@ recorded rate, again and again. Nothing is published over MQTT.
 from __future__ import annotations
 
 import argparse
-import logging
 
-from dmsd.config import Config, check_preview
+from dmsd.commands.command import Override
+from dmsd.config import Config
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,17 +21,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--listen", metavar="HOST:PORT", help="where to serve the page (default: preview.listen)")
 
 
+def overrides(args: argparse.Namespace) -> list[Override]:
+    # The page on, a file played at its rate in a loop, no MQTT: what `preview` means, whatever the file says.
+    given = [
+        Override(
+            "dmsd preview",
+            {"preview.enabled": True, "source.loop": True, "source.realtime": True, "mqtt.enabled": False},
+        )
+    ]
+    if args.source is not None:
+        given.append(Override("--source", {"source.uri": args.source}))
+    if args.listen is not None:
+        # Off the loopback address it needs the password as much as the file's key does: the validator checks.
+        given.append(Override("--listen", {"preview.listen": args.listen}))
+    return given
+
+
 def run(config: Config, args: argparse.Namespace) -> int:
     from dmsd.commands.daemon import RunOptions
     from dmsd.commands.daemon import run as run_daemon
 
-    if args.source is not None:
-        config.source.uri = args.source
-    if args.listen is not None:
-        config.preview.listen = args.listen
-    check_preview(config.preview)  # --listen elsewhere needs the password as much as the file's key does
-    config.preview.enabled = True
-    config.source.loop = config.source.realtime = True
-    config.mqtt.enabled = False
-    logging.getLogger().setLevel(config.log_level)
     return run_daemon(config, RunOptions())
