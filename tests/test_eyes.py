@@ -12,7 +12,7 @@ import pytest
 from dmsd.config import Config
 from dmsd.labels import EYE_LABELS
 from dmsd.vision.eye_patches import eye_patches, eye_transform
-from dmsd.vision.stages.base import FrameWork
+from dmsd.vision.stages.base import FACE, FrameWork
 from dmsd.vision.stages.face import FaceStage
 from harness import ROOT, SAMPLES, SHARED, run_dmsd, write_config
 
@@ -126,7 +126,7 @@ def test_both_eyes_run_as_one_batch():
     assert stage is not None and stage.model is not None
     image = cv2.imread(str(CLIP_STILLS[1]))
     frame = FrameWork(image, cv2.cvtColor(image, cv2.COLOR_BGR2GRAY))
-    frame.products["face"] = FaceStage.from_config(Config(), video=False).run(frame)
+    frame.products[FACE.key] = FaceStage.from_config(Config(), video=False).run(frame)
     calls = []
     run = stage.model.run
     stage.model.run = lambda tensor: calls.append(tensor.shape) or run(tensor)

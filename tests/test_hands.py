@@ -165,7 +165,7 @@ def test_a_chest_covered_by_hands_is_unknown_never_unbelted(palms):
 
     from dmsd.config import ChestConfig, Config
     from dmsd.vision.classifier import Classifier
-    from dmsd.vision.stages.base import FrameWork
+    from dmsd.vision.stages.base import FACE, FrameWork
     from dmsd.vision.stages.face import FaceStage
     from dmsd.vision.stages.seatbelt import SeatbeltStage, chest_of, covered_share
 
@@ -180,7 +180,7 @@ def test_a_chest_covered_by_hands_is_unknown_never_unbelted(palms):
         ok, image = capture.read()
         assert ok
         work = FrameWork(image, cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), ts=index / 10)
-        work.products["face"] = located = face_stage.run(work)
+        work.products[FACE.key] = located = face_stage.run(work)
         if located.box is None or (region := chest_of(work, chest)) is None:
             continue
         share = covered_share(region, [hand.hand_box for hand in palms.find(image)])

@@ -3,6 +3,7 @@
 import cv2
 
 from dmsd.vision.geometry import Box
+from dmsd.vision.stages.base import FACE as FACE_PRODUCT
 from dmsd.vision.stages.base import FrameWork, LocatedFace
 from dmsd.vision.stages.occupancy import OccupancyStage, SeatOccupancy
 from harness import CLIP, SAMPLES
@@ -13,7 +14,7 @@ FACE = Box(181, 78, 88, 88)  # the driver's face in the bundled clip's first fra
 
 def frame(grey, face=None):
     work = FrameWork(cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR), grey)
-    work.products["face"] = LocatedFace(face)
+    work.products[FACE_PRODUCT.key] = LocatedFace(face)
     return work
 
 

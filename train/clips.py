@@ -10,7 +10,7 @@ from pathlib import Path
 import cv2
 
 from dmsd.config import Config
-from dmsd.vision.stages.base import FrameWork
+from dmsd.vision.stages.base import FACE, FrameWork
 from dmsd.vision.stages.face import FaceStage
 
 
@@ -37,7 +37,7 @@ def tracked_frames(path: Path, config: Config, until: int | None = None) -> Iter
                 break
             grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
             work = FrameWork(image, grey, ts=index / fps)
-            work.products["face"] = face_stage.run(work)  # every frame: the tracker follows the face
+            work.products[FACE.key] = face_stage.run(work)  # every frame: the tracker follows the face
             yield index, work
             index += 1
     finally:
