@@ -10,10 +10,13 @@ import socket
 import subprocess
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+
+from harness.tls import make_certificates
 
 
 def free_port() -> int:
@@ -76,8 +79,45 @@ class Broker:
         return f"{self.host}:{self.port}"
 
 
+def password_file(folder: Path, users: dict[str, str]) -> Path:
+    """folder/passwords, Mosquitto's password file for these users (name: password), made by mosquitto_passwd."""
+    if shutil.which("mosquitto_passwd") is None:
+        raise RuntimeError("mosquitto_passwd is not installed: it comes with mosquitto (apt-get install mosquitto)")
+    path = folder / "passwords"
+    for i, (user, password) in enumerate(users.items()):
+        create = ["-c"] if i == 0 else []
+        subprocess.run(["mosquitto_passwd", "-b", *create, str(path), user, password], check=True)
+    return path
+
+
+def secured_broker(
+    workdir: Path, users: dict[str, str] | None = None, tls: bool = False, client_certificates: bool = False
+) -> Broker:
+    """A broker (not started) that lets in only these users (name: password; None: anyone) and, with `tls`, speaks
+    only TLS, with the certificates of harness.tls in `workdir`: clients trust workdir/ca.crt, and workdir/other.crt
+    is a CA the broker's certificate does not chain to. With `client_certificates`, a client must also show a
+    certificate signed by ca.crt (workdir/server.crt and server.key are one)."""
+    config = (
+        f"allow_anonymous false\npassword_file {password_file(workdir, users)}\n" if users else "allow_anonymous true\n"
+    )
+    if tls:
+        make_certificates(workdir)
+        config += f"cafile {workdir}/ca.crt\ncertfile {workdir}/server.crt\nkeyfile {workdir}/server.key\n"
+        config += "require_certificate true\n" if client_certificates else ""
+    return Broker(workdir, extra_config=config)
+
+
 class Subscriber:
-    """A real MQTT client that records every message on a topic filter, with a persistent QoS 1 session."""
+    """A real MQTT client, as a dashboard would be, that records every message on a topic filter.
+
+    Its session is persistent (clean_session false), subscribed at QoS 1 (or `qos`): the broker keeps the
+    subscription, and what arrives for it meanwhile, while either end is away, so a broker restart loses nothing for
+    it. Username, password and a CA file (TLS) if the broker asks for them. `messages` is (topic, payload, retain)
+    in arrival order; `retain` is True only on a retained copy the broker hands over as it (re)subscribes, so a
+    message published afresh can be told from an old copy. `received` holds paho's messages themselves, with their
+    `qos` (the publisher's, up to the subscription's: `qos=2` sees every publisher's) and `dup` (a QoS 1 message
+    sent again because its acknowledgement was cut off). Connected and subscribed when made; a context manager too.
+    """
 
     def __init__(
         self,
@@ -86,51 +126,72 @@ class Subscriber:
         username: str | None = None,
         password: str | None = None,
         ca_certs: str | None = None,
+        qos: int = 1,
+        timeout: float = 10,
     ):
-        self.topic = topic
+        self.topic, self.subscription_qos = topic, qos
         self.messages: list[tuple[str, bytes, bool]] = []
+        self.received: list[mqtt.MQTTMessage] = []
         self.cond = threading.Condition()
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"test-sub-{free_port()}", clean_session=False)
+        self._subscribed = False
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=f"test-sub-{uuid.uuid4().hex[:12]}", clean_session=False
+        )
         if username:
             self.client.username_pw_set(username, password)
         if ca_certs:
             self.client.tls_set(ca_certs=ca_certs)
-        self.client.on_connect = lambda c, u, f, rc, p: c.subscribe(topic, qos=1)
+        self.client.on_connect = self._on_connect
+        self.client.on_subscribe = self._on_subscribe
         self.client.on_message = self._on_message
         self.client.reconnect_delay_set(1, 1)
         self.client.connect(broker.host, broker.port)
         self.client.loop_start()
-        self.wait_connected()
+        with self.cond:
+            if not self.cond.wait_for(lambda: self._subscribed, timeout):
+                self.close()
+                raise TimeoutError(f"the subscriber to {topic} was not subscribed within {timeout} s")
 
-    def wait_connected(self, timeout: float = 10) -> None:
-        deadline = time.monotonic() + timeout
-        while not self.client.is_connected():
-            if time.monotonic() > deadline:
-                raise TimeoutError("subscriber did not connect")
-            time.sleep(0.05)
-        time.sleep(0.2)  # the SUBACK
+    def __enter__(self) -> "Subscriber":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        if not reason_code.is_failure:
+            client.subscribe(self.topic, qos=self.subscription_qos)
+
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
+        with self.cond:
+            self._subscribed = True
+            self.cond.notify_all()
 
     def _on_message(self, client, userdata, message) -> None:
         with self.cond:
             self.messages.append((message.topic, message.payload, bool(message.retain)))
+            self.received.append(message)
             self.cond.notify_all()
 
-    def wait_for(self, predicate, timeout: float = 30):
-        deadline = time.monotonic() + timeout
+    def wait_for(self, predicate, timeout: float = 30) -> None:
+        """Until predicate(messages) holds; TimeoutError, with the last messages, if it does not in time."""
         with self.cond:
-            while not predicate(self.messages):
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise TimeoutError(f"condition not met; got {[(t, p[:80]) for t, p, _ in self.messages][-10:]}")
-                self.cond.wait(remaining)
+            if not self.cond.wait_for(lambda: predicate(self.messages), timeout):
+                raise TimeoutError(f"condition not met; got {[(t, p[:80]) for t, p, _ in self.messages][-10:]}")
 
     def payloads(self, suffix: str) -> list:
+        """The payloads on topics ending in /suffix, in order: availability as text, the others as JSON."""
         with self.cond:
             out = []
             for topic, payload, _ in self.messages:
                 if topic.endswith("/" + suffix):
                     out.append(payload.decode() if suffix == "availability" else json.loads(payload))
             return out
+
+    def wait_for_events(self, count: int, timeout: float = 30) -> list[dict]:
+        """Until `count` event payloads have arrived: all of them (there may be more)."""
+        self.wait_for(lambda m: sum(t.endswith("/events") for t, _, _ in m) >= count, timeout)
+        return self.payloads("events")
 
     def wait_offline(self, timeout: float = 30) -> None:
         """Until the last availability message is `offline`: the daemon has said goodbye."""
@@ -139,43 +200,5 @@ class Subscriber:
         )
 
     def close(self) -> None:
-        self.client.loop_stop()
         self.client.disconnect()
-
-
-class EventListener:
-    """A dashboard: subscribes to one events topic, with credentials or TLS if asked, and keeps the payloads."""
-
-    def __init__(
-        self,
-        broker: Broker,
-        topic: str,
-        username: str | None = None,
-        password: str | None = None,
-        ca_certs: str | None = None,
-    ):
-        self.broker = broker
-        self.received: list[dict] = []
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2)
-        if username:
-            self.client.username_pw_set(username, password)
-        if ca_certs:
-            self.client.tls_set(ca_certs=ca_certs)
-        self.client.on_connect = lambda c, u, f, rc, p: c.subscribe(topic, qos=1)
-        self.client.on_message = lambda c, u, m: self.received.append(json.loads(m.payload))
-
-    def __enter__(self) -> "EventListener":
-        self.client.connect(self.broker.host, self.broker.port)
-        self.client.loop_start()
-        time.sleep(0.5)  # connected and subscribed before the daemon starts
-        return self
-
-    def __exit__(self, *exc) -> None:
         self.client.loop_stop()
-        self.client.disconnect()
-
-    def wait_for_count(self, count: int, timeout: float = 10) -> list[dict]:
-        deadline = time.monotonic() + timeout
-        while len(self.received) < count and time.monotonic() < deadline:
-            time.sleep(0.1)
-        return self.received

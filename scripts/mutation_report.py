@@ -24,6 +24,8 @@ from dmsd.offline.timing import machine
 ROOT = Path(__file__).resolve().parent.parent
 MUTMUT = [str(Path(sys.executable).parent / "mutmut")]
 NOT_KILLED = {"survived": "survived", "no tests": "no test reaches it"}
+# A mutant the tests catch: one that fails them, or one that makes them hang until mutmut stops them at its limit.
+CAUGHT = ("killed", "timeout")
 EQUIVALENTS = ROOT / "tests" / "mutation_equivalents.txt"
 
 
@@ -75,8 +77,8 @@ def main() -> int:
     statuses = results()
     explained = equivalents()
     counts = collections.Counter(statuses.values())
-    killed = counts.get("killed", 0)
-    left = {name: status for name, status in statuses.items() if status != "killed"}
+    killed = sum(counts.get(status, 0) for status in CAUGHT)
+    left = {name: status for name, status in statuses.items() if status not in CAUGHT}
     equivalent = {name: explained[name] for name in left if name in explained}
     to_kill = {name: status for name, status in left.items() if name not in explained}
     stale = sorted(set(explained) - set(left))  # explained, but killed now or gone: the list needs a look
@@ -86,11 +88,12 @@ def main() -> int:
     lines = [
         f"# Mutation report, {today}",
         "",
-        f"Machine: {cpu['cpu']}, {cpu['cores']} cores, Python {cpu['python']}. mutmut over the alarm-deciding code "
-        "(`[tool.mutmut]` in pyproject.toml) against its fast tests.",
+        f"Machine: {cpu['cpu']}, {cpu['cores']} cores, Python {cpu['python']}. mutmut over the code that decides and "
+        "delivers alarms (`[tool.mutmut]` in pyproject.toml) against its fast tests.",
         "",
-        f"**{killed} of {len(statuses)} mutants killed ({score:.1%})**; {len(equivalent)} equivalent (explained in "
-        f"tests/mutation_equivalents.txt); **{len(to_kill)} to kill**.",
+        f"**{killed} of {len(statuses)} mutants killed ({score:.1%})**"
+        + (f" ({counts['timeout']} of them by making the tests hang)" if counts.get("timeout") else "")
+        + f"; {len(equivalent)} equivalent (explained in tests/mutation_equivalents.txt); **{len(to_kill)} to kill**.",
         "",
     ]
     sections = (

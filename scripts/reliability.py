@@ -7,8 +7,10 @@ audit), one row per claim, as a table.
 Rows: outages (broker stopped and started during a run), kill (SIGKILL while the broker is down, restarted each
 time), bridge (the fleet uplink cut and restored), stall (a camera that stops sending), fuzz (mutated images and
 config files), hardening (the unit's exposure, and the daemon run under its syscall filter and
-MemoryDenyWriteExecute), auth (a broker with TLS and a password). Needs mosquitto, mosquitto_passwd, openssl and
-systemd-analyze; uses the harness package the tests use too (Broker, MjpegCamera, the bridge brokers).
+MemoryDenyWriteExecute), auth (a broker with TLS and a password). Needs mosquitto; a row that also needs
+mosquitto_passwd, openssl, systemd-analyze, libseccomp or Linux 6.3's PR_SET_MDWE says `skipped: needs ...` where
+they are missing. Imports only dmsd and the harness package the tests use too (brokers, the fleet bridge,
+certificates, MjpegCamera).
 """
 
 from __future__ import annotations
@@ -27,7 +29,20 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness import ROOT, SAMPLES, Broker, LineReader, MjpegCamera, Subscriber, dmsd_env, printed_events, start_dmsd
+from harness import (
+    ROOT,
+    SAMPLES,
+    Broker,
+    LineReader,
+    MjpegCamera,
+    Subscriber,
+    dmsd_env,
+    fleet_broker,
+    printed_events,
+    secured_broker,
+    start_dmsd,
+    vehicle_broker,
+)
 
 FAST_EVENTS = (
     "source:\n  fps: 5\n  realtime: true\n  loop: true\n"
@@ -141,8 +156,6 @@ def kills(work: Path, cycles: int) -> dict:
 
 
 def bridge(work: Path, cycles: int) -> dict:
-    from test_fleet_bridge import fleet_broker, vehicle_broker
-
     fleet = fleet_broker(work / "fleet").start()
     vehicle = vehicle_broker(work / "vehicle", fleet).start()
     sub = Subscriber(
@@ -413,18 +426,8 @@ def confine(allowed: list[str], command: list[str]) -> None:
 
 
 def auth(work: Path) -> dict:
-    from test_mqtt_tls import make_certificates
-
     folder = _dir(work / "broker")
-    make_certificates(folder)
-    passwords = folder / "passwords"
-    subprocess.run(["mosquitto_passwd", "-b", "-c", str(passwords), "dash", "s3cret"], check=True)
-    broker = Broker(
-        folder,
-        extra_config=f"allow_anonymous false\npassword_file {passwords}\n"
-        f"cafile {folder}/ca.crt\ncertfile {folder}/server.crt\n"
-        f"keyfile {folder}/server.key\n",
-    ).start()
+    broker = secured_broker(folder, users={"dash": "s3cret"}, tls=True).start()
     outcomes = {}
     try:
         for name, password, ca in (
@@ -471,6 +474,30 @@ def auth(work: Path) -> dict:
     finally:
         broker.stop()
     return outcomes
+
+
+# -- what a row needs -----------------------------------------------------------------------------------------
+# The commands each row runs besides mosquitto and dmsd (a CI machine may lack them).
+TOOLS = {
+    "bridge": ["mosquitto_passwd", "openssl"],
+    "hardening": ["systemd-analyze"],
+    "auth": ["mosquitto_passwd", "openssl"],
+}
+
+
+def unavailable(row: str) -> str | None:
+    """Why `row` cannot run here (a tool, a library or a kernel feature missing), in words; None when it can."""
+    missing = [tool for tool in TOOLS.get(row, []) if shutil.which(tool) is None]
+    if missing:
+        return f"needs {', '.join(missing)}, not installed"
+    if row == "hardening":
+        try:
+            ctypes.CDLL("libseccomp.so.2")
+        except OSError:
+            return "needs libseccomp.so.2 (libseccomp2), not installed"
+        if ctypes.CDLL(None, use_errno=True).prctl(66, 0, 0, 0, 0) < 0:  # PR_GET_MDWE
+            return "needs PR_SET_MDWE (Linux 6.3 or later), which this kernel lacks"
+    return None
 
 
 # -- the table -----------------------------------------------------------------------------------------------
@@ -520,7 +547,11 @@ def main(argv: list[str] | None = None) -> int:
             if args.only and name not in args.only:
                 continue
             started = time.monotonic()
-            results[name] = {**row(_dir(Path(work) / name)), "took s": round(time.monotonic() - started)}
+            reason = unavailable(name)
+            if reason:
+                results[name] = {"skipped": reason}
+            else:
+                results[name] = {**row(_dir(Path(work) / name)), "took s": round(time.monotonic() - started)}
             if not args.json:
                 print(f"{name:10} " + ", ".join(f"{k}: {v}" for k, v in results[name].items()), flush=True)
     if args.json:

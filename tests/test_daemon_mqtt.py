@@ -3,13 +3,12 @@
 import json
 import shutil
 import signal
-import subprocess
 import time
 
 import pytest
 
 from dmsd.driver.events import EventType
-from harness import CLIP, SAMPLES, SHARED, Broker, EventListener, LineReader, run_dmsd, running_dmsd, write_config
+from harness import CLIP, SAMPLES, SHARED, LineReader, Subscriber, run_dmsd, running_dmsd, secured_broker, write_config
 
 
 def printed(stdout: str, suffix: str) -> list:
@@ -142,7 +141,8 @@ def test_events_survive_a_broker_restart(own_broker, subscribe, tmp_path):
     assert len(restarts) >= 2
     after = [t.rsplit("/", 1)[1] for t, _, _ in sub.messages[restarts[1] + 1 :]]
     assert "state" in after and after.index("state") < after.index("events"), after[:5]
-    assert len([p for _, p, _ in discovery.messages if p]) >= 2  # one on each connect
+    # one on each connect, sent afresh (not the retained copy the broker hands the listener as it subscribes again)
+    assert len([p for _, p, retained in discovery.messages if p and not retained]) >= 2
 
 
 def test_sigterm_publishes_final_state_and_offline(broker, subscribe, tmp_path):
@@ -177,9 +177,7 @@ def test_unreachable_broker_is_retried_and_reported(tmp_path):
 def password_broker(tmp_path):
     workdir = tmp_path / "auth-broker"
     workdir.mkdir()
-    passwords = workdir / "passwords"
-    subprocess.run(["mosquitto_passwd", "-b", "-c", str(passwords), "dash", "s3cret"], check=True)
-    b = Broker(workdir, extra_config=f"allow_anonymous false\npassword_file {passwords}\n").start()
+    b = secured_broker(workdir, users={"dash": "s3cret"}).start()
     yield b
     b.stop()
 
@@ -204,7 +202,7 @@ def test_refused_credentials_are_reported_and_never_logged(password_broker, tmp_
 
 def test_credentials_from_the_environment_work(password_broker, tmp_path):
     config = write_config(tmp_path / "c.yaml", "device_id: auth-car\nmqtt:\n  username: dash\n")
-    with EventListener(password_broker, "dms/auth-car/events", username="dash", password="s3cret") as dashboard:
+    with Subscriber(password_broker, "dms/auth-car/events", username="dash", password="s3cret") as dashboard:
         result = run_dmsd(
             "--config",
             str(config),
@@ -218,7 +216,7 @@ def test_credentials_from_the_environment_work(password_broker, tmp_path):
             env={"DMSD_MQTT_PASSWORD": "s3cret"},
         )
         expected = printed(result.stdout, "events")
-        received = dashboard.wait_for_count(len(expected))
+        received = dashboard.wait_for_events(len(expected))
     assert result.returncode == 0, result.stderr
     assert expected and received == expected
     assert "s3cret" not in result.stderr

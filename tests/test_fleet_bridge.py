@@ -1,45 +1,11 @@
 """The fleet uplink: the repository's Mosquitto bridge configuration between two real brokers, the fleet's over TLS
 with a password. Events flow while the uplink is cut and restored, and wait out a restart of the vehicle's broker."""
 
-import re
-import subprocess
 import time
 
 from test_daemon_mqtt import alternating_frames
-from test_mqtt_tls import make_certificates
 
-from harness import ROOT, Broker, printed_events, run_dmsd, running_dmsd, write_config
-
-BRIDGE = ROOT / "fleet" / "mosquitto-bridge.conf"
-
-
-def fleet_broker(workdir):
-    """The fleet end: TLS and a password file, no anonymous clients."""
-    workdir.mkdir()
-    make_certificates(workdir)
-    passwords = workdir / "passwords"
-    subprocess.run(["mosquitto_passwd", "-b", "-c", str(passwords), "vehicle-0001", "uplink-secret"], check=True)
-    subprocess.run(["mosquitto_passwd", "-b", str(passwords), "dashboard", "dash-secret"], check=True)
-    return Broker(
-        workdir,
-        extra_config=f"allow_anonymous false\npassword_file {passwords}\ncafile {workdir}/ca.crt\n"
-        f"certfile {workdir}/server.crt\nkeyfile {workdir}/server.key\n",
-    )
-
-
-def vehicle_broker(workdir, fleet):
-    """The in-vehicle end: the shipped bridge file with only its CHANGE values filled in."""
-    workdir.mkdir()
-    text = BRIDGE.read_text()
-    for key, value in {
-        "address": f"127.0.0.1:{fleet.port}",
-        "remote_password": "uplink-secret",
-        "bridge_cafile": str(fleet.workdir / "ca.crt"),
-        "restart_timeout": "1 1",
-    }.items():
-        text, n = re.subn(rf"^{key} .*$", f"{key} {value}", text, flags=re.M)
-        assert n == 1, key
-    return Broker(workdir, extra_config="allow_anonymous true\n" + text)
+from harness import fleet_broker, printed_events, run_dmsd, running_dmsd, vehicle_broker, write_config
 
 
 def test_the_shipped_bridge_carries_every_event_through_uplink_cuts_and_a_vehicle_broker_restart(tmp_path, subscribe):

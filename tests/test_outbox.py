@@ -1,15 +1,18 @@
-"""The persistent outbox: on disk, bounded, recovered from a bad file, and every event delivered across a SIGKILL."""
+"""The outbox: on disk (or in memory), bounded, recovered from a bad file or one that fails while running, and every
+event delivered across a SIGKILL."""
 
 import json
 import logging
+import re
 import signal
 import sqlite3
 import time
 
+import pytest
 from test_daemon_mqtt import alternating_frames
 
 from dmsd.config import Config, load_config
-from dmsd.publish.outbox import SqliteOutbox
+from dmsd.publish.outbox import MemoryOutbox, SqliteOutbox
 from harness import CLIP, Broker, LineReader, printed_events, run_dmsd, running_dmsd, write_config
 
 
@@ -19,21 +22,25 @@ def fill(outbox, n, start=0):
 
 
 def seqs(outbox):
+    """The seq of each event, oldest first, each acknowledged as it is taken (at most 100: an outbox that keeps an
+    acknowledged event would go on for ever)."""
     out = []
-    while (pending := outbox.oldest()) is not None:
+    while (pending := outbox.oldest()) is not None and len(out) < 100:
+        assert pending.topic == "dms/t/events"
         out.append(json.loads(pending.payload)["seq"])
         outbox.ack(pending.id)
     return out
 
 
 def test_events_outlive_the_process_in_order_and_leave_only_when_acknowledged(tmp_path):
-    path = tmp_path / "state" / "outbox.sqlite"
+    path = tmp_path / "state" / "dmsd" / "outbox.sqlite"  # its folders made as needed
     outbox = SqliteOutbox(path, max_events=100, max_bytes=1_000_000)
     fill(outbox, 5)
     first = outbox.oldest()
     assert json.loads(first.payload) == {"seq": 0} and first.topic == "dms/t/events"
     outbox.ack(first.id)
     outbox.close()  # as good as a crash: every put was committed
+    assert not path.with_name("outbox.sqlite-wal").exists()  # closed: the log folded into the file
     db = sqlite3.connect(path)
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     db.close()
@@ -51,6 +58,7 @@ def test_full_outbox_drops_the_oldest_by_count_and_by_size(tmp_path, caplog):
         fill(by_size, 10)  # 10 bytes each: four fit in 40
     assert by_size.dropped == 6 and caplog.text.count("dropped the oldest event") == 6
     assert seqs(by_size) == [6, 7, 8, 9]
+    assert by_count.persistent and by_size.persistent and "failed" not in caplog.text
 
 
 def test_a_corrupt_outbox_is_moved_aside_and_a_fresh_one_started(tmp_path, caplog):
@@ -58,9 +66,11 @@ def test_a_corrupt_outbox_is_moved_aside_and_a_fresh_one_started(tmp_path, caplo
     path.write_bytes(b"this is not a database, a power cut mangled it" * 100)
     with caplog.at_level(logging.ERROR):
         outbox = SqliteOutbox(path, max_events=10, max_bytes=10_000)
-    assert len(caplog.records) == 1 and "moved aside to" in caplog.text and "not a database" in caplog.text
+    assert len(caplog.records) == 1 and "moved aside to" in caplog.text
+    assert "(DatabaseError: file is not a database)" in caplog.text
     aside = [p for p in tmp_path.iterdir() if p.name.startswith("outbox.sqlite.bad-")]
-    assert len(aside) == 1 and aside[0].read_bytes().startswith(b"this is not a database")
+    assert len(aside) == 1 and re.fullmatch(r"outbox\.sqlite\.bad-\d{8}T\d{6}", aside[0].name)  # README: bad-<time>
+    assert aside[0].read_bytes().startswith(b"this is not a database") and outbox.persistent
     fill(outbox, 2)
     assert seqs(outbox) == [0, 1]
 
@@ -73,6 +83,107 @@ def test_an_outbox_that_cannot_be_made_keeps_events_in_memory(tmp_path, caplog):
     assert "events wait in memory" in caplog.text and len(caplog.records) == 1 and not outbox.persistent
     fill(outbox, 3)
     assert seqs(outbox) == [0, 1, 2]
+    outbox.close()
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def make_outbox(request, tmp_path):
+    """Either kind of outbox, with the bounds asked for."""
+
+    def make(max_events: int = 100, max_bytes: int = 1_000_000):
+        if request.param == "memory":
+            return MemoryOutbox(max_events, max_bytes)
+        outbox = SqliteOutbox(tmp_path / "outbox.sqlite", max_events, max_bytes)
+        assert outbox.persistent
+        return outbox
+
+    return make
+
+
+def test_the_size_bound_counts_what_waits_now(make_outbox):
+    outbox = make_outbox(max_bytes=40)  # four events of 10 bytes
+    fill(outbox, 4)
+    for _ in range(2):
+        outbox.ack(outbox.oldest().id)
+    fill(outbox, 2, start=4)  # 40 bytes wait: within the bound
+    assert outbox.dropped == 0 and len(outbox) == 4
+    fill(outbox, 3, start=6)  # each one more over it: the oldest goes
+    assert outbox.dropped == 3 and seqs(outbox) == [5, 6, 7, 8] and len(outbox) == 0
+    assert outbox.persistent is isinstance(outbox, SqliteOutbox)  # dropping is no failure: still on disk
+
+
+def test_an_event_larger_than_the_size_bound_is_kept_alone(make_outbox):
+    outbox = make_outbox(max_bytes=5)
+    fill(outbox, 1)
+    assert outbox.dropped == 0 and len(outbox) == 1
+    fill(outbox, 1, start=1)
+    assert outbox.dropped == 1 and seqs(outbox) == [1]
+    assert outbox.persistent is isinstance(outbox, SqliteOutbox)
+
+
+def test_the_acknowledgement_of_an_event_dropped_in_flight_removes_no_other(make_outbox):
+    outbox = make_outbox(max_events=2)
+    fill(outbox, 1)
+    in_flight = outbox.oldest()
+    fill(outbox, 2, start=1)  # full: the one in flight is dropped
+    outbox.ack(in_flight.id)  # its PUBACK comes after all
+    assert seqs(outbox) == [1, 2]
+
+
+def refuse(path, statement: str, error: str) -> None:
+    """Make `statement`s on the outbox's table fail with `error`, as a full or failing disk makes them, from another
+    connection."""
+    other = sqlite3.connect(path)
+    other.execute(f"CREATE TRIGGER refuse BEFORE {statement} ON events BEGIN SELECT RAISE(ABORT, '{error}'); END")
+    other.commit()
+    other.close()
+
+
+def test_an_outbox_that_fails_to_write_carries_on_in_memory_with_what_it_held(tmp_path, caplog):
+    path = tmp_path / "outbox.sqlite"
+    outbox = SqliteOutbox(path, max_events=2, max_bytes=1_000_000)
+    fill(outbox, 2)
+    in_flight = outbox.oldest()
+    refuse(path, "INSERT", "disk full")
+    with caplog.at_level(logging.ERROR):
+        fill(outbox, 4, start=2)  # the first fails over to memory, still bounded: the oldest go
+    assert f"outbox {path} failed (IntegrityError: disk full); 2 event(s) carried on in memory" in caplog.text
+    assert not outbox.persistent and len(outbox) == 2 and outbox.dropped == 4
+    assert not path.with_name("outbox.sqlite-wal").exists()  # the failed file is closed, not held open
+    outbox.ack(in_flight.id)  # dropped in flight: its acknowledgement removes none of the new ones
+    assert seqs(outbox) == [4, 5]
+    outbox.close()
+
+
+def test_an_outbox_that_fails_to_delete_still_lets_the_acknowledged_event_go(tmp_path, caplog):
+    path = tmp_path / "outbox.sqlite"
+    outbox = SqliteOutbox(path, max_events=10, max_bytes=1_000_000)
+    fill(outbox, 3)
+    refuse(path, "DELETE", "disk I/O error")
+    with caplog.at_level(logging.ERROR):
+        outbox.ack(outbox.oldest().id)
+    assert "failed (IntegrityError: disk I/O error); 2 event(s) carried on in memory" in caplog.text
+    assert not outbox.persistent and seqs(outbox) == [1, 2]
+
+
+@pytest.mark.parametrize("first", ["put", "oldest"])
+def test_an_outbox_whose_table_is_gone_carries_on_in_memory(tmp_path, caplog, first):
+    path = tmp_path / "outbox.sqlite"
+    outbox = SqliteOutbox(path, max_events=10, max_bytes=1_000_000)
+    fill(outbox, 2)
+    other = sqlite3.connect(path)
+    other.execute("DROP TABLE events")  # what it held cannot be read: those events are gone
+    other.commit()
+    other.close()
+    with caplog.at_level(logging.ERROR):
+        if first == "put":
+            fill(outbox, 1, start=2)
+        else:
+            assert outbox.oldest() is None
+    assert "failed (OperationalError: no such table: events); 0 event(s) carried on in memory" in caplog.text
+    assert not outbox.persistent
+    fill(outbox, 1, start=3)
+    assert seqs(outbox) == ([2, 3] if first == "put" else [3])
 
 
 def test_the_default_outbox_lives_in_the_state_directory(monkeypatch, tmp_path):
