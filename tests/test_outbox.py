@@ -41,6 +41,7 @@ def test_events_outlive_the_process_in_order_and_leave_only_when_acknowledged(tm
     outbox.ack(first.id)
     outbox.close()  # as good as a crash: every put was committed
     assert not path.with_name("outbox.sqlite-wal").exists()  # closed: the log folded into the file
+    outbox.close()  # closing twice is closing
     db = sqlite3.connect(path)
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     db.close()
@@ -139,20 +140,22 @@ def refuse(path, statement: str, error: str) -> None:
     other.close()
 
 
-def test_an_outbox_that_fails_to_write_carries_on_in_memory_with_what_it_held(tmp_path, caplog):
+@pytest.mark.parametrize("new", [2, 4])
+def test_an_outbox_that_fails_to_write_carries_on_in_memory_with_what_it_held(tmp_path, caplog, new):
     path = tmp_path / "outbox.sqlite"
     outbox = SqliteOutbox(path, max_events=2, max_bytes=1_000_000)
     fill(outbox, 2)
     in_flight = outbox.oldest()
     refuse(path, "INSERT", "disk full")
     with caplog.at_level(logging.ERROR):
-        fill(outbox, 4, start=2)  # the first fails over to memory, still bounded: the oldest go
+        fill(outbox, new, start=2)  # the first fails over to memory, still bounded: the oldest go
     assert f"outbox {path} failed (IntegrityError: disk full); 2 event(s) carried on in memory" in caplog.text
-    assert not outbox.persistent and len(outbox) == 2 and outbox.dropped == 4
+    assert not outbox.persistent and len(outbox) == 2 and outbox.dropped == new
     assert not path.with_name("outbox.sqlite-wal").exists()  # the failed file is closed, not held open
     outbox.ack(in_flight.id)  # dropped in flight: its acknowledgement removes none of the new ones
-    assert seqs(outbox) == [4, 5]
+    assert seqs(outbox) == [new, new + 1]
     outbox.close()
+    outbox.close()  # closing twice is closing
 
 
 def test_an_outbox_that_fails_to_delete_still_lets_the_acknowledged_event_go(tmp_path, caplog):
