@@ -122,6 +122,7 @@ def test_a_reconnect_republishes_availability_discovery_and_the_latest_state(own
     assert arrived(sub, f"{PREFIX}/availability", b"online") and arrived(sub, DISCOVERY, publisher.discovery)
     publisher.state({"n": 2})
     sub.wait_for(lambda m: arrived(sub, f"{PREFIX}/state", b'{"n": 2}'), WAIT)
+    assert fresh(sub).count((f"{PREFIX}/state", b'{"n": 1}')) == 1  # kept until the connect, sent once then
 
     since = len(sub.messages)
     own_broker.stop()
