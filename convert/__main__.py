@@ -6,8 +6,12 @@ Writes OUT/<task>.fp32.onnx, OUT/<task>.int8.onnx and RUN_DIR/conversion.json wi
 
     python -m convert RUN_DIR RUN_DIR ... --out models
 
-Several runs of one recipe (seeds) become one model of each precision that averages their probabilities
-(convert/ensemble.py), each run converted and verified as above first.
+Several runs (seeds of one recipe, or diverse networks) become one model of each precision that averages their
+probabilities (convert/ensemble.py), each run converted and verified as above first. A member may also be an FP32
+ONNX model already shipped (models/emotion.fp32.onnx), quantized here with the first run's calibration inputs.
+--mirror averages each member's reading of the input and of its mirror image, in the same call.
+
+    python -m convert RUN_DIR [RUN_DIR | FP32.onnx ...] --out models [--mirror]
 """
 
 from __future__ import annotations
@@ -84,37 +88,106 @@ def convert(
 
 
 def ensemble(
-    runs: list[Path], out: Path, calib_size: int, method: str, quant_format: str, per_channel: bool, reduce_range: bool
+    runs: list[Path],
+    out: Path,
+    calib_size: int,
+    method: str,
+    quant_format: str,
+    per_channel: bool,
+    reduce_range: bool,
+    mirror: bool = False,
 ) -> dict:
-    """Each run converted and verified on its own, then its FP32 and INT8 models averaged into one of each
-    (convert.ensemble), checked on the first run's held-out inputs: the FP32 ensemble is the members' mean, and how
-    often the INT8 ensemble picks the FP32 ensemble's class."""
+    """Each member converted and verified on its own (a run folder, or a shipped FP32 .onnx quantized with the first
+    run's calibration inputs), then their FP32 and INT8 models averaged into one of each (convert.ensemble), with
+    `mirror` over the input and its mirror image too. Checked on the first run's held-out inputs: the FP32 ensemble
+    is the members' mean (over both views), and how often the INT8 ensemble picks the FP32 ensemble's class."""
     import tempfile
 
     from convert.ensemble import average
     from convert.export import nhwc_to_nchw
 
-    verify = nhwc_to_nchw(np.load(runs[0] / "samples.npz")["verify"])
+    first = next((run for run in runs if run.is_dir()), None)
+    if first is None:
+        raise DmsdError("an ensemble needs a training run folder among its members (its calibration, held-out inputs)")
+    samples = np.load(first / "samples.npz")
+    verify = nhwc_to_nchw(samples["verify"])
+    task = json.loads((first / "export.json").read_text())["task"]
+    options = (calib_size, method, quant_format, per_channel, reduce_range)
     report: dict = {"members": {}}
     with tempfile.TemporaryDirectory() as tmp:
         folders = [Path(tmp) / f"member{i}" for i in range(len(runs))]
         for run, folder in zip(runs, folders, strict=True):
-            report["members"][str(run)] = convert(
-                run, folder, calib_size, method, quant_format, per_channel, reduce_range
-            )
-        task = json.loads((runs[0] / "export.json").read_text())["task"]
+            if run.is_dir():
+                report["members"][str(run)] = convert(run, folder, *options)
+            else:
+                report["members"][str(run)] = shipped_member(run, folder, task, samples, *options)
         out.mkdir(parents=True, exist_ok=True)
         outputs = {}
         for precision in ("fp32", "int8"):
             members = [folder / f"{task}.{precision}.onnx" for folder in folders]
-            average(members, out / f"{task}.{precision}.onnx")
-            outputs[precision] = [run_onnx(path, verify) for path in (out / f"{task}.{precision}.onnx", *members)]
+            average(members, out / f"{task}.{precision}.onnx", mirror)
+            outputs[precision] = [run_onnx(out / f"{task}.{precision}.onnx", verify)]
+            for member in members:
+                views = [run_onnx(member, verify)]
+                if mirror:
+                    views.append(run_onnx(member, np.ascontiguousarray(verify[..., ::-1])))
+                outputs[precision].append(np.mean(views, axis=0))
     fp32, *fp32_members = outputs["fp32"]
     if float(np.abs(fp32 - np.mean(fp32_members, axis=0)).max()) > 1e-4:
         raise DmsdError(f"{out / f'{task}.fp32.onnx'}: is not its members' mean; the merge is wrong")
     agreement = float((outputs["int8"][0].argmax(1) == fp32.argmax(1)).mean())
-    report["ensemble"] = {"members": len(runs), "int8_top1_agreement_vs_fp32": agreement}
+    report["ensemble"] = {"members": len(runs), "mirror": mirror, "int8_top1_agreement_vs_fp32": agreement}
+    if "verify_labels" in samples:
+        for precision in ("fp32", "int8"):
+            report["ensemble"][f"{precision}_accuracy"] = float(
+                (outputs[precision][0].argmax(1) == samples["verify_labels"]).mean()
+            )
     return report
+
+
+def shipped_member(
+    fp32_file: Path,
+    folder: Path,
+    task: str,
+    samples: np.lib.npyio.NpzFile,
+    calib_size: int,
+    method: str,
+    quant_format: str,
+    per_channel: bool,
+    reduce_range: bool,
+) -> dict:
+    """A member given as an FP32 ONNX model (no training run at hand): copied, and quantized with the calibration
+    inputs of the ensemble's run folder; its INT8 agreement with FP32 is measured on that run's held-out inputs."""
+    import shutil
+
+    import onnx
+
+    from convert.export import nhwc_to_nchw, set_metadata
+    from convert.quantize import quantize
+
+    if not fp32_file.is_file() or fp32_file.suffix != ".onnx":
+        raise DmsdError(f"{fp32_file}: neither a training run folder nor an FP32 .onnx model")
+    meta = {p.key: p.value for p in onnx.load(str(fp32_file)).metadata_props}
+    if meta.get("dmsd.task") != task or meta.get("dmsd.precision") != "fp32":
+        raise DmsdError(f"{fp32_file}: not an FP32 {task} model (dmsd.task, dmsd.precision); an ensemble shares them")
+    folder.mkdir(parents=True)
+    fp32, int8 = folder / f"{task}.fp32.onnx", folder / f"{task}.int8.onnx"
+    shutil.copyfile(fp32_file, fp32)
+    calib = nhwc_to_nchw(samples["calib"][:calib_size])
+    quantize(fp32, int8, calib, method, quant_format, per_channel, reduce_range=reduce_range)
+    extra = {
+        key.removeprefix("dmsd."): value
+        for key, value in meta.items()
+        if key not in ("dmsd.task", "dmsd.labels", "dmsd.input", "dmsd.output", "dmsd.precision")
+    }
+    extra["calibration"] = calibration_text(method, len(calib), reduce_range)
+    set_metadata(int8, task, json.loads(meta["dmsd.labels"]), json.loads(meta["dmsd.input"]), "int8", extra)
+    verify = nhwc_to_nchw(samples["verify"])
+    reference = run_onnx(fp32, verify)
+    return {
+        "fp32_file": str(fp32_file),
+        "int8": {"top1_agreement_vs_fp32": float((run_onnx(int8, verify).argmax(1) == reference.argmax(1)).mean())},
+    }
 
 
 def run_onnx(path: Path, inputs: np.ndarray) -> np.ndarray:
@@ -134,7 +207,10 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m convert", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "run", type=Path, nargs="+", help="training run folder; several (seeds of one recipe): one averaging model"
+        "run",
+        type=Path,
+        nargs="+",
+        help="training run folder; several (or shipped FP32 .onnx models beside a run): one averaging model",
     )
     parser.add_argument("--out", type=Path, default=Path("models"))
     parser.add_argument("--calib-size", type=int, default=500, help="calibration inputs (default 500)")
@@ -147,12 +223,18 @@ def main(argv: list[str] | None = None) -> int:
         help="8-bit weights instead of 7: only for CPUs with VNNI or ARM dot-product instructions; "
         "on x86 with AVX2 alone they saturate and lose accuracy (see convert/quantize.py)",
     )
+    parser.add_argument(
+        "--mirror",
+        action="store_true",
+        help="the model also reads the input's mirror image and averages the two (one call, a batch of two)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     options = (args.calib_size, args.method, args.quant_format, not args.per_tensor, not args.full_range_weights)
     try:
+        single = len(args.run) == 1 and not args.mirror
         report = (
-            convert(args.run[0], args.out, *options) if len(args.run) == 1 else ensemble(args.run, args.out, *options)
+            convert(args.run[0], args.out, *options) if single else ensemble(args.run, args.out, *options, args.mirror)
         )
     except DmsdError as exc:
         print(f"python -m convert: {exc}", file=sys.stderr)

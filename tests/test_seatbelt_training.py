@@ -71,20 +71,20 @@ def test_init_from_copies_the_emotion_trunk(tmp_path):
     import keras
 
     from dmsd.errors import DmsdError
-    from train import emotion, seatbelt
+    from train import emotion, seatbelt, warm_start
 
     keras.utils.set_random_seed(1)
     faces = emotion.plain_net(4, lean=True)
     faces.save(tmp_path / "faces.keras")
     belt = seatbelt.build_model(4)
-    assert seatbelt.init_from(belt, str(tmp_path / "faces.keras")) == 14  # 7 convolutions, 7 batch norms
+    assert warm_start.init_from(belt, str(tmp_path / "faces.keras")) == 14  # 7 convolutions, 7 batch norms
     conv = lambda m: [layer for layer in m.layers if isinstance(layer, keras.layers.Conv2D)]  # noqa: E731
     for a, b in zip(conv(faces), conv(belt), strict=True):
         np.testing.assert_array_equal(a.get_weights()[0], b.get_weights()[0])
     with pytest.raises(DmsdError, match="do not match"):
-        seatbelt.init_from(seatbelt.build_model(8), str(tmp_path / "faces.keras"))
+        warm_start.init_from(seatbelt.build_model(8), str(tmp_path / "faces.keras"))
     with pytest.raises(DmsdError, match="no such model file"):
-        seatbelt.init_from(belt, str(tmp_path / "missing.keras"))
+        warm_start.init_from(belt, str(tmp_path / "missing.keras"))
     # Two stages frozen: stage one's convolution and stage two's two, each with its batch norm.
     assert seatbelt.freeze_stages(belt, 2) == 6
     assert [layer.trainable for layer in conv(belt)] == [False] * 3 + [True] * 4
@@ -104,11 +104,11 @@ def test_init_from_the_shipped_onnx_emotion_model_is_the_same_function():
     from onnx import numpy_helper
 
     from dmsd.errors import DmsdError
-    from train import seatbelt
+    from train import seatbelt, warm_start
 
     shipped = ROOT / "models" / "emotion.fp32.onnx"
     belt = seatbelt.build_model(16, 48)
-    assert seatbelt.init_from(belt, str(shipped)) == 14
+    assert warm_start.init_from(belt, str(shipped)) == 14
     trunk = keras.Model(belt.inputs, belt.get_layer(index=-3).output)  # the pooled features
     graph = onnx.load(str(shipped)).graph
     weights = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
@@ -123,11 +123,11 @@ def test_init_from_the_shipped_onnx_emotion_model_is_the_same_function():
     # With their statistics restored on real inputs, the batch norms keep that function, in training mode too
     # (normalised by the batch), where identity batch norms would rescale every layer on the first step.
     before = trunk.predict(faces, verbose=0)
-    seatbelt.restore_batch_norms(belt, faces)
+    warm_start.restore_batch_norms(belt, faces)
     np.testing.assert_allclose(trunk.predict(faces, verbose=0), before, atol=1e-5)
     np.testing.assert_allclose(trunk(faces, training=True).numpy(), before, rtol=1e-3, atol=1e-4)
     with pytest.raises(DmsdError, match="a quantized model"):
-        seatbelt.init_from(belt, str(ROOT / "models" / "emotion.int8.onnx"))
+        warm_start.init_from(belt, str(ROOT / "models" / "emotion.int8.onnx"))
 
 
 @pytest.mark.training
@@ -135,13 +135,13 @@ def test_init_from_the_shipped_seatbelt_model_fine_tunes_it():
     """A seatbelt model gives its classifier too: the network starts as the shipped model, the same verdicts."""
     import onnxruntime as ort
 
-    from train import seatbelt
+    from train import seatbelt, warm_start
 
     shipped = ROOT / "models" / "seatbelt.fp32.onnx"
     session = ort.InferenceSession(str(shipped))
     size = session.get_inputs()[0].shape[-1]
     belt = seatbelt.build_model(16, size)
-    assert seatbelt.init_from(belt, str(shipped)) == 15  # 14 trunk layers and the classifier
+    assert warm_start.init_from(belt, str(shipped)) == 15  # 14 trunk layers and the classifier
     regions = np.random.default_rng(1).random((6, size, size, 1)).astype(np.float32)
     theirs = session.run(None, {session.get_inputs()[0].name: regions.transpose(0, 3, 1, 2)})[0]
     np.testing.assert_allclose(belt.predict(regions, verbose=0), theirs, atol=1e-5)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from dmsd.errors import DmsdError
-from harness import SAMPLES, SHARED, run_dmsd, write_config
+from harness import ROOT, SAMPLES, SHARED, run_dmsd, write_config
 from train.emotion import ARCHITECTURES
 
 FER = SHARED / "fer2013" / "fer2013.csv.gz"
@@ -202,6 +202,44 @@ def test_train_export_quantize_and_run_in_dmsd(tmp_path, public_faces):
     assert json.loads(result.stdout)["emotion"]["label"]
 
 
+@pytest.mark.training
+def test_a_run_goes_on_from_the_shipped_model_and_ships_averaged_with_it_mirrored(tmp_path, public_faces, capsys):
+    """--init-from the shipped FP32 model starts as that model (a second schedule, not a new network); with mixup on,
+    it converts into one graph with the shipped model, each reading the face and its mirror image."""
+    import onnx
+    import onnxruntime as ort
+
+    from convert.__main__ import main as convert_main
+    from train.__main__ import main as train_main
+
+    shipped = ROOT / "models" / "emotion.fp32.onnx"
+    run = tmp_path / "run"
+    argv = ["emotion", "--data", str(FER), "--out", str(run), "--arch", "plain_lean", "--width", "16"]
+    argv += ["--epochs", "1", "--limit", "192", "--lr", "1e-7", "--mixup", "0.2", "--init-from", str(shipped)]
+    assert train_main(argv) == 0
+    import keras
+
+    ours = keras.models.load_model(run / "best.keras", compile=False).predict(public_faces, verbose=0)
+    session = ort.InferenceSession(str(shipped), providers=["CPUExecutionProvider"])
+    theirs = session.run(None, {"input": public_faces.transpose(0, 3, 1, 2)})[0]
+    assert (ours.argmax(1) == theirs.argmax(1)).mean() >= 0.95
+    assert json.loads((run / "config.json").read_text())["mixup"] == 0.2
+
+    capsys.readouterr()
+    out = tmp_path / "models"
+    assert convert_main([str(run), str(shipped), "--out", str(out), "--calib-size", "64", "--mirror"]) == 0
+    report = json.loads(capsys.readouterr().out)["ensemble"]
+    assert report["members"] == 2 and report["mirror"] and report["int8_top1_agreement_vs_fp32"] >= 0.9
+    meta = {p.key: p.value for p in onnx.load(str(out / "emotion.int8.onnx")).metadata_props}
+    assert meta["dmsd.members"] == "2" and meta["dmsd.mirror"] == "true" and meta["dmsd.precision"] == "int8"
+    config = write_config(tmp_path / "c.yaml", f"models:\n  emotion:\n    path: {out / 'emotion.int8.onnx'}\n")
+    result = run_dmsd("--config", str(config), "--once", str(SAMPLES / "cabin_frame060.jpg"))
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["emotion"]["label"]
+    assert convert_main([str(shipped), "--out", str(out), "--mirror"]) == 2
+    assert "needs a training run folder" in capsys.readouterr().err
+
+
 class Interrupted(Exception):
     pass
 
@@ -290,9 +328,16 @@ def test_ferplus_soft_targets_blend_the_label_with_the_annotators_votes():
         (["--teacher", "runs/none", "--teacher-weight", "1.5"], "--teacher-weight must be between 0 and 1"),
         (["--teacher", "no/such/run"], "--teacher no/such/run: no such run folder"),
         (["--teacher", "no/such/run", "--ferplus", str(FERPLUS), "--ferplus-soft", "0.5"], "choose one"),
+        (["--mixup", "-1"], "--mixup must be 0 (off) or a positive Beta alpha"),
+        (["--init-from", "no/such.onnx"], "--init-from no/such.onnx: no such model file"),
+        (
+            ["--init-from", str(ROOT / "models" / "emotion.int8.onnx"), "--arch", "plain_lean", "--width", "16"],
+            "a quantized model; use the FP32 file",
+        ),
+        (["--init-from", str(ROOT / "models" / "emotion.fp32.onnx"), "--width", "8"], "do not match this network"),
     ],
 )
-def test_bad_ferplus_soft(tmp_path, capsys, argv, message):
+def test_bad_training_options(tmp_path, capsys, argv, message):
     from train.__main__ import main as train_main
 
     assert train_main(["emotion", "--data", str(FER), "--out", str(tmp_path / "r"), "--limit", "10", *argv]) == 2

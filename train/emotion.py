@@ -18,6 +18,7 @@ import numpy as np
 from dmsd.errors import DmsdError
 from dmsd.labels import EMOTION_LABELS
 from train import fer2013, record
+from train.warm_start import init_from, restore_batch_norms
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=0.5,
         metavar="W",
         help="with --teacher: train on (1-W) x the FER2013 label + W x the teachers' mean probabilities",
+    )
+    parser.add_argument(
+        "--init-from",
+        default=None,
+        metavar="MODEL",
+        help="go on from this model (a run's best.keras or a shipped FP32 .onnx, e.g. models/emotion.fp32.onnx): "
+        "a second schedule over a trained network, with --lr as its new peak",
+    )
+    parser.add_argument(
+        "--mixup",
+        type=float,
+        default=0.0,
+        metavar="ALPHA",
+        help="blend each batch with itself shuffled, faces and targets alike, by a Beta(ALPHA, ALPHA) share "
+        "(0: off; 0.2 is usual)",
     )
     parser.add_argument("--limit", type=int, default=None, help="use only the first N training faces (smoke tests)")
     parser.add_argument("--seed", type=int, default=1)
@@ -157,6 +173,20 @@ def augmentation():
     )
 
 
+def mixup(alpha: float):
+    """Mixup (Zhang et al., 2018) on a batch: faces and their targets blended with the batch shuffled, by one share
+    drawn from Beta(alpha, alpha), so the network learns between classes rather than memorising faces."""
+    import tensorflow as tf
+
+    def blend(x, y):
+        a = tf.random.gamma([], alpha)
+        share = a / (a + tf.random.gamma([], alpha))
+        order = tf.random.shuffle(tf.range(tf.shape(x)[0]))
+        return share * x + (1 - share) * tf.gather(x, order), share * y + (1 - share) * tf.gather(y, order)
+
+    return blend
+
+
 def to_input(images: np.ndarray) -> np.ndarray:
     """uint8 N x 48 x 48 -> float32 N x 48 x 48 x 1 in [0, 1]; must match the exported dmsd.input metadata."""
     return (images.astype(np.float32) / 255.0)[..., None]
@@ -197,6 +227,8 @@ def check_arguments(args: argparse.Namespace) -> None:
         raise DmsdError(f"--ferplus-soft must be between 0 and 1, not {args.ferplus_soft}")
     if not 0.0 <= args.teacher_weight <= 1.0:
         raise DmsdError(f"--teacher-weight must be between 0 and 1, not {args.teacher_weight}")
+    if args.mixup < 0:
+        raise DmsdError(f"--mixup must be 0 (off) or a positive Beta alpha, not {args.mixup}")
     if args.teacher and args.ferplus_soft:
         raise DmsdError("--teacher and --ferplus-soft both set soft targets; choose one")
 
@@ -240,11 +272,16 @@ def class_weights(args: argparse.Namespace, labels: np.ndarray) -> dict[int, flo
     return {i: float(len(labels) / (len(counts) * max(c, 1))) for i, c in enumerate(counts)}
 
 
-def compiled_model(args: argparse.Namespace, training_faces: int):
-    """The --arch network with the --optimizer on a cosine schedule warmed up to --lr, and label smoothing."""
+def compiled_model(args: argparse.Namespace, training_faces: int, samples: np.ndarray):
+    """The --arch network (started from --init-from) with the --optimizer on a cosine schedule warmed up to --lr,
+    and label smoothing. samples: training inputs, for the batch norms of an ONNX start (`restore_batch_norms`)."""
     import keras
 
     model = ARCHITECTURES[args.arch](args.width)
+    if args.init_from:
+        log.info("initialised %d layers from %s", init_from(model, args.init_from), args.init_from)
+        if args.init_from.endswith(".onnx"):
+            restore_batch_norms(model, samples)
     steps = args.epochs * int(np.ceil(training_faces / args.batch))
     schedule = keras.optimizers.schedules.CosineDecay(
         args.lr * 0.1, steps, warmup_target=args.lr, warmup_steps=min(steps // 10, 1000)
@@ -283,10 +320,12 @@ def run(args: argparse.Namespace) -> dict:
         .shuffle(len(x_train), seed=args.seed)
         .batch(args.batch)
         .map(lambda x, y: (augment(x, training=True), y), num_parallel_calls=2)
-        .prefetch(2)
     )
+    if args.mixup:
+        train_ds = train_ds.map(mixup(args.mixup), num_parallel_calls=2)
+    train_ds = train_ds.prefetch(2)
     val_ds = tf.data.Dataset.from_tensor_slices((x_val, y_val)).batch(256)
-    model = compiled_model(args, len(x_train))
+    model = compiled_model(args, len(x_train), x_train[:2000])
     started = time.time()
     model.fit(
         train_ds,

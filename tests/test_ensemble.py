@@ -1,0 +1,58 @@
+"""convert/ensemble.py on the shipped models: several members, and a face's mirror image, read in one graph."""
+
+import json
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+
+from convert.ensemble import average
+from dmsd.errors import DmsdError
+from harness import ROOT, SAMPLES, run_dmsd, write_config
+
+EMOTION = {precision: ROOT / "models" / f"emotion.{precision}.onnx" for precision in ("fp32", "int8")}
+
+
+def probabilities(path, faces):
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run(None, {session.get_inputs()[0].name: faces})[0]
+
+
+@pytest.mark.parametrize("precision", ["fp32", "int8"])
+def test_a_mirrored_model_averages_the_face_and_its_mirror_image_in_one_call(tmp_path, precision):
+    faces = np.random.default_rng(0).random((5, 1, 48, 48)).astype(np.float32)
+    mirrored = tmp_path / "mirrored.onnx"
+    average([EMOTION[precision]], mirrored, mirror=True)
+    views = [probabilities(EMOTION[precision], faces), probabilities(EMOTION[precision], faces[..., ::-1].copy())]
+    assert not np.allclose(views[0], views[1], atol=1e-3)  # the network does read a mirror image differently
+    got = probabilities(mirrored, faces)
+    np.testing.assert_allclose(got, np.mean(views, axis=0), atol=1e-6)
+    np.testing.assert_allclose(probabilities(mirrored, faces[:1]), got[:1], atol=1e-6)  # batch of one, as the daemon
+    meta = {p.key: p.value for p in onnx.load(str(mirrored)).metadata_props}
+    assert meta["dmsd.mirror"] == "true" and meta["dmsd.members"] == "1" and meta["dmsd.precision"] == precision
+
+
+def test_two_members_and_their_mirror_images_are_one_model_the_daemon_runs(tmp_path):
+    twin = tmp_path / "twin.onnx"  # a second member: the shipped model with its classifier's bias moved
+    model = onnx.load(str(EMOTION["fp32"]))
+    bias = next(i for i in model.graph.initializer if len(i.dims) == 1 and i.dims[0] == 7)
+    moved = onnx.numpy_helper.to_array(bias) + np.arange(7, dtype=np.float32) / 7
+    bias.CopyFrom(onnx.numpy_helper.from_array(moved, bias.name))
+    onnx.save(model, str(twin))
+    both = tmp_path / "emotion.fp32.onnx"
+    average([EMOTION["fp32"], twin], both, mirror=True)
+    faces = np.random.default_rng(1).random((3, 1, 48, 48)).astype(np.float32)
+    views = [probabilities(m, f) for m in (EMOTION["fp32"], twin) for f in (faces, faces[..., ::-1].copy())]
+    assert not np.allclose(views[0], views[2], atol=1e-3)
+    np.testing.assert_allclose(probabilities(both, faces), np.mean(views, axis=0), atol=1e-6)
+    config = write_config(tmp_path / "c.yaml", f"models:\n  emotion:\n    path: {both}\n")
+    result = run_dmsd("--config", str(config), "--once", str(SAMPLES / "cabin_frame060.jpg"))
+    assert result.returncode == 0, result.stderr
+    emotion = json.loads(result.stdout)["emotion"]
+    assert emotion["label"] and abs(sum(emotion["probs"].values()) - 1) < 0.01
+
+
+def test_members_of_different_tasks_are_refused(tmp_path):
+    with pytest.raises(DmsdError, match=r"dmsd.task.* differ from .*; an ensemble shares them"):
+        average([EMOTION["fp32"], ROOT / "models" / "seatbelt.fp32.onnx"], tmp_path / "mixed.onnx", mirror=True)
