@@ -96,11 +96,12 @@ def ensemble(
     per_channel: bool,
     reduce_range: bool,
     mirror: bool = False,
+    zoom: float | None = None,
 ) -> dict:
     """Each member converted and verified on its own (a run folder, or a shipped FP32 .onnx quantized with the first
-    run's calibration inputs), then their FP32 and INT8 models averaged into one of each (convert.ensemble), with
-    `mirror` over the input and its mirror image too. Checked on the first run's held-out inputs: the FP32 ensemble
-    is the members' mean (over both views), and how often the INT8 ensemble picks the FP32 ensemble's class."""
+    run's calibration inputs), then their FP32 and INT8 models averaged into one of each (convert.ensemble), over the
+    input and, with `mirror` and `zoom`, its views. Checked on the first run's held-out inputs: the FP32 ensemble is
+    the members' mean over the views made here with OpenCV, and how often the INT8 ensemble picks its class."""
     import tempfile
 
     from convert.ensemble import average
@@ -125,24 +126,48 @@ def ensemble(
         outputs = {}
         for precision in ("fp32", "int8"):
             members = [folder / f"{task}.{precision}.onnx" for folder in folders]
-            average(members, out / f"{task}.{precision}.onnx", mirror)
+            average(members, out / f"{task}.{precision}.onnx", mirror, zoom)
             outputs[precision] = [run_onnx(out / f"{task}.{precision}.onnx", verify)]
             for member in members:
-                views = [run_onnx(member, verify)]
-                if mirror:
-                    views.append(run_onnx(member, np.ascontiguousarray(verify[..., ::-1])))
-                outputs[precision].append(np.mean(views, axis=0))
+                outputs[precision].append(np.mean([run_onnx(member, v) for v in views(verify, mirror, zoom)], axis=0))
     fp32, *fp32_members = outputs["fp32"]
     if float(np.abs(fp32 - np.mean(fp32_members, axis=0)).max()) > 1e-4:
         raise DmsdError(f"{out / f'{task}.fp32.onnx'}: is not its members' mean; the merge is wrong")
     agreement = float((outputs["int8"][0].argmax(1) == fp32.argmax(1)).mean())
-    report["ensemble"] = {"members": len(runs), "mirror": mirror, "int8_top1_agreement_vs_fp32": agreement}
+    report["ensemble"] = {
+        "members": len(runs),
+        "mirror": mirror,
+        "zoom": zoom,
+        "int8_top1_agreement_vs_fp32": agreement,
+    }
     if "verify_labels" in samples:
         for precision in ("fp32", "int8"):
             report["ensemble"][f"{precision}_accuracy"] = float(
                 (outputs[precision][0].argmax(1) == samples["verify_labels"]).mean()
             )
     return report
+
+
+def views(faces: np.ndarray, mirror: bool, zoom: float | None) -> list[np.ndarray]:
+    """NCHW inputs and the views convert.ensemble makes of them in the graph, made here with OpenCV instead: the
+    centre 1/zoom resized back up (bilinear), and the mirror image of each."""
+    import cv2
+
+    made = [faces]
+    if zoom is not None:
+        height, width = faces.shape[2:]
+        crop_w, crop_h = round(width / zoom), round(height / zoom)
+        left, top = (width - crop_w) // 2, (height - crop_h) // 2
+        crops = faces[:, :, top : top + crop_h, left : left + crop_w]
+        made.append(
+            np.array(
+                [[cv2.resize(c, (width, height), interpolation=cv2.INTER_LINEAR) for c in face] for face in crops],
+                dtype=np.float32,
+            )
+        )
+    if mirror:
+        made += [np.ascontiguousarray(view[..., ::-1]) for view in made]
+    return made
 
 
 def shipped_member(
@@ -228,14 +253,21 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="the model also reads the input's mirror image and averages the two (one call, a batch of two)",
     )
+    parser.add_argument(
+        "--zoom",
+        type=float,
+        default=None,
+        help="the model also reads the centre 1/ZOOM of the input, scaled back up (e.g. 1.1; with --mirror, and its "
+        "mirror image), and averages the views",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     options = (args.calib_size, args.method, args.quant_format, not args.per_tensor, not args.full_range_weights)
     try:
-        single = len(args.run) == 1 and not args.mirror
-        report = (
-            convert(args.run[0], args.out, *options) if single else ensemble(args.run, args.out, *options, args.mirror)
-        )
+        if len(args.run) == 1 and not args.mirror and args.zoom is None:
+            report = convert(args.run[0], args.out, *options)
+        else:
+            report = ensemble(args.run, args.out, *options, args.mirror, args.zoom)
     except DmsdError as exc:
         print(f"python -m convert: {exc}", file=sys.stderr)
         return 2

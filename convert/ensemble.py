@@ -1,11 +1,12 @@
 """Several converted models of one task as one ONNX graph that averages their probabilities, on the input alone or
-on the input and its mirror image.
+on several views of it: its mirror image, and a closer crop of its centre.
 
 Seeds of one recipe trained on few people disagree where the data says little (model card, "Phone use"); their
 average is steadier than any one of them. A face and its mirror image show one expression, and a network trained on
-flipped faces reads the two a little differently: the mean of both is better than either (model card, "Emotion:
-levers"). The members share the input and the dmsd contract (checked here), so the daemon runs the ensemble as one
-model, one call a look; the mirror image is made inside the graph and runs in the same call, as a batch of two.
+flipped faces reads the two a little differently, and one trained on zoomed faces reads a closer crop a little
+differently again: the mean over views is better than any one (model card, "Emotion: levers"). The members share the
+input and the dmsd contract (checked here), so the daemon runs the ensemble as one model, one call a look; the views
+are made inside the graph and run in the same call, as one batch.
 """
 
 from __future__ import annotations
@@ -25,10 +26,11 @@ def contract_of(model: onnx.ModelProto) -> dict[str, str]:
     return {p.key: p.value for p in model.metadata_props}
 
 
-def average(members: list[Path], out: Path, mirror: bool = False) -> None:
+def average(members: list[Path], out: Path, mirror: bool = False, zoom: float | None = None) -> None:
     """Write to `out` one graph running every member on the same input and averaging their outputs; the first
-    member's metadata, with `dmsd.members` (how many), `dmsd.parameters` (all of them) and, with `mirror`,
-    `dmsd.mirror`: each member also sees the input flipped left to right, and the mean is over both views."""
+    member's metadata, with `dmsd.members` (how many), `dmsd.parameters` (all of them) and `dmsd.views` (what each
+    member reads: the input; with `mirror`, its mirror image; with `zoom`, the centre 1/zoom of it scaled back up,
+    and that one's mirror image too with `mirror`). The output is the mean over members and views."""
     models = [onnx.load(str(path)) for path in members]
     first = contract_of(models[0])
     for path, model in zip(members[1:], models[1:], strict=True):
@@ -36,13 +38,13 @@ def average(members: list[Path], out: Path, mirror: bool = False) -> None:
         differs = [key for key in CONTRACT if first.get(key) != other.get(key)]
         if differs:
             raise DmsdError(f"{path}: its {', '.join(differs)} differ from {members[0]}'s; an ensemble shares them")
+    if zoom is not None and not 1.0 < zoom <= 2.0:
+        raise DmsdError(f"zoom {zoom}: allowed above 1 (a closer crop) and up to 2")
     prefixed = [compose.add_prefix(model, f"m{i}_") for i, model in enumerate(models)]
     shared_input = prefixed[0].graph.input[0]
     classes = len(json.loads(first["dmsd.labels"]))
-    nodes, initializers, value_info, outputs = [], [], [], []
-    seen = shared_input.name
-    if mirror:
-        nodes, initializers, seen = mirror_views(shared_input.name, json.loads(first["dmsd.input"])["layout"])
+    nodes, initializers, seen, names = view_batch(shared_input.name, json.loads(first["dmsd.input"]), mirror, zoom)
+    value_info, outputs = [], []
     for model in prefixed:
         own_input = model.graph.input[0].name
         for node in model.graph.node:
@@ -52,15 +54,17 @@ def average(members: list[Path], out: Path, mirror: bool = False) -> None:
         value_info += model.graph.value_info
         outputs.append(model.graph.output[0].name)
     weight = helper.make_tensor("ensemble_weight", onnx.TensorProto.FLOAT, [], [1.0 / len(models)])
+    several = len(names) > 1
     nodes += [
         helper.make_node("Sum", outputs, ["ensemble_sum"]),
-        helper.make_node("Mul", ["ensemble_sum", "ensemble_weight"], ["ensemble_mean" if mirror else "probs"]),
+        helper.make_node("Mul", ["ensemble_sum", "ensemble_weight"], ["ensemble_mean" if several else "probs"]),
     ]
-    if mirror:  # rows [input..., mirrored...] -> [2, N, classes] -> the mean of the two views
-        initializers.append(helper.make_tensor("mirror_split", onnx.TensorProto.INT64, [3], [2, -1, classes]))
+    if several:  # rows [view 1 x N, view 2 x N, ...] -> [views, N, classes] -> their mean
+        shape = [len(names), -1, classes]
+        initializers.append(helper.make_tensor("views_split", onnx.TensorProto.INT64, [3], shape))
         nodes += [
-            helper.make_node("Reshape", ["ensemble_mean", "mirror_split"], ["mirror_views"]),
-            helper.make_node("ReduceMean", ["mirror_views"], ["probs"], axes=[0], keepdims=0),
+            helper.make_node("Reshape", ["ensemble_mean", "views_split"], ["views_probs"]),
+            helper.make_node("ReduceMean", ["views_probs"], ["probs"], axes=[0], keepdims=0),
         ]
     output = helper.make_tensor_value_info("probs", onnx.TensorProto.FLOAT, ["N", classes])
     graph = helper.make_graph(
@@ -69,29 +73,66 @@ def average(members: list[Path], out: Path, mirror: bool = False) -> None:
     merged = helper.make_model(graph, opset_imports=models[0].opset_import)
     merged.ir_version = models[0].ir_version
     parameters = sum(int(contract_of(model).get("dmsd.parameters", 0)) for model in models)
-    extra = {"dmsd.members": str(len(models)), "dmsd.parameters": str(parameters)}
-    if mirror:
-        extra["dmsd.mirror"] = "true"
+    extra = {"dmsd.members": str(len(models)), "dmsd.parameters": str(parameters), "dmsd.views": json.dumps(names)}
     for key, value in {**first, **extra}.items():
         merged.metadata_props.add(key=key, value=value)
     onnx.checker.check_model(merged)
     onnx.save(merged, str(out))
 
 
-def mirror_views(image: str, layout: str) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto], str]:
-    """Nodes that stack a batch of images on top of their mirror images (flipped along the width axis of the
-    `layout`): the members then see 2N rows in one call. Returns the nodes, their constants and the stacked name."""
-    width_axis = {"NCHW": 3, "NHWC": 2}[layout]
-    constants = [
-        helper.make_tensor("mirror_starts", onnx.TensorProto.INT64, [1], [-1]),
-        helper.make_tensor("mirror_ends", onnx.TensorProto.INT64, [1], [-(2**62)]),  # past the first column
-        helper.make_tensor("mirror_axes", onnx.TensorProto.INT64, [1], [width_axis]),
-        helper.make_tensor("mirror_steps", onnx.TensorProto.INT64, [1], [-1]),
-    ]
-    nodes = [
-        helper.make_node(
-            "Slice", [image, "mirror_starts", "mirror_ends", "mirror_axes", "mirror_steps"], ["mirror_image"]
-        ),
-        helper.make_node("Concat", [image, "mirror_image"], ["mirror_batch"], axis=0),
-    ]
-    return nodes, constants, "mirror_batch"
+def view_batch(
+    image: str, spec: dict, mirror: bool, zoom: float | None
+) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto], str, list[str]]:
+    """Nodes that stack the views of a batch of images into one batch, view after view: the image; its mirror image
+    (flipped along the width axis of the input's layout); the centre 1/zoom of it, resized back to the input's size
+    (bilinear), and that crop's mirror image. Returns the nodes, their constants, the stacked batch's name and the
+    views' names, in stacking order."""
+    height_axis, width_axis = {"NCHW": (2, 3), "NHWC": (1, 2)}[spec["layout"]]
+    nodes: list[onnx.NodeProto] = []
+    constants: list[onnx.TensorProto] = []
+    views, names = [image], ["input"]
+    if zoom is not None:
+        width, height = spec["size"]
+        crop_w, crop_h = round(width / zoom), round(height / zoom)
+        left, top = (width - crop_w) // 2, (height - crop_h) // 2
+        scales = [1.0] * 4
+        # a hair over the exact ratio: Resize floors size x scale, and 44 x (48 / 44) may round to 47.999
+        scales[height_axis], scales[width_axis] = height / crop_h + 1e-6, width / crop_w + 1e-6
+        constants += [
+            helper.make_tensor("zoom_starts", onnx.TensorProto.INT64, [2], [top, left]),
+            helper.make_tensor("zoom_ends", onnx.TensorProto.INT64, [2], [top + crop_h, left + crop_w]),
+            helper.make_tensor("zoom_axes", onnx.TensorProto.INT64, [2], [height_axis, width_axis]),
+            helper.make_tensor("zoom_scales", onnx.TensorProto.FLOAT, [4], scales),
+        ]
+        nodes += [
+            helper.make_node("Slice", [image, "zoom_starts", "zoom_ends", "zoom_axes"], ["zoom_crop"]),
+            helper.make_node(
+                "Resize",
+                ["zoom_crop", "", "zoom_scales"],
+                ["zoom_image"],
+                mode="linear",
+                coordinate_transformation_mode="half_pixel",
+            ),
+        ]
+        views.append("zoom_image")
+        names.append(f"centre 1/{zoom:g}")
+    if mirror:
+        constants += [
+            helper.make_tensor("mirror_starts", onnx.TensorProto.INT64, [1], [-1]),
+            helper.make_tensor("mirror_ends", onnx.TensorProto.INT64, [1], [-(2**62)]),  # past the first column
+            helper.make_tensor("mirror_axes", onnx.TensorProto.INT64, [1], [width_axis]),
+            helper.make_tensor("mirror_steps", onnx.TensorProto.INT64, [1], [-1]),
+        ]
+        for view, name in list(zip(views, names, strict=True)):
+            flipped = f"{view}_mirrored"
+            nodes.append(
+                helper.make_node(
+                    "Slice", [view, "mirror_starts", "mirror_ends", "mirror_axes", "mirror_steps"], [flipped]
+                )
+            )
+            views.append(flipped)
+            names.append(f"{name}, mirrored")
+    if len(views) == 1:
+        return nodes, constants, image, names
+    nodes.append(helper.make_node("Concat", views, ["views_batch"], axis=0))
+    return nodes, constants, "views_batch", names

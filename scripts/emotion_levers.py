@@ -1,17 +1,19 @@
-"""What each emotion lever is worth on FER2013's PublicTest, measured side by side on trained FP32 models: test-time
-mirroring, averaging several networks, and each way of quantizing them (weight bits, per-channel or per-tensor,
-QDQ or QOperator, calibration method).
+"""What each emotion lever is worth on FER2013's PublicTest, measured side by side on trained FP32 models: reading
+the face's mirror image and a closer crop too (convert --mirror, --zoom), averaging several networks, and each way of
+quantizing them (weight bits, per-channel or per-tensor, QDQ or QOperator, calibration method).
 
-    .venv/bin/python -m scripts.emotion_levers models/emotion.fp32.onnx runs/other.fp32.onnx [--out levers.json]
+    .venv/bin/python -m scripts.emotion_levers models/emotion.fp32.onnx runs/other.fp32.onnx [--variants 0,1,2]
 
 Each FP32 model is quantized here with the calibration inputs the shipped run drew (convert.requantize), so the
-variants differ in one choice each. Accuracy is on all 3,589 PublicTest faces; the model card's tables are these
-rows. Prints a markdown table; --out keeps the rows as JSON.
+variants differ in one choice each; the views are made with OpenCV as convert's own check makes them. Accuracy is on
+all 3,589 PublicTest faces, every combination of the models with every set of views; "rows" is how many the model
+runs per face (its cost is about that many single calls). Prints a markdown table; --out keeps the rows as JSON.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import tempfile
 from pathlib import Path
@@ -44,12 +46,15 @@ def probabilities(path: Path, faces: np.ndarray) -> np.ndarray:
     return np.concatenate([session.run(None, {name: faces[i : i + 256]})[0] for i in range(0, len(faces), 256)])
 
 
-def scores(views: list[np.ndarray], labels: np.ndarray) -> dict[str, float]:
-    """Accuracy of the first view alone and of all views averaged (the face and its mirror image)."""
-    return {
-        "accuracy": round(float((views[0].argmax(1) == labels).mean()), 4),
-        "mirrored": round(float((np.mean(views, axis=0).argmax(1) == labels).mean()), 4),
-    }
+VIEW_SETS = {  # what a model reads of each face, as convert --mirror / --zoom builds it into the graph
+    "the face": [0],
+    "+ its mirror image": [0, 2],
+    "+ a closer crop, both mirrored": [0, 1, 2, 3],
+}
+
+
+def accuracy(probs: np.ndarray, labels: np.ndarray) -> float:
+    return round(float((probs.argmax(1) == labels).mean()), 4)
 
 
 def main() -> None:
@@ -57,47 +62,54 @@ def main() -> None:
     parser.add_argument("fp32", type=Path, nargs="+", help="trained emotion models, FP32 ONNX")
     parser.add_argument("--data", type=Path, default=Path("../shared/data/fer2013/fer2013.csv.gz"))
     parser.add_argument("--ferplus", type=Path, default=Path("../shared/data/fer2013/fer2013new.csv"))
-    parser.add_argument("--variants", default=",".join(str(i) for i in range(len(VARIANTS))), help="indices to run")
+    parser.add_argument("--variants", default="0,1", help="indices into VARIANTS: the INT8 files to measure")
+    parser.add_argument("--zoom", type=float, default=1.1, help="the closer crop's zoom (convert --zoom)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
+    from convert.__main__ import views
+
     calib, held_out, labels = emotion_inputs(args.data, args.ferplus, SHIPPED["emotion"]["seed"])
     calib = nhwc_to_nchw(calib[: SHIPPED["emotion"]["calib_size"]])
-    faces = nhwc_to_nchw(held_out)
-    mirror = np.ascontiguousarray(faces[..., ::-1])
-    chosen = [list(VARIANTS)[int(i)] for i in args.variants.split(",")]
-    rows, views = [], {}  # views[(precision, model)] = [plain, mirrored] probabilities
+    faces = views(nhwc_to_nchw(held_out), mirror=True, zoom=args.zoom)  # face, closer crop, and their mirrors
+    precisions = ["FP32", *(list(VARIANTS)[int(i)] for i in args.variants.split(","))]
+    probs: dict[tuple[str, int], list[np.ndarray]] = {}  # (precision, model) -> probabilities per view
+    agreement: dict[tuple[str, int], float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for m, fp32 in enumerate(args.fp32):
-            views[("FP32", m)] = [probabilities(fp32, faces), probabilities(fp32, mirror)]
-            rows.append({"model": str(fp32), "precision": "FP32", **scores(views[("FP32", m)], labels)})
-            print(rows[-1], flush=True)
-            for v, name in enumerate(chosen):
-                fmt, per_channel, reduce_range, method = VARIANTS[name]
-                int8 = Path(tmp) / f"m{m}v{v}.onnx"
-                quantize(fp32, int8, calib, method, fmt, per_channel, "u8", reduce_range)
-                views[(name, m)] = [probabilities(int8, faces), probabilities(int8, mirror)]
-                agreement = float((views[(name, m)][0].argmax(1) == views[("FP32", m)][0].argmax(1)).mean())
-                rows.append(
-                    {
-                        "model": str(fp32),
-                        "precision": name,
-                        **scores(views[(name, m)], labels),
-                        "top1_agreement_vs_fp32": round(agreement, 4),
-                    }
-                )
-                print(rows[-1], flush=True)
-    if len(args.fp32) > 1:
-        for precision in ["FP32", *chosen]:
-            members = [views[(precision, m)] for m in range(len(args.fp32))]
-            averaged = [np.mean([member[k] for member in members], axis=0) for k in range(2)]
-            rows.append({"model": f"mean of {len(members)}", "precision": precision, **scores(averaged, labels)})
-            print(rows[-1], flush=True)
-    print("| model | precision | PublicTest | with its mirror image | top-1 as FP32 |\n| --- | --- | --- | --- | --- |")
+            for v, precision in enumerate(precisions):
+                path = fp32
+                if precision != "FP32":
+                    fmt, per_channel, reduce_range, method = VARIANTS[precision]
+                    path = Path(tmp) / f"m{m}v{v}.onnx"
+                    quantize(fp32, path, calib, method, fmt, per_channel, "u8", reduce_range)
+                probs[(precision, m)] = [probabilities(path, view) for view in faces]
+                same = probs[(precision, m)][0].argmax(1) == probs[("FP32", m)][0].argmax(1)
+                agreement[(precision, m)] = round(float(same.mean()), 4)
+                print(fp32, precision, accuracy(probs[(precision, m)][0], labels), flush=True)
+    rows = []
+    for size in range(1, len(args.fp32) + 1):
+        for members in itertools.combinations(range(len(args.fp32)), size):
+            for precision in precisions:
+                row = {
+                    "members": [str(args.fp32[m]) for m in members],
+                    "precision": precision,
+                    "top1_agreement_vs_fp32": agreement[(precision, members[0])] if size == 1 else None,
+                }
+                for name, chosen in VIEW_SETS.items():
+                    mean = np.mean([probs[(precision, m)][k] for m in members for k in chosen], axis=0)
+                    row[name] = {"accuracy": accuracy(mean, labels), "rows_per_face": size * len(chosen)}
+                rows.append(row)
+    print("| members | precision | " + " | ".join(VIEW_SETS) + " | top-1 as FP32 |")
+    print("| --- | --- | " + " | ".join("---" for _ in VIEW_SETS) + " | --- |")
     for row in rows:
-        agreement = f"{row['top1_agreement_vs_fp32']:.2%}" if "top1_agreement_vs_fp32" in row else "-"
-        print(f"| {row['model']} | {row['precision']} | {row['accuracy']:.2%} | {row['mirrored']:.2%} | {agreement} |")
+        cells = [f"{row[name]['accuracy']:.2%} ({row[name]['rows_per_face']})" for name in VIEW_SETS]
+        same = row["top1_agreement_vs_fp32"]
+        print(
+            f"| {' + '.join(row['members'])} | {row['precision']} | {' | '.join(cells)} | "
+            f"{'-' if same is None or row['precision'] == 'FP32' else f'{same:.2%}'} |"
+        )
     if args.out:
-        args.out.write_text(json.dumps({"cpu": cpu_flags(), "rows": rows}, indent=2) + "\n")
+        args.out.write_text(json.dumps({"cpu": cpu_flags(), "zoom": args.zoom, "rows": rows}, indent=2) + "\n")
 
 
 def cpu_flags() -> list[str]:

@@ -9,8 +9,9 @@ import pytest
 
 from convert.ensemble import average
 from dmsd.errors import DmsdError
-from harness import ROOT, SAMPLES, run_dmsd, write_config
+from harness import ROOT, SAMPLES, SHARED, run_dmsd, write_config
 
+FER = SHARED / "fer2013" / "fer2013.csv.gz"
 EMOTION = {precision: ROOT / "models" / f"emotion.{precision}.onnx" for precision in ("fp32", "int8")}
 
 
@@ -30,7 +31,11 @@ def test_a_mirrored_model_averages_the_face_and_its_mirror_image_in_one_call(tmp
     np.testing.assert_allclose(got, np.mean(views, axis=0), atol=1e-6)
     np.testing.assert_allclose(probabilities(mirrored, faces[:1]), got[:1], atol=1e-6)  # batch of one, as the daemon
     meta = {p.key: p.value for p in onnx.load(str(mirrored)).metadata_props}
-    assert meta["dmsd.mirror"] == "true" and meta["dmsd.members"] == "1" and meta["dmsd.precision"] == precision
+    assert (
+        json.loads(meta["dmsd.views"]) == ["input", "input, mirrored"]
+        and meta["dmsd.members"] == "1"
+        and meta["dmsd.precision"] == precision
+    )
 
 
 def test_two_members_and_their_mirror_images_are_one_model_the_daemon_runs(tmp_path):
@@ -56,3 +61,25 @@ def test_two_members_and_their_mirror_images_are_one_model_the_daemon_runs(tmp_p
 def test_members_of_different_tasks_are_refused(tmp_path):
     with pytest.raises(DmsdError, match=r"dmsd.task.* differ from .*; an ensemble shares them"):
         average([EMOTION["fp32"], ROOT / "models" / "seatbelt.fp32.onnx"], tmp_path / "mixed.onnx", mirror=True)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "int8"])
+def test_a_zoomed_view_is_the_centre_crop_scaled_back_up_as_opencv_scales_it(tmp_path, precision):
+    """--zoom 1.1: the centre 44 x 44 of a 48 x 48 face, resized bilinearly in the graph, read beside the face and
+    both mirror images; the same as the views made outside the graph with OpenCV (convert's own check)."""
+    from convert.__main__ import views
+    from train import fer2013
+    from train.emotion import to_input
+
+    faces = to_input(fer2013.load(FER, "PublicTest").images[:16]).transpose(0, 3, 1, 2).copy()
+    model = tmp_path / "zoomed.onnx"
+    average([EMOTION[precision]], model, mirror=True, zoom=1.1)
+    meta = {p.key: p.value for p in onnx.load(str(model)).metadata_props}
+    assert json.loads(meta["dmsd.views"]) == ["input", "centre 1/1.1", "input, mirrored", "centre 1/1.1, mirrored"]
+    made = views(faces, mirror=True, zoom=1.1)
+    assert len(made) == 4 and made[1].shape == faces.shape
+    np.testing.assert_allclose(made[1][:, :, 2:46, 2:46].mean(), faces[:, :, 4:44, 4:44].mean(), atol=0.02)
+    want = np.mean([probabilities(EMOTION[precision], view) for view in made], axis=0)
+    np.testing.assert_allclose(probabilities(model, faces), want, atol=1e-2 if precision == "int8" else 1e-4)
+    with pytest.raises(DmsdError, match="zoom 0.9: allowed above 1"):
+        average([EMOTION[precision]], model, zoom=0.9)

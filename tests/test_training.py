@@ -231,7 +231,11 @@ def test_a_run_goes_on_from_the_shipped_model_and_ships_averaged_with_it_mirrore
     report = json.loads(capsys.readouterr().out)["ensemble"]
     assert report["members"] == 2 and report["mirror"] and report["int8_top1_agreement_vs_fp32"] >= 0.9
     meta = {p.key: p.value for p in onnx.load(str(out / "emotion.int8.onnx")).metadata_props}
-    assert meta["dmsd.members"] == "2" and meta["dmsd.mirror"] == "true" and meta["dmsd.precision"] == "int8"
+    assert (
+        meta["dmsd.members"] == "2"
+        and json.loads(meta["dmsd.views"])[1] == "input, mirrored"
+        and meta["dmsd.precision"] == "int8"
+    )
     config = write_config(tmp_path / "c.yaml", f"models:\n  emotion:\n    path: {out / 'emotion.int8.onnx'}\n")
     result = run_dmsd("--config", str(config), "--once", str(SAMPLES / "cabin_frame060.jpg"))
     assert result.returncode == 0, result.stderr

@@ -61,12 +61,16 @@ def onnx_weights(path: Path) -> tuple[list[list[np.ndarray]], list[np.ndarray] |
     from onnx import numpy_helper
 
     try:
-        graph = onnx.load(str(path)).graph
+        model = onnx.load(str(path))
     except Exception as exc:  # onnx raises its own DecodeError types
         raise DmsdError(f"--init-from {path}: not a readable ONNX model ({exc})") from None
+    graph = model.graph
     initializers = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    nodes = list(graph.node)
+    if any(p.key == "dmsd.members" for p in model.metadata_props):  # an ensemble (convert/ensemble.py): its first
+        nodes = [node for node in nodes if node.name.startswith("m0_")]  # member, the network it was grown from
     trunk = []
-    for node in graph.node:
+    for node in nodes:
         if node.op_type != "Conv":
             continue
         if node.input[1] not in initializers:
@@ -84,11 +88,11 @@ def onnx_weights(path: Path) -> tuple[list[list[np.ndarray]], list[np.ndarray] |
                 np.full(channels, 1 - epsilon, np.float32),
             ],
         ]
-    matmuls = [n for n in graph.node if n.op_type == "MatMul" and n.input[1] in initializers]
+    matmuls = [n for n in nodes if n.op_type == "MatMul" and n.input[1] in initializers]
     if not matmuls:
         return trunk, None
     kernel = initializers[matmuls[-1].input[1]]
-    adds = [n for n in graph.node if n.op_type == "Add" and matmuls[-1].output[0] in n.input]
+    adds = [n for n in nodes if n.op_type == "Add" and matmuls[-1].output[0] in n.input]
     bias = next(
         (initializers[i] for n in adds for i in n.input if i in initializers), np.zeros(kernel.shape[1], np.float32)
     )
