@@ -145,6 +145,7 @@ def ensemble(
             report["ensemble"][f"{precision}_accuracy"] = float(
                 (outputs[precision][0].argmax(1) == samples["verify_labels"]).mean()
             )
+    (first / "ensemble.json").write_text(json.dumps(report, indent=2) + "\n")
     return report
 
 

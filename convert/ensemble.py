@@ -15,6 +15,7 @@ import json
 from pathlib import Path
 
 import onnx
+import onnx.utils
 from onnx import compose, helper
 
 from dmsd.errors import DmsdError
@@ -136,3 +137,22 @@ def view_batch(
         return nodes, constants, image, names
     nodes.append(helper.make_node("Concat", views, ["views_batch"], axis=0))
     return nodes, constants, "views_batch", names
+
+
+def first_network(path: Path, out: Path) -> Path:
+    """The first member of a model written by `average` as a model of its own, reading one view (a batch of faces)
+    as a plain export does, with the metadata of the contract; a plain model is returned as it is. For reading the
+    network itself: its features (train/warm_start.py), or how it reads one view."""
+    model = onnx.load(str(path))
+    if "dmsd.members" not in contract_of(model):
+        return path
+    start = next(node for node in model.graph.node if node.name.startswith("m0_"))
+    total = next(node for node in model.graph.node if node.op_type == "Sum" and node.output == ["ensemble_sum"])
+    onnx.utils.extract_model(str(path), str(out), [start.input[0]], [total.input[0]])
+    network = onnx.load(str(out))
+    contract = contract_of(model)
+    for key in CONTRACT:
+        if key in contract:
+            network.metadata_props.add(key=key, value=contract[key])
+    onnx.save(network, str(out))
+    return out

@@ -24,10 +24,13 @@ import numpy as np
 
 from dmsd.errors import DmsdError
 
+# Keys set_metadata writes from its own arguments; the FP32 file's other dmsd.* keys are carried over.
+CONTRACT = ("dmsd.task", "dmsd.labels", "dmsd.input", "dmsd.output", "dmsd.precision", "dmsd.calibration")
+
 log = logging.getLogger("convert.requantize")
 # What the shipped runs used (models/README.md, "Reproduce"): calibration method and size, training seed.
 SHIPPED = {
-    "emotion": {"method": "percentile", "calib_size": 500, "seed": 1},
+    "emotion": {"method": "percentile", "calib_size": 500, "seed": 2},
     "seatbelt": {"method": "minmax", "calib_size": 450, "sources": ("person_crops", "incabin_belt_boxes")},
 }
 
@@ -88,8 +91,8 @@ def requantize(task: str, models: Path, data: Path, ferplus: Path, min_agreement
             json.loads(meta["dmsd.labels"]),
             spec,
             "int8",
-            {
-                "parameters": meta.get("dmsd.parameters", ""),
+            {  # what the FP32 file says of itself (parameters, members, views), and how this file was fitted
+                **{key.removeprefix("dmsd."): value for key, value in meta.items() if key not in CONTRACT},
                 "calibration": calibration_text(shipped["method"], len(calib), True),
             },
         )
@@ -128,7 +131,9 @@ def main(argv: list[str] | None = None) -> int:
         default=Path("../shared/data/fer2013/fer2013new.csv"),
         help="emotion: FER+ votes, whose not-a-face rows the trainer dropped",
     )
-    parser.add_argument("--min-agreement", type=float, default=0.95, help="least INT8/FP32 top-1 agreement")
+    # Saturating 8-bit weights agreed on 78-80% (convert/quantize.py); sound files on 94-98% (the shipped emotion
+    # model, four views of each face, 94.3%; the seatbelt model 97.8%).
+    parser.add_argument("--min-agreement", type=float, default=0.92, help="least INT8/FP32 top-1 agreement")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     data = args.data or Path(

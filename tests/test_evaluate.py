@@ -13,10 +13,10 @@ from harness import CLIP, ROOT, SAMPLES, SHARED, run_dmsd
 
 FER = SHARED / "fer2013" / "fer2013.csv.gz"
 PERSON_CROPS = SHARED / "seatbelt" / "person_crops"
-# The shipped emotion model on the first 600 PublicTest faces scored 65.8% (INT8 and FP32) when it was
-# made (INT8 re-quantized with 7-bit weights since: see convert/quantize.py); this floor is a regression guard
-# with margin, not the measurement (that is all of PublicTest, in the card).
-EMOTION_FLOOR = 0.60
+# The shipped emotion model (issue 33: four views of each face) on the first 600 PublicTest faces: 70.0% INT8, 69.8%
+# FP32 (the model before it: 65.8%). This floor is a regression guard with margin, not the measurement (that is all of
+# PublicTest, in the card).
+EMOTION_FLOOR = 0.64
 # The shipped seatbelt model (INT8), through the whole pipeline (issue 30: the 2.0 x 1.2 chest region, trained with
 # the real clips' frames): person_crops valid 71.4% where a face is found (112 of 125), not-worn recall 43.8%; the
 # bundled clip against its true labels 93.2% (all 124 belted frames, none of the 9 unbelted ones); the held-out
@@ -329,7 +329,9 @@ def test_shipped_int8_models_agree_with_fp32_on_this_cpu(public_slice):
     from dmsd.vision.geometry import Box
 
     faces = [(g, g, Box(0, 0, 48, 48)) for g in load_fer2013(public_slice).images]
-    assert agreement("emotion", ROOT / "models", faces) >= 0.92  # 95.5% on an AVX2-only EPYC
+    assert (
+        agreement("emotion", ROOT / "models", faces) >= 0.92
+    )  # 95.2% on a VNNI EPYC (the model before: 95.5% on AVX2)
     regions = chest_regions_of_valid_crops()
     assert len(regions) >= 50
     assert agreement("seatbelt", ROOT / "models", regions) >= 0.94  # 98.3% (58 of 59)

@@ -372,6 +372,7 @@ def test_requantize_remakes_a_shipped_int8_model_that_agrees_with_fp32(tmp_path,
     assert report["top1_agreement"] >= 0.94 and report["int8_accuracy"] >= report["fp32_accuracy"] - 0.02
     meta = {p.key: p.value for p in onnx.load(str(tmp_path / "emotion.int8.onnx")).metadata_props}
     assert meta["dmsd.precision"] == "int8" and "7-bit weights" in meta["dmsd.calibration"]
+    assert json.loads(meta["dmsd.views"]) == ["input", "centre 1/1.1", "input, mirrored", "centre 1/1.1, mirrored"]
     assert meta["dmsd.labels"] == json.dumps(["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"])
     config = write_config(
         tmp_path / "config.yaml",
