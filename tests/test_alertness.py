@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from dmsd.config import AlertnessConfig, EyesConfig, StateConfig
-from dmsd.driver.alertness import AlertnessTracker
+from dmsd.driver.alertness import AlertnessTracker, Baseline
 from dmsd.driver.state import DriverStateTracker
 from dmsd.publish.payloads import event_json as wire
 from dmsd.publish.payloads import state_payload
@@ -472,6 +472,7 @@ def test_a_yawn_on_an_uneven_clock_and_a_face_without_a_head_pose(yawn_tracker):
     assert [(ts, wire(e)["before"], wire(e)["after"]) for ts, e in events] == [(6.599, {}, {"duration_s": 1.6})]
     no_head = FrameResult("test", 7.0, Box(100, 80, 90, 90), {"eyes": Eyes(OPEN, OPEN), "mouth": Mouth(0.05)})
     assert run(tracker, [no_head]) == [] and tracker.blocks(7.0).head is None
+    assert tracker.blocks(7.0).attention is None  # no head pose: on the road or not, unknown
 
 
 def test_head_down_against_a_non_zero_forward_pitch_excuses_a_closure():
@@ -566,6 +567,8 @@ def test_eyes_measured_as_nothing_do_not_crash_the_tracker(tracker):
     t = AlertnessTracker(AlertnessConfig())
     run(t, [modelled(s, closed=False, ear=0.0) for s in times(0, 4)])
     assert t.blocks(4.0).eyes is not None and t.blocks(4.0).eyes.closed is False
+    run(t, [modelled(4.0, closed=False, ear=0.3)])  # no open level to compare with: the openness is the ratio itself
+    assert t.baseline.eye_level == 0.0 and t.blocks(4.0).eyes.openness == pytest.approx(0.3)
 
 
 def test_a_head_sweeping_across_the_road_stays_away_a_real_look_back_ends_the_stretch(tracker):
@@ -633,3 +636,292 @@ def test_a_yawning_closure_seen_on_one_still_is_excused():
         t = AlertnessTracker(AlertnessConfig())
         frames = [modelled(0.0, closed=False), modelled(1.0, closed=True, mouth=jaw), modelled(2.0, closed=False)]
         assert ("microsleep" in types(run(t, frames))) is microsleep, jaw
+
+
+# -- the baseline's learning, and the tracker's first frames ---------------------------------------------------
+
+
+def posed(t, yaw, pitch=0.0):
+    return FrameResult("test", t, Box(100, 80, 90, 90), {"eyes": Eyes(OPEN, OPEN), "head": HeadPose(yaw, pitch, 0.0)})
+
+
+def test_the_baseline_is_estimated_once_a_second_and_on_the_last_sample_it_learns():
+    """The forward pose is the median of the samples so far, worked out at most once a second while learning
+    (Baseline.REFRESH_S) and once more on the last sample of baseline_s, which is learned; later samples are not."""
+    baseline = Baseline(AlertnessConfig(baseline_s=1.5, baseline_min_s=0.5))
+    forward = []
+    for t, yaw in ((1000.0, 10.0), (1000.5, 20.0), (1001.0, 30.0), (1001.5, 40.0), (1002.0, 50.0)):
+        baseline.add(t, posed(t, yaw))
+        forward.append(baseline.forward[0])
+    assert forward == [10.0, 10.0, 20.0, 25.0, 25.0]
+    assert len(baseline.pose_samples) == 4 and baseline.ready(1002.0)
+
+
+def test_a_drive_whose_face_is_found_before_the_mesh_is_learned_from_the_meshs_frames():
+    """The face is found from the start, the face mesh only from 2.5 s (no eyes, no head before): the baseline is
+    learned from the mesh's frames, and a driver looking ahead (at a camera 45 degrees off) is on the road."""
+    t = AlertnessTracker(AlertnessConfig(), RATIO)
+    frames = [FrameResult("test", 0.0, Box(100, 80, 90, 90))]
+    frames += [FrameResult("test", s, None) for s in times(0.1, 1.0)]  # the face lost for a moment
+    frames += [FrameResult("test", s, Box(100, 80, 90, 90)) for s in times(1.1, 1.4)]
+    frames += [frame(s, yaw=45.0) for s in times(2.5, 3.5)]
+    assert run(t, frames) == []
+    head = t.blocks(5.9).head
+    assert (head.forward_yaw, head.on_road) == (45.0, True) and t.blocks(5.9).eyes.closed is False
+
+
+def test_a_glance_away_from_the_moment_the_baseline_is_ready_is_timed_from_then():
+    """The head turns away on the very frame the baseline is ready: the glance is timed from that frame, and the
+    driver is attentive and not unresponsive until it has lasted long_distraction_s."""
+    t = AlertnessTracker(AlertnessConfig(long_distraction_s=1.0), RATIO)
+    run(t, [frame(s) for s in times(0, 3.0)])
+    assert run(t, [frame(3.0, yaw=FORWARD + 45)]) == []
+    attention = t.blocks(3.0).attention
+    assert (attention.state, attention.away_s, attention.unresponsive) == ("attentive", 0.0, False)
+    events = run(t, [frame(s, yaw=FORWARD + 45) for s in times(3.1, 1.0)])
+    assert [(e.type, ts) for ts, e in events] == [("distracted", 4.0)]
+
+
+def test_a_driver_on_the_road_since_the_baseline_has_no_time_away(tracker):
+    attention = tracker.blocks(4.9).attention
+    assert (attention.away_s, attention.away_in_window_s, attention.unresponsive) == (0.0, 0.0, False)
+
+
+def test_perclos_is_known_once_10_seconds_of_eyes_are_measured_from_the_first_frame():
+    """The eye-state model's verdicts count from the first frame (before the baseline); the first frame has no time
+    before it, so 10 s of eyes are measured at 10 s."""
+    t = AlertnessTracker(AlertnessConfig())
+    perclos = {}
+    for i in range(21):  # frames 0.5 s apart, so that the sums are exact
+        run(t, [modelled(i / 2, closed=False)])
+        perclos[i / 2] = t.blocks(i / 2).eyes.perclos
+    assert perclos[9.5] is None and perclos[10.0] == 0.0
+
+
+def test_with_the_ratio_rule_nothing_is_judged_before_the_baseline_not_even_nodding():
+    """The aspect ratio needs the driver's open level, and the head their forward pose: before the baseline, with
+    the ratio rule, a face lost with the head last seen dropped is not a driver nodding off."""
+    t = AlertnessTracker(AlertnessConfig(), RATIO)
+    run(t, [modelled(s, closed=False) for s in times(0, 2.0)] + [modelled(2.0, closed=True, pitch=-35.0)])
+    run(t, [lost(2.1, 0.95)])
+    assert t.nodding is False
+
+
+@pytest.mark.parametrize("pitch, microsleep", [(-40.0, False), (0.0, True)])
+def test_before_the_baseline_a_closure_with_the_head_down_is_excused(pitch, microsleep):
+    """Judged against the forward pose learned so far: eyes shut 1.4 s looking down (at the lap) is no
+    microsleep; the same closure with the head up is one."""
+    t = AlertnessTracker(AlertnessConfig())
+    frames = [modelled(s, closed=False) for s in times(0, 1.5)]
+    frames += [modelled(s, closed=True, pitch=pitch) for s in times(1.5, 1.4)] + [modelled(2.9, closed=False)]
+    assert ("microsleep" in types(run(t, frames))) is microsleep
+
+
+def test_the_head_last_seen_stays_in_the_state_while_a_nodding_face_is_lost():
+    """Eyes shut, then the face lost with the seat unchanged (nodding off), before the baseline is ready and on past
+    it: the state keeps the head as last seen, and the attention is unknown (a head asleep is no glance away)."""
+    t = AlertnessTracker(AlertnessConfig())
+    run(t, [modelled(s, closed=False) for s in times(0, 2.0)])
+    run(t, [modelled(s, closed=True, pitch=-10.0) for s in times(2.0, 0.5)] + [lost(s, 0.9) for s in times(2.5, 1.5)])
+    blocks = t.blocks(3.9)
+    assert blocks.head.pose.pitch == -10.0 and blocks.head.on_road is None and blocks.attention is None
+    assert blocks.eyes.closed is True and t.nodding is True
+
+
+def test_a_closure_timed_through_a_nodding_face_loss_is_a_microsleep(tracker):
+    """Eyes shut 0.5 s, then the face lost 1 s with the seat unchanged, then open: 1.5 s shut, a microsleep."""
+    frames = [frame(s, ear=SHUT) for s in times(5.0, 0.5)] + [lost(s, 0.95) for s in times(5.5, 1.0)]
+    events = run(tracker, frames + [frame(6.5)])
+    assert [(e.type, ts, wire(e)["after"]) for ts, e in events] == [("microsleep", 6.5, {"duration_s": 1.5})]
+
+
+def test_a_closure_lost_with_the_face_from_a_changed_seat_is_not_judged(tracker):
+    """Eyes shut 0.5 s, then the face lost 3 s and the seat region no longer alike (not a driver nodding off): the
+    lost time is not judged, so no asleep and no microsleep, however the head was last seen."""
+    frames = [frame(s, ear=SHUT) for s in times(5.0, 0.5)] + [lost(s, 0.3) for s in times(5.5, 3.0)]
+    events = types(run(tracker, frames + [frame(8.5)]))
+    assert "asleep" not in events and "microsleep" not in events and tracker.blinks == 1
+
+
+def test_nodding_is_judged_against_the_drivers_own_forward_pitch():
+    """A driver whose forward pitch is -10 (a camera above the face): the face lost at -25 (15 below forward) is not
+    nodding; at -35 (25 below) it is."""
+    for pitch, nodding in ((-25.0, False), (-35.0, True)):
+        t = AlertnessTracker(AlertnessConfig(), RATIO)
+        run(t, [frame(s, pitch=-10.0) for s in times(0, 5)] + [frame(5.0, pitch=pitch)])
+        run(t, [lost(5.1, 0.95)])
+        assert t.nodding is nodding, pitch
+
+
+@pytest.mark.parametrize(
+    "last_seen, similarity, nodding",
+    [
+        ({"pitch": -20.0}, 0.95, False),  # exactly away_pitch_deg: not past it
+        ({"ear": SHUT}, 0.7, True),  # exactly nodding_seat_similarity: still alike
+    ],
+)
+def test_the_nodding_limits_at_their_edges(tracker, last_seen, similarity, nodding):
+    run(tracker, [frame(5.0, **last_seen)])
+    run(tracker, [lost(5.1, similarity)])
+    assert tracker.nodding is nodding
+
+
+def test_once_the_seat_looked_different_the_driver_is_not_nodding_again(tracker):
+    """The nodding rule is decided on the frame the face is lost and kept while the seat stays alike: once it looked
+    different, the driver has gone, whatever the next frames look like."""
+    run(tracker, [frame(5.0, ear=SHUT)])
+    nodding = []
+    for t, similarity in ((5.1, 0.95), (5.2, 0.3), (5.3, 0.95), (5.4, 0.95)):
+        run(tracker, [lost(t, similarity)])
+        nodding.append(tracker.nodding)
+    assert nodding == [True, False, False, False]
+
+
+def test_a_closed_frame_leaves_perclos_exactly_one_window_later(tracker):
+    """PERCLOS is the share of the last 60 s: a frame's closed time is in it until exactly 60 s after the frame."""
+    run(tracker, [frame(5.0, ear=SHUT)])
+    perclos = {}
+    for f in [frame(s) for s in times(5.1, 60.0)]:
+        tracker.update(f.ts, f)
+        perclos[f.ts] = tracker.perclos
+    assert perclos[64.9] > 0.0 and perclos[65.0] == 0.0
+
+
+def excuse_frame(t, closed, mouth=0.05, jaw=0.05, smile=0.05, pitch=0.0):
+    """A frame with the eye-state model and the blendshapes, the mouth's openness and the jaw set apart."""
+    p = 0.95 if closed else 0.05
+    measures = {
+        "eyes": Eyes(SHUT if closed else OPEN, SHUT if closed else OPEN, p, p, 30.0, 30.0, 0.8, 0.8),
+        "blendshapes": shapes(0.9 if closed else 0.1, jaw, smile),
+        "head": HeadPose(FORWARD, pitch, 0.0),
+        "mouth": Mouth(mouth),
+    }
+    return FrameResult("test", t, Box(100, 80, 90, 90), measures)
+
+
+@pytest.mark.parametrize(
+    "excuse, microsleep",
+    [
+        ({"mouth": 0.2}, False),  # excuse_mouth_open: the mouth open at least this
+        ({"smile": 0.5}, False),  # excuse_smile: a smile at least this wide
+        ({"jaw": 0.25}, False),  # yawn_jaw_open: the jaw dropped at least this
+        ({"pitch": -20.0}, True),  # away_pitch_deg: the head down past it excuses, exactly at it does not
+    ],
+    ids=["mouth", "smile", "jaw", "pitch"],
+)
+def test_the_excuses_of_a_closure_at_their_edges(excuse, microsleep):
+    t = AlertnessTracker(AlertnessConfig())
+    run(t, [excuse_frame(s, closed=False) for s in times(0, 5)])
+    closure = [excuse_frame(s, closed=True, **excuse) for s in times(5.0, 1.5)] + [excuse_frame(6.5, closed=False)]
+    assert ("microsleep" in types(run(t, closure))) is microsleep
+
+
+@pytest.mark.parametrize(
+    "offset", [{"yaw": FORWARD + 30.0}, {"yaw": FORWARD - 30.0}, {"pitch": 20.0}], ids=["yaw+30", "yaw-30", "pitch+20"]
+)
+def test_the_head_exactly_at_the_limits_is_on_the_road(tracker, offset):
+    """Away is more than away_yaw_deg (30) or away_pitch_deg (20) from forward: exactly at them is on the road."""
+    assert run(tracker, [frame(s, **offset) for s in times(5.0, 3.5)]) == []
+    assert tracker.blocks(8.4).head.on_road is True
+
+
+def test_the_time_sharing_window_holds_at_most_30_seconds():
+    """A head away for 30 s and more: the window counts the last 30 s of it, not a frame more."""
+    t = AlertnessTracker(AlertnessConfig(baseline_s=5.0), RATIO)
+    run(t, [frame(s) for s in times(0, 5)])
+    run(t, [frame(s, yaw=FORWARD + 60) for s in times(5.0, 30.1)])
+    assert t.blocks(35.0).attention.away_in_window_s == pytest.approx(30.0, abs=1e-6)
+
+
+def test_time_sharing_is_distracted_at_exactly_10_seconds_away():
+    """Frames 0.5 s apart (exact sums): glances of 2 s away (four frames), 1 s back between them; the fifth glance's
+    last frame makes 10 s away in the window, and that frame is distracted, kind time_sharing."""
+    t = AlertnessTracker(AlertnessConfig(baseline_s=5.0), RATIO)
+    frames = [frame(i / 2) for i in range(10)]
+    for start in (5.0, 8.0, 11.0, 14.0, 17.0, 20.0):
+        frames += [frame(start + i / 2, yaw=FORWARD + 60) for i in range(4)]
+        frames += [frame(start + 2.0 + i / 2) for i in range(2)]
+    events = run(t, frames)
+    assert [(e.type, ts, wire(e)["after"]["kind"]) for ts, e in events] == [("distracted", 18.5, "time_sharing")]
+    assert wire(events[0][1])["after"]["away_in_window_s"] == 10.0
+
+
+def test_drowsiness_is_unknown_until_the_eyes_are_judged():
+    """The baseline learned, then the mesh stops trusting the eyes (face and head still there) before any was
+    judged: nothing is known of drowsiness."""
+    t = AlertnessTracker(AlertnessConfig(), RATIO)
+    run(t, [frame(s) for s in times(0, 3.0)])
+    run(t, [FrameResult("test", s, Box(100, 80, 90, 90), {"head": HeadPose(FORWARD, 0.0, 0.0)}) for s in times(3.0, 1)])
+    blocks = t.blocks(3.9)
+    assert blocks.eyes is None and blocks.drowsiness is None and blocks.attention.state == "attentive"
+
+
+def test_drowsy_at_exactly_drowsy_perclos_and_alert_only_under_alert_perclos():
+    """Frames 0.5 s apart, so that PERCLOS is exact: one closed frame, then open ones. PERCLOS 0.5 / 2.0 = 0.25 at
+    4.5 s is drowsy (drowsy_perclos 0.25: at least); 0.5 / 4.0 = 0.125 at 6.5 s is not yet alert (alert_perclos
+    0.125: under it), 0.5 / 4.5 at 7.0 s is."""
+    config = AlertnessConfig(drowsy_perclos=0.25, alert_perclos=0.125, perclos_min_s=2.0)
+    t = AlertnessTracker(config, RATIO)
+    frames = [frame(i / 2) for i in range(6)] + [frame(3.0, ear=SHUT)] + [frame(3.5 + i / 2) for i in range(8)]
+    events = run(t, frames)
+    assert [(e.type, ts, wire(e)["after"]["perclos"]) for ts, e in events] == [
+        ("drowsy", 4.5, 0.25),
+        ("alert", 7.0, 0.111),
+    ]
+
+
+@pytest.mark.parametrize(
+    "measures, yawn",
+    [
+        ({"jaw": 0.25}, True),  # yawn_jaw_open: at least this
+        ({"jaw": 0.7, "smile": 0.5}, False),  # yawn_smile_below: a smile this wide is a laugh, not a yawn
+    ],
+    ids=["jaw", "smile"],
+)
+def test_the_yawn_limits_at_their_edges(measures, yawn):
+    t = AlertnessTracker(AlertnessConfig())
+    events = run(t, [excuse_frame(s, closed=False, **measures) for s in times(0, 2)])
+    assert ("yawn" in types(events)) is yawn
+
+
+def test_without_the_blendshapes_a_yawn_is_the_lips_at_least_yawn_openness_apart(yawn_tracker):
+    events = run(yawn_tracker, [frame(s, mouth=0.3) for s in times(5.0, 2.0)])
+    assert types(events) == ["yawn"]
+
+
+def test_before_the_baseline_the_state_shows_the_eyes_only_while_the_model_reads_them():
+    """The eye-state model and the blink score need no baseline: their verdict, blink score and drowsiness are in the
+    state from the first frame, the head and attention not. Eyes the mesh stops trusting in the middle of a closure
+    before the baseline leave the eyes and drowsiness unknown again."""
+    t = AlertnessTracker(AlertnessConfig())
+    run(t, [modelled(s, closed=False) for s in times(0, 1.0)])
+    blocks = t.blocks(0.9)
+    assert blocks.eyes.verdict == "open" and blocks.eyes.shapes.blink == pytest.approx(0.1)
+    assert blocks.drowsiness.state == "alert" and blocks.head is None and blocks.attention is None
+    run(t, [modelled(s, closed=True) for s in times(1.0, 0.5)])
+    assert t.blocks(1.4).eyes.closed is True
+    run(t, [FrameResult("test", s, Box(100, 80, 90, 90), {"head": HeadPose(FORWARD, 0.0, 0.0)}) for s in times(1.5, 1)])
+    blocks = t.blocks(2.4)
+    assert blocks.eyes is None and blocks.drowsiness is None
+
+
+def test_eyes_no_rule_can_judge_are_unknown():
+    """The default rule with neither the eye-state model nor the blendshapes (both off): the aspect ratio is
+    measured, but nothing can judge it, so the eyes and drowsiness are unknown."""
+    t = AlertnessTracker(AlertnessConfig())
+    assert run(t, [frame(s, ear=SHUT) for s in times(0, 5)]) == []
+    blocks = t.blocks(4.9)
+    assert blocks.eyes is None and blocks.drowsiness is None and blocks.attention.state == "attentive"
+
+
+@pytest.mark.parametrize("measured", ["model", "blendshapes"])
+def test_either_measure_alone_judges_the_eyes_before_the_baseline(measured):
+    """The default rule with only the eye-state model (blendshapes off) or only the blink score (eyes.model off):
+    either alone needs no baseline, so a driver asleep from the first frame is asleep at 3 s."""
+    p = (0.95, 0.95) if measured == "model" else (None, None)
+    measures = {"eyes": Eyes(SHUT, SHUT, *p, 30.0, 30.0, 0.8, 0.8), "head": HeadPose(FORWARD, 0.0, 0.0)}
+    if measured == "blendshapes":
+        measures["blendshapes"] = shapes(blink=0.9)
+    t = AlertnessTracker(AlertnessConfig())
+    events = run(t, [FrameResult("test", s, Box(100, 80, 90, 90), measures) for s in times(0, 3.1)])
+    assert [(e.type, ts) for ts, e in events] == [("asleep", 3.0)]

@@ -74,3 +74,53 @@ def test_eyes_behind_dark_lenses_or_glare_are_unseen_never_closed(measures, seen
     assert verdict is (EyeVerdict.UNSEEN if seen == (False, False) else EyeVerdict.CLOSED)
     never = EyesConfig(dark_lens_below=0.0, glare_above=1.0)
     assert judge(measured, shapes(), never, None) is EyeVerdict.CLOSED
+
+
+def test_an_eye_exactly_half_as_wide_as_the_other_is_still_seen():
+    """Under half the near eye's width is the far eye of a turned head; exactly half is not yet."""
+    assert seen_eyes(eyes(widths=(30.0, 15.0)), CONFIG) == (True, True)
+    assert seen_eyes(eyes(widths=(15.0, 30.0)), CONFIG) == (True, True)
+
+
+def test_the_near_right_eye_decides_when_the_left_is_the_far_one():
+    turned = eyes(p_closed=(0.95, 0.1), widths=(14.0, 30.0))  # the left eye is the far one: the right decides
+    assert seen_eyes(turned, CONFIG) == (False, True)
+    assert judge(turned, shapes((0.6, 0.1)), CONFIG, None) is EyeVerdict.OPEN
+    shut = eyes(p_closed=(0.1, 0.95), widths=(14.0, 30.0))
+    assert judge(shut, shapes((0.1, 0.6)), CONFIG, None) is EyeVerdict.CLOSED
+
+
+@pytest.mark.parametrize(
+    "measures, seen",
+    [
+        ({"lens": (0.15, 0.15)}, (True, True)),  # as bright as dark_lens_below: not darker, so seen
+        ({"glare": (0.2, 0.2)}, (False, False)),  # glare_above's share saturated: behind glare
+    ],
+)
+def test_the_lens_and_glare_limits_at_their_edges(measures, seen):
+    assert seen_eyes(eyes(**measures), CONFIG) == seen
+
+
+@pytest.mark.parametrize(
+    "rule, blink, p_closed, ear, verdict",
+    [
+        ("blink", (0.25, 0.25), (0.05, 0.05), 0.15, "closed"),  # blink_above: closed at least this
+        ("model", (0.1, 0.1), (0.5, 0.5), 0.15, "closed"),  # closed_above: at least this
+        ("model", (0.1, 0.1), (0.95, 0.95), 0.3, "open"),  # ratio_below: the ratio must be under it
+    ],
+)
+def test_the_rules_thresholds_at_their_edges(rule, blink, p_closed, ear, verdict):
+    assert judge(eyes(p_closed, ear), shapes(blink), EyesConfig(rule=rule), None) == verdict
+
+
+def test_the_ratio_rule_is_closed_under_its_threshold_not_at_it():
+    ratio = EyesConfig(rule="ratio")
+    assert judge(eyes(ear=0.25), None, ratio, 0.25) is EyeVerdict.OPEN
+    assert judge(eyes(ear=0.25), None, ratio, 0.2501) is EyeVerdict.CLOSED
+
+
+def test_a_still_is_judged_by_the_blink_score_where_the_rule_says_so():
+    blink = EyesConfig(rule="blink")
+    assert still_verdict(eyes(), shapes((0.6, 0.6)), blink) is EyeVerdict.CLOSED
+    assert still_verdict(eyes(), shapes((0.1, 0.1)), blink) is EyeVerdict.OPEN
+    assert still_verdict(eyes(), None, blink) is None  # no blendshapes: nothing that can judge

@@ -12,6 +12,7 @@ def test_a_hold_lasts_its_length_exactly_and_within_the_float_slack():
     assert hold.lasted(2.6 + 3.0 - CLOCK_SLACK_S / 2, 3.0)
     assert not hold.lasted(2.6 + 3.0 - 10 * CLOCK_SLACK_S, 3.0)
     assert not hold.lasted(5.5, 3.0)
+    assert Hold(0.0).lasted(3.0 - CLOCK_SLACK_S, 3.0)  # exactly the slack short: within it, so lasted
 
 
 def test_time_left_out_of_a_hold_is_not_counted():

@@ -374,3 +374,145 @@ def test_train_convert_and_run_a_phone_model(tmp_path, capsys):
         capsys.readouterr()
         bad = train_main(["phone", "--data", str(STATEFARM), *bad_args, "--out", str(tmp_path / "bad")])
         assert bad == 2 and not (tmp_path / "bad").exists() and says in capsys.readouterr().err
+
+
+def test_a_reading_of_another_kind_restarts_the_count_toward_phone_use():
+    """A call for 1.5 s, then texting: texting is timed from its own start, and is phone_use (of kind texting) once it
+    has lasted min_s (2 s) itself."""
+    tracker = PhoneTracker(PhoneConfig())
+    assert feed(tracker, 0.0, 1.5, "call") + feed(tracker, 1.5, 1.9, "texting") == []
+    events = feed(tracker, 3.4, 0.2, "texting")
+    assert [(now, e.type, wire(e)["after"]["kind"]) for now, e in events] == [(3.5, "phone_use", "texting")]
+
+
+# -- the region contract, in the test's own process --------------------------------------------------------------
+
+
+def test_a_whole_frame_region_reads_and_writes_as_the_module_says():
+    whole = PhoneRegion.parse('{"anchor": "frame"}', "m.onnx")
+    assert whole == PhoneRegion("frame") and whole.box(Box(10, 10, 50, 50), 640, 480) == Box(0, 0, 640, 480)
+    assert whole.to_json() == '{"anchor": "frame"}' and PhoneRegion.parse(None, "m.onnx").to_json() == whole.to_json()
+    face = PhoneRegion("face", 2.0, 1.5, 0.25)
+    assert json.loads(face.to_json()) == {"anchor": "face", "width": 2.0, "height": 1.5, "top": 0.25}
+
+
+@pytest.mark.parametrize(
+    "width, height, top",
+    [(0.5, 0.5, -2), (10, 10, 5), (0.5, 10, 0), (10, 0.5, 0)],
+    ids=["lowest", "highest", "wh", "hw"],
+)
+def test_a_face_region_at_the_edges_of_its_ranges_is_taken(width, height, top):
+    text = json.dumps({"anchor": "face", "width": width, "height": height, "top": top})
+    assert PhoneRegion.parse(text, "m.onnx") == PhoneRegion("face", width, height, top)
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"anchor": "face", "width": 0.4, "height": 2, "top": 0},
+        {"anchor": "face", "width": 10.5, "height": 2, "top": 0},
+        {"anchor": "face", "width": 2, "height": 0.4, "top": 0},
+        {"anchor": "face", "width": 2, "height": 10.5, "top": 0},
+        {"anchor": "face", "width": 2, "height": 2, "top": -2.5},
+        {"anchor": "face", "width": 2, "height": 2, "top": 5.5},
+        {"anchor": "hands", "width": 2, "height": 2, "top": 0},
+    ],
+    ids=["narrow", "wide", "short", "tall", "high", "low", "hands"],
+)
+def test_a_region_out_of_range_or_of_another_anchor_is_refused_in_one_line(spec):
+    from dmsd.errors import DmsdError
+
+    text = json.dumps(spec)
+    with pytest.raises(DmsdError) as refused:
+        PhoneRegion.parse(text, "m.onnx")
+    assert str(refused.value) == (
+        "m.onnx: dmsd.region anchor must be face or frame, width and height 0.5 to 10 face sizes, top -2 to 5 "
+        f"(got {text})"
+    )
+
+
+def test_a_long_region_is_quoted_to_80_characters_and_bad_json_says_what_is_expected():
+    from dmsd.errors import DmsdError
+
+    text = json.dumps({"anchor": "face", "width": 40, "height": 2, "top": 0, "note": "x" * 100})
+    with pytest.raises(DmsdError) as refused:
+        PhoneRegion.parse(text, "m.onnx")
+    assert str(refused.value).endswith(f"(got {text[:80]})") and len(text) > 81
+    with pytest.raises(DmsdError) as refused:
+        PhoneRegion.parse("{not json", "m.onnx")
+    assert str(refused.value).startswith('m.onnx: dmsd.region must be JSON {"anchor": "frame"} or {"anchor": "face", ')
+
+
+def tiny_phone_model(path, region=None, colour="bgr"):
+    """A real ONNX phone model of one's own, small enough to reason about: the mean of each colour channel, weighed
+    so that a red picture reads as a call, a blue one as texting, a green one as none (in BGR order)."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper
+
+    channels = 3 if colour != "grey" else 1
+    weights = np.zeros((channels, 3), dtype=np.float32)  # output order: call, texting, none
+    if channels == 3:
+        weights[2, 0] = weights[0, 1] = weights[1, 2] = 20.0
+    graph = helper.make_graph(
+        [
+            helper.make_node("ReduceMean", ["x"], ["mean"], axes=[2, 3], keepdims=0),
+            helper.make_node("MatMul", ["mean", "w"], ["logits"]),
+            helper.make_node("Softmax", ["logits"], ["probs"], axis=1),
+        ],
+        "tiny_phone",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, channels, 8, 8])],
+        [helper.make_tensor_value_info("probs", TensorProto.FLOAT, [1, 3])],
+        [helper.make_tensor("w", TensorProto.FLOAT, weights.shape, weights.flatten().tolist())],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    meta = {
+        "dmsd.task": "phone",
+        "dmsd.labels": json.dumps(["call", "texting", "none"]),
+        "dmsd.input": json.dumps({"size": [8, 8], "colour": colour, "layout": "NCHW", "scale": 1 / 255, "offset": 0}),
+    }
+    if region is not None:
+        meta["dmsd.region"] = region
+    for key, value in meta.items():
+        model.metadata_props.add(key=key, value=value)
+    onnx.save(model, str(path))
+    return path
+
+
+def coloured(bgr):
+    import numpy as np
+
+    image = np.zeros((48, 64, 3), dtype=np.uint8)
+    image[:] = bgr
+    return FrameWork(image, cv2.cvtColor(image, cv2.COLOR_BGR2GRAY))
+
+
+def test_a_colour_phone_model_of_ones_own_reads_the_colour_frame(tmp_path):
+    from dmsd.vision.classifier import Classifier
+
+    model = Classifier(tiny_phone_model(tmp_path / "phone.onnx", '{"anchor": "frame"}'), "phone")
+    stage = PhoneStage(model, PhoneConfig(enabled=True), video=True)
+    assert stage.judge(coloured((0, 0, 255)), None).use == "call"  # red, whole frame: no face needed
+    assert stage.judge(coloured((255, 0, 0)), None).use == "texting"
+    assert stage.judge(coloured((0, 255, 0)), None).use == "none"
+
+
+def test_on_a_still_without_a_face_there_is_no_driver_to_judge_whatever_the_region(tmp_path):
+    from dmsd.vision.classifier import Classifier
+
+    model = Classifier(tiny_phone_model(tmp_path / "phone.onnx", '{"anchor": "frame"}'), "phone")
+    still = PhoneStage(model, PhoneConfig(enabled=True), video=False)
+    assert still.run(coloured((0, 0, 255))) is None
+    video = PhoneStage(model, PhoneConfig(enabled=True), video=True)
+    assert video.run(coloured((0, 0, 255))).use == "call"  # on video the whole frame is judged
+
+
+def test_a_wrong_region_contract_names_the_model_file(tmp_path):
+    from dmsd.errors import DmsdError
+    from dmsd.vision.classifier import Classifier
+
+    path = tiny_phone_model(tmp_path / "phone.onnx", '{"anchor": "hands"}')
+    with pytest.raises(DmsdError) as refused:
+        PhoneStage(Classifier(path, "phone"), PhoneConfig(enabled=True), video=True)
+    assert str(refused.value).startswith(f"{path}: dmsd.region must be JSON")

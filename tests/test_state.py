@@ -4,6 +4,7 @@ from dmsd.config import StateConfig
 from dmsd.driver.state import DriverStateTracker
 from dmsd.publish.payloads import event_json as wire
 from dmsd.publish.payloads import state_payload
+from dmsd.vision.blendshapes import FaceShapes
 from dmsd.vision.geometry import Box
 from dmsd.vision.results import FrameResult
 from dmsd.vision.stages.emotion import EmotionResult
@@ -127,6 +128,8 @@ def test_driver_returns():
     feed(tracker, [frame(3 + t / 10, face=False) for t in range(20)])
     events = feed(tracker, [frame(5 + t / 10) for t in range(20)])
     assert types(events)[0] == "driver_present"
+    assert wire(events[0])["before"] == {"driver_present": False}  # back after driver_absent, not from nowhere
+    assert wire(events[0])["after"] == {"driver_present": True}
 
 
 def test_belt_region_out_of_frame_is_unknown():
@@ -198,3 +201,55 @@ def test_a_new_reading_right_after_a_change_is_timed_afresh():
     assert types(events) == ["driver_present", "emotion_changed", "seatbelt_fastened"] and events[-1].ts == 1.0
     events = feed(tracker, [frame(1.1 + t / 10, emotion="sad", p=0.99, worn=0.01) for t in range(11)])
     assert [(e.type, e.ts) for e in events] == [("emotion_changed", 2.1), ("seatbelt_unfastened", 2.1)]
+
+
+def test_the_state_carries_the_frames_blendshapes_and_none_without_a_face():
+    tracker = DriverStateTracker(config())
+    shapes = FaceShapes(0.5, 0.25, 0.125, 0.125, 0.0, 0.0, 0.75, 0.25, 0.25)
+    feed(tracker, [FrameResult("test", 0.0, FACE, {"blendshapes": shapes})])
+    assert tracker.state.blendshapes == shapes
+    assert state_payload(tracker.state)["blendshapes"]["jaw_open"] == 0.75
+    feed(tracker, [frame(0.1, face=False)])
+    assert tracker.state.blendshapes is None and state_payload(tracker.state)["blendshapes"] is None
+
+
+def test_an_emotion_at_exactly_the_minimum_confidence_may_switch():
+    """emotion_min_confidence: a new emotion leads with at least this smoothed probability (no smoothing here, so
+    the frame's own probability is the smoothed one)."""
+    tracker = DriverStateTracker(config(smoothing=1.0, emotion_hold_s=0.0))
+    events = feed(tracker, [frame(0.0, emotion="happy", p=0.4)])
+    assert types(events) == ["driver_present", "emotion_changed"] and tracker.state.emotion.label == "happy"
+    below = DriverStateTracker(config(smoothing=1.0, emotion_hold_s=0.0))
+    assert types(feed(below, [frame(0.0, emotion="happy", p=0.39)])) == ["driver_present"]
+
+
+def test_a_new_leader_restarts_the_emotion_hold():
+    """Happy leads for 0.6 s, then sad for 0.6 s: neither has led for emotion_hold_s (1 s), so nothing changes; sad
+    changes the emotion 1 s after it began to lead."""
+    tracker = DriverStateTracker(config(smoothing=1.0))
+    feed(tracker, [frame(t / 10) for t in range(11)])  # neutral held at 1.0 s
+    events = feed(tracker, [frame(round(1.1 + t / 10, 3), emotion="happy") for t in range(6)])
+    events += feed(tracker, [frame(round(1.7 + t / 10, 3), emotion="sad") for t in range(10)])
+    assert events == [] and tracker.state.emotion.label == "neutral"
+    events = feed(tracker, [frame(2.7, emotion="sad")])
+    assert [(e.type, e.ts) for e in events] == [("emotion_changed", 2.7)]
+
+
+def test_a_belt_probability_exactly_at_a_threshold_is_not_past_it():
+    """Worn above seatbelt_worn_above (0.6), not worn below seatbelt_unworn_below (0.4): exactly at either is the
+    dead band between them, and nothing is announced however long it lasts."""
+    for worn in (0.6, 0.4):
+        tracker = DriverStateTracker(config(smoothing=1.0))
+        events = feed(tracker, [frame(t / 10, worn=worn) for t in range(30)])
+        assert "seatbelt_fastened" not in types(events) and "seatbelt_unfastened" not in types(events), worn
+        assert tracker.state.seatbelt is None
+
+
+def test_a_belt_reading_that_flips_restarts_the_debounce():
+    """Read worn for 0.6 s, then not worn: the unfastened reading is timed from its own start, not the worn one's."""
+    tracker = DriverStateTracker(config(smoothing=1.0))
+    events = feed(tracker, [frame(t / 10, worn=0.95) for t in range(6)])
+    events += feed(tracker, [frame(round(0.6 + t / 10, 3), worn=0.02) for t in range(10)])
+    assert [e for e in events if e.type.startswith("seatbelt")] == []  # 0.6 .. 1.5 not worn: 0.9 s, under 1 s
+    events = feed(tracker, [frame(1.6, worn=0.02)])
+    assert [(e.type, e.ts) for e in events] == [("seatbelt_unfastened", 1.6)]
