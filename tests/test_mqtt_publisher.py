@@ -245,6 +245,18 @@ def test_events_wait_in_the_outbox_while_the_broker_is_down_and_arrive_once_each
     assert sub.payloads("events") == [{"seq": 3}, {"seq": 4}, {"seq": 5}]
 
 
+def test_queue_max_mb_counts_megabytes_of_a_million_bytes(own_broker, publishers):
+    """mqtt.queue_max_mb 1 is 1,000,000 bytes of events (not a MiB): two events of exactly that much in all both wait
+    while the broker is down; one byte more, and the oldest makes room."""
+    own_broker.stop()
+    for total, dropped in ((1_000_000, 0), (1_000_001, 1)):
+        publisher = publishers(own_broker, queue_max_mb=1.0)
+        publisher.start()
+        for size in (500_000, total - 500_000):
+            publisher.event({"x": "a" * (size - len('{"x": ""}'))})  # its JSON is `size` bytes
+        assert (publisher.queued_events, publisher.dropped_events) == (2 - dropped, dropped), total
+
+
 def test_events_undelivered_at_close_wait_in_the_outbox_for_the_next_run(
     own_broker, subscribe, publishers, tmp_path, caplog
 ):
