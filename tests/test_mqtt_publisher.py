@@ -257,6 +257,22 @@ def test_queue_max_mb_counts_megabytes_of_a_million_bytes(own_broker, publishers
         assert (publisher.queued_events, publisher.dropped_events) == (2 - dropped, dropped), total
 
 
+def test_close_delivers_the_events_still_queued_before_it_says_offline(own_broker, subscribe, publishers):
+    """Events go one at a time, each after the broker acknowledged the one before: 200 queued at once are still
+    queued when close() is called at once, and close() delivers them all (within drain_timeout_s), then offline."""
+    sub = subscribe(own_broker, f"{PREFIX}/#")
+    publisher = publishers(own_broker)
+    publisher.start()
+    sub.wait_for(lambda m: arrived(sub, f"{PREFIX}/availability", b"online"), WAIT)
+    for seq in range(1, 201):
+        publisher.event({"seq": seq})
+    assert publisher.queued_events > 0  # the last one, at least, cannot have been acknowledged yet
+    close(publisher)
+    assert publisher.queued_events == 0
+    sub.wait_offline(WAIT)
+    assert sub.payloads("events") == [{"seq": seq} for seq in range(1, 201)]
+
+
 def test_events_undelivered_at_close_wait_in_the_outbox_for_the_next_run(
     own_broker, subscribe, publishers, tmp_path, caplog
 ):
