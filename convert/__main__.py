@@ -9,9 +9,10 @@ Writes OUT/<task>.fp32.onnx, OUT/<task>.int8.onnx and RUN_DIR/conversion.json wi
 Several runs (seeds of one recipe, or diverse networks) become one model of each precision that averages their
 probabilities (convert/ensemble.py), each run converted and verified as above first. A member may also be an FP32
 ONNX model already shipped (models/emotion.fp32.onnx), quantized here with the first run's calibration inputs.
---mirror averages each member's reading of the input and of its mirror image, in the same call.
+--mirror averages each member's reading of the input and of its mirror image, --zoom adds a closer crop of its
+centre, all in the same call.
 
-    python -m convert RUN_DIR [RUN_DIR | FP32.onnx ...] --out models [--mirror]
+    python -m convert RUN_DIR [RUN_DIR | FP32.onnx ...] --out models [--mirror] [--zoom 1.1]
 """
 
 from __future__ import annotations
@@ -154,11 +155,12 @@ def views(faces: np.ndarray, mirror: bool, zoom: float | None) -> list[np.ndarra
     centre 1/zoom resized back up (bilinear), and the mirror image of each."""
     import cv2
 
+    from convert.ensemble import zoom_crop
+
     made = [faces]
     if zoom is not None:
         height, width = faces.shape[2:]
-        crop_w, crop_h = round(width / zoom), round(height / zoom)
-        left, top = (width - crop_w) // 2, (height - crop_h) // 2
+        left, top, crop_w, crop_h = zoom_crop(width, height, zoom)
         crops = faces[:, :, top : top + crop_h, left : left + crop_w]
         made.append(
             np.array(

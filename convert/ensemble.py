@@ -81,6 +81,12 @@ def average(members: list[Path], out: Path, mirror: bool = False, zoom: float | 
     onnx.save(merged, str(out))
 
 
+def zoom_crop(width: int, height: int, zoom: float) -> tuple[int, int, int, int]:
+    """The centre 1/zoom of a width x height picture, in whole pixels: left, top, crop width, crop height."""
+    crop_w, crop_h = round(width / zoom), round(height / zoom)
+    return (width - crop_w) // 2, (height - crop_h) // 2, crop_w, crop_h
+
+
 def view_batch(
     image: str, spec: dict, mirror: bool, zoom: float | None
 ) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto], str, list[str]]:
@@ -94,8 +100,7 @@ def view_batch(
     views, names = [image], ["input"]
     if zoom is not None:
         width, height = spec["size"]
-        crop_w, crop_h = round(width / zoom), round(height / zoom)
-        left, top = (width - crop_w) // 2, (height - crop_h) // 2
+        left, top, crop_w, crop_h = zoom_crop(width, height, zoom)
         scales = [1.0] * 4
         # a hair over the exact ratio: Resize floors size x scale, and 44 x (48 / 44) may round to 47.999
         scales[height_axis], scales[width_axis] = height / crop_h + 1e-6, width / crop_w + 1e-6
