@@ -190,7 +190,7 @@ def shipped_member(
 
     import onnx
 
-    from convert.export import nhwc_to_nchw, set_metadata
+    from convert.export import described, nhwc_to_nchw, set_metadata
     from convert.quantize import quantize
 
     if not fp32_file.is_file() or fp32_file.suffix != ".onnx":
@@ -203,11 +203,7 @@ def shipped_member(
     shutil.copyfile(fp32_file, fp32)
     calib = nhwc_to_nchw(samples["calib"][:calib_size])
     quantize(fp32, int8, calib, method, quant_format, per_channel, reduce_range=reduce_range)
-    extra = {
-        key.removeprefix("dmsd."): value
-        for key, value in meta.items()
-        if key not in ("dmsd.task", "dmsd.labels", "dmsd.input", "dmsd.output", "dmsd.precision")
-    }
+    extra = described(meta)
     extra["calibration"] = calibration_text(method, len(calib), reduce_range)
     set_metadata(int8, task, json.loads(meta["dmsd.labels"]), json.loads(meta["dmsd.input"]), "int8", extra)
     verify = nhwc_to_nchw(samples["verify"])

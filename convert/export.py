@@ -36,5 +36,15 @@ def set_metadata(path: Path, task: str, labels: list[str], input_spec: dict, pre
     onnx.save(model, str(path))
 
 
+# The keys set_metadata writes from its own arguments.
+WRITTEN = ("dmsd.task", "dmsd.labels", "dmsd.input", "dmsd.output", "dmsd.precision")
+
+
+def described(meta: dict[str, str]) -> dict[str, str]:
+    """What a model's metadata says of it beyond the contract set_metadata writes (parameters, calibration, members,
+    views), as set_metadata's `extra`: for a file made from it, such as its INT8 twin, to say the same."""
+    return {key.removeprefix("dmsd."): value for key, value in meta.items() if key not in WRITTEN}
+
+
 def nhwc_to_nchw(x: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(x.transpose(0, 3, 1, 2))

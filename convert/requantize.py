@@ -24,9 +24,6 @@ import numpy as np
 
 from dmsd.errors import DmsdError
 
-# Keys set_metadata writes from its own arguments; the FP32 file's other dmsd.* keys are carried over.
-CONTRACT = ("dmsd.task", "dmsd.labels", "dmsd.input", "dmsd.output", "dmsd.precision", "dmsd.calibration")
-
 log = logging.getLogger("convert.requantize")
 # What the shipped runs used (models/README.md, "Reproduce"): calibration method and size, training seed.
 SHIPPED = {
@@ -68,7 +65,7 @@ def requantize(task: str, models: Path, data: Path, ferplus: Path, min_agreement
     import onnxruntime as ort
 
     from convert.__main__ import calibration_text
-    from convert.export import nhwc_to_nchw, set_metadata
+    from convert.export import described, nhwc_to_nchw, set_metadata
     from convert.quantize import quantize
 
     fp32, int8 = models / f"{task}.fp32.onnx", models / f"{task}.int8.onnx"
@@ -92,7 +89,7 @@ def requantize(task: str, models: Path, data: Path, ferplus: Path, min_agreement
             spec,
             "int8",
             {  # what the FP32 file says of itself (parameters, members, views), and how this file was fitted
-                **{key.removeprefix("dmsd."): value for key, value in meta.items() if key not in CONTRACT},
+                **described(meta),
                 "calibration": calibration_text(shipped["method"], len(calib), True),
             },
         )
