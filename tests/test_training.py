@@ -395,3 +395,70 @@ def test_requantize_without_an_fp32_model_is_one_line(tmp_path, capsys):
     assert requantize(["--task", "seatbelt", "--models", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
     assert err == f"python -m convert.requantize: {tmp_path / 'seatbelt.fp32.onnx'}: no such FP32 model to quantize"
+
+
+@pytest.mark.training
+def test_a_soup_averages_runs_of_one_network_and_measures_its_batch_norms_again(tmp_path, capsys):
+    """Two runs from one start, averaged: every learnt weight is the mean of theirs, each batch norm holds the
+    statistics of what it now sees on the runs' training inputs, and convert reads the soup as any run; what cannot
+    be averaged is one line each."""
+    import keras
+    from keras import layers
+
+    from convert.__main__ import convert
+    from train.__main__ import main as train_main
+
+    base, other = tmp_path / "base", tmp_path / "other"
+    common = ["--data", str(FER), "--arch", "plain_lean", "--width", "4", "--epochs", "1", "--limit", "256"]
+    assert train_main(["emotion", "--out", str(base), *common]) == 0
+    start = str(base / "best.keras")
+    assert train_main(["emotion", "--out", str(other), *common, "--init-from", start, "--seed", "2"]) == 0
+    soup = tmp_path / "soup"
+    assert train_main(["soup", str(base), str(other), "--out", str(soup)]) == 0
+
+    networks = [keras.models.load_model(run / "best.keras", compile=False) for run in (base, other, soup)]
+    norms = [[layer for layer in net.layers if isinstance(layer, layers.BatchNormalization)] for net in networks]
+    learnt = [[w.numpy() for w in net.trainable_weights] for net in networks]
+    assert not np.allclose(learnt[0][0], learnt[1][0])  # the second run moved away from the first
+    for a, b, mean in zip(*learnt, strict=True):
+        assert np.allclose(mean, (a + b) / 2, atol=1e-6)
+    samples = [np.load(run / "samples.npz") for run in (base, other)]
+    calib = np.concatenate([s["calib"] for s in samples])
+    for norm in norms[2]:
+        seen = keras.Model(networks[2].inputs, norm.input).predict(calib, verbose=0)
+        assert np.allclose(norm.moving_mean.numpy(), seen.mean(axis=(0, 1, 2)), rtol=1e-3, atol=1e-5)
+        assert np.allclose(norm.moving_variance.numpy(), seen.var(axis=(0, 1, 2)), rtol=1e-3, atol=1e-6)
+    # the averaged statistics would not be these (the mean network's layers see other inputs)
+    assert not np.allclose(
+        norms[2][-1].moving_variance.numpy(), (norms[0][-1].moving_variance + norms[1][-1].moving_variance).numpy() / 2
+    )
+
+    metrics = json.loads((soup / "metrics.json").read_text())
+    assert set(metrics["ingredients_accuracy"]) == {str(base), str(other)} and 0 < metrics["accuracy"] <= 1
+    assert json.loads((soup / "config.json").read_text())["runs"] == [str(base), str(other)]
+    assert np.array_equal(np.load(soup / "samples.npz")["verify_labels"], samples[0]["verify_labels"])
+    report = convert(soup, tmp_path / "models", calib_size=64, method="minmax", quant_format="qdq", per_channel=True)
+    assert report["fp32"]["max_abs_diff_vs_keras"] < 1e-4 and report["fp32"]["accuracy"] == pytest.approx(
+        metrics["accuracy"], abs=1e-3
+    )
+
+    wider = tmp_path / "wider"  # another network under the same contract
+    wider.mkdir()
+    for name in ("export.json", "samples.npz"):
+        shutil.copy(base / name, wider / name)
+    ARCHITECTURES["plain_lean"](8).save(wider / "best.keras")
+    (tmp_path / "seatbelt").mkdir()
+    shutil.copy(base / "best.keras", tmp_path / "seatbelt")
+    shutil.copy(base / "samples.npz", tmp_path / "seatbelt")
+    (tmp_path / "seatbelt" / "export.json").write_text(json.dumps({"task": "seatbelt", "labels": [], "input": {}}))
+    capsys.readouterr()
+    for runs, message in [
+        ([base], "a soup needs two or more runs, got 1"),
+        ([base, tmp_path / "none"], "none: no best.keras, export.json, samples.npz; is it a finished training run?"),
+        ([base, wider], "wider: not the same network as"),
+        ([base, tmp_path / "seatbelt"], "seatbelt: its export.json (task, labels, input) differs from"),
+    ]:
+        assert train_main(["soup", *map(str, runs), "--out", str(tmp_path / "refused")]) == 2
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "refused").exists()
