@@ -163,6 +163,16 @@ def test_train_export_quantize_and_run_in_dmsd(tmp_path, public_faces):
     taught = teacher_probabilities([str(run)], public_faces)
     assert np.allclose(taught.sum(axis=1), 1, atol=1e-5)
     assert np.allclose(taught, teacher_probabilities([str(run)], public_faces[:, :, ::-1]), atol=1e-5)
+    # ... and converted: the FP32 file teaches as the run it was made from; a file that cannot teach is one line
+    converted = str(tmp_path / "models" / "emotion.fp32.onnx")
+    assert np.allclose(teacher_probabilities([converted], public_faces), taught, atol=1e-4)
+    for bad, message in [
+        (tmp_path / "models" / "emotion.int8.onnx", "needs an FP32 emotion model whose dmsd.input is the student's"),
+        (ROOT / "models" / "seatbelt.fp32.onnx", "is a 'seatbelt' model, expected 'emotion'"),
+        (tmp_path / "none.onnx", "none.onnx: no such model file"),
+    ]:
+        with pytest.raises(DmsdError, match="^--teacher .*" + message.replace("(", r"\(").replace("'", ".")):
+            teacher_probabilities([str(bad)], public_faces[:2])
     student = tmp_path / "student"
     assert (
         train_main(

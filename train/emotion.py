@@ -9,6 +9,7 @@ best.keras (best PublicTest accuracy) and a resumable backup; run the same comma
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import time
 from pathlib import Path
@@ -57,7 +58,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="RUN",
-        help="distil from this trained run (its best.keras, or a .keras file); repeat for an ensemble",
+        help="distil from this trained run (its best.keras), a .keras file or an FP32 emotion .onnx file (its views "
+        "and members included); repeat for an ensemble",
     )
     parser.add_argument(
         "--teacher-weight",
@@ -198,25 +200,51 @@ INPUT_METADATA = record.grey_input(fer2013.SIDE)
 def teacher_probabilities(paths: list[str], x: np.ndarray) -> np.ndarray:
     """The teachers' mean probabilities on `x` and its mirror image: the soft targets a small student distils.
 
-    Computed once on the un-augmented faces (offline distillation): running the teachers on every augmented batch
-    would double an epoch's time on this CPU.
+    A teacher is a run (its best.keras), a .keras file, or an FP32 emotion .onnx file as `python -m convert` makes
+    it, so several networks with their views in one graph teach as one. Computed once on the un-augmented faces
+    (offline distillation): running the teachers on every augmented batch would double an epoch's time on this CPU.
     """
-    import keras
-
     total = np.zeros((len(x), len(EMOTION_LABELS)), dtype=np.float32)
     for path in paths:
-        file = Path(path) / "best.keras" if Path(path).is_dir() else Path(path)
-        if not file.is_file():
-            raise DmsdError(f"--teacher {path}: no such run folder with best.keras, or .keras file")
-        teacher = keras.models.load_model(file, compile=False)
-        if tuple(teacher.input_shape[1:]) != x.shape[1:] or teacher.output_shape[-1] != len(EMOTION_LABELS):
-            raise DmsdError(
-                f"--teacher {path}: takes {teacher.input_shape[1:]} and gives {teacher.output_shape[-1]} "
-                f"classes; the student needs {x.shape[1:]} and {len(EMOTION_LABELS)}"
-            )
+        predict = onnx_teacher(path, x) if path.endswith(".onnx") else keras_teacher(path, x)
         for view in (x, x[:, :, ::-1]):
-            total += teacher.predict(view, batch_size=512, verbose=0)
+            total += predict(view)
     return total / (2 * len(paths))
+
+
+def keras_teacher(path: str, x: np.ndarray):
+    import keras
+
+    file = Path(path) / "best.keras" if Path(path).is_dir() else Path(path)
+    if not file.is_file():
+        raise DmsdError(f"--teacher {path}: no such run folder with best.keras, or .keras file")
+    teacher = keras.models.load_model(file, compile=False)
+    if tuple(teacher.input_shape[1:]) != x.shape[1:] or teacher.output_shape[-1] != len(EMOTION_LABELS):
+        raise DmsdError(
+            f"--teacher {path}: takes {teacher.input_shape[1:]} and gives {teacher.output_shape[-1]} "
+            f"classes; the student needs {x.shape[1:]} and {len(EMOTION_LABELS)}"
+        )
+    return lambda view: teacher.predict(view, batch_size=512, verbose=0)
+
+
+def onnx_teacher(path: str, x: np.ndarray):
+    """An emotion model file's probabilities (its own views and members included) on NHWC faces."""
+    from dmsd.vision.classifier import Classifier, InputSpec
+
+    if not Path(path).is_file():
+        raise DmsdError(f"--teacher {path}: no such model file")
+    try:
+        model = Classifier(Path(path), "emotion", intra_op_threads=2)
+    except DmsdError as exc:
+        raise DmsdError(f"--teacher {exc}") from None
+    if model.precision != "fp32" or model.input != InputSpec.parse(json.dumps(INPUT_METADATA), "the student"):
+        raise DmsdError(
+            f"--teacher {path}: needs an FP32 emotion model whose dmsd.input is the student's, {INPUT_METADATA}"
+        )
+    session, name = model.session, model.session.get_inputs()[0].name
+    return lambda view: np.concatenate(
+        [session.run(None, {name: view[i : i + 256].transpose(0, 3, 1, 2)})[0] for i in range(0, len(view), 256)]
+    )
 
 
 def check_arguments(args: argparse.Namespace) -> None:
