@@ -5,6 +5,7 @@ import pytest
 
 from dmsd.config import AlertnessConfig, EyesConfig, StateConfig
 from dmsd.driver.alertness import AlertnessTracker, Baseline
+from dmsd.driver.eye_closure import EyeVerdict
 from dmsd.driver.state import DriverStateTracker
 from dmsd.publish.payloads import event_json as wire
 from dmsd.publish.payloads import state_payload
@@ -925,3 +926,32 @@ def test_either_measure_alone_judges_the_eyes_before_the_baseline(measured):
     t = AlertnessTracker(AlertnessConfig())
     events = run(t, [FrameResult("test", s, Box(100, 80, 90, 90), measures) for s in times(0, 3.1)])
     assert [(e.type, ts) for ts, e in events] == [("asleep", 3.0)]
+
+
+@pytest.mark.parametrize("first", ["eyes and head", "eyes", "head"])
+def test_a_face_found_before_the_mesh_is_judged_against_its_own_baseline_from_the_first_ready_frame(first):
+    """The face is found 2.5 s before the mesh measures it (an off-axis camera: forward yaw 45, open eyes 0.30), and
+    lost for a moment, so the baseline's once-a-second estimates fall between the frames it is ready on; for 0.9 s
+    the mesh gives the eyes or the head alone. Once ready, every frame is judged against the driver's own forward
+    pose and open level, never against the placeholders the baseline holds before its first sample of each (straight
+    ahead, level 0)."""
+    t = AlertnessTracker(AlertnessConfig(), RATIO)
+    events = run(t, [FrameResult("test", 0.0, Box(100, 80, 90, 90))])
+    events += run(t, [FrameResult("test", s, None) for s in times(0.1, 1.0)])
+    events += run(t, [FrameResult("test", s, Box(100, 80, 90, 90)) for s in times(1.1, 1.4)])
+    partial = {"eyes": Eyes(OPEN, OPEN), "head": HeadPose(45.0, 0.0, 0.0)}.get(first)
+    judged = 0
+    for s in times(2.5, 3.0):
+        measured = frame(s, yaw=45.0)
+        if s < 3.4 and partial is not None:
+            measured = FrameResult("test", s, measured.face, {first: partial, "mouth": Mouth(0.05)})
+        events += run(t, [measured])
+        blocks = t.blocks(s)
+        if blocks.head is None:
+            assert s < 3.0 or first == "eyes" or (first == "head" and s < 3.4), s
+            continue
+        judged += 1
+        assert (blocks.head.forward_yaw, blocks.head.on_road) == (45.0, True), s
+        if blocks.eyes is not None:
+            assert blocks.eyes.verdict is not EyeVerdict.CLOSED and blocks.eyes.openness == pytest.approx(1.0), s
+    assert judged == (25 if first == "eyes and head" else 21) and events == []

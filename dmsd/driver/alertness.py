@@ -135,6 +135,7 @@ class Baseline:
         self.eye_level = 0.0
         self.forward = (0.0, 0.0)
         self._estimated_at: float | None = None
+        self._estimated_kinds = (False, False)  # what the estimate has seen: _sampled_kinds() when it was made
 
     def add(self, now: float, result: FrameResult) -> None:
         if self.started is None:
@@ -150,8 +151,15 @@ class Baseline:
             self._estimated_at is None
             or now - self._estimated_at >= self.REFRESH_S
             or now - self.started >= self.config.baseline_s
+            or self._estimated_kinds != self._sampled_kinds()
         ):
             self._estimate(now)
+
+    def _sampled_kinds(self) -> tuple[bool, bool]:
+        """Whether eyes, and a head pose, have been sampled: ready() needs both, and the estimate must have seen
+        them, or a driver first measured between two refreshes is judged against the placeholders (level 0, straight
+        ahead) until the next."""
+        return bool(self.eye_samples), bool(self.pose_samples)
 
     def _estimate(self, now: float) -> None:
         if self.eye_samples:
@@ -160,6 +168,7 @@ class Baseline:
             yaws, pitches = zip(*self.pose_samples, strict=True)
             self.forward = float(np.median(yaws)), float(np.median(pitches))
         self._estimated_at = now
+        self._estimated_kinds = self._sampled_kinds()
 
     def ready(self, now: float) -> bool:
         return (
