@@ -2,6 +2,7 @@
 
     python -m convert.requantize --task emotion --models models
     python -m convert.requantize --task seatbelt --models models
+    python -m convert.requantize --task emotion --full-weights   # emotion.int8.w8.onnx, for x86 CPUs with VNNI
 
 For when the quantizer changes and the training run folder is not at hand: the FP32 model in `--models` is
 quantized with the same calibration inputs its training run drew (emotion: the trainer's random draw of FER2013
@@ -60,17 +61,29 @@ def seatbelt_inputs(data: Path, side: int) -> tuple[np.ndarray, np.ndarray, np.n
     return x[train][:1000], x[~train], built["y"][~train]
 
 
-def requantize(task: str, models: Path, data: Path, ferplus: Path, min_agreement: float) -> dict:
+def requantize(
+    task: str, models: Path, data: Path, ferplus: Path, min_agreement: float, full_weights: bool = False
+) -> dict:
+    """full_weights: write `<task>.int8.w8.onnx`, with full 8-bit weights, for the CPUs that run them exactly
+    (dmsd.vision.int8_weights), instead of the 7-bit `<task>.int8.onnx`."""
     import onnx
     import onnxruntime as ort
 
     from convert.__main__ import calibration_text
     from convert.export import described, nhwc_to_nchw, set_metadata
     from convert.quantize import quantize
+    from dmsd.vision.int8_weights import full_weights_exact, full_weights_file
 
     fp32, int8 = models / f"{task}.fp32.onnx", models / f"{task}.int8.onnx"
     if not fp32.is_file():
         raise DmsdError(f"{fp32}: no such FP32 model to quantize")
+    if full_weights:
+        if not full_weights_exact():
+            raise DmsdError(
+                "--full-weights: this CPU saturates full 8-bit weights (x86 without VNNI), so the file cannot be "
+                "checked here; make it on an x86 CPU with VNNI"
+            )
+        int8 = full_weights_file(int8)
     meta = {p.key: p.value for p in onnx.load(str(fp32)).metadata_props}
     spec = json.loads(meta["dmsd.input"])
     shipped = SHIPPED[task]
@@ -81,7 +94,7 @@ def requantize(task: str, models: Path, data: Path, ferplus: Path, min_agreement
     calib = nhwc_to_nchw(calib[: shipped["calib_size"]])
     with tempfile.TemporaryDirectory() as tmp:
         candidate = Path(tmp) / int8.name
-        quantize(fp32, candidate, calib, shipped["method"])
+        quantize(fp32, candidate, calib, shipped["method"], reduce_range=not full_weights)
         set_metadata(
             candidate,
             task,
@@ -90,10 +103,15 @@ def requantize(task: str, models: Path, data: Path, ferplus: Path, min_agreement
             "int8",
             {  # what the FP32 file says of itself (parameters, members, views), and how this file was fitted
                 **described(meta),
-                "calibration": calibration_text(shipped["method"], len(calib), True),
+                "calibration": calibration_text(shipped["method"], len(calib), not full_weights),
             },
         )
-        report = {"task": task, "held_out_inputs": len(held_out), "calibration_inputs": len(calib)}
+        report = {
+            "task": task,
+            "file": str(int8),
+            "held_out_inputs": len(held_out),
+            "calibration_inputs": len(calib),
+        }
         top1 = {}
         for name, path in (("fp32", fp32), ("int8", candidate)):
             session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
@@ -131,13 +149,19 @@ def main(argv: list[str] | None = None) -> int:
     # Saturating 8-bit weights agreed on 78-80% (convert/quantize.py); sound files on 94-98% (the shipped emotion
     # model, four views of each face, 94.3%; the seatbelt model 97.8%).
     parser.add_argument("--min-agreement", type=float, default=0.92, help="least INT8/FP32 top-1 agreement")
+    parser.add_argument(
+        "--full-weights",
+        action="store_true",
+        help="write <task>.int8.w8.onnx with full 8-bit weights, which the daemon opens instead on x86 CPUs with "
+        "VNNI (made and checked on such a CPU)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     data = args.data or Path(
         "../shared/data/fer2013/fer2013.csv.gz" if args.task == "emotion" else "../shared/data/seatbelt"
     )
     try:
-        report = requantize(args.task, args.models, data, args.ferplus, args.min_agreement)
+        report = requantize(args.task, args.models, data, args.ferplus, args.min_agreement, args.full_weights)
     except DmsdError as exc:
         print(f"python -m convert.requantize: {exc}", file=sys.stderr)
         return 2

@@ -1,6 +1,7 @@
 """Model sessions: the shipped models, the metadata contract, and bad model files."""
 
 import json
+import shutil
 
 import numpy as np
 import onnx
@@ -134,3 +135,40 @@ def test_cli_names_the_bad_model_in_one_line(tmp_path, kind):
     result = run_dmsd("--config", str(config), "--once", str(SAMPLES / "cabin_frame060.jpg"))
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and result.stderr.startswith(f"dmsd: {path}: ")
+
+
+VNNI_CPU = "processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512bw avx512_vnni\n"
+AVX2_CPU = "processor\t: 0\nflags\t\t: fpu sse2 avx2 fma\n"
+
+
+def test_full_8_bit_weights_are_opened_only_where_the_cpu_runs_them_exactly(tmp_path):
+    """x86 with VNNI sums u8 x s8 products in 32 bits; without it (AVX2's vpmaddubsw) full 8-bit weights saturate,
+    and other CPUs were not measured: they keep the 7-bit file."""
+    from dmsd.vision.int8_weights import for_this_cpu, full_weights_exact
+
+    assert full_weights_exact(VNNI_CPU, "x86_64") and full_weights_exact(VNNI_CPU.replace("avx512_vnni", "avx_vnni"))
+    assert not full_weights_exact(AVX2_CPU, "x86_64") and not full_weights_exact(VNNI_CPU, "aarch64")
+    assert not full_weights_exact("", "x86_64")
+
+    seven = tmp_path / "emotion.int8.onnx"
+    shutil.copy(ROOT / "models" / "emotion.int8.onnx", seven)
+    assert for_this_cpu(seven, exact=True) == seven  # nothing beside it
+    full = tmp_path / "emotion.int8.w8.onnx"
+    shutil.copy(ROOT / "models" / "emotion.int8.w8.onnx", full)
+    assert for_this_cpu(seven, exact=True) == full and for_this_cpu(seven, exact=False) == seven
+    mine = tmp_path / "mine.onnx"  # a file of the user's own is opened as named
+    shutil.copy(seven, mine)
+    assert for_this_cpu(mine, exact=True) == mine
+
+    # The shipped pair: this CPU's pick is what the daemon's classifier opens; exact_file opens the file named.
+    shipped = ROOT / "models" / "emotion.int8.onnx"
+    expected = "emotion.int8.w8.onnx" if full_weights_exact() else "emotion.int8.onnx"
+    assert Classifier(shipped, "emotion").path.name == expected
+    assert Classifier(shipped, "emotion", exact_file=True).path == shipped
+    bits = {
+        path.name: {p.key: p.value for p in onnx.load(str(path)).metadata_props}["dmsd.calibration"]
+        for path in (shipped, ROOT / "models" / "emotion.int8.w8.onnx")
+    }
+    assert bits["emotion.int8.onnx"].endswith("7-bit weights") and bits["emotion.int8.w8.onnx"].endswith(
+        "8-bit weights"
+    )

@@ -398,6 +398,22 @@ def test_requantize_remakes_a_shipped_int8_model_that_agrees_with_fp32(tmp_path,
     result = run_dmsd("--config", str(config), "--once", str(SAMPLES / "cabin_frame060.jpg"))
     assert result.returncode == 0 and json.loads(result.stdout)["emotion"] is not None, result.stderr
 
+    # Full 8-bit weights: made and checked only where the CPU multiplies them exactly (x86 with VNNI)
+    from dmsd.vision.int8_weights import full_weights_exact
+
+    argv = ["--task", "emotion", "--models", str(tmp_path), "--data", str(FER), "--ferplus", str(FERPLUS)]
+    capsys.readouterr()
+    if full_weights_exact():
+        assert requantize([*argv, "--full-weights"]) == 0
+        report = json.loads(capsys.readouterr().out)
+        assert report["file"] == str(tmp_path / "emotion.int8.w8.onnx") and report["top1_agreement"] >= 0.97
+        meta = {p.key: p.value for p in onnx.load(report["file"]).metadata_props}
+        assert "8-bit weights" in meta["dmsd.calibration"] and json.loads(meta["dmsd.views"])[3].endswith("mirrored")
+    else:
+        assert requantize([*argv, "--full-weights"]) == 2
+        assert "this CPU saturates full 8-bit weights" in capsys.readouterr().err
+        assert not (tmp_path / "emotion.int8.w8.onnx").exists()
+
 
 def test_requantize_without_an_fp32_model_is_one_line(tmp_path, capsys):
     from convert.requantize import main as requantize

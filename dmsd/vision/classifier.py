@@ -20,6 +20,7 @@ import onnxruntime as ort
 from dmsd.errors import DmsdError
 from dmsd.labels import TASK_LABELS
 from dmsd.vision.geometry import Box
+from dmsd.vision.int8_weights import for_this_cpu
 
 Colour = Literal["grey", "bgr", "rgb"]
 Layout = Literal["NCHW", "NHWC"]
@@ -96,12 +97,22 @@ class Classifier:
     """One ONNX model that classifies an image region."""
 
     def __init__(
-        self, path: Path, task: str, intra_op_threads: int = 1, inter_op_threads: int = 1, if_missing: str | None = None
+        self,
+        path: Path,
+        task: str,
+        intra_op_threads: int = 1,
+        inter_op_threads: int = 1,
+        if_missing: str | None = None,
+        exact_file: bool = False,
     ):
-        """if_missing: what to do when there is no file at `path`, for the one-line error (default: the keys)."""
+        """if_missing: what to do when there is no file at `path`, for the one-line error (default: the keys).
+        An INT8 `<task>.int8.onnx` opens the file with full 8-bit weights beside it where this CPU runs that exactly
+        (dmsd.vision.int8_weights), unless `exact_file`; `self.path` is the file opened."""
         self.path, self.task = Path(path), task
         if not self.path.is_file():
             raise DmsdError(f"{self.path}: no such model file ({if_missing or f'models.{task}.path or models.dir'})")
+        if not exact_file:
+            self.path = for_this_cpu(self.path)
         self.session = open_session(self.path, intra_op_threads, inter_op_threads)
         meta = self.session.get_modelmeta().custom_metadata_map
         missing = [k for k in ("dmsd.task", "dmsd.labels", "dmsd.input") if k not in meta]
