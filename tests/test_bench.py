@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from harness import CLIP, SAMPLES, run_dmsd
+from harness import CLIP, ROOT, SAMPLES, run_dmsd
 
 
 def bench(*args):
@@ -42,6 +42,12 @@ def test_bench_without_a_source_times_every_model_fp32_beside_int8():
     for timing in report["models"].values():
         assert timing["fp32"]["p50_ms"] > 0 and timing["int8"]["p50_ms"] > 0 and timing["int8_speedup"] > 0
     assert report["threads"]["onnxruntime_intra_op"] == 2
+    # the INT8 file timed is the one the daemon opens on this CPU (dmsd.vision.int8_weights)
+    from dmsd.vision.int8_weights import full_weights_exact
+
+    emotion = report["models"]["emotion"]["int8"]
+    assert emotion["file"] == ("emotion.int8.w8.onnx" if full_weights_exact() else "emotion.int8.onnx")
+    assert emotion["bytes"] == (ROOT / "models" / emotion["file"]).stat().st_size
 
 
 def test_bench_prints_a_readable_summary_without_json():

@@ -293,10 +293,11 @@ def render(report: dict) -> str:
         f"ONNX Runtime {report['threads']['onnxruntime_intra_op']}"
     ]
     if "frame_size" not in report:  # the models alone, FP32 beside INT8
-        lines.append(f"{'model':10} {'FP32 p50':>10} {'INT8 p50':>10} {'INT8 speed-up':>14}")
+        lines.append(f"{'model':10} {'FP32 p50':>10} {'INT8 p50':>10} {'INT8 speed-up':>14}  INT8 file (this CPU's)")
         for task, r in report["models"].items():
             lines.append(
                 f"{task:10} {r['fp32']['p50_ms']:>8.3f}ms {r['int8']['p50_ms']:>8.3f}ms {r['int8_speedup']:>13.2f}x"
+                f"  {r['int8']['file']}"
             )
         return "\n".join(lines)
     w, h = report["frame_size"]

@@ -70,12 +70,13 @@ def _input_for(model: Classifier) -> np.ndarray:
 
 
 def time_models(paths: dict[str, Path], task: str, runs: int = 3000, threads: int = 1) -> dict:
-    """Latency at batch 1 of several models of one task, interleaved; with each file's size."""
+    """Latency at batch 1 of several models of one task, interleaved; with each file's name and size (the file
+    opened: an INT8 file's full-weights twin where this CPU runs it, dmsd.vision.int8_weights)."""
     models = {name: Classifier(path, task, threads, 1) for name, path in paths.items()}
     calls = {name: functools.partial(model.run, _input_for(model)) for name, model in models.items()}
     result = time_interleaved(calls, runs)
-    for name, path in paths.items():
-        result[name]["bytes"] = Path(path).stat().st_size
+    for name, model in models.items():
+        result[name].update(file=model.path.name, bytes=model.path.stat().st_size)
     return result
 
 
