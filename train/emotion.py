@@ -241,9 +241,8 @@ def onnx_teacher(path: str, x: np.ndarray):
         raise DmsdError(
             f"--teacher {path}: needs an FP32 emotion model whose dmsd.input is the student's, {INPUT_METADATA}"
         )
-    session, name = model.session, model.session.get_inputs()[0].name
     return lambda view: np.concatenate(
-        [session.run(None, {name: view[i : i + 256].transpose(0, 3, 1, 2)})[0] for i in range(0, len(view), 256)]
+        [model.run(np.ascontiguousarray(view[i : i + 256].transpose(0, 3, 1, 2))) for i in range(0, len(view), 256)]
     )
 
 
